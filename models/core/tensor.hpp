@@ -1,0 +1,111 @@
+// Runtime core: the one oneDNN engine and stream, dtypes, and Tensor, a shaped handle on a dnnl::memory.
+// Tensors between layers may be in any layout oneDNN chose (blocked for convolutions); host code reads
+// them through to_vector()/data(), which only work on plain row-major f32 or reorder first.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace vb {
+
+using Dims = dnnl::memory::dims;  // std::vector<int64_t>
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+// Compute dtype of a layer. Parameters and gradients (master copies) are always f32; a bf16 layer
+// converts its inputs and weights for the primitive and accumulates in f32 where oneDNN offers it.
+enum class DType { f32, bf16 };
+dt to_dnnl(DType d);
+const char* to_string(DType d);
+
+// Whether a layer runs for training (saves what backward needs, batch statistics, dropout on) or inference.
+enum class Mode { train, eval };
+
+// The only process-wide state: one CPU engine and one in-order stream.
+struct Runtime {
+  static dnnl::engine& engine();
+  static dnnl::stream& stream();
+  static void wait() { stream().wait(); }
+};
+
+std::string to_string(const Dims& d);  // "[2, 3, 4]"
+int64_t product(const Dims& d);
+// Row-major descriptor for `shape` (a, ab, abc, ... as many letters as dims).
+dnnl::memory::desc plain_desc(const Dims& shape, DType d = DType::f32);
+bool is_plain(const dnnl::memory::desc& md);
+
+// A shaped handle on a dnnl::memory. Copies share the buffer (as dnnl::memory does): a layer keeps a copy
+// of its input to use in backward. Newly allocated buffers are zeroed.
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(const Dims& shape, DType d = DType::f32);  // plain row-major
+  explicit Tensor(const dnnl::memory::desc& md);               // any layout
+  static Tensor from(const Dims& shape, const std::vector<float>& values);  // plain f32
+
+  bool empty() const { return !mem_; }
+  const Dims& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
+  int64_t numel() const { return product(shape_); }
+  DType dtype() const;
+  dnnl::memory::desc desc() const { return mem_.get_desc(); }
+  const dnnl::memory& mem() const { return mem_; }
+  bool plain() const { return !empty() && is_plain(desc()); }
+
+  // Plain f32 only (throws otherwise). Call Runtime::wait() after executing primitives, before reading.
+  float* data() const;
+  // Plain row-major f32 copy of the values, reordering from any layout/dtype. Waits on the stream.
+  std::vector<float> to_vector() const;
+  // Writes plain row-major f32 values into this tensor (any layout/dtype), size must equal numel().
+  void assign(const std::vector<float>& values);
+  void zero();
+
+ private:
+  Dims shape_;
+  dnnl::memory mem_;
+};
+
+// A primitive together with its argument map, built once and executed many times.
+struct Step {
+  dnnl::primitive prim;
+  std::unordered_map<int, dnnl::memory> args;
+  void run() const { prim.execute(Runtime::stream(), args); }
+};
+
+// Brings memory from one layout/dtype into another. Built once for a pair of descriptors; a no-op that
+// returns its input unchanged when the two agree (the common case between memory-bound ops).
+class Reorder {
+ public:
+  Reorder() = default;
+  Reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+  bool needed() const { return needed_; }
+  // Returns `src` itself or the converted copy held by this object.
+  const dnnl::memory& operator()(const dnnl::memory& src);
+  // Converts into an existing destination (for writing results back, e.g. blocked grads to plain).
+  void into(const dnnl::memory& src, const dnnl::memory& dst);
+
+ private:
+  bool needed_ = false;
+  dnnl::reorder prim_;
+  dnnl::memory dst_;
+};
+
+// A trainable tensor with its gradient, named by its PyTorch state_dict key suffix (weight, bias, ...).
+struct Param {
+  std::string name;
+  Tensor value;  // f32, plain, PyTorch layout
+  Tensor grad;   // same shape; written by backward
+  bool decay = true;  // false for norms, biases, cls token and position tables (no weight decay)
+};
+
+// Layer argument checks: throw std::invalid_argument naming the layer and expected vs given.
+void check_shape(const std::string& layer, const std::string& what, const Dims& expected, const Dims& given);
+void check_rank(const std::string& layer, const std::string& what, size_t rank, const Tensor& t);
+void check_f32(const std::string& layer, const std::string& what, const Tensor& t);
+void check_arg(bool ok, const std::string& layer, const std::string& message);
+
+}  // namespace vb

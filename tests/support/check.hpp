@@ -1,0 +1,84 @@
+// Shared test helpers: random inputs, the randomly weighted loss, central finite differences of a double
+// reference, and tolerance checks that report the worst element. Every layer test uses these three steps:
+//   1. reference backward == finite differences of reference forward (double precision),
+//   2. oneDNN forward  == reference forward  (per-layer tolerance),
+//   3. oneDNN backward == reference backward (per-layer tolerance).
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "models/core/rng.hpp"
+#include "models/core/tensor.hpp"
+
+namespace vb::test {
+
+using Vec = std::vector<double>;
+
+// Uniform values in [lo, hi), deterministic in `seed`.
+inline Vec random_vec(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  Vec v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * rng::uniform(seed, i);
+  return v;
+}
+
+inline std::vector<float> to_float(const Vec& v) { return {v.begin(), v.end()}; }
+inline Vec to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+inline Vec to_double(const Tensor& t) { return to_double(t.to_vector()); }
+inline Tensor tensor(const Dims& shape, const Vec& v) { return Tensor::from(shape, to_float(v)); }
+
+// loss = sum_i w_i * y_i with random w: its gradient dL/dy = w is what the backward passes receive.
+inline double weighted_sum(const Vec& y, const Vec& w) {
+  double s = 0;
+  for (size_t i = 0; i < y.size(); ++i) s += w[i] * y[i];
+  return s;
+}
+
+// Central differences of a scalar function of x: (f(x+h) - f(x-h)) / 2h per element.
+inline Vec finite_diff(const std::function<double(const Vec&)>& f, Vec x, double h = 1e-5) {
+  Vec g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double x0 = x[i];
+    x[i] = x0 + h;
+    const double fp = f(x);
+    x[i] = x0 - h;
+    const double fm = f(x);
+    x[i] = x0;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+// Passes when |a_i - b_i| <= atol + rtol * |b_i| for every i; on failure reports the worst element.
+inline void require_close(const Vec& actual, const Vec& expected, double rtol, double atol,
+                          const std::string& what) {
+  INFO(what);
+  REQUIRE(actual.size() == expected.size());
+  REQUIRE(!expected.empty());
+  size_t worst = 0;
+  double worst_excess = -1e300;
+  bool ok = true;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double err = std::abs(actual[i] - expected[i]);
+    const double excess = err - (atol + rtol * std::abs(expected[i]));
+    if (!(excess <= 0)) ok = false;  // also catches NaN
+    if (excess > worst_excess || std::isnan(err)) worst_excess = excess, worst = i;
+  }
+  INFO(fmt::format("worst element {}: actual {} expected {} (rtol {}, atol {})", worst, actual[worst],
+                   expected[worst], rtol, atol));
+  CHECK(ok);
+}
+
+// Reference backward checked against finite differences of the reference forward.
+// `loss(x)` runs the reference forward and returns weighted_sum(y, w); `analytic` is the reference's dL/dx.
+inline void require_gradient_matches_fd(const std::function<double(const Vec&)>& loss, const Vec& x,
+                                        const Vec& analytic, const std::string& what, double tol = 1e-6) {
+  require_close(analytic, finite_diff(loss, x), tol, tol, what + " (reference backward vs finite differences)");
+}
+
+}  // namespace vb::test
