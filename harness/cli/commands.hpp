@@ -1,0 +1,18 @@
+// Each subcommand lives in its own file and registers itself on the CLI11 app through one of these.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace vb::cli {
+
+// Options every subcommand shares, applied before the subcommand runs.
+struct Common {
+  int threads = 0;      // 0: OpenMP's default (OMP_NUM_THREADS or all cores)
+  std::string command;  // the full command line, recorded in results
+};
+
+void add_info(CLI::App& app, const Common& common);
+
+}  // namespace vb::cli

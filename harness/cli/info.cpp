@@ -1,0 +1,57 @@
+// `vitbench info`: what this machine and build are (oneDNN version, ISA, threads) and how fast oneDNN's
+// GEMM runs here in f32 and bf16; printed, and written to an HDF5 result.
+#include <fmt/format.h>
+
+#include "harness/cli/commands.hpp"
+#include "harness/gemm_peak.hpp"
+#include "harness/results.hpp"
+
+namespace vb::cli {
+
+namespace {
+
+struct InfoOptions {
+  std::string output = "out/info.h5";
+  int64_t gemm_size = 2048;
+  int repeats = 5;
+};
+
+void run_info(const InfoOptions& opt, const std::string& command) {
+  Provenance prov = collect_provenance();
+  prov.command = command;
+  fmt::print("vitbench {} (git {}{})\n", VITBENCH_VERSION, prov.git_commit.substr(0, 12),
+             prov.git_dirty ? ", modified" : "");
+  fmt::print("oneDNN   {}\n", prov.onednn_version);
+  fmt::print("CPU      {}\n", prov.cpu_model);
+  fmt::print("ISA      {} (what oneDNN dispatches to)\n", prov.isa);
+  fmt::print("threads  {}\n", prov.threads);
+  const nlohmann::json config = {{"gemm_size", opt.gemm_size}, {"repeats", opt.repeats}};
+  ResultFile out(opt.output, "info", prov, config);
+  for (DType d : {DType::f32, DType::bf16}) {
+    const GemmPeak peak = measure_gemm_peak(d, opt.gemm_size, opt.repeats);
+    fmt::print("GEMM {:<4} {}^3: median {:8.1f} GFLOP/s, best {:8.1f} GFLOP/s over {} runs (GFLOP = 2 x MACs)\n",
+               to_string(d), opt.gemm_size, peak.median(), peak.best(), peak.gflops.size());
+    const std::string group = fmt::format("gemm/{}", to_string(d));
+    out.write(group + "/gflops", peak.gflops);
+    out.attr("median_gflops", peak.median(), group);
+    out.attr("best_gflops", peak.best(), group);
+  }
+  fmt::print("wrote {}\n", out.commit().string());
+}
+
+}  // namespace
+
+void add_info(CLI::App& app, const Common& common) {
+  auto opt = std::make_shared<InfoOptions>();
+  auto* cmd = app.add_subcommand("info", "Print oneDNN version, ISA, threads and measured GEMM GFLOP/s (f32, bf16)");
+  cmd->add_option("-o,--output", opt->output, "HDF5 result file to write")->capture_default_str();
+  cmd->add_option("--gemm-size", opt->gemm_size, "M = N = K of the timed matmul")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{16}, int64_t{16384}));
+  cmd->add_option("--repeats", opt->repeats, "timed repetitions per dtype")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->callback([opt, &common] { run_info(*opt, common.command); });
+}
+
+}  // namespace vb::cli

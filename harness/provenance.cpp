@@ -1,0 +1,72 @@
+// Gathers provenance from the build (git), oneDNN, /proc/cpuinfo and OpenMP.
+#include "harness/provenance.hpp"
+
+#include <omp.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "harness/build_info.hpp"
+
+namespace vb {
+
+std::string onednn_version() {
+  const auto* v = dnnl::version();
+  return fmt::format("{}.{}.{}{}", v->major, v->minor, v->patch,
+                     v->hash && *v->hash && std::string(v->hash) != "N/A" ? fmt::format(" ({})", v->hash) : "");
+}
+
+std::string cpu_isa_name() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::sse41: return "sse41";
+    case isa::avx: return "avx";
+    case isa::avx2: return "avx2";
+    case isa::avx2_vnni: return "avx2_vnni";
+    case isa::avx512_mic: return "avx512_mic";
+    case isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case isa::avx512_core: return "avx512_core";
+    case isa::avx512_core_vnni: return "avx512_core_vnni";
+    case isa::avx512_core_bf16: return "avx512_core_bf16";
+    case isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
+  }
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
+}
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Provenance collect_provenance() {
+  Provenance p;
+  p.git_commit = kGitCommit;
+  p.git_dirty = kGitDirty;
+  p.onednn_version = onednn_version();
+  p.cpu_model = cpu_model();
+  p.isa = cpu_isa_name();
+  p.threads = omp_get_max_threads();
+  p.start_time = utc_now();
+  return p;
+}
+
+}  // namespace vb

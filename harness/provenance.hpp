@@ -1,0 +1,29 @@
+// What every vitbench result records about where and how it was produced: git commit, oneDNN version,
+// CPU model and ISA, threads, seed, command line and timestamps.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vb {
+
+struct Provenance {
+  std::string git_commit;
+  bool git_dirty = false;
+  std::string onednn_version;  // "2.6.3 (hash)"
+  std::string cpu_model;       // /proc/cpuinfo "model name"
+  std::string isa;             // the ISA oneDNN dispatches to, e.g. avx512_core_amx
+  int threads = 0;             // OpenMP threads oneDNN runs with
+  uint64_t seed = 0;
+  std::string command;         // the command line
+  std::string start_time;      // ISO 8601 UTC
+};
+
+// Fills everything but seed and command from this process and machine.
+Provenance collect_provenance();
+std::string onednn_version();
+std::string cpu_isa_name();
+std::string cpu_model();
+std::string utc_now();  // "2026-11-27T08:38:18Z"
+
+}  // namespace vb

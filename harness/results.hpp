@@ -1,0 +1,53 @@
+// HDF5 result files. Every result carries the provenance as root attributes and is written to
+// "<path>.partial", then renamed on commit(): a killed run or a full disk never leaves a file at <path>
+// that looks complete. Layout of the files: docs/results.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/provenance.hpp"
+
+namespace H5 {
+class H5File;
+}
+
+namespace vb {
+
+class ResultFile {
+ public:
+  // `kind` names what wrote it ("info", "train", ...); `config` is the full resolved configuration.
+  ResultFile(std::filesystem::path path, const std::string& kind, const Provenance& prov,
+             const nlohmann::json& config);
+  ~ResultFile();  // without commit(): closes and deletes the partial file
+  ResultFile(const ResultFile&) = delete;
+  ResultFile& operator=(const ResultFile&) = delete;
+
+  // Datasets; parent groups in `name` ("gemm/f32/gflops") are created as needed. `shape` defaults to 1-D.
+  void write(const std::string& name, const std::vector<double>& values, const std::vector<uint64_t>& shape = {});
+  void write(const std::string& name, const std::vector<float>& values, const std::vector<uint64_t>& shape = {});
+  void write(const std::string& name, const std::vector<int64_t>& values, const std::vector<uint64_t>& shape = {});
+  // Attributes on the root group (or on group/dataset `object`, which must exist).
+  void attr(const std::string& name, const std::string& value, const std::string& object = "/");
+  void attr(const std::string& name, double value, const std::string& object = "/");
+  void attr(const std::string& name, int64_t value, const std::string& object = "/");
+
+  // Stamps end_time and complete=1, closes, renames into place. Returns the final path.
+  std::filesystem::path commit();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  template <class F>
+  void guarded(const std::string& what, F&& f);
+  template <class F>
+  void put_attr(const std::string& name, const std::string& object, F&& create);
+  std::filesystem::path path_, partial_;
+  std::unique_ptr<H5::H5File> file_;
+};
+
+}  // namespace vb

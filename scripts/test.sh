@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): setup, then the fast test tier twice - in the Release build and in the
+# AddressSanitizer+UndefinedBehaviorSanitizer build. Slow tests: `ctest --preset slow` (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+bash scripts/setup.sh
+echo "== fast tests (Release)"
+ctest --preset fast
+echo "== building the sanitizer preset"
+cmake --preset sanitize >/dev/null
+cmake --build --preset sanitize
+echo "== fast tests (ASan + UBSan)"
+ctest --preset sanitize-fast
+echo "test.sh: all fast tests passed in $((SECONDS - start)) s"
