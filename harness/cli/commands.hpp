@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "models/config.hpp"
+
 namespace vb::cli {
 
 // Options every subcommand shares, applied before the subcommand runs.
@@ -14,5 +16,10 @@ struct Common {
 };
 
 void add_info(CLI::App& app, const Common& common);
+void add_models(CLI::App& app, const Common& common);
+void add_predict(CLI::App& app, const Common& common);
+
+// The layer table of a model (used by `info --model`).
+void print_model_summary(const ModelConfig& c);
 
 }  // namespace vb::cli

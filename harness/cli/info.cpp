@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
+#include "harness/cli/model_options.hpp"
 #include "harness/gemm_peak.hpp"
 #include "harness/results.hpp"
 
@@ -11,6 +12,7 @@ namespace vb::cli {
 namespace {
 
 struct InfoOptions {
+  ModelOptions model;  // with --model: print that model's layer table instead of measuring the machine
   std::string output = "out/info.h5";
   int64_t gemm_size = 2048;
   int repeats = 5;
@@ -43,7 +45,9 @@ void run_info(const InfoOptions& opt, const std::string& command) {
 
 void add_info(CLI::App& app, const Common& common) {
   auto opt = std::make_shared<InfoOptions>();
-  auto* cmd = app.add_subcommand("info", "Print oneDNN version, ISA, threads and measured GEMM GFLOP/s (f32, bf16)");
+  auto* cmd = app.add_subcommand("info", "Print oneDNN version, ISA, threads and measured GEMM GFLOP/s (f32, bf16); "
+                                         "with --model, that model's layer table");
+  opt->model.add_to(*cmd, false);
   cmd->add_option("-o,--output", opt->output, "HDF5 result file to write")->capture_default_str();
   cmd->add_option("--gemm-size", opt->gemm_size, "M = N = K of the timed matmul")
       ->capture_default_str()
@@ -51,7 +55,12 @@ void add_info(CLI::App& app, const Common& common) {
   cmd->add_option("--repeats", opt->repeats, "timed repetitions per dtype")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  cmd->callback([opt, &common] { run_info(*opt, common.command); });
+  cmd->callback([opt, &common] {
+    if (!opt->model.model.empty())
+      print_model_summary(opt->model.resolve());
+    else
+      run_info(*opt, common.command);
+  });
 }
 
 }  // namespace vb::cli

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
     if (common.threads > 0) omp_set_num_threads(common.threads);
   });
   vb::cli::add_info(app, common);
+  vb::cli::add_models(app, common);
+  vb::cli::add_predict(app, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -64,6 +64,16 @@ float* Tensor::data() const {
   return static_cast<float*>(mem_.get_data_handle());
 }
 
+Tensor Tensor::reshaped(const Dims& shape) const {
+  if (empty() || !plain() || product(shape) != numel())
+    throw std::invalid_argument(fmt::format("Tensor::reshaped: cannot view {} {} as {}",
+                                            plain() ? "plain" : "non-plain", to_string(shape_), to_string(shape)));
+  Tensor t;
+  t.shape_ = shape;
+  t.mem_ = dnnl::memory(plain_desc(shape, dtype()), Runtime::engine(), mem_.get_data_handle());
+  return t;
+}
+
 void Tensor::zero() { std::memset(mem_.get_data_handle(), 0, desc().get_size()); }
 
 std::vector<float> Tensor::to_vector() const {

@@ -63,6 +63,8 @@ class Tensor {
   // Writes plain row-major f32 values into this tensor (any layout/dtype), size must equal numel().
   void assign(const std::vector<float>& values);
   void zero();
+  // The same buffer seen with another shape of equal size; plain tensors only (throws otherwise).
+  Tensor reshaped(const Dims& shape) const;
 
  private:
   Dims shape_;

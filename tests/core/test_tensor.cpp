@@ -51,3 +51,14 @@ TEST_CASE("counter-based rng is deterministic and roughly uniform/normal", "[cor
   REQUIRE(std::abs(mean) < 0.02);
   REQUIRE(std::abs(sq - 1.0) < 0.03);
 }
+
+TEST_CASE("reshaped shares the buffer and refuses other sizes or layouts", "[core]") {
+  Tensor t = Tensor::from({2, 6}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  Tensor v = t.reshaped({3, 2, 2});
+  REQUIRE(v.shape() == Dims{3, 2, 2});
+  v.data()[5] = 42;
+  REQUIRE(t.to_vector()[5] == 42);
+  REQUIRE_THROWS_AS(t.reshaped({5, 2}), std::invalid_argument);
+  REQUIRE_THROWS_AS(Tensor(dnnl::memory::desc({2, 16, 1, 1}, dt::f32, tag::nChw16c)).reshaped({32}),
+                    std::invalid_argument);
+}

@@ -1,0 +1,36 @@
+// Reading HDF5 inputs with errors that name the file and what was expected (missing file, not HDF5, missing
+// dataset, wrong rank). Used for checkpoints and `vitbench predict` inputs.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/core/tensor.hpp"
+
+namespace H5 {
+class H5File;
+}
+
+namespace vb {
+
+class H5Input {
+ public:
+  explicit H5Input(const std::filesystem::path& path);  // throws if missing or not HDF5
+  ~H5Input();
+  const std::string& path() const { return path_; }
+  bool has(const std::string& dataset) const;
+  // Every dataset, by path relative to the root ("layer1.0.conv1.weight", "grads/x").
+  std::map<std::string, Dims> datasets() const;
+  Dims shape(const std::string& dataset) const;  // throws naming the file if missing; {} for a scalar
+  std::vector<float> read_f32(const std::string& dataset) const;
+  int64_t read_i64_scalar(const std::string& dataset) const;
+
+ private:
+  std::string path_;
+  std::unique_ptr<H5::H5File> file_;
+};
+
+}  // namespace vb

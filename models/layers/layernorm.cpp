@@ -1,0 +1,109 @@
+// LayerNorm: layer_normalization forward (training / inference) and backward with diff scale and shift.
+#include "models/layers/layernorm.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace vb {
+
+using pk = dnnl::prop_kind;
+using lnorm_fwd = dnnl::layer_normalization_forward;
+using lnorm_bwd = dnnl::layer_normalization_backward;
+const auto scale_shift = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+
+namespace {
+std::vector<float> filled(int64_t n, float v) { return std::vector<float>(n, v); }
+}  // namespace
+
+LayerNorm::LayerNorm(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
+  check_arg(cfg_.dim > 0, name_, fmt::format("dim must be positive, given {}", cfg_.dim));
+  check_arg(cfg_.eps >= 0 && std::isfinite(cfg_.eps), name_, fmt::format("eps must be >= 0, given {}", cfg_.eps));
+  check_arg(cfg_.dtype == DType::f32, name_, "bf16 is not supported yet");
+  weight_ = Param{"weight", Tensor::from({cfg_.dim}, filled(cfg_.dim, 1.0f)), Tensor({cfg_.dim}), false};
+  bias_ = Param{"bias", Tensor({cfg_.dim}), Tensor({cfg_.dim}), false};
+}
+
+void LayerNorm::build(const dnnl::memory::desc& src_md) {
+  const auto& eng = Runtime::engine();
+  src_md_ = src_md;
+  bwd_built_ = false;
+  saved_ = false;
+  diff_dst_md_ = {};
+  try {
+    train_pd_ = lnorm_fwd::primitive_desc({pk::forward_training, src_md, cfg_.eps, scale_shift}, eng);
+    const lnorm_fwd::primitive_desc infer_pd({pk::forward_inference, src_md, cfg_.eps, scale_shift}, eng);
+    dst_ = Tensor(train_pd_.dst_desc());
+    mean_ = dnnl::memory(train_pd_.mean_desc(), eng);
+    variance_ = dnnl::memory(train_pd_.variance_desc(), eng);
+    const std::unordered_map<int, dnnl::memory> common{{DNNL_ARG_DST, dst_.mem()},
+                                                       {DNNL_ARG_SCALE, weight_.value.mem()},
+                                                       {DNNL_ARG_SHIFT, bias_.value.mem()}};
+    train_ = Step{lnorm_fwd(train_pd_), common};
+    train_.args[DNNL_ARG_MEAN] = mean_;
+    train_.args[DNNL_ARG_VARIANCE] = variance_;
+    infer_ = Step{lnorm_fwd(infer_pd), common};
+  } catch (const dnnl::error& e) {
+    throw std::invalid_argument(fmt::format("{}: no layer normalization for src {} ({})", name_,
+                                            to_string(src_md.dims()), e.what()));
+  }
+}
+
+const Tensor& LayerNorm::forward(const Tensor& src, Mode mode) {
+  check_arg(!src.empty(), name_, "src is empty");
+  const size_t rank = src.shape().size();
+  check_arg(rank >= 2 && rank <= 4, name_,
+            fmt::format("src has shape {} (rank {}), expected rank 2..4", to_string(src.shape()), rank));
+  check_arg(src.dim(-1) == cfg_.dim, name_,
+            fmt::format("src has shape {}, expected last dim {}", to_string(src.shape()), cfg_.dim));
+  check_f32(name_, "src", src);
+  if (src.desc() != src_md_) build(src.desc());
+
+  // dst (..., dim) = (src - mean) / sqrt(variance + eps) * weight + bias, statistics over the last axis
+  Step& step = mode == Mode::train ? train_ : infer_;
+  step.args[DNNL_ARG_SRC] = src.mem();
+  step.run();
+  src_ = src;
+  saved_ = mode == Mode::train;
+  return dst_;
+}
+
+void LayerNorm::build_backward() {
+  const auto& eng = Runtime::engine();
+  try {
+    const lnorm_bwd::primitive_desc pd({pk::backward, src_md_, src_md_, cfg_.eps, scale_shift}, eng, train_pd_);
+    diff_src_ = Tensor(pd.diff_src_desc());
+    bwd_ = Step{lnorm_bwd(pd),
+                {{DNNL_ARG_MEAN, mean_},
+                 {DNNL_ARG_VARIANCE, variance_},
+                 {DNNL_ARG_SCALE, weight_.value.mem()},
+                 {DNNL_ARG_SHIFT, bias_.value.mem()},  // unused, but oneDNN 2.6 requires it with use_shift
+                 {DNNL_ARG_DIFF_SRC, diff_src_.mem()},
+                 {DNNL_ARG_DIFF_SCALE, weight_.grad.mem()},
+                 {DNNL_ARG_DIFF_SHIFT, bias_.grad.mem()}}};
+  } catch (const dnnl::error& e) {
+    throw std::invalid_argument(fmt::format("{}: no layer normalization backward for src {} ({})", name_,
+                                            to_string(src_md_.dims()), e.what()));
+  }
+  bwd_built_ = true;
+}
+
+const Tensor& LayerNorm::backward(const Tensor& diff_dst) {
+  if (!saved_) throw std::logic_error(name_ + ": backward called without a train-mode forward");
+  check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
+  check_shape(name_, "diff_dst", src_md_.dims(), diff_dst.shape());
+  check_f32(name_, "diff_dst", diff_dst);
+  if (!bwd_built_) build_backward();
+  if (diff_dst.desc() != diff_dst_md_) {
+    diff_dst_to_src_ = Reorder(diff_dst.desc(), src_md_);
+    diff_dst_md_ = diff_dst.desc();
+  }
+  // diff_src, diff_weight = sum over rows of diff_dst * x_hat, diff_bias = sum over rows of diff_dst
+  bwd_.args[DNNL_ARG_SRC] = src_.mem();
+  bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_to_src_(diff_dst.mem());
+  bwd_.run();
+  return diff_src_;
+}
+
+}  // namespace vb

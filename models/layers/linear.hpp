@@ -1,0 +1,80 @@
+// Linear (fully connected) layer y = x W^T + b over the last axis of a (M, in) or (B, N, in) tensor, as one
+// oneDNN inner product on the (rows, in) view of the input: an inner product on a 3-D tensor would flatten
+// (N, in) instead, so token tensors are viewed as 2-D matrices. bf16 converts src/weights, keeps f32 dst.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/core/layer.hpp"
+
+namespace vb {
+
+class Linear : public Layer {
+ public:
+  struct Config {
+    int64_t in_features = 0;
+    int64_t out_features = 0;
+    bool bias = true;
+    DType dtype = DType::f32;
+  };
+
+  Linear(std::string name, Config cfg);
+
+  // src is (M, in) or (B, N, in), f32, any layout (plain expected); dst is (M, out) or (B, N, out), plain f32.
+  const Tensor& forward(const Tensor& src, Mode mode) override;
+  // diff_dst is the shape of dst, f32, any layout; returns diff_src in the layout of src; writes weight/bias grads.
+  const Tensor& backward(const Tensor& diff_dst) override;
+  std::vector<Param*> params() override;
+
+  const Config& config() const { return cfg_; }
+  Param& weight() { return weight_; }  // (out, in)
+  Param& bias() { return bias_; }      // (out); unused when cfg.bias is false
+
+ private:
+  void build(const dnnl::memory::desc& src_md);
+  void build_backward();
+
+  Config cfg_;
+  Param weight_;  // (out, in), PyTorch layout
+  Param bias_;    // (out)
+
+  // Set up for one input desc (shape + layout); rebuilt when it changes. Reorders are no-ops in the
+  // common f32 plain case; their outputs are put into the argument maps on every call (no allocation).
+  dnnl::memory::desc src_md_;  // the caller's src desc
+  Dims src_shape_, dst_shape_;
+  int64_t rows_ = 0;           // M = product of the leading dims
+  Tensor src_;                 // the caller's src, kept alive for backward
+  Reorder src_to_plain_;       // non-plain caller src -> plain (..., in) f32 (usually not needed)
+  dnnl::memory src_rows_;      // (M, in) plain f32 view of the plain src
+  Reorder src_to_prim_;        // (M, in) plain f32 -> the pd's src desc (bf16 / blocked)
+  Reorder weights_to_prim_;    // (out, in) plain f32 -> the pd's weights desc
+  dnnl::inner_product_forward::primitive_desc fwd_pd_;
+  Step fwd_;
+  Tensor dst_;                 // (..., out) plain f32
+  dnnl::memory dst_rows_;      // (M, out) view of dst_
+
+  // Backward, built on the first backward after a (re)build.
+  bool bwd_built_ = false;
+  dnnl::memory::desc diff_dst_md_;  // caller's diff_dst desc that diff_dst_to_plain_ was built for
+  Reorder diff_dst_to_plain_;
+  dnnl::memory diff_dst_rows_;      // (M, out) plain f32 view of diff_dst
+  Reorder diff_dst_to_data_, diff_dst_to_weights_;
+  bool share_diff_dst_ = false;     // both backward pds want the same diff_dst desc: convert once
+  Reorder weights_to_data_;
+  Step bwd_data_;
+  dnnl::memory diff_src_prim_;      // diff_src as the primitive writes it
+  Reorder diff_src_to_rows_;
+  Tensor diff_src_plain_;           // (..., in) plain f32
+  dnnl::memory diff_src_rows_;      // (M, in) view of diff_src_plain_
+  Reorder diff_src_to_caller_;      // plain -> caller's src layout (usually not needed)
+  Tensor diff_src_;                 // returned: layout of the caller's src
+  Reorder src_to_weights_;
+  Step bwd_weights_;
+  dnnl::memory diff_weights_prim_;
+  Reorder diff_weights_to_grad_;
+
+  bool saved_ = false;  // a train-mode forward ran since the last build
+};
+
+}  // namespace vb

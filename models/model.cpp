@@ -1,0 +1,30 @@
+// The model factory and the parts of Model shared by every family.
+#include "models/model.hpp"
+
+#include "models/families.hpp"
+
+namespace vb {
+
+std::vector<Param*> Model::params() {
+  std::vector<Param*> out;
+  for (const StateEntry& e : state())
+    if (e.param) out.push_back(e.param);
+  return out;
+}
+
+int64_t Model::num_params() {
+  int64_t n = 0;
+  for (Param* p : params()) n += p->value.numel();
+  return n;
+}
+
+std::unique_ptr<Model> create_model(const ModelConfig& cfg) {
+  switch (cfg.family) {
+    case Family::resnet: return make_resnet(cfg);
+    case Family::vit: return make_vit(cfg);
+    case Family::tnt: return make_tnt(cfg);
+  }
+  throw std::invalid_argument("create_model: unknown family");
+}
+
+}  // namespace vb

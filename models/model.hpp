@@ -1,0 +1,64 @@
+// The interface every model family implements, and the factory that builds one from a preset.
+// State is exposed as PyTorch state_dict entries (key -> tensor in PyTorch layout), so checkpoints are
+// interchangeable with torchvision/timm weights.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/config.hpp"
+#include "models/core/tensor.hpp"
+
+namespace vb {
+
+// One state_dict entry: a trainable parameter, a float buffer (BatchNorm running stats) or an integer
+// counter (num_batches_tracked).
+struct StateEntry {
+  std::string key;
+  Param* param = nullptr;      // trainable (value + grad)
+  Tensor* buffer = nullptr;    // non-trainable float tensor
+  int64_t* counter = nullptr;  // int64 scalar
+  Dims shape() const;          // PyTorch shape ({} for a counter)
+};
+
+class Model {
+ public:
+  explicit Model(ModelConfig cfg) : cfg_(std::move(cfg)) {}
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return cfg_; }
+  // images (B, in_chans, img, img) plain f32 -> logits (B, num_classes) plain f32.
+  virtual const Tensor& forward(const Tensor& images, Mode mode) = 0;
+  // diff_logits (B, num_classes) -> diff_images; writes every parameter's grad.
+  virtual const Tensor& backward(const Tensor& diff_logits) = 0;
+  // Every state_dict entry in PyTorch's order.
+  virtual std::vector<StateEntry> state() = 0;
+
+  // Measurement taps: named intermediate outputs of the last forward, in depth order ("conv1", "layer1.0",
+  // ..., "layer4.2" for ResNet; "patch_embed", "blocks.0", ... for ViT; TNT adds the inner (word) outputs
+  // "blocks.i.inner"). ResNet taps are (B, C, H, W) maps (any layout), transformer taps (B, tokens, D).
+  virtual std::vector<std::string> taps() const = 0;
+  virtual const Tensor& tap(size_t i) const = 0;
+  // Backward from tap i alone: diff_tap has the tap's shape; layers above it are ignored. Returns diff_images
+  // and writes the grads of the parameters below the tap. Needs a Mode::train forward first.
+  virtual const Tensor& backward_from(size_t i, const Tensor& diff_tap) = 0;
+  // Attention probabilities (B, H, N, N) of every attention layer of the last forward, in depth order,
+  // with a name ("blocks.3.attn", "blocks.3.attn_in"); empty for CNNs.
+  virtual std::vector<std::pair<std::string, const Tensor*>> attention_probs() const { return {}; }
+
+  // Reference initialisation (REFERENCE.md): timm's for ViT/TNT, torchvision's for ResNet. Deterministic in
+  // `seed` (counter-based, independent of thread count).
+  virtual void init(uint64_t seed) = 0;
+  std::vector<Param*> params();
+  int64_t num_params();
+
+ protected:
+  ModelConfig cfg_;
+};
+
+std::unique_ptr<Model> create_model(const ModelConfig& cfg);
+
+}  // namespace vb
