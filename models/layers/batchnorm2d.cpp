@@ -1,0 +1,143 @@
+// BatchNorm2d: batch_normalization forward_training (use_scale | use_shift) + two in-place `sum` primitives
+// for the running averages (so the update stays on the stream, no host sync), forward_inference with
+// use_global_stats for eval, and prop_kind::backward for diff_src, diff_scale and diff_shift.
+#include "models/layers/batchnorm2d.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace vb {
+
+using dnnl::memory;
+using dnnl::normalization_flags;
+using dnnl::prop_kind;
+
+namespace {
+
+const auto kAffine = normalization_flags::use_scale | normalization_flags::use_shift;
+
+// dst = a * dst + b * src, in place on dst (sum allows dst to be its first source).
+Step scaled_sum_in_place(const Tensor& dst, float a, const Tensor& src, float b) {
+  const dnnl::sum::primitive_desc pd(dst.desc(), {a, b}, {dst.desc(), src.desc()}, Runtime::engine());
+  return Step{dnnl::sum(pd),
+              {{DNNL_ARG_MULTIPLE_SRC, dst.mem()},
+               {DNNL_ARG_MULTIPLE_SRC + 1, src.mem()},
+               {DNNL_ARG_DST, dst.mem()}}};
+}
+
+}  // namespace
+
+BatchNorm2d::BatchNorm2d(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
+  check_arg(cfg_.channels > 0, name_, fmt::format("channels must be positive, given {}", cfg_.channels));
+  check_arg(cfg_.eps >= 0, name_, fmt::format("eps must be >= 0, given {}", cfg_.eps));
+  check_arg(cfg_.momentum >= 0 && cfg_.momentum <= 1, name_,
+            fmt::format("momentum must be in [0, 1], given {}", cfg_.momentum));
+  const Dims c{cfg_.channels};
+  weight = Param{"weight", Tensor::from(c, std::vector<float>(cfg_.channels, 1.0f)), Tensor(c), false};
+  bias = Param{"bias", Tensor(c), Tensor(c), false};
+  running_mean = Tensor(c);
+  running_var = Tensor::from(c, std::vector<float>(cfg_.channels, 1.0f));
+}
+
+std::vector<std::pair<std::string, Tensor*>> BatchNorm2d::buffers() {
+  return {{"running_mean", &running_mean}, {"running_var", &running_var}};
+}
+
+void BatchNorm2d::setup(const memory::desc& src_md) {
+  // src and dst are (N, C, H, W) in the layout of src; mean and variance are (C)
+  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md, cfg_.eps, kAffine);
+  train_pd_ = dnnl::batch_normalization_forward::primitive_desc(desc, Runtime::engine());
+  src_md_ = src_md;
+  dst_ = Tensor(train_pd_.dst_desc());
+  mean_ = Tensor(train_pd_.mean_desc());
+  variance_ = Tensor(train_pd_.variance_desc());
+  train_ =
+      Step{dnnl::batch_normalization_forward(train_pd_),
+           {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_MEAN, mean_.mem()}, {DNNL_ARG_VARIANCE, variance_.mem()}}};
+
+  // oneDNN's variance is the biased one (divided by n); PyTorch's running_var takes the unbiased one.
+  const Dims d = src_md.dims();
+  const double n = static_cast<double>(d[0] * d[2] * d[3]);
+  const float m = cfg_.momentum;
+  update_mean_ = scaled_sum_in_place(running_mean, 1 - m, mean_, m);
+  update_var_ = scaled_sum_in_place(running_var, 1 - m, variance_, static_cast<float>(m * n / (n - 1)));
+
+  eval_.reset();
+  saved_ = false;
+  bwd_in_md_.reset();
+}
+
+void BatchNorm2d::setup_eval() {
+  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_inference, src_md_, cfg_.eps,
+                                                     kAffine | normalization_flags::use_global_stats);
+  const dnnl::batch_normalization_forward::primitive_desc pd(desc, Runtime::engine());
+  eval_ = Step{dnnl::batch_normalization_forward(pd), {{DNNL_ARG_DST, dst_.mem()}}};
+}
+
+const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
+  check_rank(name_, "src", 4, src);
+  check_f32(name_, "src", src);
+  check_shape(name_, "src", {src.dim(0), cfg_.channels, src.dim(2), src.dim(3)}, src.shape());
+  if (src.desc() != src_md_) setup(src.desc());
+
+  if (mode == Mode::train) {
+    check_arg(
+        src.dim(0) * src.dim(2) * src.dim(3) > 1, name_,
+        fmt::format("training needs more than 1 value per channel, given src {}", to_string(src.shape())));
+    train_.args[DNNL_ARG_SRC] = src.mem();
+    train_.args[DNNL_ARG_SCALE] = weight.value.mem();
+    train_.args[DNNL_ARG_SHIFT] = bias.value.mem();
+    train_.run();
+    // Sources are bound at setup; rebind in case a checkpoint loader replaced the buffer tensors.
+    update_mean_.args[DNNL_ARG_MULTIPLE_SRC] = update_mean_.args[DNNL_ARG_DST] = running_mean.mem();
+    update_var_.args[DNNL_ARG_MULTIPLE_SRC] = update_var_.args[DNNL_ARG_DST] = running_var.mem();
+    update_mean_.run();
+    update_var_.run();
+    ++num_batches_tracked;
+    src_saved_ = src.mem();
+    saved_ = true;
+  } else {
+    if (!eval_) setup_eval();
+    eval_->args[DNNL_ARG_SRC] = src.mem();
+    eval_->args[DNNL_ARG_MEAN] = running_mean.mem();
+    eval_->args[DNNL_ARG_VARIANCE] = running_var.mem();
+    eval_->args[DNNL_ARG_SCALE] = weight.value.mem();
+    eval_->args[DNNL_ARG_SHIFT] = bias.value.mem();
+    eval_->run();
+    saved_ = false;
+  }
+  return dst_;
+}
+
+void BatchNorm2d::setup_backward(const memory::desc& diff_dst_md) {
+  const dnnl::batch_normalization_backward::desc desc(prop_kind::backward, src_md_, src_md_, cfg_.eps,
+                                                      kAffine);
+  const dnnl::batch_normalization_backward::primitive_desc pd(desc, Runtime::engine(), train_pd_);
+  bwd_in_md_ = diff_dst_md;
+  diff_dst_reorder_ = Reorder(diff_dst_md, pd.diff_dst_desc());
+  diff_src_ = Tensor(pd.diff_src_desc());
+  bwd_ = Step{dnnl::batch_normalization_backward(pd),
+              {{DNNL_ARG_MEAN, mean_.mem()},
+               {DNNL_ARG_VARIANCE, variance_.mem()},
+               {DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
+}
+
+const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
+  if (!saved_)
+    throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", name_));
+  check_rank(name_, "diff_dst", 4, diff_dst);
+  check_f32(name_, "diff_dst", diff_dst);
+  check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
+  if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
+  bwd_.args[DNNL_ARG_SRC] = src_saved_;
+  bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_dst.mem());
+  bwd_.args[DNNL_ARG_SCALE] = weight.value.mem();
+  bwd_.args[DNNL_ARG_SHIFT] = bias.value.mem();  // oneDNN 2.x lists shift as a backward input with use_shift
+  bwd_.args[DNNL_ARG_DIFF_SCALE] = weight.grad.mem();
+  bwd_.args[DNNL_ARG_DIFF_SHIFT] = bias.grad.mem();
+  bwd_.run();
+  return diff_src_;
+}
+
+}  // namespace vb

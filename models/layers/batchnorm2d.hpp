@@ -1,0 +1,64 @@
+// BatchNorm2d (PyTorch nn.BatchNorm2d, affine, track_running_stats) on oneDNN batch_normalization in the
+// layout of its input. Training uses batch statistics and updates the running averages as PyTorch does (the
+// running variance takes the *unbiased* batch variance); eval normalises with the running statistics.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/core/layer.hpp"
+
+namespace vb {
+
+class BatchNorm2d : public Layer {
+ public:
+  struct Config {
+    int64_t channels = 0;
+    float eps = 1e-5f;
+    float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch
+  };
+
+  BatchNorm2d(std::string name, Config cfg);
+
+  // src is (N, C, H, W) f32 in any layout; dst has the same shape and layout.
+  const Tensor& forward(const Tensor& src, Mode mode) override;
+  // diff_dst is (N, C, H, W) in any layout; returns diff_src in the layout of src. Train forward only.
+  const Tensor& backward(const Tensor& diff_dst) override;
+  std::vector<Param*> params() override { return {&weight, &bias}; }
+  // Non-trainable state for checkpoints: running_mean, running_var (num_batches_tracked is the int below).
+  std::vector<std::pair<std::string, Tensor*>> buffers();
+
+  const Config& config() const { return cfg_; }
+
+  Param weight;                     // (C), gamma, initially 1
+  Param bias;                       // (C), beta, initially 0
+  Tensor running_mean;              // (C), initially 0
+  Tensor running_var;               // (C), initially 1
+  int64_t num_batches_tracked = 0;  // training forwards so far
+
+ private:
+  void setup(const dnnl::memory::desc& src_md);
+  void setup_eval();
+  void setup_backward(const dnnl::memory::desc& diff_dst_md);
+
+  Config cfg_;
+  dnnl::memory::desc src_md_;  // the src desc everything below was built for
+  dnnl::batch_normalization_forward::primitive_desc train_pd_;
+  Step train_;                // dst, batch mean and (biased) variance
+  Step update_mean_;          // running_mean = (1 - m) running_mean + m mean
+  Step update_var_;           // running_var = (1 - m) running_var + m n/(n-1) variance
+  std::optional<Step> eval_;  // dst from the running statistics, built on the first eval forward
+  Tensor dst_;                // (N, C, H, W), layout of src
+  Tensor mean_, variance_;    // (C), statistics of the last training batch
+  dnnl::memory src_saved_;    // src of the last training forward
+  bool saved_ = false;
+
+  std::optional<dnnl::memory::desc> bwd_in_md_;
+  Reorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
+  Step bwd_;
+  Tensor diff_src_;  // (N, C, H, W), layout of src
+};
+
+}  // namespace vb

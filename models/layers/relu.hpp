@@ -1,0 +1,39 @@
+// ReLU (PyTorch nn.ReLU) on oneDNN eltwise in the layout of its input. Backward uses the
+// relu_use_dst_for_bwd algorithm, so it needs only the layer's own dst (not the upstream buffer).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "models/core/layer.hpp"
+
+namespace vb {
+
+class ReLU : public Layer {
+ public:
+  struct Config {};
+
+  explicit ReLU(std::string name, Config cfg = {});
+
+  // src is any shape, f32, any layout; dst has the same shape and layout.
+  const Tensor& forward(const Tensor& src, Mode mode) override;
+  // diff_dst has the shape of dst, any layout; returns diff_src in the layout of src.
+  const Tensor& backward(const Tensor& diff_dst) override;
+
+ private:
+  void setup(const dnnl::memory::desc& src_md);
+  void setup_backward(const dnnl::memory::desc& diff_dst_md);
+
+  dnnl::memory::desc src_md_;
+  dnnl::eltwise_forward::primitive_desc fwd_pd_;
+  Step fwd_;
+  Tensor dst_;
+  bool saved_ = false;
+
+  std::optional<dnnl::memory::desc> bwd_in_md_;
+  Reorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
+  Step bwd_;
+  Tensor diff_src_;
+};
+
+}  // namespace vb
