@@ -40,7 +40,10 @@ class Fixture {
       if (field == "name" || field == "family") continue;
       std::string text;
       if (value.is_array()) {
-        for (const auto& x : value) text += (text.empty() ? "" : ",") + x.dump();
+        for (const auto& x : value) {
+          if (!text.empty()) text += ',';
+          text += x.dump();
+        }
       } else if (value.is_string()) {
         text = value.get<std::string>();
       } else {

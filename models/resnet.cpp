@@ -1,0 +1,268 @@
+// ResNet, torchvision v1.5 (stride on each bottleneck's 3x3 conv), assembled from the layer library. Forward
+// and backward call the layers one per line, backward in exactly the reverse order. Feature maps stay in the
+// layout the convolutions chose (blocked) from the stem to the global pool; only the image and the pooled
+// vector are plain.
+#include "models/resnet.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "models/families.hpp"
+#include "models/init.hpp"
+
+namespace vb {
+
+namespace {
+
+// Config errors name the field, before any layer is built.
+const ModelConfig& validated(const ModelConfig& cfg) {
+  const auto need = [&](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(fmt::format("{}: {}", cfg.name, what));
+  };
+  need(cfg.family == Family::resnet, fmt::format("family is {}, expected resnet", to_string(cfg.family)));
+  need(cfg.in_chans > 0, fmt::format("in_chans must be positive, given {}", cfg.in_chans));
+  need(cfg.num_classes > 0, fmt::format("num_classes must be positive, given {}", cfg.num_classes));
+  need(cfg.base_width > 0, fmt::format("base_width must be positive, given {}", cfg.base_width));
+  for (int64_t n : cfg.layers)
+    need(n > 0, fmt::format("layers must be 4 positive stage depths, given {},{},{},{}", cfg.layers[0],
+                            cfg.layers[1], cfg.layers[2], cfg.layers[3]));
+  return cfg;
+}
+
+Conv2d::Config stem_config(const ModelConfig& cfg) {
+  if (cfg.stem == Stem::imagenet) return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width,
+                                          .kernel = 7, .stride = 2, .padding = 3};
+  return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width, .kernel = 3, .stride = 1, .padding = 1};
+}
+
+void add_conv(std::vector<StateEntry>& out, Conv2d& conv) {
+  out.push_back({conv.name() + ".weight", &conv.weight, nullptr, nullptr});
+}
+
+void add_norm(std::vector<StateEntry>& out, BatchNorm2d& bn) {
+  out.push_back({bn.name() + ".weight", &bn.weight, nullptr, nullptr});
+  out.push_back({bn.name() + ".bias", &bn.bias, nullptr, nullptr});
+  out.push_back({bn.name() + ".running_mean", nullptr, &bn.running_mean, nullptr});
+  out.push_back({bn.name() + ".running_var", nullptr, &bn.running_var, nullptr});
+  out.push_back({bn.name() + ".num_batches_tracked", nullptr, nullptr, &bn.num_batches_tracked});
+}
+
+// torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), std = sqrt(2 / fan_out).
+void init_conv(Conv2d& conv, uint64_t seed) {
+  const Dims& shape = conv.weight.value.shape();
+  init::normal(conv.weight.value, seed, conv.name() + ".weight", std::sqrt(2.0 / init::fan_out(shape)));
+}
+
+// A fresh BatchNorm2d: weight 1, bias 0, running mean 0, running variance 1, no batches tracked.
+void init_norm(BatchNorm2d& bn) {
+  init::constant(bn.weight.value, 1.0f);
+  init::constant(bn.bias.value, 0.0f);
+  init::constant(bn.running_mean, 0.0f);
+  init::constant(bn.running_var, 1.0f);
+  bn.num_batches_tracked = 0;
+}
+
+// Spatial extent after the stem and the four stages (floor, as PyTorch), for the input checks.
+int64_t final_extent(const ModelConfig& cfg, int64_t in) {
+  const auto out = [](int64_t x, int64_t k, int64_t s, int64_t p) { return (x + 2 * p - k) / s + 1; };
+  int64_t x = cfg.stem == Stem::imagenet ? out(out(in, 7, 2, 3), 3, 2, 1) : out(in, 3, 1, 1);
+  for (int s = 1; s < 4; ++s) x = out(x, 3, 2, 1);
+  return x;
+}
+
+}  // namespace
+
+// ---- Bottleneck ------------------------------------------------------------------------------------------
+
+Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride)
+    : name(name),
+      conv1(name + ".conv1", {.in_channels = in_channels, .out_channels = width, .kernel = 1}),
+      bn1(name + ".bn1", {.channels = width}),
+      relu1(name + ".relu1"),
+      conv2(name + ".conv2",
+            {.in_channels = width, .out_channels = width, .kernel = 3, .stride = stride, .padding = 1}),
+      bn2(name + ".bn2", {.channels = width}),
+      relu2(name + ".relu2"),
+      conv3(name + ".conv3", {.in_channels = width, .out_channels = width * expansion, .kernel = 1}),
+      bn3(name + ".bn3", {.channels = width * expansion}),
+      add(name + ".add"),
+      relu3(name + ".relu3"),
+      grad_sum(name + ".grad_sum") {
+  if (stride != 1 || in_channels != width * expansion) {
+    downsample_conv = std::make_unique<Conv2d>(
+        name + ".downsample.0",
+        Conv2d::Config{.in_channels = in_channels, .out_channels = width * expansion, .kernel = 1, .stride = stride});
+    downsample_bn = std::make_unique<BatchNorm2d>(name + ".downsample.1",
+                                                  BatchNorm2d::Config{.channels = width * expansion});
+  }
+}
+
+const Tensor& Bottleneck::forward(const Tensor& src, Mode mode) {
+  // src is (B, Cin, H, W); width w, stride s, Ho = H / s
+  const Tensor* shortcut = &src;                                                       // (B, Cin, H, W)
+  if (downsample_conv) shortcut = &downsample_conv->forward(src, mode);                // (B, 4w, Ho, Wo)
+  if (downsample_bn) shortcut = &downsample_bn->forward(*shortcut, mode);              // (B, 4w, Ho, Wo)
+  const Tensor* x = &conv1.forward(src, mode);                                         // (B, w, H, W)
+  x = &bn1.forward(*x, mode);                                                          // (B, w, H, W)
+  x = &relu1.forward(*x, mode);                                                        // (B, w, H, W)
+  x = &conv2.forward(*x, mode);                                                        // (B, w, Ho, Wo)
+  x = &bn2.forward(*x, mode);                                                          // (B, w, Ho, Wo)
+  x = &relu2.forward(*x, mode);                                                        // (B, w, Ho, Wo)
+  x = &conv3.forward(*x, mode);                                                        // (B, 4w, Ho, Wo)
+  x = &bn3.forward(*x, mode);                                                          // (B, 4w, Ho, Wo)
+  x = &add.forward(*x, *shortcut);                                                     // (B, 4w, Ho, Wo)
+  dst = &relu3.forward(*x, mode);                                                      // (B, 4w, Ho, Wo)
+  return *dst;
+}
+
+const Tensor& Bottleneck::backward(const Tensor& diff_dst) {
+  // diff_dst is (B, 4w, Ho, Wo); the add hands the same gradient to both branches (in bn3's layout)
+  const Tensor* d = &relu3.backward(diff_dst);                                         // (B, 4w, Ho, Wo)
+  const Tensor& diff_branch = add.backward(*d);                                        // (B, 4w, Ho, Wo)
+  d = &bn3.backward(diff_branch);                                                      // (B, 4w, Ho, Wo)
+  d = &conv3.backward(*d);                                                             // (B, w, Ho, Wo)
+  d = &relu2.backward(*d);                                                             // (B, w, Ho, Wo)
+  d = &bn2.backward(*d);                                                               // (B, w, Ho, Wo)
+  d = &conv2.backward(*d);                                                             // (B, w, H, W)
+  d = &relu1.backward(*d);                                                             // (B, w, H, W)
+  d = &bn1.backward(*d);                                                               // (B, w, H, W)
+  d = &conv1.backward(*d);                                                             // (B, Cin, H, W)
+  const Tensor* diff_shortcut = &diff_branch;                                          // (B, 4w, Ho, Wo)
+  if (downsample_bn) diff_shortcut = &downsample_bn->backward(*diff_shortcut);         // (B, 4w, Ho, Wo)
+  if (downsample_conv) diff_shortcut = &downsample_conv->backward(*diff_shortcut);     // (B, Cin, H, W)
+  return grad_sum.forward(*d, *diff_shortcut);                                         // (B, Cin, H, W)
+}
+
+void Bottleneck::append_state(std::vector<StateEntry>& out) {
+  add_conv(out, conv1);
+  add_norm(out, bn1);
+  add_conv(out, conv2);
+  add_norm(out, bn2);
+  add_conv(out, conv3);
+  add_norm(out, bn3);
+  if (downsample_conv) add_conv(out, *downsample_conv);
+  if (downsample_bn) add_norm(out, *downsample_bn);
+}
+
+void Bottleneck::init(uint64_t seed) {
+  init_conv(conv1, seed);
+  init_norm(bn1);
+  init_conv(conv2, seed);
+  init_norm(bn2);
+  init_conv(conv3, seed);
+  init_norm(bn3);  // torchvision's optional zero_init_residual (bn3.weight = 0) is off by default, as here
+  if (downsample_conv) init_conv(*downsample_conv, seed);
+  if (downsample_bn) init_norm(*downsample_bn);
+}
+
+// ---- ResNet ----------------------------------------------------------------------------------------------
+
+ResNet::ResNet(const ModelConfig& cfg)
+    : Model(validated(cfg)),
+      conv1_("conv1", stem_config(cfg_)),
+      bn1_("bn1", {.channels = cfg_.base_width}),
+      relu_("relu"),
+      avgpool_("avgpool"),
+      fc_("fc", {.in_features = cfg_.base_width * 8 * Bottleneck::expansion, .out_features = cfg_.num_classes}) {
+  if (cfg_.stem == Stem::imagenet)
+    maxpool_ = std::make_unique<MaxPool2d>("maxpool", MaxPool2d::Config{.kernel = 3, .stride = 2, .padding = 1});
+  int64_t channels = cfg_.base_width;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t width = cfg_.base_width << s;  // base_width * 2^s
+    for (int64_t b = 0; b < cfg_.layers[s]; ++b) {
+      const int64_t stride = s > 0 && b == 0 ? 2 : 1;
+      blocks_.push_back(
+          std::make_unique<Bottleneck>(fmt::format("layer{}.{}", s + 1, b), channels, width, stride));
+      channels = width * Bottleneck::expansion;
+    }
+  }
+}
+
+void ResNet::check_images(const Tensor& images, Mode mode) const {
+  const std::string& name = cfg_.name;
+  check_rank(name, "images", 4, images);
+  check_f32(name, "images", images);
+  check_shape(name, "images", {images.dim(0), cfg_.in_chans, images.dim(2), images.dim(3)}, images.shape());
+  check_arg(images.numel() > 0, name, fmt::format("images {} is empty", to_string(images.shape())));
+  // Any image size works (as torchvision); training needs more than one value per channel in layer4's norms.
+  const int64_t h = final_extent(cfg_, images.dim(2)), w = final_extent(cfg_, images.dim(3));
+  check_arg(mode == Mode::eval || images.dim(0) * h * w > 1, name,
+            fmt::format("training needs more than one value per channel in layer4: images {} give a {}x{} map "
+                        "there; use a larger batch or image",
+                        to_string(images.shape()), h, w));
+}
+
+const Tensor& ResNet::forward(const Tensor& images, Mode mode) {
+  check_images(images, mode);
+  trained_ = false;  // until this forward completes
+  // images is (B, C, H, W) plain; w = base_width; H1 = H (cifar) or H / 4 (imagenet: conv s2 + maxpool s2)
+  const Tensor* x = &conv1_.forward(images, mode);                 // (B, w, H or H/2, ...) blocked
+  x = &bn1_.forward(*x, mode);                                     // (B, w, ...)
+  x = &relu_.forward(*x, mode);                                    // (B, w, ...)
+  if (maxpool_) x = &maxpool_->forward(*x, mode);                  // (B, w, H1, W1)
+  stem_out_ = x;
+  for (auto& block : blocks_) x = &block->forward(*x, mode);       // (B, 4w 2^s, H1 / 2^s, W1 / 2^s)
+  x = &avgpool_.forward(*x, mode);                                 // (B, 32w) plain
+  const Tensor& logits = fc_.forward(*x, mode);                    // (B, num_classes) plain
+  trained_ = mode == Mode::train;
+  return logits;
+}
+
+const Tensor& ResNet::backward(const Tensor& diff_logits) {
+  if (!trained_) throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", cfg_.name));
+  // diff_logits is (B, num_classes)
+  const Tensor* d = &fc_.backward(diff_logits);                    // (B, 32w) plain
+  d = &avgpool_.backward(*d);                                      // (B, 32w, H1 / 8, W1 / 8) blocked
+  return backward_from(blocks_.size(), *d);                        // (B, C, H, W) plain
+}
+
+const Tensor& ResNet::backward_from(size_t i, const Tensor& diff_tap) {
+  if (!trained_) throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", cfg_.name));
+  check_arg(i <= blocks_.size(), cfg_.name, fmt::format("tap {} does not exist ({} taps)", i, blocks_.size() + 1));
+  check_rank(cfg_.name, "diff_tap", 4, diff_tap);
+  check_shape(cfg_.name, fmt::format("diff of tap {}", taps()[i]), tap(i).shape(), diff_tap.shape());
+  const Tensor* d = &diff_tap;
+  for (size_t b = i; b-- > 0;) d = &blocks_[b]->backward(*d);      // (B, w, H1, W1) after layer1.0
+  if (maxpool_) d = &maxpool_->backward(*d);                       // (B, w, H/2, W/2)
+  d = &relu_.backward(*d);                                         // (B, w, ...)
+  d = &bn1_.backward(*d);                                          // (B, w, ...)
+  return conv1_.backward(*d);                                      // (B, C, H, W) plain
+}
+
+std::vector<StateEntry> ResNet::state() {
+  std::vector<StateEntry> s;
+  add_conv(s, conv1_);
+  add_norm(s, bn1_);
+  for (auto& block : blocks_) block->append_state(s);
+  s.push_back({"fc.weight", &fc_.weight(), nullptr, nullptr});
+  s.push_back({"fc.bias", &fc_.bias(), nullptr, nullptr});
+  return s;
+}
+
+std::vector<std::string> ResNet::taps() const {
+  std::vector<std::string> names{maxpool_ ? "maxpool" : "conv1"};
+  for (const auto& block : blocks_) names.push_back(block->name);
+  return names;
+}
+
+const Tensor& ResNet::tap(size_t i) const {
+  check_arg(i <= blocks_.size(), cfg_.name, fmt::format("tap {} does not exist ({} taps)", i, blocks_.size() + 1));
+  if (!stem_out_) throw std::logic_error(fmt::format("{}: tap({}) before any forward", cfg_.name, i));
+  return i == 0 ? *stem_out_ : *blocks_[i - 1]->dst;
+}
+
+void ResNet::init(uint64_t seed) {
+  init_conv(conv1_, seed);
+  init_norm(bn1_);
+  for (auto& block : blocks_) block->init(seed);
+  // PyTorch's Linear default: U(+-1/sqrt(fan_in)) for weight and bias.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fc_.config().in_features));
+  init::uniform(fc_.weight().value, seed, "fc.weight", -bound, bound);
+  init::uniform(fc_.bias().value, seed, "fc.bias", -bound, bound);
+}
+
+std::unique_ptr<Model> make_resnet(const ModelConfig& cfg) { return std::make_unique<ResNet>(cfg); }
+
+}  // namespace vb

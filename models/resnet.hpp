@@ -1,0 +1,87 @@
+// ResNet (torchvision v1.5 ResNet-50 generalised by ModelConfig: stage depths, base width, stem). Declared
+// here, not only in resnet.cpp, so tests and measurements can look at the layers (e.g. their layouts).
+// Feature maps stay in oneDNN's blocked layout from the stem conv to the global pool.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/layers/add.hpp"
+#include "models/layers/avgpool.hpp"
+#include "models/layers/batchnorm2d.hpp"
+#include "models/layers/conv2d.hpp"
+#include "models/layers/linear.hpp"
+#include "models/layers/maxpool2d.hpp"
+#include "models/layers/relu.hpp"
+#include "models/model.hpp"
+
+namespace vb {
+
+// torchvision's Bottleneck (v1.5: the stride sits on the 3x3 conv): conv1 1x1 -> bn1 -> relu -> conv2 3x3
+// (stride) -> bn2 -> relu -> conv3 1x1 (4x width) -> bn3, plus the shortcut (identity, or downsample.0 1x1
+// conv with the stride + downsample.1 BN when the stride or the channel count changes), then relu.
+struct Bottleneck {
+  static constexpr int64_t expansion = 4;
+  // name is the module path ("layer2.0"); src has in_channels, dst width * 4.
+  Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride);
+
+  // src is (B, Cin, H, W) any layout -> dst (B, 4 width, H / stride, W / stride) in the convs' layout.
+  const Tensor& forward(const Tensor& src, Mode mode);
+  // diff_dst (shape of dst) -> diff_src (B, Cin, H, W) in the layout of src; writes every grad.
+  const Tensor& backward(const Tensor& diff_dst);
+  // state_dict entries in torchvision's order, keys prefixed by the block's name.
+  void append_state(std::vector<StateEntry>& out);
+  void init(uint64_t seed);
+  bool has_downsample() const { return downsample_conv != nullptr; }
+
+  std::string name;
+  Conv2d conv1;
+  BatchNorm2d bn1;
+  ReLU relu1;
+  Conv2d conv2;
+  BatchNorm2d bn2;
+  ReLU relu2;
+  Conv2d conv3;
+  BatchNorm2d bn3;
+  std::unique_ptr<Conv2d> downsample_conv;    // downsample.0, or null for the identity shortcut
+  std::unique_ptr<BatchNorm2d> downsample_bn;  // downsample.1
+  Add add;       // bn3 + shortcut
+  ReLU relu3;    // the block's output
+  Add grad_sum;  // backward only: diff_src = main-branch gradient + shortcut gradient
+  const Tensor* dst = nullptr;  // relu3's output of the last forward (a tap)
+};
+
+class ResNet : public Model {
+ public:
+  explicit ResNet(const ModelConfig& cfg);
+
+  const Tensor& forward(const Tensor& images, Mode mode) override;
+  const Tensor& backward(const Tensor& diff_logits) override;
+  std::vector<StateEntry> state() override;
+  // "conv1" (the stem's ReLU output; "maxpool" with the imagenet stem), then "layer1.0", ... one per block.
+  std::vector<std::string> taps() const override;
+  const Tensor& tap(size_t i) const override;
+  const Tensor& backward_from(size_t i, const Tensor& diff_tap) override;
+  void init(uint64_t seed) override;
+
+  // The layers, in forward order (read-only use by tests and measurements).
+  const Conv2d& stem_conv() const { return conv1_; }
+  const std::vector<std::unique_ptr<Bottleneck>>& blocks() const { return blocks_; }
+  const GlobalAvgPool& pool() const { return avgpool_; }
+
+ private:
+  void check_images(const Tensor& images, Mode mode) const;
+
+  Conv2d conv1_;
+  BatchNorm2d bn1_;
+  ReLU relu_;
+  std::unique_ptr<MaxPool2d> maxpool_;  // imagenet stem only
+  std::vector<std::unique_ptr<Bottleneck>> blocks_;
+  GlobalAvgPool avgpool_;
+  Linear fc_;
+  const Tensor* stem_out_ = nullptr;  // the stem's output of the last forward (tap 0)
+  bool trained_ = false;    // the last forward was Mode::train (backward allowed)
+};
+
+}  // namespace vb
