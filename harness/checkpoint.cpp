@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/h5read.hpp"
+#include "harness/pos_resample.hpp"
 
 namespace vb {
 
@@ -62,10 +63,16 @@ void load_checkpoint(const std::filesystem::path& path, Model& model) {
       *e.counter = in.read_i64_scalar(e.key);
     } else {
       Tensor& t = e.param ? e.param->value : *e.buffer;
-      if (it->second != t.shape())
+      if (it->second == t.shape()) {
+        t.assign(in.read_f32(e.key));
+      } else if (auto resampled = resample_position_table(e.key, in.read_f32(e.key), it->second, t.shape())) {
+        fmt::print(stderr, "{}: resampled '{}' from {} to {} (bilinear)\n", where, e.key, to_string(it->second),
+                   to_string(t.shape()));
+        t.assign(*resampled);
+      } else {
         throw std::runtime_error(fmt::format("{}: key '{}' has shape {} in the file, model {} expects {}", where,
                                              e.key, to_string(it->second), name, to_string(t.shape())));
-      t.assign(in.read_f32(e.key));
+      }
     }
     used.insert(e.key);
   }

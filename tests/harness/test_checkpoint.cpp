@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "harness/checkpoint.hpp"
+#include "harness/pos_resample.hpp"
 
 using namespace vb;
 namespace fs = std::filesystem;
@@ -102,5 +103,47 @@ TEST_CASE("missing, non-HDF5 and truncated checkpoints get a clear error", "[har
   fs::copy_file(dir / "full.h5", dir / "cut.h5");
   fs::resize_file(dir / "cut.h5", size / 2);
   CHECK_THROWS_WITH(load_checkpoint(dir / "cut.h5", m), Catch::Contains("cut.h5"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("bilinear resampling matches F.interpolate(align_corners=False)", "[harness][checkpoint]") {
+  // A 1x2 row [a, b] resized to 1x4: source x = (i + 0.5) / 2 - 0.5 = -0.25 (clamped), 0.25, 0.75, 1.25 (clamped).
+  const auto row = resample_grid({2.0f, 6.0f}, 1, 2, 1, 1, 4, true);
+  CHECK(row == std::vector<float>{2.0f, 3.0f, 5.0f, 6.0f});
+  // Channels-first 2x2 grid of 2 channels to 4x4: channel 1 constant stays constant; corners are kept.
+  const auto grid = resample_grid({0, 1, 2, 3, 7, 7, 7, 7}, 2, 2, 2, 4, 4, false);
+  CHECK(grid[0] == 0.0f);
+  CHECK(grid[15] == 3.0f);
+  CHECK(grid[1] == Approx(0.25f));    // (y=0, x=1): 0.75 * 0 + 0.25 * 1
+  CHECK(grid[4 + 1] == Approx(0.75f));  // (y=1, x=1): 0.75 * (0.25) + 0.25 * (2 + 0.25)
+  for (int i = 16; i < 32; ++i) CHECK(grid[i] == 7.0f);
+}
+
+TEST_CASE("a checkpoint's position table for another grid is resampled on load", "[harness][checkpoint]") {
+  const auto dir = temp_dir("resample");
+  // pos_embed (1, 1 + 2*2, 3) saved, model wants (1, 1 + 4*4, 3): the cls row is copied, the grid resampled.
+  struct PosModel : TinyModel {
+    explicit PosModel(int64_t grid) {
+      pos.name = "pos_embed";
+      pos.value = Tensor({1, 1 + grid * grid, 3});
+      pos.grad = Tensor({1, 1 + grid * grid, 3});
+    }
+    std::vector<StateEntry> state() override { return {{"pos_embed", &pos, nullptr, nullptr}}; }
+    Param pos;
+  };
+  PosModel small(2), big(4);
+  std::vector<float> v(15);
+  for (int i = 0; i < 15; ++i) v[i] = static_cast<float>(i);
+  small.pos.value.assign(v);
+  save_checkpoint(dir / "pos.h5", small);
+  load_checkpoint(dir / "pos.h5", big);
+  const auto r = big.pos.value.to_vector();
+  CHECK(std::vector<float>(r.begin(), r.begin() + 3) == std::vector<float>{0, 1, 2});  // cls row untouched
+  CHECK(std::vector<float>(r.begin() + 3, r.begin() + 6) == std::vector<float>{3, 4, 5});  // top-left corner
+  CHECK(std::vector<float>(r.end() - 3, r.end()) == std::vector<float>{12, 13, 14});      // bottom-right corner
+  // A table that is not a square grid plus cls cannot be resampled: a clear error instead.
+  PosModel odd(3);
+  odd.pos.value = Tensor({1, 7, 3});
+  CHECK_THROWS_WITH(load_checkpoint(dir / "pos.h5", odd), Catch::Contains("pos_embed") && Catch::Contains("[1, 5, 3]"));
   fs::remove_all(dir);
 }
