@@ -1,0 +1,39 @@
+// Mlp: three layers called in order; backward calls them in reverse.
+#include "models/blocks/mlp.hpp"
+
+#include <fmt/format.h>
+
+namespace vb {
+
+Mlp::Mlp(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
+  check_arg(cfg_.dim > 0 && cfg_.hidden > 0, name_,
+            fmt::format("dim and hidden must be positive, given dim {} hidden {}", cfg_.dim, cfg_.hidden));
+  fc1_ = std::make_unique<Linear>(name_ + ".fc1", Linear::Config{cfg_.dim, cfg_.hidden, true, cfg_.dtype});
+  act_ = std::make_unique<GELU>(name_ + ".act");
+  fc2_ = std::make_unique<Linear>(name_ + ".fc2", Linear::Config{cfg_.hidden, cfg_.dim, true, cfg_.dtype});
+  // Param names relative to this layer (see params()).
+  for (Param* p : fc1_->params()) p->name = "fc1." + p->name;
+  for (Param* p : fc2_->params()) p->name = "fc2." + p->name;
+}
+
+std::vector<Param*> Mlp::params() {
+  std::vector<Param*> ps = fc1_->params();
+  for (Param* p : fc2_->params()) ps.push_back(p);
+  return ps;
+}
+
+const Tensor& Mlp::forward(const Tensor& src, Mode mode) {
+  // src is (B, N, D) -> h (B, N, hidden) -> g (B, N, hidden) -> dst (B, N, D)
+  const Tensor& h = fc1_->forward(src, mode);
+  const Tensor& g = act_->forward(h, mode);
+  return fc2_->forward(g, mode);
+}
+
+const Tensor& Mlp::backward(const Tensor& diff_dst) {
+  // diff_dst is (B, N, D) -> d_g (B, N, hidden) -> d_h (B, N, hidden) -> diff_src (B, N, D)
+  const Tensor& d_g = fc2_->backward(diff_dst);
+  const Tensor& d_h = act_->backward(d_g);
+  return fc1_->backward(d_h);
+}
+
+}  // namespace vb
