@@ -20,7 +20,7 @@
 #include "models/layers/layernorm.hpp"
 #include "models/layers/linear.hpp"
 #include "models/layers/patch_unfold.hpp"
-#include "models/layers/pos_embed_2d.hpp"  // make_pos_embed: layers/pos_embed.hpp clashes with config.hpp
+#include "models/layers/pos_embed.hpp"
 #include "models/layers/token_add.hpp"
 #include "models/layers/token_select.hpp"
 
@@ -116,14 +116,14 @@ class Tnt : public Model {
   // Pixel (word) embedding.
   std::unique_ptr<PatchUnfold> unfold_;     // (B, C, H, W) -> (B, N, C*P*P)
   std::unique_ptr<Conv2d> pixel_proj_;      // pixel_embed.proj: (B*N, C, P, P) -> (B*N, c, w, w)
-  std::unique_ptr<Layer> pixel_pos_;        // PosEmbed (1, c, w, w), tnt_pos inner/both
+  std::unique_ptr<Layer> pixel_pos_;        // LearnedPosEmbed (1, c, w, w), tnt_pos inner/both
   std::unique_ptr<FlattenTokens> flatten_;  // (B*N, c, w, w) -> (B*N, m, c)
   // Patch embedding.
   std::unique_ptr<LayerNorm> norm1_proj_;             // over m*c
   std::unique_ptr<Linear> proj_;                      // m*c -> d, with bias
   std::unique_ptr<LayerNorm> norm2_proj_;             // over d
   std::unique_ptr<ClsToken> cls_token_;               // (B, N, d) -> (B, N+1, d)
-  std::unique_ptr<Layer> patch_pos_;                  // PosEmbed (1, N+1, d), tnt_pos outer/both
+  std::unique_ptr<Layer> patch_pos_;                  // LearnedPosEmbed (1, N+1, d), tnt_pos outer/both
   Add words_grad_sum_{"pixel_embed.words_grad_sum"};  // backward: words' gradient from block 0 + from proj
   // Blocks and head.
   std::vector<std::unique_ptr<TntBlock>> blocks_;
@@ -179,13 +179,13 @@ Tnt::Tnt(const ModelConfig& cfg) : Model(cfg) {
   unfold_ = std::make_unique<PatchUnfold>("pixel_embed.unfold", PatchUnfold::Config{P});
   pixel_proj_ = std::make_unique<Conv2d>(
       "pixel_embed.proj", Conv2d::Config{C, c, cfg_.word_kernel, cfg_.word_stride, cfg_.word_padding, true});
-  if (inner_pos) pixel_pos_ = make_pos_embed("pixel_pos", {1, c, w_, w_}, "pixel_pos");
+  if (inner_pos) pixel_pos_ = std::make_unique<LearnedPosEmbed>("pixel_pos", LearnedPosEmbed::Config{{1, c, w_, w_}, "pixel_pos"});
   flatten_ = std::make_unique<FlattenTokens>("pixel_embed.flatten");
   norm1_proj_ = std::make_unique<LayerNorm>("norm1_proj", LayerNorm::Config{m_ * c, eps});
   proj_ = std::make_unique<Linear>("proj", Linear::Config{m_ * c, d, true});
   norm2_proj_ = std::make_unique<LayerNorm>("norm2_proj", LayerNorm::Config{d, eps});
   cls_token_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{d});
-  if (outer_pos) patch_pos_ = make_pos_embed("patch_pos", {1, N_ + 1, d}, "patch_pos");
+  if (outer_pos) patch_pos_ = std::make_unique<LearnedPosEmbed>("patch_pos", LearnedPosEmbed::Config{{1, N_ + 1, d}, "patch_pos"});
   for (int64_t i = 0; i < cfg_.depth; ++i) blocks_.push_back(std::make_unique<TntBlock>(cfg_, i, m_));
   norm_ = std::make_unique<LayerNorm>("norm", LayerNorm::Config{d, eps});
   select_ = std::make_unique<TokenSelect>("select");

@@ -16,7 +16,8 @@
 #include "models/layers/flatten_tokens.hpp"
 #include "models/layers/layernorm.hpp"
 #include "models/layers/linear.hpp"
-#include "models/layers/pos_embed_2d.hpp"  // also make_pos_embed: layers/pos_embed.hpp clashes with config.hpp
+#include "models/layers/pos_embed.hpp"
+#include "models/layers/pos_embed_2d.hpp"
 #include "models/layers/token_select.hpp"
 
 namespace vb {
@@ -66,7 +67,7 @@ class VisionTransformer : public Model {
       case PosEmbed::none:
         break;
       case PosEmbed::learned_1d:
-        pos_ = make_pos_embed("pos_embed", {1, G * G + 1, D}, "pos_embed");
+        pos_ = std::make_unique<LearnedPosEmbed>("pos_embed", LearnedPosEmbed::Config{{1, G * G + 1, D}, "pos_embed"});
         break;
       case PosEmbed::learned_2d:
         pos_ = std::make_unique<PosEmbed2d>("pos_embed_2d",
@@ -211,7 +212,7 @@ class VisionTransformer : public Model {
   std::unique_ptr<Conv2d> patch_proj_;
   std::unique_ptr<FlattenTokens> flatten_;
   std::unique_ptr<ClsToken> cls_;
-  std::unique_ptr<Layer> pos_;  // PosEmbed (learned_1d), PosEmbed2d (learned_2d, sincos_2d) or none
+  std::unique_ptr<Layer> pos_;  // LearnedPosEmbed (learned_1d), PosEmbed2d (learned_2d, sincos_2d) or none
   std::vector<std::unique_ptr<TransformerBlock>> blocks_;
   std::unique_ptr<LayerNorm> norm_;
   std::unique_ptr<TokenSelect> select_;

@@ -76,14 +76,14 @@ void cls_token_backward(benchmark::State& state) {
 }
 
 void pos_embed_forward(benchmark::State& state) {
-  PosEmbed layer("", {{1, kN, kD}});
+  LearnedPosEmbed layer("", {{1, kN, kD}});
   const Tensor src = normal_tensor({kB, kN, kD}, 1);
   run(state, (2.0 * src.numel() + kN * kD) * 4, [&] { layer.forward(src, Mode::train); });
 }
 
 // diff_src is diff_dst itself; the work is the batch-sum reduction of the table's gradient.
 void pos_embed_backward(benchmark::State& state) {
-  PosEmbed layer("", {{1, kN, kD}});
+  LearnedPosEmbed layer("", {{1, kN, kD}});
   const Tensor src = normal_tensor({kB, kN, kD}, 1), diff_dst = normal_tensor({kB, kN, kD}, 2);
   layer.forward(src, Mode::train);
   run(state, (1.0 * src.numel() + kN * kD) * 4, [&] { layer.backward(diff_dst); });

@@ -1,4 +1,4 @@
-// PosEmbed: binary add with the table broadcast over the batch; backward = identity + a batch sum (host
+// LearnedPosEmbed: binary add with the table broadcast over the batch; backward = identity + a batch sum (host
 // loop).
 #include "models/layers/pos_embed.hpp"
 
@@ -29,7 +29,7 @@ void batch_sum(float* g, const float* dy, int64_t B, int64_t T) {
 }
 }  // namespace
 
-PosEmbed::PosEmbed(std::string name, Config cfg) : Layer(std::move(name)), cfg_(std::move(cfg)) {
+LearnedPosEmbed::LearnedPosEmbed(std::string name, Config cfg) : Layer(std::move(name)), cfg_(std::move(cfg)) {
   const Dims& t = cfg_.table_shape;
   bool positive = true;
   for (auto d : t) positive = positive && d > 0;
@@ -39,7 +39,7 @@ PosEmbed::PosEmbed(std::string name, Config cfg) : Layer(std::move(name)), cfg_(
   table_ = Param{cfg_.param_name, Tensor(t), Tensor(t), false};
 }
 
-void PosEmbed::build(const dnnl::memory::desc& src_md) {
+void LearnedPosEmbed::build(const dnnl::memory::desc& src_md) {
   src_md_ = src_md;
   saved_ = false;
   diff_dst_md_ = {};
@@ -50,7 +50,7 @@ void PosEmbed::build(const dnnl::memory::desc& src_md) {
   add_ = Step{dnnl::binary(pd), {{DNNL_ARG_DST, dst_.mem()}}};
 }
 
-const Tensor& PosEmbed::forward(const Tensor& src, Mode mode) {
+const Tensor& LearnedPosEmbed::forward(const Tensor& src, Mode mode) {
   // src is (B, table_shape[1:]...); dst the same.
   const Dims& t = cfg_.table_shape;
   check_rank(name_, "src", t.size(), src);
@@ -66,14 +66,14 @@ const Tensor& PosEmbed::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void PosEmbed::build_backward(const dnnl::memory::desc& diff_dst_md) {
+void LearnedPosEmbed::build_backward(const dnnl::memory::desc& diff_dst_md) {
   diff_dst_md_ = diff_dst_md;
   diff_dst_to_src_ = Reorder(diff_dst_md, src_md_);
   diff_src_owned_ = diff_dst_to_src_.needed() ? Tensor(src_md_) : Tensor();
   diff_dst_to_plain_ = Reorder(diff_dst_md, plain_desc(diff_dst_md.dims()));
 }
 
-const Tensor& PosEmbed::backward(const Tensor& diff_dst) {
+const Tensor& LearnedPosEmbed::backward(const Tensor& diff_dst) {
   if (!saved_) throw std::logic_error(fmt::format("{}: backward needs a train-mode forward first", name_));
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);

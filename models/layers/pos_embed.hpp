@@ -10,7 +10,7 @@
 
 namespace vb {
 
-class PosEmbed : public Layer {
+class LearnedPosEmbed : public Layer {
  public:
   struct Config {
     Dims table_shape;                      // (1, ...), e.g. (1, N+1, D) or (1, c, 4, 4)
@@ -18,7 +18,7 @@ class PosEmbed : public Layer {
   };
 
   // Parameter `param_name` of shape table_shape, no weight decay, initially zero.
-  PosEmbed(std::string name, Config cfg);
+  LearnedPosEmbed(std::string name, Config cfg);
 
   // src is (B, table_shape[1:]...) f32, any layout; dst = src + table in src's layout.
   const Tensor& forward(const Tensor& src, Mode mode) override;

@@ -4,15 +4,16 @@
 //            1 + y*Gw + x) gets concat(X[x], Y[y]), the cls token its own learned row.
 //   sincos:  MAE's fixed get_2d_sincos_pos_embed (no parameters, zero cls row), as
 //   tests/parity/torch_models.py.
-// The (1, N+1, D) table is assembled on the host (N*D values, cheap next to the add) into an owned PosEmbed,
-// which does the broadcast add and the batch sum of the gradient; backward folds that into X, Y and cls.
-// This header does not include models/layers/pos_embed.hpp: its class vb::PosEmbed clashes with the enum
-// vb::PosEmbed of models/config.hpp, and the ViT model needs both (see make_pos_embed below).
+// The (1, N+1, D) table is assembled on the host (N*D values, cheap next to the add) into an owned
+// LearnedPosEmbed, which does the broadcast add and the batch sum of the gradient; backward folds that into
+// X, Y and cls.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "models/layers/pos_embed.hpp"
 
 #include "models/core/layer.hpp"
 
@@ -49,13 +50,9 @@ class PosEmbed2d : public Layer {
 
   Config cfg_;
   Param x_, y_, cls_;           // learned only
-  std::unique_ptr<Layer> add_;  // a PosEmbed holding the assembled table (its param is internal)
+  std::unique_ptr<LearnedPosEmbed> add_;  // holds the assembled table (its param is internal)
   Param* table_ = nullptr;      // add_'s table (1, 1 + Gh*Gw, D)
 };
 
-// A PosEmbed layer (learned table `param_name` of shape table_shape, see models/layers/pos_embed.hpp) behind
-// the Layer interface, for translation units that include models/config.hpp, where the enum vb::PosEmbed
-// hides the layer class. Its one parameter is params()[0].
-std::unique_ptr<Layer> make_pos_embed(std::string name, Dims table_shape, std::string param_name);
 
 }  // namespace vb

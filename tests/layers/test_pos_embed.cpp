@@ -1,4 +1,4 @@
-// PosEmbed: reference vs finite differences, oneDNN vs reference for ViT- and TNT-shaped tables (plain and
+// LearnedPosEmbed: reference vs finite differences, oneDNN vs reference for ViT- and TNT-shaped tables (plain and
 // blocked src, B = 1), rebuilds, bad input.
 #include <catch2/catch.hpp>
 
@@ -46,7 +46,7 @@ TEST_CASE("pos_embed forward and backward match the reference", "[layer][pos_emb
   ref::pos_embed_forward(y.data(), x.data(), table.data(), B, T);
   ref::pos_embed_backward(dx.data(), dtable.data(), dy.data(), B, T);
 
-  PosEmbed layer("pixel_embed", {ts, "pixel_pos"});
+  LearnedPosEmbed layer("pixel_embed", {ts, "pixel_pos"});
   REQUIRE(layer.params().size() == 1);
   REQUIRE(layer.table().name == "pixel_pos");
   REQUIRE(layer.table().value.shape() == ts);
@@ -68,7 +68,7 @@ TEST_CASE("pos_embed forward and backward match the reference", "[layer][pos_emb
 TEST_CASE("pos_embed rebuilds for a new batch", "[layer][pos_embed]") {
   const Dims ts{1, 5, 4};
   const int64_t T = product(ts);
-  PosEmbed layer("", {ts});
+  LearnedPosEmbed layer("", {ts});
   REQUIRE(layer.table().name == "pos_embed");
   const Vec table = random_vec(T, 40);
   layer.table().value.assign(to_float(table));
@@ -85,10 +85,10 @@ TEST_CASE("pos_embed rebuilds for a new batch", "[layer][pos_embed]") {
 }
 
 TEST_CASE("pos_embed refuses bad input with its name", "[layer][pos_embed]") {
-  REQUIRE_THROWS_WITH(PosEmbed("pe", {{2, 5, 4}}), Catch::Contains("pe") && Catch::Contains("[2, 5, 4]"));
-  REQUIRE_THROWS_WITH(PosEmbed("pe", {{1}}), Catch::Contains("pe"));
-  REQUIRE_THROWS_WITH(PosEmbed("pe", {{1, 0, 4}}), Catch::Contains("pe"));
-  PosEmbed layer("pe", {{1, 5, 4}});
+  REQUIRE_THROWS_WITH(LearnedPosEmbed("pe", {{2, 5, 4}}), Catch::Contains("pe") && Catch::Contains("[2, 5, 4]"));
+  REQUIRE_THROWS_WITH(LearnedPosEmbed("pe", {{1}}), Catch::Contains("pe"));
+  REQUIRE_THROWS_WITH(LearnedPosEmbed("pe", {{1, 0, 4}}), Catch::Contains("pe"));
+  LearnedPosEmbed layer("pe", {{1, 5, 4}});
   REQUIRE_THROWS_AS(layer.backward(Tensor({2, 5, 4})), std::logic_error);
   REQUIRE_THROWS_WITH(layer.forward(Tensor({2, 6, 4}), Mode::train),
                       Catch::Contains("pe") && Catch::Contains("[2, 6, 4]") && Catch::Contains("[2, 5, 4]"));

@@ -39,12 +39,6 @@ Result check_layer(Softmax& sm, const dnnl::memory::desc& md, const Vec& x, uint
   return r;
 }
 
-double max_abs(const Vec& v) {
-  double m = 0;
-  for (double x : v) m = std::max(m, std::abs(x));
-  return m;
-}
-
 }  // namespace
 
 TEST_CASE("softmax reference backward matches finite differences", "[layer][softmax]") {

@@ -5,6 +5,7 @@
 
 #include "models/config.hpp"
 #include "models/cost.hpp"
+#include "models/model.hpp"
 
 using namespace vb;
 
@@ -60,4 +61,11 @@ TEST_CASE("overrides change fields and reject bad input clearly", "[registry]") 
   CHECK_THROWS_WITH(apply_override(c, "depth"), Catch::Contains("field=value"));
   CHECK_THROWS_WITH(apply_override(r, "layers=1,2"), Catch::Contains("4 stage depths"));
   CHECK_THROWS_WITH(preset("vit_huge"), Catch::Contains("unknown model 'vit_huge'") && Catch::Contains("resnet50"));
+}
+
+TEST_CASE("every preset builds a model whose state has the recorded parameter count", "[registry][model]") {
+  for (const auto& name : preset_names()) {
+    INFO(name);
+    CHECK(create_model(preset(name))->num_params() == kParams.at(name));
+  }
 }

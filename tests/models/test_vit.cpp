@@ -1,7 +1,5 @@
-// ViT model: parity with the PyTorch fixtures (logits, loss, every gradient, 5 SGD steps), the 224 presets'
-// logits, parameter counts and state_dict keys, taps (backward_from vs finite differences), attention
-// probabilities, initialisation, stochastic depth, rebuilds for another batch size, bad input.
-// Set VITBENCH_PARITY_REPORT=1 to print the largest errors measured against the fixtures.
+// ViT beyond the PyTorch parity of tests/models/test_parity.cpp: taps (backward_from vs finite differences),
+// attention probabilities, initialisation, stochastic depth, rebuilds for another batch size, bad input.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
@@ -16,31 +14,6 @@ using namespace vb::test;
 
 namespace {
 
-double attr_double(const Fixture& fx, const std::string& name) {
-  double v = 0;
-  H5::H5File(fx.path(), H5F_ACC_RDONLY)
-      .openGroup("/")
-      .openAttribute(name)
-      .read(H5::PredType::NATIVE_DOUBLE, &v);
-  return v;
-}
-
-// Prints the largest absolute and relative (to the largest |expected|) error when VITBENCH_PARITY_REPORT is
-// set.
-void report(const std::string& what, const Vec& actual, const Vec& expected) {
-  if (!std::getenv("VITBENCH_PARITY_REPORT") || actual.size() != expected.size()) return;
-  double err = 0, scale = 0;
-  for (size_t i = 0; i < actual.size(); ++i)
-    err = std::max(err, std::abs(actual[i] - expected[i])), scale = std::max(scale, std::abs(expected[i]));
-  fmt::print("  {:<44} max abs err {:.3e}  max |expected| {:.3e}  rel {:.3e}\n", what, err, scale,
-             scale > 0 ? err / scale : 0.0);
-}
-
-void compare(const std::string& what, const Vec& actual, const Vec& expected, double rtol, double atol) {
-  report(what, actual, expected);
-  require_close(actual, expected, rtol, atol, what);
-}
-
 Vec slice(const Vec& v, size_t from, size_t n) {
   return Vec(v.begin() + from, v.begin() + from + n);
 }
@@ -54,122 +27,7 @@ ModelConfig tiny_config(PosEmbed pos = PosEmbed::learned_1d) {
   return c;
 }
 
-std::vector<std::pair<std::string, Dims>> fixture_state_dict(const Fixture& fx) {
-  std::vector<std::pair<std::string, Dims>> out;
-  for (const auto& e : nlohmann::json::parse(fx.attr("state_dict")))
-    out.emplace_back(e.at(0).get<std::string>(), e.at(1).get<Dims>());
-  return out;
-}
-
-std::vector<std::pair<std::string, Dims>> model_state_dict(Model& m) {
-  std::vector<std::pair<std::string, Dims>> out;
-  for (const StateEntry& e : m.state()) out.emplace_back(e.key, e.shape());
-  return out;
-}
-
 }  // namespace
-
-TEST_CASE("vit matches the PyTorch fixtures", "[model][vit]") {
-  // The fixtures are float64 torch, ours f32 through conv, 2 blocks (LN, softmax, GELU) and the head:
-  // logits and loss rtol 1e-4 (atol 1e-5 for logits near 0); grads rtol 1e-3 with atol 1e-3 of the
-  // gradient's scale (f32 sums over the batch and tokens); SGD losses rtol 1e-4 (5 steps of lr 0.1
-  // compound the f32 rounding of every update).
-  const std::string name = GENERATE(as<std::string>{}, "vit_pos_none", "vit_pos_learned_1d",
-                                    "vit_pos_learned_2d", "vit_pos_sincos_2d");
-  INFO(name);
-  if (std::getenv("VITBENCH_PARITY_REPORT")) fmt::print("{}\n", name);
-  const Fixture fx(name);
-  auto model = create_model(fx.config());
-  set_counter_weights(*model);
-  const Tensor input = fx.tensor("input");
-  const auto labels = fx.read_int("labels");
-  const int64_t classes = model->config().num_classes;
-  CrossEntropy ce("loss", {classes, static_cast<float>(attr_double(fx, "label_smoothing"))});
-
-  compare("logits_eval", to_double(model->forward(input, Mode::eval)), fx.read("logits_eval"), 1e-4, 1e-5);
-  const Tensor& logits = model->forward(input, Mode::train);
-  compare("logits_train", to_double(logits), fx.read("logits_train"), 1e-4, 1e-5);
-  const double loss = ce.forward(logits, labels);
-  compare("loss", {loss}, fx.read("loss"), 1e-5, 0);
-
-  const Tensor& grad_input = model->backward(ce.backward());
-  REQUIRE(grad_input.shape() == input.shape());
-  auto grad_check = [&](const std::string& what, const Vec& actual, const Vec& expected) {
-    double scale = 0;
-    for (double e : expected) scale = std::max(scale, std::abs(e));
-    compare(what, actual, expected, 1e-3, 1e-3 * scale);
-  };
-  grad_check("grad_input", to_double(grad_input), fx.read("grad_input"));
-  for (const StateEntry& e : model->state())
-    grad_check("grads/" + e.key, to_double(e.param->grad), fx.read("grads/" + e.key));
-
-  // Plain SGD from the same start: the loss before each update.
-  const Vec sgd = fx.read("sgd_losses");
-  const float lr = static_cast<float>(attr_double(fx, "sgd_lr"));
-  Vec ours;
-  for (size_t step = 0; step < sgd.size(); ++step) {
-    ours.push_back(ce.forward(model->forward(input, Mode::train), labels));
-    model->backward(ce.backward());
-    Runtime::wait();
-    for (Param* p : model->params()) {
-      float* w = p->value.data();
-      const float* g = p->grad.data();
-      for (int64_t i = 0; i < p->value.numel(); ++i) w[i] -= lr * g[i];
-    }
-  }
-  compare("sgd_losses", ours, sgd, 1e-4, 0);
-}
-
-namespace {
-void check_224(const std::string& fixture) {
-  // One real 224 forward of counter weights in f32 vs float64 torch: 12 blocks; rtol 1e-4 + atol 1e-4
-  // relative to the logits' scale.
-  const Fixture fx(fixture);
-  const ModelConfig cfg = fx.config();
-  auto model = create_model(cfg);
-  set_counter_weights(*model);
-  const Tensor image = counter_input({1, 3, 224, 224});
-  const Vec v = to_double(image);
-  require_close(slice(v, 0, 256), fx.read("input_head"), 0, 0, "input_head");
-  double sum = 0;
-  for (double x : v) sum += x;
-  require_close({sum}, fx.read("input_sum"), 1e-9, 1e-9, "input_sum");
-  const Vec expected = fx.read("logits_eval");
-  double scale = 0;
-  for (double e : expected) scale = std::max(scale, std::abs(e));
-  if (std::getenv("VITBENCH_PARITY_REPORT")) fmt::print("{}\n", fixture);
-  compare("logits_eval", to_double(model->forward(image, Mode::eval)), expected, 1e-4, 1e-4 * scale);
-}
-}  // namespace
-
-TEST_CASE("vit_tiny_patch16_224 matches timm's logits", "[model][vit]") {
-  check_224("vit_tiny_patch16_224_224");
-}
-TEST_CASE("vit_small_patch16_224 matches timm's logits", "[model][vit]") {
-  check_224("vit_small_patch16_224_224");
-}
-TEST_CASE("vit_base_patch16_224 matches timm's logits", "[model][vit][slow]") {
-  check_224("vit_base_patch16_224_224");
-}
-
-TEST_CASE("vit parameter counts and state_dict keys match PyTorch", "[model][vit]") {
-  // Published counts (REFERENCE.md).
-  const std::vector<std::pair<std::string, int64_t>> counts{{"vit_tiny_patch16_224", 5'717'416},
-                                                            {"vit_small_patch16_224", 22'050'664},
-                                                            {"vit_base_patch16_224", 86'567'656}};
-  for (const auto& [name, expected] : counts) {
-    INFO(name);
-    auto model = create_model(preset(name));
-    REQUIRE(model->num_params() == expected);
-    REQUIRE(model_state_dict(*model) == fixture_state_dict(Fixture(name + "_224")));
-  }
-  for (const char* name : {"vit_pos_none", "vit_pos_learned_1d", "vit_pos_learned_2d", "vit_pos_sincos_2d"}) {
-    INFO(name);
-    const Fixture fx(name);
-    auto model = create_model(fx.config());
-    REQUIRE(model_state_dict(*model) == fixture_state_dict(fx));
-  }
-}
 
 TEST_CASE("vit taps: names, shapes, backward_from vs finite differences", "[model][vit]") {
   // f32 model, central differences with h = 1e-2 on <tap, d>: truncation O(h^2) and rounding ~1e-6 / h:

@@ -74,6 +74,18 @@ inline void require_close(const Vec& actual, const Vec& expected, double rtol, d
   CHECK(ok);
 }
 
+inline double max_abs(const Vec& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+// |a_i - e_i| <= tol * (|e_i| + max|e|): relative per element with an absolute floor at tol times the tensor's
+// largest magnitude (a gradient's small entries carry the rounding error of its large ones).
+inline void require_close_scaled(const Vec& actual, const Vec& expected, double tol, const std::string& what) {
+  require_close(actual, expected, tol, tol * max_abs(expected), what);
+}
+
 // Reference backward checked against finite differences of the reference forward.
 // `loss(x)` runs the reference forward and returns weighted_sum(y, w); `analytic` is the reference's dL/dx.
 inline void require_gradient_matches_fd(const std::function<double(const Vec&)>& loss, const Vec& x,

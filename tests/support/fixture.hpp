@@ -31,6 +31,13 @@ class Fixture {
     return v;
   }
 
+  // A numeric root attribute (label_smoothing, sgd_lr, ...).
+  double number(const std::string& name) const {
+    double v = 0;
+    file_.openGroup("/").openAttribute(name).read(H5::PredType::NATIVE_DOUBLE, &v);
+    return v;
+  }
+
   // The preset named by attribute `preset`, with every architectural field of `config` applied on top.
   ModelConfig config() const {
     ModelConfig cfg = preset(attr("preset"));

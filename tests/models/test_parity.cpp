@@ -1,0 +1,130 @@
+// Every model family against its PyTorch twin (tests/parity/torch_models.py), driven by the fixture tables
+// below: state_dict keys and shapes, eval and train logits, loss, every parameter gradient and the input
+// gradient after one backward, a 5-step SGD trajectory (and ResNet's BatchNorm running statistics after it);
+// the 224 presets' eval logits with counter-generated weights. A fixture added to tests/fixtures belongs here.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "models/layers/cross_entropy.hpp"
+#include "tests/support/check.hpp"
+#include "tests/support/fixture.hpp"
+
+using namespace vb;
+using namespace vb::test;
+
+namespace {
+
+// Tolerances: the fixtures are float64 PyTorch, the models run in f32 on oneDNN's blocked kernels.
+constexpr double kLogitTol = 1e-4;  // logits (per element, floor at 1e-4 of the largest logit)
+constexpr double kLossTol = 1e-5;
+constexpr double kGradTol = 1e-3;   // gradients: more chains of f32 rounding; norm backward cancels
+
+struct SmallCase {
+  const char* fixture;
+  double sgd_rtol;     // per-step relative error of the SGD losses
+  double running_tol;  // BatchNorm running statistics after the SGD steps (ResNet only)
+};
+
+// SGD tolerances. Five lr-0.1 steps on a batch of 4 amplify rounding. The ResNet bounds were calibrated on the
+// float64 reference itself: with every gradient scaled by 1 + 1e-5 N(0,1), resnet_cifar's losses move by 2.5e-5
+// at step 3 and its running statistics by 2.6e-4 (a near-kink, which f32 also shows); resnet_imagenet's layer4
+// normalises 4 values per channel (ill-conditioned): PyTorch in float32 is off its float64 run by 2.5e-3 in loss
+// and 0.024 in running statistics by step 4 (vitbench: 1.4e-3 and 4.7e-3).
+const SmallCase kSmall[] = {
+    {"resnet_cifar", 1e-4, 1e-3},       {"resnet_imagenet", 5e-3, 1e-2},
+    {"vit_pos_none", 1e-4, 0},          {"vit_pos_learned_1d", 1e-4, 0},
+    {"vit_pos_learned_2d", 1e-4, 0},    {"vit_pos_sincos_2d", 1e-4, 0},
+    {"tnt_pos_none", 1e-4, 0},          {"tnt_pos_inner", 1e-4, 0},
+    {"tnt_pos_outer", 1e-4, 0},         {"tnt_pos_both", 1e-4, 0},
+};
+
+// The 224 presets; vit_base (about 3 s) is in the slow tier.
+const char* const k224Fast[] = {"resnet50_224", "vit_tiny_patch16_224_224", "vit_small_patch16_224_224",
+                                "tnt_s_patch16_224_224", "tnt_b_patch16_224_224"};
+const char* const k224Slow[] = {"vit_base_patch16_224_224"};
+
+void require_state_matches(Model& model, const Fixture& fx) {
+  const auto expected = nlohmann::json::parse(fx.attr("state_dict"));
+  const auto state = model.state();
+  REQUIRE(state.size() == expected.size());
+  for (size_t i = 0; i < state.size(); ++i) {
+    INFO("entry " << i << ": " << state[i].key);
+    CHECK(state[i].key == expected[i][0].get<std::string>());
+    CHECK(state[i].shape() == expected[i][1].get<Dims>());
+  }
+}
+
+// Plain SGD p -= lr * grad on every parameter.
+void sgd_step(Model& model, double lr) {
+  for (Param* p : model.params()) {
+    auto v = p->value.to_vector();
+    const auto g = p->grad.to_vector();
+    for (size_t i = 0; i < v.size(); ++i) v[i] -= static_cast<float>(lr) * g[i];
+    p->value.assign(v);
+  }
+}
+
+void check_small(const SmallCase& c) {
+  const Fixture fx(c.fixture);
+  const std::string name = c.fixture;
+  auto model = create_model(fx.config());
+  require_state_matches(*model, fx);
+  set_counter_weights(*model);
+  const Tensor x = fx.tensor("input");
+  const auto labels = fx.read_int("labels");
+  CrossEntropy ce("loss", {model->config().num_classes, static_cast<float>(fx.number("label_smoothing"))});
+
+  require_close_scaled(to_double(model->forward(x, Mode::eval)), fx.read("logits_eval"), kLogitTol, name + " logits_eval");
+  const Tensor& logits = model->forward(x, Mode::train);
+  require_close_scaled(to_double(logits), fx.read("logits_train"), kLogitTol, name + " logits_train");
+  require_close({ce.forward(logits, labels)}, fx.read("loss"), kLossTol, 0, name + " loss");
+  const Tensor& diff_images = model->backward(ce.backward());
+  require_close_scaled(to_double(diff_images), fx.read("grad_input"), kGradTol, name + " grad_input");
+  for (const StateEntry& e : model->state())
+    if (e.param) require_close_scaled(to_double(e.param->grad), fx.read("grads/" + e.key), kGradTol, name + " grad " + e.key);
+
+  // Five plain SGD steps from the same start (a fresh model: BatchNorm statistics start over too).
+  model = create_model(fx.config());
+  set_counter_weights(*model);
+  const Vec expected = fx.read("sgd_losses");
+  Vec losses;
+  for (size_t step = 0; step < expected.size(); ++step) {
+    losses.push_back(ce.forward(model->forward(x, Mode::train), labels));
+    model->backward(ce.backward());
+    sgd_step(*model, fx.number("sgd_lr"));
+  }
+  require_close(losses, expected, c.sgd_rtol, 0, name + " sgd_losses");
+  CHECK(losses.back() < losses.front());
+  for (const StateEntry& e : model->state()) {
+    if (e.buffer) require_close_scaled(to_double(*e.buffer), fx.read("running_after/" + e.key), c.running_tol, name + " " + e.key);
+    if (e.counter) CHECK(*e.counter == static_cast<int64_t>(expected.size()));  // num_batches_tracked
+  }
+}
+
+void check_224(const std::string& name) {
+  const Fixture fx(name);
+  auto model = create_model(fx.config());
+  require_state_matches(*model, fx);
+  set_counter_weights(*model);
+  const Tensor x = counter_input({1, 3, 224, 224});
+  const Vec pixels = to_double(x), head = fx.read("input_head");
+  require_close(Vec(pixels.begin(), pixels.begin() + head.size()), head, 0, 0, name + " input_head");
+  double sum = 0;
+  for (double p : pixels) sum += p;
+  require_close({sum}, fx.read("input_sum"), 1e-9, 0, name + " input_sum");
+  require_close_scaled(to_double(model->forward(x, Mode::eval)), fx.read("logits_eval"), kLogitTol, name + " logits_eval");
+}
+
+}  // namespace
+
+TEST_CASE("every family matches PyTorch on the small fixtures: logits, loss, grads, SGD", "[model][parity]") {
+  for (const SmallCase& c : kSmall) DYNAMIC_SECTION(c.fixture) { check_small(c); }
+}
+
+TEST_CASE("the 224 presets match PyTorch's eval logits", "[model][parity]") {
+  for (const char* name : k224Fast) DYNAMIC_SECTION(name) { check_224(name); }
+}
+
+TEST_CASE("the 224 presets match PyTorch's eval logits (large)", "[model][parity][slow]") {
+  for (const char* name : k224Slow) DYNAMIC_SECTION(name) { check_224(name); }
+}
