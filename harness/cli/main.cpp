@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   });
   vb::cli::add_info(app, common);
   vb::cli::add_models(app, common);
+  vb::cli::add_init(app, common);
   vb::cli::add_predict(app, common);
   try {
     app.parse(argc, argv);

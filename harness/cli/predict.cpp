@@ -43,7 +43,8 @@ void run_predict(const PredictOptions& opt, const std::string& command) {
   Provenance prov = collect_provenance();
   prov.command = command;
   ResultFile out(opt.output, "predict", prov,
-                 {{"model", cfg.name}, {"weights", opt.weights}, {"input", opt.input}, {"batch", opt.batch}});
+                 {{"model", cfg.name}, {"overrides", opt.model.overrides}, {"weights", opt.weights}, {"input", opt.input},
+                  {"batch", opt.batch}});
   out.write("logits", logits, {static_cast<uint64_t>(n), static_cast<uint64_t>(cfg.num_classes)});
   fmt::print("{} images -> logits ({}, {}); wrote {}\n", n, n, cfg.num_classes, out.commit().string());
 }
