@@ -5,12 +5,13 @@
 // size (data and weights for the projections; dP, dV, dQ, dK for the core).
 #include <benchmark/benchmark.h>
 
-#include "models/core/rng.hpp"
+#include "harness/bench/bench_util.hpp"
 #include "models/layers/attention.hpp"
 
 namespace {
 
 using namespace vb;
+using namespace vb::bench;
 
 struct Shape {
   int64_t B, N, D, H;
@@ -28,29 +29,17 @@ double forward_flops(const Shape& s) {
   return 2.0 * s.B * s.N * s.D * (4.0 * s.D + 2.0 * s.N);
 }
 
-Tensor normal_tensor(const Dims& shape, uint64_t seed, float std) {
-  std::vector<float> v(product(shape));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = std * rng::normal(seed, i);
-  return Tensor::from(shape, v);
-}
-
 void init(Attention& a) {
   uint64_t seed = 1;
-  for (Param* p : a.params()) p->value.assign(normal_tensor(p->value.shape(), seed++, 0.02f).to_vector());
+  for (Param* p : a.params()) p->value.assign(normal_values(p->value.numel(), seed++, 0.02f));
 }
 
 void attention_forward(benchmark::State& state, Shape s) {
   Attention a("attn", {s.D, s.H, s.qkv_bias, s.qkv});
   init(a);
   const Tensor src = normal_tensor({s.B, s.N, s.D}, 100, 1.0f);  // (B, N, D)
-  a.forward(src, Mode::train);                                   // build
-  Runtime::wait();
-  for (auto _ : state) {
-    a.forward(src, Mode::train);
-    Runtime::wait();
-  }
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(forward_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  run(state, [&] { a.forward(src, Mode::train); });
+  set_gflops(state, forward_flops(s));
 }
 
 void attention_backward(benchmark::State& state, Shape s) {
@@ -59,14 +48,8 @@ void attention_backward(benchmark::State& state, Shape s) {
   const Tensor src = normal_tensor({s.B, s.N, s.D}, 100, 1.0f);       // (B, N, D)
   const Tensor diff_dst = normal_tensor({s.B, s.N, s.D}, 101, 1.0f);  // (B, N, D)
   a.forward(src, Mode::train);
-  a.backward(diff_dst);  // build
-  Runtime::wait();
-  for (auto _ : state) {
-    a.backward(diff_dst);
-    Runtime::wait();
-  }
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2 * forward_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  run(state, [&] { a.backward(diff_dst); });
+  set_gflops(state, 2 * forward_flops(s));
 }
 
 }  // namespace

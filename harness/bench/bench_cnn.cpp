@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "models/core/rng.hpp"
+#include "harness/bench/bench_util.hpp"
 #include "models/layers/avgpool.hpp"
 #include "models/layers/batchnorm2d.hpp"
 #include "models/layers/conv2d.hpp"
@@ -18,16 +18,9 @@
 namespace {
 
 using namespace vb;
+using namespace vb::bench;
 
 constexpr int64_t kBatch = 8;
-
-Tensor random_tensor(const dnnl::memory::desc& md, uint64_t seed) {
-  Tensor t(md);
-  std::vector<float> v(t.numel());
-  for (size_t i = 0; i < v.size(); ++i) v[i] = 2.0f * rng::uniform(seed, i) - 1.0f;
-  t.assign(v);
-  return t;
-}
 
 struct ConvShape {
   int64_t C, O, H, k, stride, pad;
@@ -48,20 +41,17 @@ void conv_bench(benchmark::State& state, ConvShape s, DType dtype, bool backward
   // the f32 dst layout a bf16 conv produces.
   const auto src_md =
       dtype == DType::f32 ? conv.src_desc() : dnnl::memory::desc(src_dims, dt::f32, tag::nhwc);
-  const Tensor src = random_tensor(src_md, 1);
+  const Tensor src = uniform_tensor(src_md, 1);
   const Tensor& dst = conv.forward(src, Mode::train);
-  const Tensor diff_dst = random_tensor(dst.desc(), 2);
+  const Tensor diff_dst = uniform_tensor(dst.desc(), 2);
   conv.backward(diff_dst);
-  Runtime::wait();
-  for (auto _ : state) {
+  time_loop(state, [&] {
     if (backward)
       conv.backward(diff_dst);
     else
       conv.forward(src, Mode::train);
-    Runtime::wait();
-  }
-  const double flops = 2.0 * product(dst.shape()) * s.C * s.k * s.k * (backward ? 2 : 1);
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  });
+  set_gflops(state, 2.0 * product(dst.shape()) * s.C * s.k * s.k * (backward ? 2 : 1));
   state.SetLabel(fmt::format("{} src {}", to_string(dtype), conv.reorders_src() ? "reordered" : "as is"));
 }
 
@@ -105,11 +95,7 @@ BENCHMARK_CAPTURE(conv_bench, conv1x1_256_64_56_bwd_bf16, k1x1, DType::bf16, tru
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Bytes: every tensor argument read or written once (a lower bound; BN forward reads src twice).
-void gbps(benchmark::State& state, double bytes) {
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
+// GB/s below: every tensor argument read or written once (a lower bound; BN forward reads src twice).
 const dnnl::memory::desc kBlocked64x56 = dnnl::memory::desc({kBatch, 64, 56, 56}, dt::f32, tag::nChw16c);
 
 // BN + ReLU at 64 x 56 x 56 on blocked activations (conv dst layout).
@@ -118,19 +104,17 @@ const dnnl::memory::desc kBlocked64x56 = dnnl::memory::desc({kBatch, 64, 56, 56}
 void bn_relu_bench(benchmark::State& state, bool backward) {
   BatchNorm2d bn("bn", {.channels = 64});
   ReLU relu("relu");
-  const Tensor src = random_tensor(kBlocked64x56, 1);
-  const Tensor diff_dst = random_tensor(kBlocked64x56, 2);
+  const Tensor src = uniform_tensor(kBlocked64x56, 1);
+  const Tensor diff_dst = uniform_tensor(kBlocked64x56, 2);
   relu.forward(bn.forward(src, Mode::train), Mode::train);
   bn.backward(relu.backward(diff_dst));
-  Runtime::wait();
-  for (auto _ : state) {
+  time_loop(state, [&] {
     if (backward)
       bn.backward(relu.backward(diff_dst));
     else
       relu.forward(bn.forward(src, Mode::train), Mode::train);
-    Runtime::wait();
-  }
-  gbps(state, (backward ? 6.0 : 4.0) * src.desc().get_size());
+  });
+  set_gbps(state, (backward ? 6.0 : 4.0) * src.desc().get_size());
 }
 BENCHMARK_CAPTURE(bn_relu_bench, bn_relu_64_56_fwd, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(bn_relu_bench, bn_relu_64_56_bwd, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -139,19 +123,17 @@ BENCHMARK_CAPTURE(bn_relu_bench, bn_relu_64_56_bwd, true)->Unit(benchmark::kMicr
 // diff_src (workspace ignored).
 void maxpool_bench(benchmark::State& state, bool backward) {
   MaxPool2d pool("maxpool", {.kernel = 3, .stride = 2, .padding = 1});
-  const Tensor src = random_tensor(dnnl::memory::desc({kBatch, 64, 112, 112}, dt::f32, tag::nChw16c), 1);
+  const Tensor src = uniform_tensor(dnnl::memory::desc({kBatch, 64, 112, 112}, dt::f32, tag::nChw16c), 1);
   const Tensor& dst = pool.forward(src, Mode::train);
-  const Tensor diff_dst = random_tensor(dst.desc(), 2);
+  const Tensor diff_dst = uniform_tensor(dst.desc(), 2);
   pool.backward(diff_dst);
-  Runtime::wait();
-  for (auto _ : state) {
+  time_loop(state, [&] {
     if (backward)
       pool.backward(diff_dst);
     else
       pool.forward(src, Mode::train);
-    Runtime::wait();
-  }
-  gbps(state, static_cast<double>(src.desc().get_size() + dst.desc().get_size()));
+  });
+  set_gbps(state, static_cast<double>(src.desc().get_size() + dst.desc().get_size()));
 }
 BENCHMARK_CAPTURE(maxpool_bench, maxpool3x3s2_64_112_fwd, false)
     ->Unit(benchmark::kMicrosecond)
@@ -161,19 +143,17 @@ BENCHMARK_CAPTURE(maxpool_bench, maxpool3x3s2_64_112_bwd, true)->Unit(benchmark:
 // Global average pool of the last stage, 2048 x 7 x 7 -> (N, 2048): src + dst bytes.
 void avgpool_bench(benchmark::State& state, bool backward) {
   GlobalAvgPool pool("avgpool");
-  const Tensor src = random_tensor(dnnl::memory::desc({kBatch, 2048, 7, 7}, dt::f32, tag::nChw16c), 1);
+  const Tensor src = uniform_tensor(dnnl::memory::desc({kBatch, 2048, 7, 7}, dt::f32, tag::nChw16c), 1);
   const Tensor& dst = pool.forward(src, Mode::train);
-  const Tensor diff_dst = random_tensor(dst.desc(), 2);
+  const Tensor diff_dst = uniform_tensor(dst.desc(), 2);
   pool.backward(diff_dst);
-  Runtime::wait();
-  for (auto _ : state) {
+  time_loop(state, [&] {
     if (backward)
       pool.backward(diff_dst);
     else
       pool.forward(src, Mode::train);
-    Runtime::wait();
-  }
-  gbps(state, static_cast<double>(src.desc().get_size() + dst.desc().get_size()));
+  });
+  set_gbps(state, static_cast<double>(src.desc().get_size() + dst.desc().get_size()));
 }
 BENCHMARK_CAPTURE(avgpool_bench, avgpool_2048_7_fwd, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(avgpool_bench, avgpool_2048_7_bwd, true)->Unit(benchmark::kMicrosecond)->UseRealTime();

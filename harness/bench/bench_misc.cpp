@@ -3,7 +3,7 @@
 // 56, nChw16c) shapes. GB/s = bytes read + written by the primitives per call (f32), not counting caches.
 #include <benchmark/benchmark.h>
 
-#include "models/core/rng.hpp"
+#include "harness/bench/bench_util.hpp"
 #include "models/layers/add.hpp"
 #include "models/layers/cls_token.hpp"
 #include "models/layers/cross_entropy.hpp"
@@ -15,40 +15,14 @@
 namespace {
 
 using namespace vb;
+using namespace vb::bench;
 
 constexpr int64_t kB = 8, kN = 197, kD = 384;  // ViT-S/16 tokens
-
-Tensor normal_tensor(const dnnl::memory::desc& md, uint64_t seed) {
-  Tensor t(md);
-  std::vector<float> v(t.numel());
-  for (size_t i = 0; i < v.size(); ++i) v[i] = rng::normal(seed, i);
-  t.assign(v);
-  return t;
-}
-Tensor normal_tensor(const Dims& shape, uint64_t seed) {
-  return normal_tensor(plain_desc(shape), seed);
-}
-
-void set_bytes(benchmark::State& state, double bytes) {
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-// Runs `f` once to build, then times it.
-template <class F>
-void run(benchmark::State& state, double bytes, F f) {
-  f();
-  Runtime::wait();
-  for (auto _ : state) {
-    f();
-    Runtime::wait();
-  }
-  set_bytes(state, bytes);
-}
 
 void add_forward(benchmark::State& state, dnnl::memory::desc md) {
   Add add("add");
   const Tensor a = normal_tensor(md, 1), b = normal_tensor(md, 2);
-  run(state, 3.0 * a.numel() * 4, [&] { add.forward(a, b); });
+  run_gbps(state, 3.0 * a.numel() * 4, [&] { add.forward(a, b); });
 }
 
 // Backward is free when diff_dst is in a's layout; this is the other case: a plain diff_dst reordered to a's.
@@ -56,7 +30,7 @@ void add_backward_reorder(benchmark::State& state, dnnl::memory::desc md) {
   Add add("add");
   const Tensor a = normal_tensor(md, 1), b = normal_tensor(md, 2), diff_dst = normal_tensor(md.dims(), 3);
   add.forward(a, b);
-  run(state, 2.0 * a.numel() * 4, [&] { add.backward(diff_dst); });
+  run_gbps(state, 2.0 * a.numel() * 4, [&] { add.backward(diff_dst); });
 }
 
 const auto kTokensMd = plain_desc({kB, kN, kD});
@@ -65,20 +39,20 @@ const auto kResNetMd = dnnl::memory::desc({kB, 256, 56, 56}, dt::f32, tag::nChw1
 void cls_token_forward(benchmark::State& state) {
   ClsToken layer("", {kD});
   const Tensor src = normal_tensor({kB, kN - 1, kD}, 1);
-  run(state, (2.0 * src.numel() + kB * kD + kD) * 4, [&] { layer.forward(src, Mode::train); });
+  run_gbps(state, (2.0 * src.numel() + kB * kD + kD) * 4, [&] { layer.forward(src, Mode::train); });
 }
 
 void cls_token_backward(benchmark::State& state) {
   ClsToken layer("", {kD});
   const Tensor src = normal_tensor({kB, kN - 1, kD}, 1), diff_dst = normal_tensor({kB, kN, kD}, 2);
   layer.forward(src, Mode::train);
-  run(state, (2.0 * src.numel() + kB * kD + kD) * 4, [&] { layer.backward(diff_dst); });
+  run_gbps(state, (2.0 * src.numel() + kB * kD + kD) * 4, [&] { layer.backward(diff_dst); });
 }
 
 void pos_embed_forward(benchmark::State& state) {
   LearnedPosEmbed layer("", {{1, kN, kD}});
   const Tensor src = normal_tensor({kB, kN, kD}, 1);
-  run(state, (2.0 * src.numel() + kN * kD) * 4, [&] { layer.forward(src, Mode::train); });
+  run_gbps(state, (2.0 * src.numel() + kN * kD) * 4, [&] { layer.forward(src, Mode::train); });
 }
 
 // diff_src is diff_dst itself; the work is the batch-sum reduction of the table's gradient.
@@ -86,28 +60,28 @@ void pos_embed_backward(benchmark::State& state) {
   LearnedPosEmbed layer("", {{1, kN, kD}});
   const Tensor src = normal_tensor({kB, kN, kD}, 1), diff_dst = normal_tensor({kB, kN, kD}, 2);
   layer.forward(src, Mode::train);
-  run(state, (1.0 * src.numel() + kN * kD) * 4, [&] { layer.backward(diff_dst); });
+  run_gbps(state, (1.0 * src.numel() + kN * kD) * 4, [&] { layer.backward(diff_dst); });
 }
 
 // ViT-S/16 patch embedding input: (8, 3, 224, 224) -> (8, 196, 768).
 void patch_unfold_forward(benchmark::State& state) {
   PatchUnfold layer("unfold", {16});
   const Tensor src = normal_tensor({kB, 3, 224, 224}, 1);
-  run(state, 2.0 * src.numel() * 4, [&] { layer.forward(src, Mode::train); });
+  run_gbps(state, 2.0 * src.numel() * 4, [&] { layer.forward(src, Mode::train); });
 }
 
 void patch_unfold_backward(benchmark::State& state) {
   PatchUnfold layer("unfold", {16});
   const Tensor src = normal_tensor({kB, 3, 224, 224}, 1), diff_dst = normal_tensor({kB, 196, 768}, 2);
   layer.forward(src, Mode::train);
-  run(state, 2.0 * src.numel() * 4, [&] { layer.backward(diff_dst); });
+  run_gbps(state, 2.0 * src.numel() * 4, [&] { layer.backward(diff_dst); });
 }
 
 template <class L>
 void drop_forward(benchmark::State& state, dnnl::memory::desc md, double passes) {
   L layer("drop", {0.1f, 1});
   const Tensor src = normal_tensor(md, 1);
-  run(state, passes * src.numel() * 4, [&] { layer.forward(src, Mode::train); });
+  run_gbps(state, passes * src.numel() * 4, [&] { layer.forward(src, Mode::train); });
 }
 
 template <class L>
@@ -115,7 +89,7 @@ void drop_backward(benchmark::State& state, dnnl::memory::desc md, double passes
   L layer("drop", {0.1f, 1});
   const Tensor src = normal_tensor(md, 1), diff_dst = normal_tensor(md, 2);
   layer.forward(src, Mode::train);
-  run(state, passes * src.numel() * 4, [&] { layer.backward(diff_dst); });
+  run_gbps(state, passes * src.numel() * 4, [&] { layer.backward(diff_dst); });
 }
 
 void drop_path_forward(benchmark::State& state, dnnl::memory::desc md) {
@@ -139,7 +113,7 @@ void cross_entropy_forward(benchmark::State& state) {
   const Tensor logits = normal_tensor({B, K}, 1);
   std::vector<int64_t> labels(B);
   for (int64_t b = 0; b < B; ++b) labels[b] = (b * 37) % K;
-  run(state, 3.0 * B * K * 4, [&] { benchmark::DoNotOptimize(ce.forward(logits, labels)); });
+  run_gbps(state, 3.0 * B * K * 4, [&] { benchmark::DoNotOptimize(ce.forward(logits, labels)); });
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // backward (MACs from models/cost.hpp), GFLOP/s = 2 x MACs. Wall-clock rates (UseRealTime).
 #include <benchmark/benchmark.h>
 
-#include "models/core/rng.hpp"
+#include "harness/bench/bench_util.hpp"
 #include "models/cost.hpp"
 #include "models/layers/conv2d.hpp"
 #include "models/layers/token_add.hpp"
@@ -13,25 +13,9 @@
 namespace {
 
 using namespace vb;
+using namespace vb::bench;
 
 constexpr int64_t kB = 8, kN = 196, kD = 384;  // TNT-S/16: 196 patches (+ cls), d 384
-
-Tensor normal_tensor(const Dims& shape, uint64_t seed) {
-  std::vector<float> v(product(shape));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = rng::normal(seed, i);
-  return Tensor::from(shape, v);
-}
-
-template <class F>
-void run(benchmark::State& state, double bytes, F f) {
-  f();
-  Runtime::wait();
-  for (auto _ : state) {
-    f();
-    Runtime::wait();
-  }
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 // Forward reads tokens and x and writes dst; backward reads diff_dst[:, 1:] and writes diff_x.
 void BM_TokenAdd(benchmark::State& state, bool backward) {
@@ -40,7 +24,7 @@ void BM_TokenAdd(benchmark::State& state, bool backward) {
   const Tensor diff_dst = normal_tensor({kB, kN + 1, kD}, 3);
   layer.forward(tokens, x);
   const double rows = kB * (backward ? 2.0 * kN : 3.0 * kN + 2.0);
-  run(state, rows * kD * 4, [&] {
+  run_gbps(state, rows * kD * 4, [&] {
     if (backward)
       layer.backward(diff_dst);
     else
@@ -58,15 +42,13 @@ void BM_WordConv(benchmark::State& state, bool backward) {
   const Tensor diff_dst = normal_tensor(dst.shape(), 5);
   if (backward) conv.backward(diff_dst);
   const double flops = 2.0 * kB * kN * c * w * w * 3 * k * k * (backward ? 2 : 1);
-  Runtime::wait();
-  for (auto _ : state) {
+  time_loop(state, [&] {
     if (backward)
       conv.backward(diff_dst);
     else
       conv.forward(src, Mode::train);
-    Runtime::wait();
-  }
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  });
+  set_gflops(state, flops);
 }
 
 // tnt_s_patch16_224 (timm init), batch 8, train mode; backward counted as twice the forward's FLOPs.
@@ -78,16 +60,13 @@ void BM_TntSmall(benchmark::State& state, bool backward) {
   const Tensor diff_logits = normal_tensor({kB, 1000}, 7);
   model->forward(images, Mode::train);
   if (backward) model->backward(diff_logits);
-  Runtime::wait();
-  for (auto _ : state) {
+  time_loop(state, [&] {
     if (backward)
       model->backward(diff_logits);
     else
       model->forward(images, Mode::train);
-    Runtime::wait();
-  }
-  const double flops = 2.0 * kB * total_macs(cost_table(cfg)) * (backward ? 2 : 1);
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  });
+  set_gflops(state, 2.0 * kB * total_macs(cost_table(cfg)) * (backward ? 2 : 1));
 }
 
 }  // namespace

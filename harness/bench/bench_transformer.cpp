@@ -3,7 +3,7 @@
 // Rates use wall-clock time (UseRealTime): the main thread's CPU time would miss the OpenMP workers.
 #include <benchmark/benchmark.h>
 
-#include "models/core/rng.hpp"
+#include "harness/bench/bench_util.hpp"
 #include "models/layers/gelu.hpp"
 #include "models/layers/layernorm.hpp"
 #include "models/layers/linear.hpp"
@@ -12,38 +12,16 @@
 namespace {
 
 using namespace vb;
+using namespace vb::bench;
 
 constexpr int64_t kBatch = 8, kTokens = 197, kDim = 384, kHeads = 6;
-
-std::vector<float> random_values(int64_t n, uint64_t seed, float scale = 1.0f) {
-  std::vector<float> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = scale * (2.0f * rng::uniform(seed, i) - 1.0f);
-  return v;
-}
-
-Tensor random_tensor(const Dims& shape, uint64_t seed) { return Tensor::from(shape, random_values(product(shape), seed)); }
-
-void run(benchmark::State& state, Layer& layer, const Tensor& src, bool backward, double per_iter, const char* unit) {
-  const Tensor& dst = layer.forward(src, Mode::train);
-  const Tensor diff_dst = random_tensor(dst.shape(), 99);
-  if (backward) layer.backward(diff_dst);  // set up the backward primitives outside the loop
-  Runtime::wait();
-  for (auto _ : state) {
-    if (backward)
-      layer.backward(diff_dst);
-    else
-      layer.forward(src, Mode::train);
-    Runtime::wait();
-  }
-  state.counters[unit] = benchmark::Counter(per_iter, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 // Linear on (8, 197, in) tokens; forward is 2*M*in*out FLOP, backward twice that (diff_src and diff_weights).
 void BM_Linear(benchmark::State& state, int64_t in, int64_t out, DType dtype, bool backward) {
   Linear linear("linear", {in, out, true, dtype});
-  linear.weight().value.assign(random_values(in * out, 1, 0.05f));
-  linear.bias().value.assign(random_values(out, 2));
-  const Tensor src = random_tensor({kBatch, kTokens, in}, 3);
+  linear.weight().value.assign(uniform_values(in * out, 1, 0.05f));
+  linear.bias().value.assign(uniform_values(out, 2));
+  const Tensor src = uniform_tensor({kBatch, kTokens, in}, 3);
   const double flops = 2.0 * kBatch * kTokens * in * out * (backward ? 2 : 1);
   run(state, linear, src, backward, flops * 1e-9, "GFLOP/s");
 }
@@ -51,7 +29,7 @@ void BM_Linear(benchmark::State& state, int64_t in, int64_t out, DType dtype, bo
 // Memory-bound layers: forward reads src and writes dst, backward reads src (or dst) and diff_dst and writes
 // diff_src (parameters and statistics are negligible).
 void BM_Memory(benchmark::State& state, Layer& layer, const Dims& shape, bool backward) {
-  const Tensor src = random_tensor(shape, 4);
+  const Tensor src = uniform_tensor(shape, 4);
   const double bytes = static_cast<double>(product(shape)) * sizeof(float) * (backward ? 3 : 2);
   run(state, layer, src, backward, bytes * 1e-9, "GB/s");
 }

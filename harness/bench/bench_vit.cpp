@@ -4,9 +4,9 @@
 // Rates use wall-clock time (UseRealTime): the main thread's CPU time would miss the OpenMP workers.
 #include <benchmark/benchmark.h>
 
+#include "harness/bench/bench_util.hpp"
 #include "models/blocks/mlp.hpp"
 #include "models/blocks/transformer_block.hpp"
-#include "models/core/rng.hpp"
 #include "models/layers/flatten_tokens.hpp"
 #include "models/layers/pos_embed_2d.hpp"
 #include "models/layers/token_select.hpp"
@@ -15,47 +15,19 @@
 namespace {
 
 using namespace vb;
+using namespace vb::bench;
 
 constexpr int64_t kBatch = 8, kGrid = 14, kTokens = kGrid * kGrid + 1, kDim = 384, kHeads = 6, kHidden = 1536;
 
-std::vector<float> random_values(int64_t n, uint64_t seed, float scale = 1.0f) {
-  std::vector<float> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = scale * (2.0f * rng::uniform(seed, i) - 1.0f);
-  return v;
-}
-
-Tensor random_tensor(const dnnl::memory::desc& md, uint64_t seed) {
-  Tensor t(md);
-  t.assign(random_values(t.numel(), seed));
-  return t;
-}
-
 void randomise(Layer& layer, uint64_t seed) {
-  for (Param* p : layer.params()) p->value.assign(random_values(p->value.numel(), seed++, 0.05f));
-}
-
-// Times forward (train mode) or backward of `layer` on src; per_iter is the work of one call in `unit`.
-void run(benchmark::State& state, Layer& layer, const Tensor& src, bool backward, double per_iter,
-         const char* unit) {
-  const Tensor& dst = layer.forward(src, Mode::train);
-  const Tensor diff_dst = random_tensor(plain_desc(dst.shape()), 99);
-  if (backward) layer.backward(diff_dst);  // set up the backward primitives outside the loop
-  Runtime::wait();
-  for (auto _ : state) {
-    if (backward)
-      layer.backward(diff_dst);
-    else
-      layer.forward(src, Mode::train);
-    Runtime::wait();
-  }
-  state.counters[unit] = benchmark::Counter(per_iter, benchmark::Counter::kIsIterationInvariantRate);
+  for (Param* p : layer.params()) p->value.assign(uniform_values(p->value.numel(), seed++, 0.05f));
 }
 
 // (8, 384, 14, 14) in the conv's blocked layout -> (8, 196, 384): reads and writes the tensor once.
 void BM_FlattenTokens(benchmark::State& state, bool backward) {
   FlattenTokens flat("patch_embed.flatten");
   const Tensor src =
-      random_tensor(dnnl::memory::desc({kBatch, kDim, kGrid, kGrid}, dt::f32, tag::aBcd16b), 1);
+      uniform_tensor(dnnl::memory::desc({kBatch, kDim, kGrid, kGrid}, dt::f32, tag::aBcd16b), 1);
   run(state, flat, src, backward, 2.0 * src.numel() * sizeof(float) * 1e-9, "GB/s");
 }
 
@@ -63,7 +35,7 @@ void BM_FlattenTokens(benchmark::State& state, bool backward) {
 // zero).
 void BM_TokenSelect(benchmark::State& state, bool backward) {
   TokenSelect sel("head_select");
-  const Tensor src = random_tensor(plain_desc({kBatch, kTokens, kDim}), 2);
+  const Tensor src = uniform_tensor(plain_desc({kBatch, kTokens, kDim}), 2);
   run(state, sel, src, backward, 2.0 * kBatch * kDim * sizeof(float) * 1e-9, "GB/s");
 }
 
@@ -72,7 +44,7 @@ void BM_TokenSelect(benchmark::State& state, bool backward) {
 void BM_PosEmbed2d(benchmark::State& state, bool backward) {
   PosEmbed2d pos("", {kGrid, kGrid, kDim});
   randomise(pos, 3);
-  const Tensor src = random_tensor(plain_desc({kBatch, kTokens, kDim}), 4);
+  const Tensor src = uniform_tensor(plain_desc({kBatch, kTokens, kDim}), 4);
   const double tensor_bytes = static_cast<double>(src.numel()) * sizeof(float);
   run(state, pos, src, backward, (backward ? 1.0 : 2.0) * tensor_bytes * 1e-9, "GB/s");
 }
@@ -81,7 +53,7 @@ void BM_PosEmbed2d(benchmark::State& state, bool backward) {
 void BM_Mlp(benchmark::State& state, bool backward) {
   Mlp mlp("blocks.0.mlp", {kDim, kHidden});
   randomise(mlp, 5);
-  const Tensor src = random_tensor(plain_desc({kBatch, kTokens, kDim}), 6);
+  const Tensor src = uniform_tensor(plain_desc({kBatch, kTokens, kDim}), 6);
   const double macs = 2.0 * kBatch * kTokens * kDim * kHidden;
   run(state, mlp, src, backward, 2.0 * macs * (backward ? 2 : 1) * 1e-9, "GFLOP/s");
 }
@@ -96,7 +68,7 @@ double block_macs() {
 void BM_TransformerBlock(benchmark::State& state, bool backward) {
   TransformerBlock block("blocks.0", {kDim, kHeads, true, QkvLayout::fused, kHidden});
   randomise(block, 7);
-  const Tensor src = random_tensor(plain_desc({kBatch, kTokens, kDim}), 8);
+  const Tensor src = uniform_tensor(plain_desc({kBatch, kTokens, kDim}), 8);
   run(state, block, src, backward, 2.0 * block_macs() * (backward ? 2 : 1) * 1e-9, "GFLOP/s");
 }
 
@@ -104,22 +76,19 @@ void BM_TransformerBlock(benchmark::State& state, bool backward) {
 void BM_ViTSmall(benchmark::State& state, bool backward) {
   auto model = create_model(preset("vit_small_patch16_224"));
   model->init(1);
-  const Tensor images = random_tensor(plain_desc({kBatch, 3, 224, 224}), 9);
-  const Tensor diff_logits = random_tensor(plain_desc({kBatch, 1000}), 10);
+  const Tensor images = uniform_tensor(plain_desc({kBatch, 3, 224, 224}), 9);
+  const Tensor diff_logits = uniform_tensor(plain_desc({kBatch, 1000}), 10);
   model->forward(images, Mode::train);
   if (backward) model->backward(diff_logits);
-  Runtime::wait();
-  for (auto _ : state) {
+  time_loop(state, [&] {
     if (backward)
       model->backward(diff_logits);
     else
       model->forward(images, Mode::train);
-    Runtime::wait();
-  }
+  });
   const double macs =
       kBatch * (kTokens - 1.0) * kDim * 3 * 16 * 16 + 12 * block_macs() + kBatch * kDim * 1000.0;
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * macs * (backward ? 2 : 1) * 1e-9,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  set_gflops(state, 2.0 * macs * (backward ? 2 : 1));
 }
 
 }  // namespace
