@@ -7,8 +7,10 @@
 
 #include "harness/checkpoint.hpp"
 #include "harness/pos_resample.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace vb;
+using vb::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -37,13 +39,6 @@ class TinyModel : public Model {
   Tensor running_;
   int64_t count_ = 0;
 };
-
-fs::path temp_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("vitbench_ckpt_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 }  // namespace
 

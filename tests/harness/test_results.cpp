@@ -7,18 +7,13 @@
 
 #include "harness/gemm_peak.hpp"
 #include "harness/results.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace vb;
+using vb::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("vitbench_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::string read_string_attr(const H5::H5File& f, const std::string& name) {
   std::string value;
