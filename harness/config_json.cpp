@@ -4,7 +4,8 @@ namespace vb {
 
 nlohmann::json to_json(const ModelConfig& c) {
   nlohmann::json j = {{"name", c.name},           {"family", to_string(c.family)}, {"img_size", c.img_size},
-                      {"in_chans", c.in_chans},   {"num_classes", c.num_classes},  {"drop_path", c.drop_path}};
+                      {"in_chans", c.in_chans},   {"num_classes", c.num_classes},  {"drop_path", c.drop_path},
+                      {"dtype", to_string(c.dtype)}};
   if (c.family == Family::resnet) {
     j.update({{"layers", c.layers}, {"base_width", c.base_width}, {"stem", to_string(c.stem)}});
     return j;
