@@ -96,12 +96,15 @@ def fig_erf_grid(results, out):
             ax = axes[row][col]
             i = idx[int(np.argmin(np.abs(depths - f)))]
             m = r["maps"][i]
-            ax.imshow(m / m.max() if m.max() > 0 else m, cmap="inferno", vmin=0, vmax=1)
+            # Square-root colours: the tails of a transformer's map are faint next to its own patch.
+            ax.imshow(m / m.max() if m.max() > 0 else m, cmap="inferno", norm=matplotlib.colors.PowerNorm(0.5, 0, 1))
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"{r['names'][i]}\nERF90 {int(r['side90'][i])} px", fontsize=7)
             if col == 0:
                 ax.set_ylabel(label, fontsize=8)
-    fig.suptitle("Effective receptive field (|d centre unit / d input|, normalised per map) by depth", fontsize=9)
+    fig.suptitle("Effective receptive field (|d centre unit / d input|; per map: / max, square-root colours) by depth\n"
+                 "an empty map (-1) is a LayerNorm output whose all-ones gradient is 0 (docs/receptive_fields.md)",
+                 fontsize=9)
     fig.tight_layout()
     return save(fig, out, "rf_erf_grid.png")
 
@@ -113,7 +116,7 @@ def fig_erf_side(results, out):
     for r in sort_rf(results):
         img = max(img, r["img_size"])
         for words, style in ((False, "-o"), (True, ":^")):
-            idx = [i for i in range(len(r["names"])) if bool(r["words"][i]) == words]
+            idx = [i for i in range(len(r["names"])) if bool(r["words"][i]) == words and r["side90"][i] > 0]
             if idx:
                 ax.plot(r["depth"][idx], r["side90"][idx], style, ms=3,
                         label=f"{r['label']}{' words' if words else ''} ERF 90%")
@@ -144,7 +147,7 @@ def fig_attention_distance(results, out):
         ax.set_title(f"{r['label']}: {'patches' if k == 'outer' else 'words'}", fontsize=8)
         ax.set_xlabel("block")
         ax.set_ylabel("mean attention distance (px)")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(1.15 * float(d.max()), 1.0))
     fig.tight_layout()
     return save(fig, out, "rf_attention_distance.png")
 
