@@ -99,6 +99,7 @@ class Tnt : public Model {
   const Tensor& backward_from(size_t i, const Tensor& diff_tap) override;
   std::vector<std::pair<std::string, const Tensor*>> attention_probs() const override;
   void init(uint64_t seed) override;
+  void set_random_step(int64_t step) override;
 
  private:
   // Backward from the gradients of block `top`'s outputs (patch tokens and/or words; null = not reached)
@@ -393,6 +394,13 @@ void Tnt::init(uint64_t seed) {
   for (size_t i = 0; i < blocks_.size(); ++i) {
     blocks_[i]->inner->reseed(drop_seed(seed, i, true));
     blocks_[i]->outer->reseed(drop_seed(seed, i, false));
+  }
+}
+
+void Tnt::set_random_step(int64_t step) {
+  for (auto& b : blocks_) {
+    b->inner->set_random_step(step);
+    b->outer->set_random_step(step);
   }
 }
 

@@ -180,6 +180,10 @@ class VisionTransformer : public Model {
     for (auto& b : blocks_) b->reseed(init::key_seed(seed, b->name() + ".drop_path"));
   }
 
+  void set_random_step(int64_t step) override {
+    for (auto& b : blocks_) b->set_random_step(step);
+  }
+
  private:
   void check_images(const Tensor& images) const {
     const Dims expected{images.shape().empty() ? 0 : images.dim(0), cfg_.in_chans, cfg_.img_size,
