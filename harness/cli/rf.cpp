@@ -90,8 +90,8 @@ void run_rf(const RfOptions& opt, const std::string& command) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (tty)
       fmt::print(stderr, "\rrf {}: images {}/{}, layer {}/{} {:<16} {:7.1f} s", cfg.name, done, n, k + 1, taps, name, s);
-    else if (k + 1 == taps)
-      fmt::print(stderr, "rf {}: images {}/{}, {} layers, {:.1f} s\n", cfg.name, done, n, taps, s);
+    else  // one short line per layer
+      fmt::print(stderr, "rf {}: images {}/{}, layer {}/{} {}, {:.1f} s\n", cfg.name, done, n, k + 1, taps, name, s);
     if (tty && k + 1 == taps && done == n) fmt::print(stderr, "\n");
   };
   const rf::RfMeasurement m = rf::measure_rf(*model, images, opt.images, mo);
