@@ -174,8 +174,8 @@ void add_rf(CLI::App& app, const Common& common) {
       ->required()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--data-seed", opt->data_seed, "seed of the stratified subset")->capture_default_str();
-  cmd->add_option("--layers", opt->layers, "taps to map, comma-separated (default: all; `vitbench info --model M` "
-                                           "lists the blocks)")
+  cmd->add_option("--layers", opt->layers, "taps to map, comma-separated, e.g. layer1.2,layer4.2 or blocks.0,blocks.11 "
+                                           "(default: all; an unknown name lists the valid ones)")
       ->delimiter(',');
   cmd->add_flag("--upsample", opt->upsample, "resize images smaller than the model's input (bilinear), e.g. CIFAR->224");
   cmd->add_option("--batch", opt->batch, "images per forward")
