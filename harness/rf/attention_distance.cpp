@@ -1,5 +1,5 @@
-// Mean attention distance (see attention_distance.hpp): a token-pair distance table built once per call, then one
-// pass over the probabilities in double.
+// Mean attention distance (see attention_distance.hpp): a token-pair distance table built once per call, then
+// one pass over the probabilities in double.
 #include "harness/rf/attention_distance.hpp"
 
 #include <fmt/format.h>
@@ -26,19 +26,20 @@ std::vector<double> AttentionDistance::mean() const {
 void add_attention(const std::vector<float>& probs, const Dims& shape, const std::vector<Position>& positions,
                    int64_t skip, AttentionDistance& acc) {
   if (shape.size() != 4 || shape[2] != shape[3] || product(shape) != static_cast<int64_t>(probs.size()))
-    throw std::invalid_argument(fmt::format("attention distance: probabilities of shape {} (expected (R, H, T, T))",
-                                            to_string(shape)));
+    throw std::invalid_argument(fmt::format(
+        "attention distance: probabilities of shape {} (expected (R, H, T, T))", to_string(shape)));
   const int64_t R = shape[0], H = shape[1], T = shape[2], n = T - skip;
   if (skip < 0 || n < 1 || static_cast<int64_t>(positions.size()) != n)
-    throw std::invalid_argument(fmt::format("attention distance: {} tokens, {} skipped, {} positions", T, skip,
-                                            positions.size()));
+    throw std::invalid_argument(
+        fmt::format("attention distance: {} tokens, {} skipped, {} positions", T, skip, positions.size()));
   if (acc.sum.empty()) acc.sum.assign(static_cast<size_t>(H), 0.0);
   if (static_cast<int64_t>(acc.sum.size()) != H)
     throw std::invalid_argument(fmt::format("attention distance: {} heads added to {}", H, acc.sum.size()));
   std::vector<double> dist(static_cast<size_t>(n * n));  // (query, key)
   for (int64_t q = 0; q < n; ++q)
     for (int64_t k = 0; k < n; ++k)
-      dist[static_cast<size_t>(q * n + k)] = std::hypot(positions[q][0] - positions[k][0], positions[q][1] - positions[k][1]);
+      dist[static_cast<size_t>(q * n + k)] =
+          std::hypot(positions[q][0] - positions[k][0], positions[q][1] - positions[k][1]);
   for (int64_t r = 0; r < R; ++r)
     for (int64_t h = 0; h < H; ++h) {
       const float* p = probs.data() + (r * H + h) * T * T;
@@ -51,8 +52,10 @@ void add_attention(const std::vector<float>& probs, const Dims& shape, const std
           weighted += row[k] * dist[static_cast<size_t>(q * n + k)];
         }
         if (!(mass > 0))
-          throw std::invalid_argument(fmt::format("attention distance: query {} of head {} puts no weight on the "
-                                                  "patch keys", q + skip, h));
+          throw std::invalid_argument(
+              fmt::format("attention distance: query {} of head {} puts no weight on the "
+                          "patch keys",
+                          q + skip, h));
         head_sum += weighted / mass;
       }
       acc.sum[static_cast<size_t>(h)] += head_sum;

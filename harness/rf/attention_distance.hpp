@@ -24,9 +24,9 @@ struct AttentionDistance {
   std::vector<double> mean() const;
 };
 
-// Adds the probabilities `probs` (R, H, T, T) plain row-major (R = images, or images x patches for TNT's inner
-// attention) whose tokens `skip` .. T-1 sit at `positions` (T - skip of them); tokens 0 .. skip-1 (cls) are left
-// out as queries and as keys.
+// Adds the probabilities `probs` (R, H, T, T) plain row-major (R = images, or images x patches for TNT's
+// inner attention) whose tokens `skip` .. T-1 sit at `positions` (T - skip of them); tokens 0 .. skip-1 (cls)
+// are left out as queries and as keys.
 void add_attention(const std::vector<float>& probs, const Dims& shape, const std::vector<Position>& positions,
                    int64_t skip, AttentionDistance& acc);
 

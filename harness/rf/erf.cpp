@@ -12,14 +12,17 @@
 
 namespace vb::rf {
 
-double Map::total() const { return std::accumulate(values.begin(), values.end(), 0.0); }
+double Map::total() const {
+  return std::accumulate(values.begin(), values.end(), 0.0);
+}
 
 namespace {
 
 // Side of a square grid of n cells (n must be a perfect square).
 int64_t grid_side(int64_t n, const char* what) {
   const auto g = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
-  if (g < 1 || g * g != n) throw std::invalid_argument(fmt::format("centre_diff: {} {} is not a square grid", what, n));
+  if (g < 1 || g * g != n)
+    throw std::invalid_argument(fmt::format("centre_diff: {} {} is not a square grid", what, n));
   return g;
 }
 
@@ -27,7 +30,8 @@ int64_t grid_side(int64_t n, const char* what) {
 
 Tensor centre_diff(const Dims& shape, TapLayout layout, int64_t batch) {
   if (shape.size() != (layout == TapLayout::feature_map ? 4u : 3u))
-    throw std::invalid_argument(fmt::format("centre_diff: tap shape {} does not fit its layout", to_string(shape)));
+    throw std::invalid_argument(
+        fmt::format("centre_diff: tap shape {} does not fit its layout", to_string(shape)));
   std::vector<float> v(static_cast<size_t>(product(shape)), 0.f);
   switch (layout) {
     case TapLayout::feature_map: {  // (B, C, H, W)
@@ -45,7 +49,8 @@ Tensor centre_diff(const Dims& shape, TapLayout layout, int64_t batch) {
     }
     case TapLayout::words: {  // (B * G*G, m, c)
       if (batch < 1 || shape[0] % batch != 0)
-        throw std::invalid_argument(fmt::format("centre_diff: words {} for a batch of {}", to_string(shape), batch));
+        throw std::invalid_argument(
+            fmt::format("centre_diff: words {} for a batch of {}", to_string(shape), batch));
       const int64_t patches = shape[0] / batch, G = grid_side(patches, "patches");
       const int64_t m = shape[1], c = shape[2], w = grid_side(m, "words per patch");
       const int64_t p = (G / 2) * G + G / 2, word = (w / 2) * w + w / 2;
@@ -59,13 +64,13 @@ Tensor centre_diff(const Dims& shape, TapLayout layout, int64_t batch) {
 
 int64_t accumulate_abs(const std::vector<float>& grad, const Dims& shape, Map& sum) {
   if (shape.size() != 4 || product(shape) != static_cast<int64_t>(grad.size()))
-    throw std::invalid_argument(fmt::format("accumulate_abs: gradient of shape {} holds {} values", to_string(shape),
-                                            grad.size()));
+    throw std::invalid_argument(
+        fmt::format("accumulate_abs: gradient of shape {} holds {} values", to_string(shape), grad.size()));
   const int64_t B = shape[0], C = shape[1], H = shape[2], W = shape[3];
   if (sum.values.empty()) sum = Map{H, W, std::vector<double>(static_cast<size_t>(H * W), 0.0)};
   if (sum.height != H || sum.width != W)
-    throw std::invalid_argument(fmt::format("accumulate_abs: {}x{} gradient into a {}x{} map", H, W, sum.height,
-                                            sum.width));
+    throw std::invalid_argument(
+        fmt::format("accumulate_abs: {}x{} gradient into a {}x{} map", H, W, sum.height, sum.width));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < C; ++c) {
       const float* g = grad.data() + (b * C + c) * H * W;
@@ -75,7 +80,8 @@ int64_t accumulate_abs(const std::vector<float>& grad, const Dims& shape, Map& s
 }
 
 int64_t centred_square_side(const Map& map, double centre, double share) {
-  if (!(share > 0 && share <= 1)) throw std::invalid_argument(fmt::format("centred_square_side: share {}", share));
+  if (!(share > 0 && share <= 1))
+    throw std::invalid_argument(fmt::format("centred_square_side: share {}", share));
   // Mass by the side each pixel needs, then the first side whose cumulative mass reaches the share.
   std::vector<std::pair<int64_t, double>> by_side;
   by_side.reserve(map.values.size());
@@ -127,7 +133,8 @@ ErfScalars erf_scalars(const Map& map, double centre) {
   ErfScalars s;
   s.mass = map.total();
   if (!(s.mass > 0) || !std::isfinite(s.mass))
-    throw std::invalid_argument(fmt::format("erf_scalars: the map's mass is {} (no gradient reached the input)", s.mass));
+    throw std::invalid_argument(
+        fmt::format("erf_scalars: the map's mass is {} (no gradient reached the input)", s.mass));
   s.side20 = centred_square_side(map, centre, 0.20);
   s.side50 = centred_square_side(map, centre, 0.50);
   s.side90 = centred_square_side(map, centre, 0.90);

@@ -1,6 +1,7 @@
-// Effective receptive field (Luo et al. 2016): the absolute gradient of one feature-map unit (all its channels)
-// with respect to the input pixels, summed over input channels, averaged over images; and the scalars that
-// summarise such a map (centred-square sides holding a share of the mass, area share, fitted Gaussian).
+// Effective receptive field (Luo et al. 2016): the absolute gradient of one feature-map unit (all its
+// channels) with respect to the input pixels, summed over input channels, averaged over images; and the
+// scalars that summarise such a map (centred-square sides holding a share of the mass, area share, fitted
+// Gaussian).
 #pragma once
 
 #include <cstdint>
@@ -23,22 +24,23 @@ struct Map {
 // token followed by a G x G grid, or TNT's (B * G*G, m, c) words (w x w per patch).
 enum class TapLayout { feature_map, tokens_with_cls, words };
 
-// diff_tap for a tap of `shape`: 1 at the centre unit in every channel of every image, 0 elsewhere. Centre of a
-// grid of extent E is index E / 2 (the lower-right of the four central units when E is even); for words, the
-// centre word of the centre patch. `batch` is B (the words' first dimension is B * G*G).
+// diff_tap for a tap of `shape`: 1 at the centre unit in every channel of every image, 0 elsewhere. Centre of
+// a grid of extent E is index E / 2 (the lower-right of the four central units when E is even); for words,
+// the centre word of the centre patch. `batch` is B (the words' first dimension is B * G*G).
 Tensor centre_diff(const Dims& shape, TapLayout layout, int64_t batch);
 
-// Sums |grad| over the channels of each image of grad (B, C, H, W) plain row-major into `sum` (H, W), which it
-// sizes on first use; returns the number of images added.
+// Sums |grad| over the channels of each image of grad (B, C, H, W) plain row-major into `sum` (H, W), which
+// it sizes on first use; returns the number of images added.
 int64_t accumulate_abs(const std::vector<float>& grad, const Dims& shape, Map& sum);
 
-// Scalars of a non-negative map, relative to the pixel (centre, centre) of the unit measured (theoretical.hpp's
-// TapRf::centre; a half-integer when the unit is centred between pixels).
+// Scalars of a non-negative map, relative to the pixel (centre, centre) of the unit measured
+// (theoretical.hpp's TapRf::centre; a half-integer when the unit is centred between pixels).
 struct ErfScalars {
   // Side of the smallest square centred on the unit holding this share of the mass: a pixel at Chebyshev
   // distance d from the centre needs side 2 d + 1. Odd for an integer centre, even for a half-integer one.
   int64_t side20 = 0, side50 = 0, side90 = 0, side99 = 0;
-  double area90 = 0;  // fewest pixels holding 90% of the mass (largest first), as a fraction of the image area
+  // Fewest pixels holding 90% of the mass (largest first), as a fraction of the image area.
+  double area90 = 0;
   // Isotropic Gaussian fitted by maximum likelihood to the map as a distribution over pixels: mean = the
   // mass centroid (row, column), sigma^2 = mean squared distance from it / 2.
   double sigma = 0, centroid_y = 0, centroid_x = 0;

@@ -55,14 +55,18 @@ std::vector<double> tap_depths(const std::vector<bool>& words) {
 
 }  // namespace
 
-RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t n, const MeasureOptions& opt) {
+RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t n,
+                         const MeasureOptions& opt) {
   const ModelConfig& cfg = model.config();
   const int64_t C = cfg.in_chans, S = cfg.img_size, per_image = C * S * S;
   if (n < 1 || static_cast<int64_t>(images.size()) != n * per_image)
-    throw std::invalid_argument(fmt::format("rf: {} values for {} images of ({}, {}, {})", images.size(), n, C, S, S));
+    throw std::invalid_argument(
+        fmt::format("rf: {} values for {} images of ({}, {}, {})", images.size(), n, C, S, S));
   if (cfg.drop_path != 0)
-    throw std::invalid_argument(fmt::format("rf: {} has drop_path {}; measurements need a deterministic forward "
-                                            "(drop_path=0)", cfg.name, cfg.drop_path));
+    throw std::invalid_argument(
+        fmt::format("rf: {} has drop_path {}; measurements need a deterministic forward "
+                    "(drop_path=0)",
+                    cfg.name, cfg.drop_path));
   if (opt.batch < 1) throw std::invalid_argument(fmt::format("rf: batch {} must be positive", opt.batch));
   const int64_t batch = opt.batch;
   // ResNet: BatchNorm with the running statistics, as in eval, for the whole measurement (see measure.hpp).
@@ -82,9 +86,11 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
   std::vector<Map> sums(chosen.size());
   std::vector<bool> is_words(names.size(), false);
 
-  // Attention layers: patch tokens (cls first, G x G grid, P apart) or TNT words (w x w per patch, stride apart).
+  // Attention layers: patch tokens (cls first, G x G grid, P apart) or TNT words (w x w per patch, stride
+  // apart).
   const int64_t G = cfg.img_size / std::max<int64_t>(cfg.patch_size, 1);
-  const int64_t w = (cfg.patch_size + 2 * cfg.word_padding - cfg.word_kernel) / std::max<int64_t>(cfg.word_stride, 1) + 1;
+  const int64_t w =
+      (cfg.patch_size + 2 * cfg.word_padding - cfg.word_kernel) / std::max<int64_t>(cfg.word_stride, 1) + 1;
   const auto patch_pos = grid_positions(G, static_cast<double>(cfg.patch_size));
   const auto word_pos = grid_positions(w, static_cast<double>(cfg.word_stride));
   std::vector<AttentionDistance> att;
@@ -93,11 +99,12 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
 
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t b = std::min(batch, n - start);
-    const Tensor x = Tensor::from({b, C, S, S}, {images.begin() + start * per_image,
-                                                 images.begin() + (start + b) * per_image});
+    const Tensor x = Tensor::from(
+        {b, C, S, S}, {images.begin() + start * per_image, images.begin() + (start + b) * per_image});
     model.forward(x, Mode::train);
     if (start == 0)
-      for (size_t i = 0; i < names.size(); ++i) is_words[i] = layout_of(model, model.tap(i), b) == TapLayout::words;
+      for (size_t i = 0; i < names.size(); ++i)
+        is_words[i] = layout_of(model, model.tap(i), b) == TapLayout::words;
 
     const auto probs = model.attention_probs();
     if (att.empty()) att.resize(probs.size());
@@ -106,8 +113,8 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
       const int64_t T = p.dim(2);
       const bool inner = cfg.family == Family::tnt && T == w * w && T != G * G + 1;
       if (!inner && T != G * G + 1)
-        throw std::logic_error(fmt::format("rf: attention {} has {} tokens, expected {} patches + cls", probs[a].first,
-                                           T, G * G));
+        throw std::logic_error(fmt::format("rf: attention {} has {} tokens, expected {} patches + cls",
+                                           probs[a].first, T, G * G));
       if (start == 0) att_inner.push_back(inner), att_names.push_back(probs[a].first);
       add_attention(p.to_vector(), p.shape(), inner ? word_pos : patch_pos, inner ? 0 : 1, att[a]);
     }
@@ -160,7 +167,8 @@ void write_attention(ResultFile& out, const std::string& name, const std::vector
   if (dist.empty()) return;
   std::vector<double> flat;
   for (const auto& row : dist) flat.insert(flat.end(), row.begin(), row.end());
-  out.write("attention/" + name, flat, u64({static_cast<int64_t>(dist.size()), static_cast<int64_t>(dist[0].size())}));
+  out.write("attention/" + name, flat,
+            u64({static_cast<int64_t>(dist.size()), static_cast<int64_t>(dist[0].size())}));
   out.attr("layers", nlohmann::json(layer_names).dump(), "attention/" + name);
   out.attr("units", "pixels", "attention/" + name);
 }
@@ -204,9 +212,11 @@ void write_rf(ResultFile& out, const RfMeasurement& m, int64_t downsample) {
 
   // Effective fields of the measured taps.
   if (m.layers.empty()) return;
-  const int64_t H = m.layers[0].map.height, W = m.layers[0].map.width, L = static_cast<int64_t>(m.layers.size());
+  const int64_t H = m.layers[0].map.height, W = m.layers[0].map.width,
+                L = static_cast<int64_t>(m.layers.size());
   if (downsample < 1 || H % downsample || W % downsample)
-    throw std::invalid_argument(fmt::format("rf: map downsample {} does not divide the {}x{} maps", downsample, H, W));
+    throw std::invalid_argument(
+        fmt::format("rf: map downsample {} does not divide the {}x{} maps", downsample, H, W));
   const int64_t h = H / downsample, w = W / downsample;
   std::vector<float> maps(static_cast<size_t>(L * h * w), 0.f);
   std::vector<int64_t> tap, words, s20, s50, s90, s99, tsize;
@@ -216,7 +226,8 @@ void write_rf(ResultFile& out, const RfMeasurement& m, int64_t downsample) {
     const LayerErf& e = m.layers[static_cast<size_t>(l)];
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x)
-        maps[static_cast<size_t>((l * h + y / downsample) * w + x / downsample)] += static_cast<float>(e.map.at(y, x));
+        maps[static_cast<size_t>((l * h + y / downsample) * w + x / downsample)] +=
+            static_cast<float>(e.map.at(y, x));
     lnames_erf.push_back(e.name);
     tap.push_back(static_cast<int64_t>(e.tap)), words.push_back(e.words), depth.push_back(e.depth);
     s20.push_back(e.scalars.side20), s50.push_back(e.scalars.side50);

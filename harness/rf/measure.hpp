@@ -19,7 +19,8 @@ namespace vb::rf {
 struct MeasureOptions {
   std::vector<std::string> layers;  // tap names to map (Model::taps()); empty = every tap
   int64_t batch = 8;  // images per forward (every op is per image: the result does not depend on it)
-  // Called after each tap of each batch: (images done including this batch, images, tap position, taps, name).
+  // Called after each tap of each batch: (images done including this batch, images, tap position, taps,
+  // name).
   std::function<void(int64_t, int64_t, size_t, size_t, const std::string&)> progress;
 };
 
@@ -29,10 +30,10 @@ struct LayerErf {
   bool words = false;  // a TNT word tap (the centre word of the centre patch)
   double depth = 0;    // blocks below the tap / blocks of the model (0 = embedding or stem, 1 = last block)
   TapRf theoretical;
-  Map map;             // mean over images of sum over input channels of |d tap centre / d pixel|
-  // Sides -1 and NaN when no gradient reached the input: the all-ones gradient of a LayerNorm output whose scale
-  // is uniform (TNT's patch_embed = norm2_proj's output at init) is exactly 0, as the LayerNorm's channel sum
-  // does not depend on its input.
+  Map map;  // mean over images of sum over input channels of |d tap centre / d pixel|
+  // Sides -1 and NaN when no gradient reached the input: the all-ones gradient of a LayerNorm output whose
+  // scale is uniform (TNT's patch_embed = norm2_proj's output at init) is exactly 0, as the LayerNorm's
+  // channel sum does not depend on its input.
   ErfScalars scalars;
 };
 
@@ -51,12 +52,15 @@ std::vector<size_t> resolve_layers(const Model& model, const std::vector<std::st
 
 // images: (N, C, S, S) plain f32, normalised, S = the model's img_size. The model is run in Mode::train (the
 // only mode with a backward); its config must have drop_path 0 so that the forward is deterministic, and a
-// ResNet's BatchNorms use their running statistics (ResNet::freeze_norm_stats, undone on return): the eval-mode
-// network, in which no pixel outside a unit's theoretical field and no other image of the batch can reach it.
-RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t n, const MeasureOptions& opt);
+// ResNet's BatchNorms use their running statistics (ResNet::freeze_norm_stats, undone on return): the
+// eval-mode network, in which no pixel outside a unit's theoretical field and no other image of the batch can
+// reach it.
+RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t n,
+                         const MeasureOptions& opt);
 
-// Writes the measurement into `out` (datasets under theoretical/, erf/, attention/). Maps are stored summed over
-// `downsample` x `downsample` pixel blocks (1 = full resolution; must divide the image side): mass is kept.
+// Writes the measurement into `out` (datasets under theoretical/, erf/, attention/). Maps are stored summed
+// over `downsample` x `downsample` pixel blocks (1 = full resolution; must divide the image side): mass is
+// kept.
 void write_rf(ResultFile& out, const RfMeasurement& m, int64_t downsample);
 
 }  // namespace vb::rf

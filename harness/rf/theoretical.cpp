@@ -1,5 +1,5 @@
-// Theoretical receptive fields (see theoretical.hpp). ResNet's come from its built layers so they cannot drift
-// from the model; the transformers' from the few config fields that define their embeddings.
+// Theoretical receptive fields (see theoretical.hpp). ResNet's come from its built layers so they cannot
+// drift from the model; the transformers' from the few config fields that define their embeddings.
 #include "harness/rf/theoretical.hpp"
 
 #include <fmt/format.h>
@@ -13,9 +13,11 @@ namespace vb::rf {
 
 Field through(const Field& in, const Window& w) {
   if (w.kernel < 1 || w.stride < 1 || w.padding < 0 || w.dilation < 1)
-    throw std::invalid_argument(fmt::format("receptive field: bad window kernel {} stride {} padding {} dilation {}",
-                                            w.kernel, w.stride, w.padding, w.dilation));
-  const int64_t span = w.dilation * (w.kernel - 1);  // pixels between the window's first and last tap, minus 1
+    throw std::invalid_argument(
+        fmt::format("receptive field: bad window kernel {} stride {} padding {} dilation {}", w.kernel,
+                    w.stride, w.padding, w.dilation));
+  const int64_t span =
+      w.dilation * (w.kernel - 1);  // pixels between the window's first and last tap, minus 1
   Field out;
   out.size = in.size + span * in.jump;
   out.jump = in.jump * w.stride;
@@ -24,15 +26,19 @@ Field through(const Field& in, const Window& w) {
   return out;
 }
 
-Field image_field(int64_t img_size) { return Field{.size = 1, .jump = 1, .start = 0, .extent = img_size}; }
+Field image_field(int64_t img_size) {
+  return Field{.size = 1, .jump = 1, .start = 0, .extent = img_size};
+}
 
 namespace {
 
 Window window_of(const Conv2d& c) {
-  return {.kernel = c.config().kernel, .stride = c.config().stride, .padding = c.config().padding, .dilation = 1};
+  return {
+      .kernel = c.config().kernel, .stride = c.config().stride, .padding = c.config().padding, .dilation = 1};
 }
 Window window_of(const MaxPool2d& p) {
-  return {.kernel = p.config().kernel, .stride = p.config().stride, .padding = p.config().padding, .dilation = 1};
+  return {
+      .kernel = p.config().kernel, .stride = p.config().stride, .padding = p.config().padding, .dilation = 1};
 }
 
 TapRf tap_at_centre(const std::string& name, const Field& f) {
@@ -54,7 +60,8 @@ TheoreticalRf resnet_rf(const ResNet& net) {
     main = step(b->conv2.name(), "conv", window_of(b->conv2), main);
     main = step(b->conv3.name(), "conv", window_of(b->conv3), main);
     Field shortcut = f;
-    if (b->downsample_conv) shortcut = step(b->downsample_conv->name(), "conv", window_of(*b->downsample_conv), f);
+    if (b->downsample_conv)
+      shortcut = step(b->downsample_conv->name(), "conv", window_of(*b->downsample_conv), f);
     // The add joins two fields on the same grid; the output sees the union, i.e. the wider one.
     if (main.jump != shortcut.jump || main.start != shortcut.start || main.extent != shortcut.extent)
       throw std::logic_error(b->name + ": the two paths of the block end on different grids");
@@ -82,10 +89,10 @@ TheoreticalRf vit_rf(const ModelConfig& c) {
   return r;
 }
 
-// TNT: each P x P patch is cut out (a window of P, stride P) and the word conv runs inside it with its own zero
-// padding; the patch token flattens its words (the patch). Inner attention mixes only the words of one patch,
-// and nothing flows from the patch tokens back into the words: a word sees its patch at every depth. Outer
-// attention reaches every patch.
+// TNT: each P x P patch is cut out (a window of P, stride P) and the word conv runs inside it with its own
+// zero padding; the patch token flattens its words (the patch). Inner attention mixes only the words of one
+// patch, and nothing flows from the patch tokens back into the words: a word sees its patch at every depth.
+// Outer attention reaches every patch.
 TheoreticalRf tnt_rf(const ModelConfig& c) {
   TheoreticalRf r;
   const int64_t P = c.patch_size, G = c.img_size / P;
@@ -119,13 +126,20 @@ TheoreticalRf theoretical_rf(const Model& model) {
   const ModelConfig& c = model.config();
   TheoreticalRf r;
   switch (c.family) {
-    case Family::resnet: r = resnet_rf(dynamic_cast<const ResNet&>(model)); break;
-    case Family::vit: r = vit_rf(c); break;
-    case Family::tnt: r = tnt_rf(c); break;
+    case Family::resnet:
+      r = resnet_rf(dynamic_cast<const ResNet&>(model));
+      break;
+    case Family::vit:
+      r = vit_rf(c);
+      break;
+    case Family::tnt:
+      r = tnt_rf(c);
+      break;
   }
   const auto names = model.taps();
   if (names.size() != r.taps.size())
-    throw std::logic_error(fmt::format("{}: {} taps, but {} theoretical fields", c.name, names.size(), r.taps.size()));
+    throw std::logic_error(
+        fmt::format("{}: {} taps, but {} theoretical fields", c.name, names.size(), r.taps.size()));
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] != r.taps[i].name)
       throw std::logic_error(fmt::format("{}: tap {} is '{}', the theoretical field is for '{}'", c.name, i,

@@ -11,15 +11,17 @@
 
 namespace vb::rf {
 
-// A sliding window: `kernel` taps `dilation` apart, moved by `stride`, over an input zero-padded by `padding`.
+// A sliding window: `kernel` taps `dilation` apart, moved by `stride`, over an input zero-padded by
+// `padding`.
 struct Window {
   int64_t kernel = 1, stride = 1, padding = 0, dilation = 1;
 };
 
 // The receptive field of the units of one feature map along one axis, in input pixels (pixel centres at
 // integer coordinates 0 .. img-1): each unit sees `size` pixels, neighbouring units are `jump` pixels apart,
-// unit 0 is centred at `start` (negative or half-integer when padding or even kernels make it so), and the map
-// has `extent` units. Size counts padding positions too: it is the window, not its overlap with the image.
+// unit 0 is centred at `start` (negative or half-integer when padding or even kernels make it so), and the
+// map has `extent` units. Size counts padding positions too: it is the window, not its overlap with the
+// image.
 struct Field {
   int64_t size = 1, jump = 1;
   double start = 0;
@@ -28,7 +30,8 @@ struct Field {
 };
 
 // The field of the output of window `w` applied to a map whose field is `in`:
-//   size += (dilation (kernel - 1)) jump, jump *= stride, start += ((dilation (kernel - 1)) / 2 - padding) jump.
+//   size += (dilation (kernel - 1)) jump, jump *= stride, start += ((dilation (kernel - 1)) / 2 - padding)
+//   jump.
 Field through(const Field& in, const Window& w);
 // The input image itself: every pixel sees itself.
 Field image_field(int64_t img_size);

@@ -1,7 +1,6 @@
-// Mean attention distance on hand-made attention with exact answers: uniform, identity, one-hot to a known token,
-// the cls token left out and the rest renormalised, several heads and rows.
+// Mean attention distance on hand-made attention with exact answers: uniform, identity, one-hot to a known
+// token, the cls token left out and the rest renormalised, several heads and rows.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "harness/rf/attention_distance.hpp"
@@ -32,14 +31,15 @@ TEST_CASE("rf: attention distance on hand-made attention", "[rf]") {
 
   SECTION("uniform over all tokens, cls included: renormalised over the 4 patches") {
     AttentionDistance acc;
-    add_attention(make_probs(1, 1, T, [](auto, auto, auto, auto) { return 0.2f; }), {1, 1, T, T}, pos, 1, acc);
+    add_attention(make_probs(1, 1, T, [](auto, auto, auto, auto) { return 0.2f; }), {1, 1, T, T}, pos, 1,
+                  acc);
     CHECK(acc.mean().at(0) == Approx(uniform).epsilon(1e-6));
     CHECK(acc.queries == 4);
   }
   SECTION("identity: distance 0") {
     AttentionDistance acc;
-    add_attention(make_probs(1, 1, T, [](auto, auto, auto q, auto k) { return q == k ? 1.f : 0.f; }), {1, 1, T, T},
-                  pos, 1, acc);
+    add_attention(make_probs(1, 1, T, [](auto, auto, auto q, auto k) { return q == k ? 1.f : 0.f; }),
+                  {1, 1, T, T}, pos, 1, acc);
     CHECK(acc.mean().at(0) == 0);
   }
   SECTION("half on cls, half on patch 0: as one-hot to patch 0") {
@@ -72,8 +72,9 @@ TEST_CASE("rf: attention distance on hand-made attention", "[rf]") {
     AttentionDistance acc;
     CHECK_THROWS_WITH(add_attention(std::vector<float>(25, 0.2f), {1, 1, 5, 5}, grid_positions(3, 1), 1, acc),
                       Catch::Contains("5 tokens, 1 skipped, 9 positions"));
-    CHECK_THROWS_WITH(add_attention(make_probs(1, 1, T, [](auto, auto, auto, auto k) { return k == 0 ? 1.f : 0.f; }),
-                                    {1, 1, T, T}, pos, 1, acc),
-                      Catch::Contains("no weight on the patch keys"));
+    CHECK_THROWS_WITH(
+        add_attention(make_probs(1, 1, T, [](auto, auto, auto, auto k) { return k == 0 ? 1.f : 0.f; }),
+                      {1, 1, T, T}, pos, 1, acc),
+        Catch::Contains("no weight on the patch keys"));
   }
 }

@@ -1,9 +1,10 @@
-// Effective receptive fields: the scalars on maps with known answers (a delta, a uniform square, a Gaussian of
-// known sigma), Luo et al.'s sqrt(n) growth on a stack of uniform 3x3 convolutions (vs 2n + 1 theoretical), and
-// a single attention block with uniform attention reaching every pixel vs one 3x3 conv reaching 9 per channel.
-#include <catch2/catch.hpp>
+// Effective receptive fields: the scalars on maps with known answers (a delta, a uniform square, a Gaussian
+// of known sigma), Luo et al.'s sqrt(n) growth on a stack of uniform 3x3 convolutions (vs 2n + 1
+// theoretical), and a single attention block with uniform attention reaching every pixel vs one 3x3 conv
+// reaching 9 per channel.
 #include <fmt/format.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 
@@ -18,8 +19,12 @@ using namespace vb::rf;
 
 namespace {
 
-Map zeros(int64_t h, int64_t w) { return Map{h, w, std::vector<double>(static_cast<size_t>(h * w), 0.0)}; }
-void set(Map& m, int64_t y, int64_t x, double v) { m.values[static_cast<size_t>(y * m.width + x)] = v; }
+Map zeros(int64_t h, int64_t w) {
+  return Map{h, w, std::vector<double>(static_cast<size_t>(h * w), 0.0)};
+}
+void set(Map& m, int64_t y, int64_t x, double v) {
+  m.values[static_cast<size_t>(y * m.width + x)] = v;
+}
 
 }  // namespace
 
@@ -36,7 +41,8 @@ TEST_CASE("rf: scalars of a delta", "[rf]") {
   CHECK(s.centroid_y == 16);
   CHECK(s.centroid_x == 16);
   CHECK(s.mass == 3.0);
-  // Seen from a unit centred elsewhere, the same delta needs a square reaching it: Chebyshev distance 4 -> side 9.
+  // Seen from a unit centred elsewhere, the same delta needs a square reaching it: Chebyshev distance 4 ->
+  // side 9.
   CHECK(centred_square_side(m, 12, 0.5) == 9);
   CHECK_THROWS_WITH(erf_scalars(zeros(4, 4), 2), Catch::Contains("no gradient reached the input"));
 }
@@ -81,8 +87,8 @@ TEST_CASE("rf: scalars of a Gaussian of known sigma", "[rf]") {
 }
 
 // Luo et al. 2016: n uniform 3x3 convolutions without non-linearity give the n-fold convolution of a uniform
-// kernel (per axis the sum of n uniform {-1, 0, 1} steps): variance 2n/3 per axis, so the ERF's sigma grows like
-// sqrt(n) while the theoretical field grows like 2n + 1.
+// kernel (per axis the sum of n uniform {-1, 0, 1} steps): variance 2n/3 per axis, so the ERF's sigma grows
+// like sqrt(n) while the theoretical field grows like 2n + 1.
 TEST_CASE("rf: ERF of n uniform 3x3 convs grows like sqrt(n), the theoretical field like 2n+1", "[rf]") {
   const int64_t S = 72;
   std::vector<double> sigmas;
@@ -91,12 +97,13 @@ TEST_CASE("rf: ERF of n uniform 3x3 convs grows like sqrt(n), the theoretical fi
     std::vector<std::unique_ptr<Conv2d>> convs;
     Field f = image_field(S);
     for (int i = 0; i < n; ++i) {
-      convs.push_back(std::make_unique<Conv2d>(fmt::format("conv{}", i),
-                                               Conv2d::Config{.in_channels = 1, .out_channels = 1, .kernel = 3,
-                                                              .stride = 1, .padding = 1}));
+      convs.push_back(std::make_unique<Conv2d>(
+          fmt::format("conv{}", i),
+          Conv2d::Config{.in_channels = 1, .out_channels = 1, .kernel = 3, .stride = 1, .padding = 1}));
       convs.back()->weight.value.assign(std::vector<float>(9, 1.f / 9));
       const Conv2d& c = *convs.back();
-      f = through(f, {.kernel = c.config().kernel, .stride = c.config().stride, .padding = c.config().padding});
+      f = through(f,
+                  {.kernel = c.config().kernel, .stride = c.config().stride, .padding = c.config().padding});
     }
     CHECK(f.size == 2 * n + 1);
     const Tensor x = test::tensor({1, 1, S, S}, test::random_vec(S * S, 7));
@@ -122,12 +129,14 @@ TEST_CASE("rf: ERF of n uniform 3x3 convs grows like sqrt(n), the theoretical fi
     CHECK(sigmas[i] / sigmas[0] == Approx(std::sqrt(static_cast<double>(depths[i]))).epsilon(1e-4));
   if (std::getenv("VITBENCH_RF_REPORT"))
     for (size_t i = 0; i < depths.size(); ++i)
-      fmt::print("sqrt(n) test: n {:2d} sigma {:.4f} sigma/sigma1 {:.4f} sqrt(n) {:.4f} theoretical {}\n", depths[i],
-                 sigmas[i], sigmas[i] / sigmas[0], std::sqrt(depths[i]), 2 * depths[i] + 1);
+      fmt::print("sqrt(n) test: n {:2d} sigma {:.4f} sigma/sigma1 {:.4f} sqrt(n) {:.4f} theoretical {}\n",
+                 depths[i], sigmas[i], sigmas[i] / sigmas[0], std::sqrt(depths[i]), 2 * depths[i] + 1);
 }
 
-TEST_CASE("rf: one attention block with uniform attention reaches every pixel, one 3x3 conv 9 per channel", "[rf]") {
-  // One ViT block on 32x32 images, 4x4 patches; q and k projections zeroed -> every score 0 -> uniform softmax.
+TEST_CASE("rf: one attention block with uniform attention reaches every pixel, one 3x3 conv 9 per channel",
+          "[rf]") {
+  // One ViT block on 32x32 images, 4x4 patches; q and k projections zeroed -> every score 0 -> uniform
+  // softmax.
   ModelConfig cfg = preset("vit_tiny_patch4_32");
   cfg.depth = 1;
   auto vit = create_model(cfg);
@@ -149,8 +158,8 @@ TEST_CASE("rf: one attention block with uniform attention reaches every pixel, o
   for (float v : g) zero += v == 0.f;
   CHECK(zero == 0);
   // The patch embedding alone (tap 0) reaches only the centre token's own 4x4 patch in each channel.
-  const std::vector<float> g0 = vit->backward_from(0, centre_diff(vit->tap(0).shape(), TapLayout::tokens_with_cls, 1))
-                                    .to_vector();
+  const std::vector<float> g0 =
+      vit->backward_from(0, centre_diff(vit->tap(0).shape(), TapLayout::tokens_with_cls, 1)).to_vector();
   int64_t reached = 0;
   for (float v : g0) reached += v != 0.f;
   CHECK(reached == 3 * 16);

@@ -1,8 +1,7 @@
-// BatchNorm2d with frozen statistics (BatchNorm2d::freeze_stats, used by receptive-field measurements): a train
-// forward equals the eval forward, leaves the running statistics alone, and its backward is diff * gamma /
-// sqrt(running_var + eps), so no other pixel or image reaches a unit.
+// BatchNorm2d with frozen statistics (BatchNorm2d::freeze_stats, used by receptive-field measurements): a
+// train forward equals the eval forward, leaves the running statistics alone, and its backward is diff *
+// gamma / sqrt(running_var + eps), so no other pixel or image reaches a unit.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "models/layers/batchnorm2d.hpp"

@@ -1,8 +1,7 @@
 // The whole `rf` measurement on the small presets at random init (N = 2): maps confined to their theoretical
-// fields, attention reaching everything, words confined to their patch, the same map whichever taps are measured
-// (backward_from repeated on one forward), and the result file.
+// fields, attention reaching everything, words confined to their patch, the same map whichever taps are
+// measured (backward_from repeated on one forward), and the result file.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "harness/h5read.hpp"
@@ -25,7 +24,8 @@ int64_t mass_outside(const Map& map, double centre, double size) {
   int64_t n = 0;
   for (int64_t y = 0; y < map.height; ++y)
     for (int64_t x = 0; x < map.width; ++x)
-      n += map.at(y, x) != 0 && (std::abs(y - centre) > (size - 1) / 2 || std::abs(x - centre) > (size - 1) / 2);
+      n += map.at(y, x) != 0 &&
+           (std::abs(y - centre) > (size - 1) / 2 || std::abs(x - centre) > (size - 1) / 2);
   return n;
 }
 
@@ -63,7 +63,8 @@ TEST_CASE("rf: measurement on vit_tiny_patch4_32, repeated backward_from on one 
   REQUIRE(m.layers.size() == 10);
   CHECK(zero_pixels(m.layers[0].map) == 32 * 32 - 16);  // patch embedding: the centre token's own 4x4 patch
   CHECK(mass_outside(m.layers[0].map, m.layers[0].theoretical.centre, 4) == 0);
-  for (size_t i = 1; i < m.layers.size(); ++i) CHECK(zero_pixels(m.layers[i].map) == 0);  // after attention: all
+  for (size_t i = 1; i < m.layers.size(); ++i)
+    CHECK(zero_pixels(m.layers[i].map) == 0);  // after attention: all
   REQUIRE(m.attention_outer.size() == 9);
   REQUIRE(m.attention_outer[0].size() == 3);
   CHECK(m.attention_inner.empty());
@@ -74,8 +75,9 @@ TEST_CASE("rf: measurement on vit_tiny_patch4_32, repeated backward_from on one 
   const RfMeasurement one = measure_rf(*model, x, 2, {.layers = {"blocks.4"}, .batch = 1, .progress = {}});
   REQUIRE(one.layers.size() == 1);
   test::require_close_scaled(one.layers[0].map.values, m.layers[5].map.values, 1e-4, "blocks.4 map");
-  CHECK_THROWS_WITH(measure_rf(*model, x, 2, {.layers = {"blocks.9"}, .batch = 8, .progress = {}}),
-                    Catch::Contains("has no layer 'blocks.9'; valid layers: patch_embed, blocks.0, blocks.1"));
+  CHECK_THROWS_WITH(
+      measure_rf(*model, x, 2, {.layers = {"blocks.9"}, .batch = 8, .progress = {}}),
+      Catch::Contains("has no layer 'blocks.9'; valid layers: patch_embed, blocks.0, blocks.1"));
 }
 
 TEST_CASE("rf: measurement on tnt_tiny_patch8_32 and the result file", "[rf]") {

@@ -1,5 +1,6 @@
 // Theoretical receptive fields: the recurrence on known windows, ResNet-50 at 224 against REFERENCE.md
-// (conv1 7, maxpool 11, layer1..4 = 35 / 91 / 267 / 427) and per bottleneck, and the transformers' embeddings.
+// (conv1 7, maxpool 11, layer1..4 = 35 / 91 / 267 / 427) and per bottleneck, and the transformers'
+// embeddings.
 #include <catch2/catch.hpp>
 
 #include "harness/rf/theoretical.hpp"
@@ -44,7 +45,8 @@ TEST_CASE("rf: resnet50 at 224, from the built layers", "[rf]") {
   CHECK(r.layers[1].name == "maxpool");
   CHECK(r.layers[1].field.size == 11);
   // Taps: maxpool, then 3 + 4 + 6 + 3 bottlenecks; each stage-1 3x3 adds 2 jumps, the stride-2 one first.
-  const std::vector<int64_t> sizes{11, 19, 27, 35, 43, 59, 75, 91, 107, 139, 171, 203, 235, 267, 299, 363, 427};
+  const std::vector<int64_t> sizes{11,  19,  27,  35,  43,  59,  75,  91, 107,
+                                   139, 171, 203, 235, 267, 299, 363, 427};
   const std::vector<int64_t> jumps{4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32};
   REQUIRE(r.taps.size() == sizes.size());
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -96,8 +98,8 @@ TEST_CASE("rf: vit and tnt embeddings, then the whole image", "[rf]") {
   CHECK(t.layers[0].field.jump == 4);
   CHECK(t.taps[0].field.size == 16);
   CHECK(t.taps[1].name == "blocks.0.inner");
-  CHECK(t.taps[1].field.size == 16);     // inner attention: the words of one patch, never more
-  CHECK(t.taps[1].centre == 112 + 8);    // word (2, 2) of patch (7, 7): the conv centred on local pixel 8
+  CHECK(t.taps[1].field.size == 16);   // inner attention: the words of one patch, never more
+  CHECK(t.taps[1].centre == 112 + 8);  // word (2, 2) of patch (7, 7): the conv centred on local pixel 8
   CHECK_FALSE(t.taps[1].whole_image);
   CHECK(t.taps[2].whole_image);
   CHECK(t.taps[24].name == "blocks.11");
