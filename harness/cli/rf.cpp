@@ -80,6 +80,9 @@ void run_rf(const RfOptions& opt, const std::string& command) {
   else
     model->init(opt.seed);
   rf::resolve_layers(*model, opt.layers);  // bad names fail before the data is read
+  if (cfg.img_size % opt.map_downsample != 0)
+    throw std::invalid_argument(fmt::format("--map-downsample {} does not divide the {}-pixel maps of {}",
+                                            opt.map_downsample, cfg.img_size, cfg.name));
 
   const data::Dataset ds = data::load_dataset(opt.dataset);
   const std::vector<float> images = load_images(opt, cfg, ds);
