@@ -152,11 +152,32 @@ def fig_attention_distance(results, out):
     return save(fig, out, "rf_attention_distance.png")
 
 
+def table_erf90(results, out):
+    """Markdown table of the ERF-90% side (px) at each depth, one column per model (words a column of their own)."""
+    cols = rf_rows(results)
+    depths = sorted({round(float(r["depth"][i]), 3) for r, idx, _ in cols for i in idx})
+    lines = ["| depth | " + " | ".join(label for _, _, label in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for d in depths:
+        cells = []
+        for r, idx, _ in cols:
+            hit = [i for i in idx if round(float(r["depth"][i]), 3) == d]
+            cells.append(" ".join(f"{r['names'][i]} {int(r['side90'][i]) if r['side90'][i] > 0 else '-'}"
+                                  for i in hit))
+        lines.append(f"| {d:.3f} | " + " | ".join(cells) + " |")
+    notes = [f"- {r['label']}: {r['checkpoint']}, {r['images']} images"
+             f"{' upsampled to ' + str(r['img_size']) if r['upsampled'] else ''} ({os.path.basename(r['path'])})"
+             for r in sort_rf(results)]
+    path = os.path.join(out, "rf_erf90.md")
+    with open(path, "w") as f:
+        f.write("ERF-90% side (px) by depth\n\n" + "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n")
+    return path
+
+
 # ---- dispatch ----------------------------------------------------------------------------------------------
 
 # kind -> (loader, [figure functions]); each figure function takes every result of its kind and the folder.
 FIGURES = {
-    "rf": (load_rf, [fig_erf_grid, fig_erf_side, fig_attention_distance]),
+    "rf": (load_rf, [fig_erf_grid, fig_erf_side, fig_attention_distance, table_erf90]),
 }
 
 
