@@ -270,6 +270,14 @@ void ResNet::init(uint64_t seed) {
   init::uniform(fc_.bias().value, seed, "fc.bias", -bound, bound);
 }
 
+void ResNet::freeze_norm_stats(bool on) {
+  bn1_.freeze_stats(on);
+  for (auto& b : blocks_) {
+    for (BatchNorm2d* bn : {&b->bn1, &b->bn2, &b->bn3, b->downsample_bn.get()})
+      if (bn) bn->freeze_stats(on);
+  }
+}
+
 std::unique_ptr<Model> make_resnet(const ModelConfig& cfg) { return std::make_unique<ResNet>(cfg); }
 
 }  // namespace vb

@@ -66,9 +66,13 @@ class ResNet : public Model {
   const Tensor& tap(size_t i) const override;
   const Tensor& backward_from(size_t i, const Tensor& diff_tap) override;
   void init(uint64_t seed) override;
+  // Every BatchNorm2d normalises with its running statistics in Mode::train too, and backward treats them as
+  // constants (BatchNorm2d::freeze_stats): the eval-mode network with a backward, for receptive fields.
+  void freeze_norm_stats(bool on);
 
   // The layers, in forward order (read-only use by tests and measurements).
   const Conv2d& stem_conv() const { return conv1_; }
+  const MaxPool2d* stem_pool() const { return maxpool_.get(); }  // null with the cifar stem
   const std::vector<std::unique_ptr<Bottleneck>>& blocks() const { return blocks_; }
   const GlobalAvgPool& pool() const { return avgpool_; }
 

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   vb::cli::add_predict(app, common);
   vb::cli::add_train(app, common);
   vb::cli::add_eval(app, common);
+  vb::cli::add_rf(app, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

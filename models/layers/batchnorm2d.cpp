@@ -64,8 +64,23 @@ void BatchNorm2d::setup(const memory::desc& src_md) {
   update_var_ = scaled_sum_in_place(running_var, 1 - m, variance_, static_cast<float>(m * n / (n - 1)));
 
   eval_.reset();
+  frozen_step_.reset();
   saved_ = false;
   bwd_in_md_.reset();
+}
+
+void BatchNorm2d::freeze_stats(bool on) {
+  if (on == frozen_) return;
+  frozen_ = on;
+  saved_ = false;
+  bwd_in_md_.reset();
+}
+
+void BatchNorm2d::setup_frozen() {
+  const auto flags = kAffine | normalization_flags::use_global_stats;
+  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md_, cfg_.eps, flags);
+  frozen_pd_ = dnnl::batch_normalization_forward::primitive_desc(desc, Runtime::engine());
+  frozen_step_ = Step{dnnl::batch_normalization_forward(frozen_pd_), {{DNNL_ARG_DST, dst_.mem()}}};
 }
 
 void BatchNorm2d::setup_eval() {
@@ -81,7 +96,17 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
   check_shape(name_, "src", {src.dim(0), cfg_.channels, src.dim(2), src.dim(3)}, src.shape());
   if (src.desc() != src_md_) setup(src.desc());
 
-  if (mode == Mode::train) {
+  if (mode == Mode::train && frozen_) {
+    if (!frozen_step_) setup_frozen();
+    frozen_step_->args[DNNL_ARG_SRC] = src.mem();
+    frozen_step_->args[DNNL_ARG_MEAN] = running_mean.mem();
+    frozen_step_->args[DNNL_ARG_VARIANCE] = running_var.mem();
+    frozen_step_->args[DNNL_ARG_SCALE] = weight.value.mem();
+    frozen_step_->args[DNNL_ARG_SHIFT] = bias.value.mem();
+    frozen_step_->run();
+    src_saved_ = src.mem();
+    saved_ = true;
+  } else if (mode == Mode::train) {
     check_arg(
         src.dim(0) * src.dim(2) * src.dim(3) > 1, name_,
         fmt::format("training needs more than 1 value per channel, given src {}", to_string(src.shape())));
@@ -111,9 +136,10 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
 }
 
 void BatchNorm2d::setup_backward(const memory::desc& diff_dst_md) {
-  const dnnl::batch_normalization_backward::desc desc(prop_kind::backward, src_md_, src_md_, cfg_.eps,
-                                                      kAffine);
-  const dnnl::batch_normalization_backward::primitive_desc pd(desc, Runtime::engine(), train_pd_);
+  const auto flags = frozen_ ? kAffine | normalization_flags::use_global_stats : kAffine;
+  const dnnl::batch_normalization_backward::desc desc(prop_kind::backward, src_md_, src_md_, cfg_.eps, flags);
+  const dnnl::batch_normalization_backward::primitive_desc pd(desc, Runtime::engine(),
+                                                              frozen_ ? frozen_pd_ : train_pd_);
   bwd_in_md_ = diff_dst_md;
   diff_dst_reorder_ = Reorder(diff_dst_md, pd.diff_dst_desc());
   diff_src_ = Tensor(pd.diff_src_desc());
@@ -131,6 +157,10 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
   bwd_.args[DNNL_ARG_SRC] = src_saved_;
+  if (frozen_) {  // constants: the running statistics the forward used
+    bwd_.args[DNNL_ARG_MEAN] = running_mean.mem();
+    bwd_.args[DNNL_ARG_VARIANCE] = running_var.mem();
+  }
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_dst.mem());
   bwd_.args[DNNL_ARG_SCALE] = weight.value.mem();
   bwd_.args[DNNL_ARG_SHIFT] = bias.value.mem();  // oneDNN 2.x lists shift as a backward input with use_shift

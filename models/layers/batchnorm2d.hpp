@@ -31,6 +31,12 @@ class BatchNorm2d : public Layer {
   std::vector<std::pair<std::string, Tensor*>> buffers();
 
   const Config& config() const { return cfg_; }
+  // Frozen statistics: a Mode::train forward normalises with the running statistics (and leaves them as they
+  // are), and backward treats them as constants: the eval-mode function, with a backward (as PyTorch's eval-mode
+  // BatchNorm under autograd). Used by receptive-field measurements, where batch statistics would make every
+  // pixel (and every image of the batch) influence every unit.
+  void freeze_stats(bool on);
+  bool stats_frozen() const { return frozen_; }
 
   Param weight;                     // (C), gamma, initially 1
   Param bias;                       // (C), beta, initially 0
@@ -41,6 +47,7 @@ class BatchNorm2d : public Layer {
  private:
   void setup(const dnnl::memory::desc& src_md);
   void setup_eval();
+  void setup_frozen();
   void setup_backward(const dnnl::memory::desc& diff_dst_md);
 
   Config cfg_;
@@ -50,6 +57,9 @@ class BatchNorm2d : public Layer {
   Step update_mean_;          // running_mean = (1 - m) running_mean + m mean
   Step update_var_;           // running_var = (1 - m) running_var + m n/(n-1) variance
   std::optional<Step> eval_;  // dst from the running statistics, built on the first eval forward
+  bool frozen_ = false;
+  dnnl::batch_normalization_forward::primitive_desc frozen_pd_;  // training, use_global_stats (backward's hint)
+  std::optional<Step> frozen_step_;                              // dst from the running statistics
   Tensor dst_;                // (N, C, H, W), layout of src
   Tensor mean_, variance_;    // (C), statistics of the last training batch
   dnnl::memory src_saved_;    // src of the last training forward
