@@ -12,4 +12,5 @@ cmake --preset sanitize >/dev/null
 cmake --build --preset sanitize --target vitbench_tests vitbench  # benchmarks are not run under sanitizers
 echo "== fast tests (ASan + UBSan)"
 ctest --preset sanitize-fast
+bash scripts/throughput_gate.sh  # throughput regressions vs results/baselines/throughput.json (docs/throughput.md)
 echo "test.sh: all fast tests passed in $((SECONDS - start)) s"

@@ -9,10 +9,8 @@
 
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
-#include "harness/throughput/sgd.hpp"
-#include "models/core/rng.hpp"
+#include "harness/throughput/workload.hpp"
 #include "models/cost.hpp"
-#include "models/model.hpp"
 
 namespace vb {
 
@@ -24,75 +22,24 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-// Inputs of one measurement, fixed for all its iterations.
-struct Workload {
-  std::unique_ptr<Model> model;
-  Tensor images;        // (B, C, H, W) plain f32, U[-1, 1)
-  Tensor diff_logits;   // (B, classes) plain f32, N(0, 1) / B: stands in for the loss gradient
-  std::unique_ptr<SgdMomentum> sgd;
-};
-
-Workload make_workload(const ModelConfig& cfg, RunMode mode, int64_t batch, uint64_t seed) {
-  Workload w;
-  w.model = create_model(cfg);
-  w.model->init(seed);
-  const Dims in{batch, cfg.in_chans, cfg.img_size, cfg.img_size};
-  std::vector<float> x(product(in));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 2.0f * rng::uniform(seed + 1, i) - 1.0f;
-  w.images = Tensor::from(in, x);
-  if (mode == RunMode::train) {
-    std::vector<float> d(batch * cfg.num_classes);
-    for (size_t i = 0; i < d.size(); ++i) d[i] = rng::normal(seed + 2, i) / static_cast<float>(batch);
-    w.diff_logits = Tensor::from({batch, cfg.num_classes}, d);
-    // Small steps: the weights move (the update is real work) but stay finite over many iterations.
-    w.sgd = std::make_unique<SgdMomentum>(w.model->params(), 1e-4f, 0.9f);
-  }
-  return w;
-}
-
-// One iteration; the phase times are written when `phases` is given.
-void iteration(Workload& w, RunMode mode, double* phases) {
-  const auto t0 = clock_type::now();
-  if (mode == RunMode::infer) {
-    w.model->forward(w.images, Mode::eval);
-    Runtime::wait();
-    if (phases) phases[0] = seconds_since(t0);
-    return;
-  }
-  w.model->forward(w.images, Mode::train);
-  Runtime::wait();
-  const auto t1 = clock_type::now();
-  w.model->backward(w.diff_logits);
-  Runtime::wait();
-  const auto t2 = clock_type::now();
-  w.sgd->step();
-  if (phases) {
-    phases[0] = std::chrono::duration<double>(t1 - t0).count();
-    phases[1] = std::chrono::duration<double>(t2 - t1).count();
-    phases[2] = seconds_since(t2);
-  }
-}
-
 }  // namespace
 
 // The timed loop on its own, never inlined: the CI gate counts instructions in exactly this function under
 // `valgrind --tool=callgrind --toggle-collect='vb::timed_iterations*'` (scripts/throughput_gate.sh).
-[[gnu::noinline]] void timed_iterations(Workload& w, RunMode mode, const TimingOptions& opt, Measurement& m) {
+[[gnu::noinline]] void timed_iterations(Workload& w, const TimingOptions& opt, Measurement& m) {
   const auto start = clock_type::now();
   while (static_cast<int>(m.total_s.size()) < opt.iters || seconds_since(start) < opt.min_time) {
     double phases[3] = {0, 0, 0};
     const auto t0 = clock_type::now();
-    iteration(w, mode, phases);
+    iteration(w, phases);
     m.total_s.push_back(seconds_since(t0));
-    if (mode == RunMode::train) {
+    if (w.mode == RunMode::train) {
       m.forward_s.push_back(phases[0]);
       m.backward_s.push_back(phases[1]);
       m.step_s.push_back(phases[2]);
     }
   }
 }
-
-const char* to_string(RunMode m) { return m == RunMode::infer ? "infer" : "train"; }
 
 RunMode parse_run_mode(const std::string& s) {
   if (s == "infer") return RunMode::infer;
@@ -131,8 +78,7 @@ MemoryEstimate probe_memory(const ModelConfig& cfg, RunMode mode, uint64_t seed)
   for (int i = 0; i < 2; ++i) {
     const int64_t before = heap_in_use_bytes();
     Workload w = make_workload(cfg, mode, 2 << i, seed);
-    iteration(w, mode, nullptr);
-    Runtime::wait();
+    iteration(w);
     growth[i] = heap_in_use_bytes() - before;
   }
   return estimate_from_probes(growth[0], growth[1], 2);
@@ -150,14 +96,13 @@ Measurement measure(const ThroughputCase& c, const TimingOptions& opt) {
   m.c = c;
   m.threads = omp_get_max_threads();
   m.macs_per_image = total_macs(cost_table(c.cfg));
-  m.flop_per_iter = 2.0 * static_cast<double>(m.macs_per_image) * static_cast<double>(c.batch) *
-                    (c.mode == RunMode::train ? 3.0 : 1.0);
+  m.flop_per_iter = flop_per_iteration(c.cfg, c.mode, c.batch);
   m.rss_before = current_rss_bytes();
   {
     Workload w = make_workload(c.cfg, c.mode, c.batch, opt.seed);
     m.params = w.model->num_params();
-    for (int i = 0; i <= opt.warmup; ++i) iteration(w, c.mode, nullptr);  // the first builds the primitives
-    timed_iterations(w, c.mode, opt, m);
+    for (int i = 0; i <= opt.warmup; ++i) iteration(w);  // the first builds the primitives
+    timed_iterations(w, opt, m);
     m.rss_after = current_rss_bytes();
   }
   m.peak_rss = peak_rss_bytes();

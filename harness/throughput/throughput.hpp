@@ -12,6 +12,7 @@
 
 #include "harness/throughput/memory.hpp"
 #include "harness/throughput/stats.hpp"
+#include "harness/throughput/workload.hpp"
 #include "models/config.hpp"
 #include "models/core/tensor.hpp"
 
@@ -19,8 +20,6 @@ namespace vb {
 
 class ResultFile;
 
-enum class RunMode { infer, train };
-const char* to_string(RunMode m);
 RunMode parse_run_mode(const std::string& s);  // "infer" | "train"; throws naming the value
 DType parse_dtype(const std::string& s);       // "f32" | "bf16"; throws naming the value
 

@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""The throughput-regression gate (issue 5; docs/throughput.md). Two metrics on a short set of models:
+
+  primary   instructions per iteration under `valgrind --tool=callgrind`, counted only inside
+            vb::timed_iterations (one timed iteration, 1 thread, oneDNN capped at SSE4.1 because its AVX2
+            GEMM kernels run ~1000x slower under valgrind). Repeatable to the instruction, immune to load.
+  secondary images/s divided by the same run's f32 GEMM peak (native, 2 threads), a looser check that also
+            covers kernel choice on this machine's real ISA.
+
+Thresholds come from the measured noise (`noise`), are stored in results/baselines/throughput.json with how
+they were derived, and a failing entry is re-measured once before the gate fails.
+
+usage: throughput_gate.py check|update|noise [--vitbench PATH] [--runs N] [--baseline PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "results" / "baselines" / "throughput.json"
+
+# The short set: (model, batch, extra --set overrides). Instruction counts use a depth-1 ViT-S/16 at 224:
+# every block is the same code, and the full model takes minutes per iteration under callgrind.
+CALLGRIND_SET = [
+    ("vit_tiny_patch4_32", 2, []),
+    ("tnt_tiny_patch8_32", 2, []),
+    ("resnet50_w16_32", 2, []),
+    ("vit_small_patch16_224", 1, ["depth=1"]),
+]
+WALLCLOCK_SET = [
+    ("vit_tiny_patch4_32", 8, []),
+    ("tnt_tiny_patch8_32", 8, []),
+    ("resnet50_w16_32", 8, []),
+    ("vit_small_patch16_224", 4, []),
+]
+MODES = ["infer", "train"]
+
+
+def key(model, mode, dtype, batch, overrides):
+    return f"{model}{'[' + ','.join(overrides) + ']' if overrides else ''}/{mode}/{dtype}/b{batch}"
+
+
+def callgrind_one(vitbench, model, batch, overrides, workdir):
+    """Instructions of one timed iteration per mode: callgrind dumps once after each vb::timed_iterations."""
+    out = Path(workdir) / f"cg.{model}"
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--toggle-collect=vb::timed_iterations*",
+           "--dump-after=vb::timed_iterations*", vitbench, "throughput", "--model", model, "--batch", str(batch),
+           "--mode", ",".join(MODES), "--dtype", "f32", "--warmup", "0", "--iters", "1", "--peak-size", "0",
+           "--no-memory-check", "--output", str(Path(workdir) / f"{model}.h5")]
+    for o in overrides:
+        cmd += ["--set", o]
+    env = dict(os.environ, OMP_NUM_THREADS="1", ONEDNN_MAX_CPU_ISA="SSE41")
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dumps = sorted(Path(workdir).glob(f"cg.{model}.*"), key=lambda p: int(p.suffix[1:]))
+    counts = []
+    for d in dumps:
+        for line in d.read_text().splitlines():
+            if line.startswith("totals:") or line.startswith("summary:"):
+                counts.append(int(line.split()[1]))
+                break
+    if len(counts) != len(MODES):
+        raise RuntimeError(f"callgrind {model}: expected {len(MODES)} dumps, found {len(counts)}")
+    return {key(model, mode, "f32", batch, overrides): c for mode, c in zip(MODES, counts)}
+
+
+def measure_callgrind(vitbench, entries=None):
+    todo = [e for e in CALLGRIND_SET if entries is None or any(k.startswith(e[0]) for k in entries)]
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(max_workers=2) as pool:
+        for r in pool.map(lambda e: callgrind_one(vitbench, *e, tmp), todo):
+            result.update(r)
+    return result
+
+
+def measure_wallclock(vitbench, dtypes=("f32",)):
+    """images/s per entry and the run's f32 GEMM peak median; normalised = images/s / peak GFLOP/s."""
+    result, peaks = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model, batch, overrides in WALLCLOCK_SET:
+            cmd = [vitbench, "--threads", "2", "throughput", "--model", model, "--batch", str(batch), "--mode",
+                   ",".join(MODES), "--dtype", ",".join(dtypes), "--warmup", "2", "--iters", "5",
+                   "--peak-size", "1024", "--peak-repeats", "3", "--no-memory-check", "--json",
+                   "--output", str(Path(tmp) / f"{model}.h5")]
+            for o in overrides:
+                cmd += ["--set", o]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                j = json.loads(line)
+                peak = j["gflops"] / j["peak_fraction"] if j["peak_fraction"] > 0 else float("nan")
+                result[key(model, j["mode"], j["dtype"], batch, overrides)] = {
+                    "images_per_s": j["images_per_s"], "peak_gflops": peak, "normalised": j["images_per_s"] / peak}
+    return result
+
+
+def spread(values):
+    """(max - min) / median, the relative range of back-to-back runs."""
+    m = statistics.median(values)
+    return (max(values) - min(values)) / m if m else float("nan")
+
+
+def git_commit():
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def cmd_noise(args):
+    """Runs the set `runs` times back to back and reports the spread of each metric."""
+    cg_runs, wc_runs = [], []
+    for i in range(args.runs):
+        t = time.time()
+        wc_runs.append(measure_wallclock(args.vitbench))
+        if i < args.callgrind_runs:
+            cg_runs.append(measure_callgrind(args.vitbench))
+        print(f"noise: run {i + 1}/{args.runs} in {time.time() - t:.0f} s, load {os.getloadavg()[0]:.1f}",
+              file=sys.stderr)
+    report = {"runs": args.runs, "callgrind_runs": len(cg_runs), "load_avg_1min_at_end": os.getloadavg()[0],
+              "entries": {}}
+    for k in wc_runs[0]:
+        e = {"images_per_s": [r[k]["images_per_s"] for r in wc_runs],
+             "normalised": [r[k]["normalised"] for r in wc_runs],
+             "peak_gflops": [r[k]["peak_gflops"] for r in wc_runs]}
+        e["spread_images_per_s"] = spread(e["images_per_s"])
+        e["spread_normalised"] = spread(e["normalised"])
+        report["entries"][k] = e
+    for k in cg_runs[0] if cg_runs else []:
+        report["entries"].setdefault(k, {})["instructions"] = [r[k] for r in cg_runs]
+        report["entries"][k]["spread_instructions"] = spread([r[k] for r in cg_runs])
+    out = Path(args.noise_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{'entry':48s} {'img/s spread':>13s} {'normalised':>11s} {'instructions':>13s}")
+    for k, e in report["entries"].items():
+        print(f"{k:48s} {e.get('spread_images_per_s', float('nan')):13.1%} {e.get('spread_normalised', float('nan')):11.1%} "
+              f"{e.get('spread_instructions', float('nan')):13.4%}")
+    print(f"wrote {out}")
+
+
+def thresholds_from_noise(noise_path):
+    """Instructions: 1% unless the measured spread says otherwise (10x the worst spread seen, at least 1%).
+    Wall-clock normalised: 2x the worst spread of the normalised figure, at least 25%."""
+    noise = json.loads(Path(noise_path).read_text())
+    cg = [e["spread_instructions"] for e in noise["entries"].values() if "spread_instructions" in e]
+    wc = [e["spread_normalised"] for e in noise["entries"].values() if "spread_normalised" in e]
+    instr = max(0.01, 10 * max(cg)) if cg else 0.01
+    norm = max(0.25, 2 * max(wc)) if wc else 0.5
+    how = (f"from {noise_path.name} ({noise['runs']} back-to-back runs, {noise['callgrind_runs']} under callgrind): "
+           f"worst instruction-count spread {max(cg) if cg else float('nan'):.4%} -> threshold max(1%, 10 x that); "
+           f"worst normalised img/s spread {max(wc) if wc else float('nan'):.1%} -> threshold max(25%, 2 x that)")
+    return instr, norm, how
+
+
+def cmd_update(args):
+    noise_path = Path(args.noise_out)
+    if not noise_path.exists():
+        sys.exit(f"throughput_gate: {noise_path} missing: run `throughput_gate.sh --noise` first")
+    instr_thr, norm_thr, how = thresholds_from_noise(noise_path)
+    cg = measure_callgrind(args.vitbench)
+    wc = measure_wallclock(args.vitbench)
+    base = {
+        "metric": {"primary": "callgrind instructions per timed iteration (1 thread, ONEDNN_MAX_CPU_ISA=SSE41)",
+                   "secondary": "images/s divided by the same run's f32 GEMM peak GFLOP/s (2 threads)"},
+        "threshold": {"instructions": instr_thr, "normalised": norm_thr},
+        "derivation": how,
+        "machine": {"cpu": cpu_model(), "nproc": os.cpu_count()},
+        "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "instructions": cg,
+        "normalised": {k: v["normalised"] for k, v in wc.items()},
+    }
+    Path(args.baseline).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.baseline).write_text(json.dumps(base, indent=1) + "\n")
+    print(f"wrote {args.baseline}: {len(cg)} instruction counts, {len(wc)} normalised figures; {how}")
+
+
+def compare(base, cg, wc):
+    """Entries beyond threshold: instructions more than +thr, normalised img/s below -thr."""
+    bad = []
+    ti, tn = base["threshold"]["instructions"], base["threshold"]["normalised"]
+    for k, b in base["instructions"].items():
+        if k in cg:
+            r = cg[k] / b - 1
+            print(f"  instructions {k:48s} {b:14,d} -> {cg[k]:14,d}  {r:+7.2%} (limit +{ti:.0%})")
+            if r > ti:
+                bad.append(("instructions", k))
+    for k, b in base["normalised"].items():
+        if k in wc:
+            r = wc[k]["normalised"] / b - 1
+            print(f"  normalised   {k:48s} {b:14.5f} -> {wc[k]['normalised']:14.5f}  {r:+7.1%} (limit -{tn:.0%})")
+            if r < -tn:
+                bad.append(("normalised", k))
+    return bad
+
+
+def cmd_check(args):
+    base = json.loads(Path(args.baseline).read_text())
+    print(f"throughput gate: baseline {args.baseline} (commit {base['commit'][:12]}, {base['date']})")
+    cg, wc = measure_callgrind(args.vitbench), measure_wallclock(args.vitbench)
+    bad = compare(base, cg, wc)
+    if bad:
+        print(f"throughput gate: {len(bad)} beyond threshold, re-measuring once: {', '.join(k for _, k in bad)}")
+        cg2 = measure_callgrind(args.vitbench, [k for m, k in bad if m == "instructions"])
+        wc2 = measure_wallclock(args.vitbench) if any(m == "normalised" for m, _ in bad) else {}
+        # Only what failed the first time can fail now (both measurements beyond the threshold).
+        bad = [b for b in compare(base, cg2, wc2) if b in bad]
+    if bad:
+        print(f"throughput gate: FAILED - {len(bad)} slower beyond threshold after re-measuring: "
+              + ", ".join(f"{k} ({m})" for m, k in bad))
+        return 1
+    print("throughput gate: passed")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["check", "update", "noise"])
+    p.add_argument("--vitbench", default=str(ROOT / "build" / "release" / "vitbench"))
+    p.add_argument("--baseline", default=str(BASELINE))
+    p.add_argument("--noise-out", default=str(ROOT / "results" / "baselines" / "throughput_noise.json"))
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--callgrind-runs", type=int, default=2)
+    args = p.parse_args()
+    if not Path(args.vitbench).exists():
+        sys.exit(f"throughput_gate: {args.vitbench} not found (build first: cmake --build --preset release)")
+    if args.command == "noise":
+        cmd_noise(args)
+    elif args.command == "update":
+        cmd_update(args)
+    else:
+        sys.exit(cmd_check(args))
+
+
+if __name__ == "__main__":
+    main()
