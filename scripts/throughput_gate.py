@@ -4,8 +4,8 @@
   primary   instructions per iteration under `valgrind --tool=callgrind`, counted only inside
             vb::timed_iterations (one timed iteration, 1 thread, oneDNN capped at SSE4.1 because its AVX2
             GEMM kernels run ~1000x slower under valgrind). Repeatable to the instruction, immune to load.
-  secondary images/s divided by the same run's f32 GEMM peak (native, 2 threads), a looser check that also
-            covers kernel choice on this machine's real ISA.
+  secondary images/s divided by the same run's GEMM peak of that dtype (native, 2 threads; f32, and bf16 where
+            the CPU has it), a looser check that also covers kernel choice on this machine's real ISA.
 
 Thresholds come from the measured noise (`noise`), are stored in results/baselines/throughput.json with how
 they were derived, and a failing entry is re-measured once before the gate fails.
@@ -82,8 +82,15 @@ def measure_callgrind(vitbench, entries=None):
     return result
 
 
-def measure_wallclock(vitbench, dtypes=("f32",)):
-    """images/s per entry and the run's f32 GEMM peak median; normalised = images/s / peak GFLOP/s."""
+def wallclock_dtypes():
+    """f32, and bf16 where the CPU has it (vitbench refuses bf16 elsewhere)."""
+    flags = Path("/proc/cpuinfo").read_text()
+    return ("f32", "bf16") if ("avx512_bf16" in flags or "amx_bf16" in flags) else ("f32",)
+
+
+def measure_wallclock(vitbench, dtypes=None):
+    """images/s per entry and the run's GEMM peak median; normalised = images/s / peak GFLOP/s (same dtype)."""
+    dtypes = dtypes or wallclock_dtypes()
     result, peaks = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for model, batch, overrides in WALLCLOCK_SET:
@@ -112,6 +119,11 @@ def git_commit():
     return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
+def git_dirty():
+    return bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip())
+
+
 def cpu_model():
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -130,7 +142,8 @@ def cmd_noise(args):
         print(f"noise: run {i + 1}/{args.runs} in {time.time() - t:.0f} s, load {os.getloadavg()[0]:.1f}",
               file=sys.stderr)
     report = {"runs": args.runs, "callgrind_runs": len(cg_runs), "load_avg_1min_at_end": os.getloadavg()[0],
-              "entries": {}}
+              "commit": git_commit(), "dirty": git_dirty(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": {"cpu": cpu_model(), "nproc": os.cpu_count()}, "entries": {}}
     for k in wc_runs[0]:
         e = {"images_per_s": [r[k]["images_per_s"] for r in wc_runs],
              "normalised": [r[k]["normalised"] for r in wc_runs],
@@ -170,11 +183,19 @@ def cmd_update(args):
     if not noise_path.exists():
         sys.exit(f"throughput_gate: {noise_path} missing: run `throughput_gate.sh --noise` first")
     instr_thr, norm_thr, how = thresholds_from_noise(noise_path)
-    cg = measure_callgrind(args.vitbench)
-    wc = measure_wallclock(args.vitbench)
+    noise = json.loads(noise_path.read_text())
+    if noise.get("commit") == git_commit() and not noise.get("dirty", True) and not git_dirty():
+        # The noise runs measured this very commit: their medians are the baseline (no third measurement).
+        ent = noise["entries"]
+        cg = {k: int(statistics.median(e["instructions"])) for k, e in ent.items() if "instructions" in e}
+        wc = {k: {"normalised": statistics.median(e["normalised"])} for k, e in ent.items() if "normalised" in e}
+        how += "; baseline values = medians of those runs"
+    else:
+        cg = measure_callgrind(args.vitbench)
+        wc = measure_wallclock(args.vitbench)
     base = {
         "metric": {"primary": "callgrind instructions per timed iteration (1 thread, ONEDNN_MAX_CPU_ISA=SSE41)",
-                   "secondary": "images/s divided by the same run's f32 GEMM peak GFLOP/s (2 threads)"},
+                   "secondary": "images/s divided by the same run's GEMM peak GFLOP/s of that dtype (2 threads)"},
         "threshold": {"instructions": instr_thr, "normalised": norm_thr},
         "derivation": how,
         "machine": {"cpu": cpu_model(), "nproc": os.cpu_count()},

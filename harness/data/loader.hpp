@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -59,6 +60,7 @@ class Loader {
 
  private:
   void prepare(int64_t epoch, int64_t step, Batch& out) const;  // pure function of (epoch, step)
+  void render(int64_t index, uint64_t sample_key, float* dst) const;  // one augmented image -> (C, S, S)
   void worker();
   void stop();
 
@@ -66,6 +68,13 @@ class Loader {
   std::vector<int64_t> indices_;
   LoaderOptions opt_;
   int64_t out_size_ = 0;
+  // Bilinear taps from output row/column to source row/column (set up once from the resize rule).
+  struct Tap {
+    int64_t i0, i1;
+    float w;  // weight of i1
+  };
+  std::vector<Tap> rows_, cols_;
+  std::vector<int64_t> order_;  // indices_ in the current epoch's order
   // Background thread state.
   std::thread thread_;
   std::mutex mutex_;

@@ -24,7 +24,11 @@ Workload make_workload(const ModelConfig& cfg, RunMode mode, int64_t batch, uint
     for (size_t i = 0; i < d.size(); ++i) d[i] = rng::normal(seed + 2, i) / static_cast<float>(batch);
     w.diff_logits = Tensor::from({batch, cfg.num_classes}, d);
     // Small steps: the weights move (the update is real work) but stay finite over many iterations.
-    w.sgd = std::make_unique<SgdMomentum>(w.model->params(), 1e-4f, 0.9f);
+    train::OptimizerConfig sgd;
+    sgd.name = "sgd";
+    sgd.momentum = 0.9;
+    sgd.weight_decay = 0;
+    w.optimizer = train::make_optimizer(train::trainable_slots(*w.model), sgd);
   }
   return w;
 }
@@ -44,7 +48,7 @@ void iteration(Workload& w, double* phases) {
   w.model->backward(w.diff_logits);
   Runtime::wait();
   const auto t2 = clock::now();
-  w.sgd->step();
+  w.optimizer->step(1e-4);
   if (phases) {
     phases[0] = std::chrono::duration<double>(t1 - t0).count();
     phases[1] = std::chrono::duration<double>(t2 - t1).count();

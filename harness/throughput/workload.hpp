@@ -1,12 +1,13 @@
 // What one throughput iteration runs, shared by `vitbench throughput` and the Google Benchmark model targets
 // (harness/bench/bench_models.cpp): a seeded model, fixed input images and output gradient, and the
-// optimizer; iteration() is forward (inference), or forward + backward + SGD step (training).
+// optimizer (harness/train/: SGD with momentum on the f32 master parameters, as torch.optim.SGD);
+// iteration() is forward (inference), or forward + backward + optimizer step (training).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
-#include "harness/throughput/sgd.hpp"
+#include "harness/train/optimizer.hpp"
 #include "models/config.hpp"
 #include "models/model.hpp"
 
@@ -19,7 +20,7 @@ struct Workload {
   std::unique_ptr<Model> model;
   Tensor images;       // (B, C, H, W) plain f32, U[-1, 1)
   Tensor diff_logits;  // (B, classes) plain f32, N(0, 1) / B: stands in for the loss gradient (training)
-  std::unique_ptr<SgdMomentum> sgd;  // training only
+  std::unique_ptr<train::Optimizer> optimizer;  // training only: the trainer's SGD, momentum 0.9, no decay
   RunMode mode = RunMode::infer;
 };
 

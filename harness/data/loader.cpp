@@ -1,0 +1,297 @@
+// The Loader: a batch is a pure function of (seed, epoch, step) — the epoch's order is a seeded shuffle, every
+// sample's crop/flip comes from the counter RNG keyed by its position in the epoch and mixup/cutmix from one
+// keyed by the step — so prefetching on a background thread (single-threaded: the model owns the cores) and
+// resuming mid-epoch both reproduce the uninterrupted sequence exactly.
+#include "harness/data/loader.hpp"
+
+#include <algorithm>
+#include <cfenv>
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "harness/data/random.hpp"
+
+namespace vb::data {
+
+namespace {
+
+// Gamma(a, 1) by Marsaglia and Tsang (2000); a < 1 through Gamma(a + 1) * U^(1/a).
+double gamma(Stream& s, double a) {
+  if (a < 1) {
+    const double u = std::max<double>(s.uniform(), 1e-12);
+    return gamma(s, a + 1) * std::pow(u, 1 / a);
+  }
+  const double d = a - 1.0 / 3, c = 1 / std::sqrt(9 * d);
+  for (;;) {
+    const double x = s.normal();
+    double v = 1 + c * x;
+    if (v <= 0) continue;
+    v = v * v * v;
+    const double u = s.uniform();
+    if (u < 1 - 0.0331 * x * x * x * x) return d * v;
+    if (std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
+  }
+}
+
+double beta(Stream& s, double alpha) {
+  const double x = gamma(s, alpha), y = gamma(s, alpha);
+  return x + y > 0 ? x / (x + y) : 0.5;
+}
+
+// Python's round (half to even), as torchvision's centre crop uses.
+int64_t round_half_even(double v) {
+  const int mode = std::fegetround();
+  std::fesetround(FE_TONEAREST);
+  const double r = std::nearbyint(v);
+  std::fesetround(mode);
+  return static_cast<int64_t>(r);
+}
+
+}  // namespace
+
+Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions opt)
+    : set_(set), indices_(std::move(indices)), opt_(std::move(opt)) {
+  const std::string what = set_.name.empty() ? std::string("loader") : "loader for " + set_.name;
+  if (opt_.batch <= 0) throw std::invalid_argument(fmt::format("{}: batch must be positive, not {}", what, opt_.batch));
+  if (opt_.prefetch < 0) throw std::invalid_argument(fmt::format("{}: prefetch must be >= 0", what));
+  if (set_.channels <= 0 || set_.height <= 0 || set_.width <= 0)
+    throw std::invalid_argument(fmt::format("{}: the image set has no image shape", what));
+  for (int64_t i : indices_)
+    if (i < 0 || i >= set_.size())
+      throw std::invalid_argument(fmt::format("{}: index {} out of range ({} images)", what, i, set_.size()));
+  const int64_t h = set_.height, w = set_.width;
+  if (opt_.normalize.mean.empty() && opt_.normalize.std.empty()) {
+    opt_.normalize.mean.assign(set_.channels, 0.f);
+    opt_.normalize.std.assign(set_.channels, 1.f);
+  }
+  if (static_cast<int64_t>(opt_.normalize.mean.size()) != set_.channels ||
+      static_cast<int64_t>(opt_.normalize.std.size()) != set_.channels)
+    throw std::invalid_argument(fmt::format("{}: normalisation has {} means and {} stds for {} channels", what,
+                                            opt_.normalize.mean.size(), opt_.normalize.std.size(), set_.channels));
+  for (float s : opt_.normalize.std)
+    if (!(s > 0)) throw std::invalid_argument(fmt::format("{}: normalisation std must be positive", what));
+  if (opt_.train && (opt_.augment.mixup > 0 || opt_.augment.cutmix > 0) && set_.classes.empty())
+    throw std::invalid_argument(fmt::format("{}: mixup/cutmix need the class list", what));
+  if (opt_.augment.crop_pad < 0) throw std::invalid_argument(fmt::format("{}: crop_pad must be >= 0", what));
+
+  // The geometry: which source pixels (bilinear) make output pixel (oy, ox); see loader.hpp for the rule.
+  if (opt_.out_size == 0) {
+    if (h != w)
+      throw std::invalid_argument(
+          fmt::format("{}: images are {}x{} (not square): give the model's input size", what, h, w));
+    out_size_ = h;
+  } else {
+    out_size_ = opt_.out_size;
+  }
+  const int64_t s = out_size_;
+  int64_t rh = s, rw = s, top = 0, left = 0;  // the resized image and the crop taken from it
+  if (h == s && w == s) {
+    // Unchanged.
+  } else if (std::min(h, w) >= s) {
+    const int64_t shorter = static_cast<int64_t>(std::floor(static_cast<double>(s) / 0.875));
+    rh = h <= w ? shorter : static_cast<int64_t>(std::floor(static_cast<double>(shorter) * h / w));
+    rw = w <= h ? shorter : static_cast<int64_t>(std::floor(static_cast<double>(shorter) * w / h));
+    top = round_half_even((rh - s) / 2.0);
+    left = round_half_even((rw - s) / 2.0);
+  } else if (!opt_.upsample) {
+    throw std::invalid_argument(fmt::format(
+        "{}: images are {}x{}, smaller than the model's input {}x{} (set upsample to resize them up)", what, h, w, s,
+        s));
+  }
+  // align_corners=False bilinear: source = (dst + 0.5) * in / out - 0.5, clamped to the image.
+  auto taps = [](int64_t in, int64_t resized, int64_t offset, int64_t out) {
+    std::vector<Tap> t(out);
+    for (int64_t o = 0; o < out; ++o) {
+      const double src = std::max(0.0, (o + offset + 0.5) * static_cast<double>(in) / resized - 0.5);
+      const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
+      t[o] = {i0, std::min(i0 + 1, in - 1), static_cast<float>(src - i0)};
+    }
+    return t;
+  };
+  rows_ = taps(h, rh, top, s);
+  cols_ = taps(w, rw, left, s);
+}
+
+Loader::~Loader() { stop(); }
+
+int64_t Loader::steps_per_epoch() const {
+  return opt_.drop_last ? size() / opt_.batch : (size() + opt_.batch - 1) / opt_.batch;
+}
+
+void Loader::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  stopping_ = false;
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t first_step) {
+  stop();  // the worker is gone: nothing of an old epoch can arrive after this
+  if (first_step < 0 || first_step > steps_per_epoch())
+    throw std::invalid_argument(fmt::format("start_epoch: step {} outside [0, {}]", first_step, steps_per_epoch()));
+  ready_.clear();
+  error_ = nullptr;
+  epoch_ = epoch;
+  next_step_ = produce_step_ = first_step;
+  running_ = true;
+  order_ = indices_;
+  if (opt_.shuffle) shuffle(order_, key(Purpose::shuffle, {opt_.seed, static_cast<uint64_t>(epoch)}));
+  if (opt_.prefetch > 0 && next_step_ < steps_per_epoch()) thread_ = std::thread(&Loader::worker, this);
+}
+
+bool Loader::next(Batch& out) {
+  if (!running_) start_epoch(0);
+  if (next_step_ >= steps_per_epoch()) return false;
+  if (opt_.prefetch == 0) {
+    prepare(epoch_, next_step_, out);
+    ++next_step_;
+    return true;
+  }
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [&] { return !ready_.empty() || error_; });
+  if (ready_.empty()) std::rethrow_exception(error_);  // batches made before the failure are still handed out
+  out = std::move(ready_.front());
+  ready_.pop_front();
+  ++next_step_;
+  lock.unlock();
+  cv_.notify_all();
+  return true;
+}
+
+void Loader::worker() {
+  const int64_t steps = steps_per_epoch();
+  for (;;) {
+    int64_t step = 0;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || static_cast<int64_t>(ready_.size()) < opt_.prefetch; });
+      if (stopping_ || produce_step_ >= steps) return;
+      step = produce_step_++;
+    }
+    Batch b;
+    try {
+      prepare(epoch_, step, b);
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      error_ = std::current_exception();
+      cv_.notify_all();
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      ready_.push_back(std::move(b));
+    }
+    cv_.notify_all();
+  }
+}
+
+void Loader::render(int64_t index, uint64_t sample_key, float* dst) const {
+  // dst is (C, S, S). The augmented source is the image padded by `pad` zeros, cropped at (oy, ox) back to
+  // H x W, then mirrored: aug(y, x) = src(y + oy - pad, (flip ? W-1-x : x) + ox - pad), 0 outside.
+  const int64_t c_n = set_.channels, h = set_.height, w = set_.width, s = out_size_;
+  int64_t dy = 0, dx = 0;
+  bool flip = false;
+  if (opt_.train) {
+    const int64_t pad = opt_.augment.crop_pad;
+    if (pad > 0) {
+      dy = static_cast<int64_t>(below(sample_key, 0, 2 * pad + 1)) - pad;
+      dx = static_cast<int64_t>(below(sample_key, 1, 2 * pad + 1)) - pad;
+    }
+    flip = opt_.augment.hflip && (bits(sample_key, 2) & 1);
+  }
+  const uint8_t* src = set_.image(index);
+  // Column lookups of the augmented image: source column or -1 (padding).
+  std::vector<int64_t> col(w);
+  for (int64_t x = 0; x < w; ++x) {
+    const int64_t sx = (flip ? w - 1 - x : x) + dx;
+    col[x] = sx >= 0 && sx < w ? sx : -1;
+  }
+  for (int64_t c = 0; c < c_n; ++c) {
+    const uint8_t* plane = src + c * h * w;
+    const float scale = 1.f / (255.f * opt_.normalize.std[c]);
+    const float shift = opt_.normalize.mean[c] / opt_.normalize.std[c];
+    auto at = [&](int64_t y, int64_t x) -> float {
+      const int64_t sy = y + dy;
+      if (sy < 0 || sy >= h || col[x] < 0) return 0.f;
+      return plane[sy * w + col[x]];
+    };
+    float* out = dst + c * s * s;
+    for (int64_t oy = 0; oy < s; ++oy) {
+      const Tap& r = rows_[oy];
+      for (int64_t ox = 0; ox < s; ++ox) {
+        const Tap& q = cols_[ox];
+        const float top = at(r.i0, q.i0) + q.w * (at(r.i0, q.i1) - at(r.i0, q.i0));
+        const float bottom = at(r.i1, q.i0) + q.w * (at(r.i1, q.i1) - at(r.i1, q.i0));
+        out[oy * s + ox] = (top + r.w * (bottom - top)) * scale - shift;
+      }
+    }
+  }
+}
+
+void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
+  const int64_t first = step * opt_.batch;
+  const int64_t b = std::min(opt_.batch, size() - first);
+  const int64_t numel = set_.channels * out_size_ * out_size_;
+  out.epoch = epoch;
+  out.step = step;
+  out.size = b;
+  out.images.assign(b * numel, 0.f);
+  out.labels.resize(b);
+  out.indices.resize(b);
+  out.targets.clear();
+  for (int64_t j = 0; j < b; ++j) {
+    const int64_t pos = first + j;  // position in the epoch: the sample's random numbers depend on it alone
+    out.indices[j] = order_[pos];
+    out.labels[j] = set_.labels[order_[pos]];
+    render(order_[pos], key(Purpose::augment, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(pos)}),
+           out.images.data() + j * numel);
+  }
+  const Augment& a = opt_.augment;
+  if (!opt_.train || (a.mixup <= 0 && a.cutmix <= 0) || b == 0) return;
+
+  // Mixup / cutmix on the whole batch with the batch reversed as partner (timm's "batch" mode).
+  Stream rs(key(Purpose::mix, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(step)}));
+  const bool use_cutmix = a.mixup > 0 && a.cutmix > 0 ? rs.uniform() < 0.5f : a.cutmix > 0;
+  double lam = beta(rs, use_cutmix ? a.cutmix : a.mixup);
+  const std::vector<float> orig = out.images;
+  const int64_t s = out_size_;
+  if (use_cutmix) {
+    // The box as in timm's rand_bbox: side sqrt(1 - lam) of the image, centre uniform, clipped to the image;
+    // lam is then corrected to the area actually kept.
+    const double cut = std::sqrt(1 - lam);
+    const int64_t ch = static_cast<int64_t>(s * cut), cw = static_cast<int64_t>(s * cut);
+    const int64_t cy = std::min<int64_t>(static_cast<int64_t>(rs.uniform() * s), s - 1);
+    const int64_t cx = std::min<int64_t>(static_cast<int64_t>(rs.uniform() * s), s - 1);
+    const int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, s), y1 = std::clamp<int64_t>(cy + ch / 2, 0, s);
+    const int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, s), x1 = std::clamp<int64_t>(cx + cw / 2, 0, s);
+    for (int64_t j = 0; j < b; ++j) {
+      const float* other = orig.data() + (b - 1 - j) * numel;
+      float* dst = out.images.data() + j * numel;
+      for (int64_t c = 0; c < set_.channels; ++c)
+        for (int64_t y = y0; y < y1; ++y)
+          for (int64_t x = x0; x < x1; ++x) dst[(c * s + y) * s + x] = other[(c * s + y) * s + x];
+    }
+    lam = 1 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(s * s);
+  } else {
+    const float l = static_cast<float>(lam);
+    for (int64_t j = 0; j < b; ++j) {
+      const float* other = orig.data() + (b - 1 - j) * numel;
+      float* dst = out.images.data() + j * numel;
+      for (int64_t i = 0; i < numel; ++i) dst[i] = l * dst[i] + (1 - l) * other[i];
+    }
+  }
+  const int64_t classes = static_cast<int64_t>(set_.classes.size());
+  out.targets.assign(b * classes, 0.f);
+  for (int64_t j = 0; j < b; ++j) {
+    out.targets[j * classes + out.labels[j]] += static_cast<float>(lam);
+    out.targets[j * classes + out.labels[b - 1 - j]] += static_cast<float>(1 - lam);
+  }
+}
+
+}  // namespace vb::data
