@@ -11,6 +11,7 @@ Thresholds come from the measured noise (`noise`), are stored in results/baselin
 they were derived, and a failing entry is re-measured once before the gate fails.
 
 usage: throughput_gate.py check|update|noise [--vitbench PATH] [--runs N] [--baseline PATH]
+       (GATE_DTYPES=f32 restricts the wall-clock check to f32, e.g. for a build without bf16)
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def wallclock_dtypes():
 
 def measure_wallclock(vitbench, dtypes=None):
     """images/s per entry and the run's GEMM peak median; normalised = images/s / peak GFLOP/s (same dtype)."""
-    dtypes = dtypes or wallclock_dtypes()
+    dtypes = dtypes or (os.environ["GATE_DTYPES"].split(",") if os.environ.get("GATE_DTYPES") else wallclock_dtypes())
     result, peaks = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for model, batch, overrides in WALLCLOCK_SET:
