@@ -238,6 +238,11 @@ def compare(base, cg, wc):
 
 
 def cmd_check(args):
+    if not Path(args.baseline).exists():
+        # Bootstrapping only: until the first baseline is committed there is nothing to compare with.
+        print(f"throughput gate: NOT RUN - no baseline at {args.baseline}; create it with "
+              "`scripts/throughput_gate.sh --noise && scripts/throughput_gate.sh --update` and commit both files")
+        return 0
     base = json.loads(Path(args.baseline).read_text())
     print(f"throughput gate: baseline {args.baseline} (commit {base['commit'][:12]}, {base['date']})")
     cg, wc = measure_callgrind(args.vitbench), measure_wallclock(args.vitbench)
