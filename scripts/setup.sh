@@ -11,6 +11,7 @@ packages=(
   libhdf5-dev hdf5-tools python3-h5py python3-matplotlib   # results, and the figure script
   libjpeg-dev libpng-dev libstb-dev zlib1g-dev        # image decoding, gzip'd IDX (datasets)
   dataset-fashion-mnist                               # the embedded default data
+  valgrind                                            # the throughput gate's instruction counts
 )
 
 missing=()

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   vb::cli::add_train(app, common);
   vb::cli::add_eval(app, common);
   vb::cli::add_rf(app, common);
+  vb::cli::add_throughput(app, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

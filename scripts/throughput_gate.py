@@ -1,0 +1,283 @@
+#!/usr/bin/python3
+"""The throughput-regression gate (issue 5; docs/throughput.md). Two metrics on a short set of models:
+
+  primary   instructions per iteration under `valgrind --tool=callgrind`, counted only inside
+            vb::timed_iterations (one timed iteration, 1 thread, oneDNN capped at SSE4.1 because its AVX2
+            GEMM kernels run ~1000x slower under valgrind). Repeatable to the instruction, immune to load.
+  secondary images/s divided by the same run's GEMM peak of that dtype (native, 2 threads; f32, and bf16 where
+            the CPU has it), a looser check that also covers kernel choice on this machine's real ISA.
+
+Thresholds come from the measured noise (`noise`), are stored in results/baselines/throughput.json with how
+they were derived, and a failing entry is re-measured once before the gate fails.
+
+usage: throughput_gate.py check|update|noise [--vitbench PATH] [--runs N] [--baseline PATH]
+       (GATE_DTYPES=f32 restricts the wall-clock check to f32, e.g. for a build without bf16)
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "results" / "baselines" / "throughput.json"
+
+# The short set: (model, batch, extra --set overrides). Instruction counts use a depth-1 ViT-S/16 at 224:
+# every block is the same code, and the full model takes minutes per iteration under callgrind.
+CALLGRIND_SET = [
+    ("vit_tiny_patch4_32", 2, []),
+    ("tnt_tiny_patch8_32", 2, []),
+    ("resnet50_w16_32", 2, []),
+    ("vit_small_patch16_224", 1, ["depth=1"]),
+]
+WALLCLOCK_SET = [
+    ("vit_tiny_patch4_32", 8, []),
+    ("tnt_tiny_patch8_32", 8, []),
+    ("resnet50_w16_32", 8, []),
+    ("vit_small_patch16_224", 2, []),
+]
+MODES = ["infer", "train"]
+
+
+def key(model, mode, dtype, batch, overrides):
+    return f"{model}{'[' + ','.join(overrides) + ']' if overrides else ''}/{mode}/{dtype}/b{batch}"
+
+
+def callgrind_one(vitbench, model, batch, overrides, workdir):
+    """Instructions of one timed iteration per mode, one valgrind process per mode (callgrind's --dump-after did
+    not trigger on vb::timed_iterations here, so each process counts exactly one timed loop)."""
+    result = {}
+    for mode in MODES:
+        out = Path(workdir) / f"cg.{model}.{mode}"
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--toggle-collect=vb::timed_iterations*",
+               vitbench, "throughput", "--model", model, "--batch", str(batch), "--mode", mode, "--dtype", "f32",
+               "--warmup", "0", "--iters", "1", "--peak-size", "0", "--no-memory-check",
+               "--output", str(Path(workdir) / f"{model}.{mode}.h5")]
+        for o in overrides:
+            cmd += ["--set", o]
+        env = dict(os.environ, OMP_NUM_THREADS="1", ONEDNN_MAX_CPU_ISA="SSE41")
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        totals = [int(l.split()[1]) for l in out.read_text().splitlines() if l.startswith("totals:")]
+        if len(totals) != 1:
+            raise RuntimeError(f"callgrind {model} {mode}: no totals line in {out}")
+        result[key(model, mode, "f32", batch, overrides)] = totals[0]
+    return result
+
+
+def measure_callgrind(vitbench, entries=None):
+    todo = [e for e in CALLGRIND_SET if entries is None or any(k.startswith(e[0]) for k in entries)]
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(max_workers=2) as pool:
+        for r in pool.map(lambda e: callgrind_one(vitbench, *e, tmp), todo):
+            result.update(r)
+    return result
+
+
+def wallclock_dtypes():
+    """f32, and bf16 where the CPU has it (vitbench refuses bf16 elsewhere)."""
+    flags = Path("/proc/cpuinfo").read_text()
+    return ("f32", "bf16") if ("avx512_bf16" in flags or "amx_bf16" in flags) else ("f32",)
+
+
+def measure_wallclock(vitbench, dtypes=None):
+    """images/s per entry and the run's GEMM peak median; normalised = images/s / peak GFLOP/s (same dtype)."""
+    dtypes = dtypes or (os.environ["GATE_DTYPES"].split(",") if os.environ.get("GATE_DTYPES") else wallclock_dtypes())
+    result, peaks = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model, batch, overrides in WALLCLOCK_SET:
+            cmd = [vitbench, "--threads", "2", "throughput", "--model", model, "--batch", str(batch), "--mode",
+                   ",".join(MODES), "--dtype", ",".join(dtypes), "--warmup", "1", "--iters", "3",
+                   "--peak-size", "1024", "--peak-repeats", "3", "--no-memory-check", "--json",
+                   "--output", str(Path(tmp) / f"{model}.h5")]
+            for o in overrides:
+                cmd += ["--set", o]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                j = json.loads(line)
+                peak = j["gflops"] / j["peak_fraction"] if j["peak_fraction"] > 0 else float("nan")
+                result[key(model, j["mode"], j["dtype"], batch, overrides)] = {
+                    "images_per_s": j["images_per_s"], "peak_gflops": peak, "normalised": j["images_per_s"] / peak}
+    return result
+
+
+def spread(values):
+    """(max - min) / median, the relative range of back-to-back runs."""
+    m = statistics.median(values)
+    return (max(values) - min(values)) / m if m else float("nan")
+
+
+def git_commit():
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def git_dirty():
+    return bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip())
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def cmd_noise(args):
+    """Runs the set `runs` times back to back and reports the spread of each metric."""
+    cg_runs, wc_runs = [], []
+    for i in range(max(args.runs, args.callgrind_runs)):
+        t = time.time()
+        if i < args.runs:
+            wc_runs.append(measure_wallclock(args.vitbench))
+        if i < args.callgrind_runs:
+            cg_runs.append(measure_callgrind(args.vitbench))
+        print(f"noise: run {i + 1} in {time.time() - t:.0f} s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    report = {"runs": args.runs, "callgrind_runs": len(cg_runs), "load_avg_1min_at_end": os.getloadavg()[0],
+              "commit": git_commit(), "dirty": git_dirty(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": {"cpu": cpu_model(), "nproc": os.cpu_count()}, "entries": {}}
+    for k in wc_runs[0] if wc_runs else []:
+        e = {"images_per_s": [r[k]["images_per_s"] for r in wc_runs],
+             "normalised": [r[k]["normalised"] for r in wc_runs],
+             "peak_gflops": [r[k]["peak_gflops"] for r in wc_runs]}
+        e["spread_images_per_s"] = spread(e["images_per_s"])
+        e["spread_normalised"] = spread(e["normalised"])
+        report["entries"][k] = e
+    for k in cg_runs[0] if cg_runs else []:
+        report["entries"].setdefault(k, {})["instructions"] = [r[k] for r in cg_runs]
+        report["entries"][k]["spread_instructions"] = spread([r[k] for r in cg_runs])
+    out = Path(args.noise_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{'entry':48s} {'img/s spread':>13s} {'normalised':>11s} {'instructions':>13s}")
+    for k, e in report["entries"].items():
+        print(f"{k:48s} {e.get('spread_images_per_s', float('nan')):13.1%} {e.get('spread_normalised', float('nan')):11.1%} "
+              f"{e.get('spread_instructions', float('nan')):13.4%}")
+    print(f"wrote {out}")
+
+
+def thresholds_from_noise(noise_path):
+    """Instructions: 1% unless the measured spread says otherwise (10x the worst spread seen, at least 1%).
+    Wall-clock normalised: 2x the worst spread of the normalised figure, at least 25%."""
+    noise = json.loads(Path(noise_path).read_text())
+    cg = [e["spread_instructions"] for e in noise["entries"].values() if "spread_instructions" in e]
+    wc = [e["spread_normalised"] for e in noise["entries"].values() if "spread_normalised" in e]
+    instr = max(0.01, 10 * max(cg)) if cg else 0.01
+    norm = max(0.25, 2 * max(wc)) if wc else 0.5
+    how = (f"from {noise_path.name} ({noise['runs']} back-to-back runs, {noise['callgrind_runs']} under callgrind): "
+           f"worst instruction-count spread {max(cg) if cg else float('nan'):.4%} -> threshold max(1%, 10 x that); "
+           f"worst normalised img/s spread {max(wc) if wc else float('nan'):.1%} -> threshold max(25%, 2 x that)")
+    return instr, norm, how
+
+
+def cmd_update(args):
+    noise_path = Path(args.noise_out)
+    noise = json.loads(noise_path.read_text()) if noise_path.exists() else {}
+    if args.measured and Path(args.measured).exists():  # a measurement saved by an earlier `update --measured`
+        saved = json.loads(Path(args.measured).read_text())
+        cg, wc, how_measured = saved["instructions"], saved["wallclock"], f"values measured {saved['date']}"
+    elif noise.get("commit") == git_commit() and not noise.get("dirty", True) and not git_dirty():
+        # The noise runs measured this very commit: their medians are the baseline (no third measurement).
+        ent = noise["entries"]
+        cg = {k: int(statistics.median(e["instructions"])) for k, e in ent.items() if "instructions" in e}
+        wc = {k: {"normalised": statistics.median(e["normalised"])} for k, e in ent.items() if "normalised" in e}
+        how_measured = "baseline values = medians of those runs"
+    else:
+        cg = measure_callgrind(args.vitbench)
+        wc = measure_wallclock(args.vitbench)
+        how_measured = "baseline values = one run of the set"
+        if args.measured:
+            Path(args.measured).write_text(json.dumps({"instructions": cg, "wallclock": wc, "date": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    if not noise_path.exists():
+        sys.exit(f"throughput_gate: {noise_path} missing: run `throughput_gate.sh --noise` first")
+    instr_thr, norm_thr, how = thresholds_from_noise(noise_path)
+    how += "; " + how_measured
+    base = {
+        "metric": {"primary": "callgrind instructions per timed iteration (1 thread, ONEDNN_MAX_CPU_ISA=SSE41)",
+                   "secondary": "images/s divided by the same run's GEMM peak GFLOP/s of that dtype (2 threads)"},
+        "threshold": {"instructions": instr_thr, "normalised": norm_thr},
+        "derivation": how,
+        "machine": {"cpu": cpu_model(), "nproc": os.cpu_count()},
+        "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "instructions": cg,
+        "normalised": {k: v["normalised"] for k, v in wc.items()},
+    }
+    Path(args.baseline).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.baseline).write_text(json.dumps(base, indent=1) + "\n")
+    print(f"wrote {args.baseline}: {len(cg)} instruction counts, {len(wc)} normalised figures; {how}")
+
+
+def compare(base, cg, wc):
+    """Entries beyond threshold: instructions more than +thr, normalised img/s below -thr."""
+    bad = []
+    ti, tn = base["threshold"]["instructions"], base["threshold"]["normalised"]
+    for k, b in base["instructions"].items():
+        if k in cg:
+            r = cg[k] / b - 1
+            print(f"  instructions {k:48s} {b:14,d} -> {cg[k]:14,d}  {r:+7.2%} (limit +{ti:.0%})")
+            if r > ti:
+                bad.append(("instructions", k))
+    for k, b in base["normalised"].items():
+        if k in wc:
+            r = wc[k]["normalised"] / b - 1
+            print(f"  normalised   {k:48s} {b:14.5f} -> {wc[k]['normalised']:14.5f}  {r:+7.1%} (limit -{tn:.0%})")
+            if r < -tn:
+                bad.append(("normalised", k))
+    return bad
+
+
+def cmd_check(args):
+    if not Path(args.baseline).exists():
+        # Bootstrapping only: until the first baseline is committed there is nothing to compare with.
+        print(f"throughput gate: NOT RUN - no baseline at {args.baseline}; create it with "
+              "`scripts/throughput_gate.sh --noise && scripts/throughput_gate.sh --update` and commit both files")
+        return 0
+    base = json.loads(Path(args.baseline).read_text())
+    print(f"throughput gate: baseline {args.baseline} (commit {base['commit'][:12]}, {base['date']})")
+    cg, wc = measure_callgrind(args.vitbench), measure_wallclock(args.vitbench)
+    bad = compare(base, cg, wc)
+    if bad:
+        print(f"throughput gate: {len(bad)} beyond threshold, re-measuring once: {', '.join(k for _, k in bad)}")
+        cg2 = measure_callgrind(args.vitbench, [k for m, k in bad if m == "instructions"])
+        wc2 = measure_wallclock(args.vitbench) if any(m == "normalised" for m, _ in bad) else {}
+        # Only what failed the first time can fail now (both measurements beyond the threshold).
+        bad = [b for b in compare(base, cg2, wc2) if b in bad]
+    if bad:
+        print(f"throughput gate: FAILED - {len(bad)} slower beyond threshold after re-measuring: "
+              + ", ".join(f"{k} ({m})" for m, k in bad))
+        return 1
+    print("throughput gate: passed")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["check", "update", "noise"])
+    p.add_argument("--vitbench", default=str(ROOT / "build" / "release" / "vitbench"))
+    p.add_argument("--baseline", default=str(BASELINE))
+    p.add_argument("--noise-out", default=str(ROOT / "results" / "baselines" / "throughput_noise.json"))
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--callgrind-runs", type=int, default=2)
+    p.add_argument("--measured", help="update: save the measurement here, or reuse it if the file exists")
+    args = p.parse_args()
+    if not Path(args.vitbench).exists():
+        sys.exit(f"throughput_gate: {args.vitbench} not found (build first: cmake --build --preset release)")
+    if args.command == "noise":
+        cmd_noise(args)
+    elif args.command == "update":
+        cmd_update(args)
+    else:
+        sys.exit(cmd_check(args))
+
+
+if __name__ == "__main__":
+    main()
