@@ -58,9 +58,13 @@ Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions 
   if (opt_.prefetch < 0) throw std::invalid_argument(fmt::format("{}: prefetch must be >= 0", what));
   if (set_.channels <= 0 || set_.height <= 0 || set_.width <= 0)
     throw std::invalid_argument(fmt::format("{}: the image set has no image shape", what));
-  for (int64_t i : indices_)
+  for (int64_t i : indices_) {
     if (i < 0 || i >= set_.size())
       throw std::invalid_argument(fmt::format("{}: index {} out of range ({} images)", what, i, set_.size()));
+    if (!set_.classes.empty() && (set_.labels[i] < 0 || set_.labels[i] >= static_cast<int32_t>(set_.classes.size())))
+      throw std::invalid_argument(fmt::format("{}: label {} of image {} out of range ({} classes)", what,
+                                              set_.labels[i], i, set_.classes.size()));
+  }
   const int64_t h = set_.height, w = set_.width;
   if (opt_.normalize.mean.empty() && opt_.normalize.std.empty()) {
     opt_.normalize.mean.assign(set_.channels, 0.f);
