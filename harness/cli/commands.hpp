@@ -19,6 +19,7 @@ void add_info(CLI::App& app, const Common& common);
 void add_models(CLI::App& app, const Common& common);
 void add_predict(CLI::App& app, const Common& common);
 void add_init(CLI::App& app, const Common& common);
+void add_data(CLI::App& app, const Common& common);
 
 // The layer table of a model (used by `info --model`).
 void print_model_summary(const ModelConfig& c);
