@@ -242,6 +242,10 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
   const int64_t first = step * opt_.batch;
   const int64_t b = std::min(opt_.batch, size() - first);
   const int64_t numel = set_.channels * out_size_ * out_size_;
+  // The set is held by reference: one resized behind the loader's back would be read out of bounds.
+  if (set_.pixels.size() != static_cast<size_t>(set_.size() * set_.image_numel()) ||
+      set_.labels.size() < indices_.size())
+    throw std::runtime_error(fmt::format("loader for {}: the image set changed after the loader was made", set_.name));
   out.epoch = epoch;
   out.step = step;
   out.size = b;
