@@ -8,7 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "harness/config_json.hpp"
 #include "harness/h5read.hpp"
+#include "harness/results.hpp"
 #include "harness/pos_resample.hpp"
 
 namespace vb {
@@ -20,32 +22,21 @@ Dims StateEntry::shape() const {
   return {};
 }
 
-void save_checkpoint(const std::filesystem::path& path, Model& model) {
-  H5::Exception::dontPrint();
-  const std::string partial = path.string() + ".partial";
-  try {
-    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-    H5::H5File f(partial, H5F_ACC_TRUNC);
-    for (const StateEntry& e : model.state()) {
-      if (e.counter) {
-        f.createDataSet(e.key, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR))
-            .write(e.counter, H5::PredType::NATIVE_INT64);
-        continue;
-      }
-      const Tensor& t = e.param ? e.param->value : *e.buffer;
-      const auto values = t.to_vector();
-      std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
-      f.createDataSet(e.key, H5::PredType::NATIVE_FLOAT, H5::DataSpace(static_cast<int>(dims.size()), dims.data()))
-          .write(values.data(), H5::PredType::NATIVE_FLOAT);
+void write_model_state(ResultFile& file, Model& model) {
+  for (const StateEntry& e : model.state()) {
+    if (e.counter) {
+      file.write_scalar(e.key, *e.counter);
+      continue;
     }
-    f.close();
-  } catch (const H5::Exception& e) {
-    std::filesystem::remove(partial);
-    throw std::runtime_error(fmt::format("{}: cannot write checkpoint: {}", path.string(), e.getDetailMsg()));
-  } catch (const std::filesystem::filesystem_error& e) {
-    throw std::runtime_error(fmt::format("{}: cannot write checkpoint: {}", path.string(), e.what()));
+    const Tensor& t = e.param ? e.param->value : *e.buffer;
+    file.write(e.key, t.to_vector(), std::vector<uint64_t>(t.shape().begin(), t.shape().end()));
   }
-  std::filesystem::rename(partial, path);
+}
+
+void save_checkpoint(const std::filesystem::path& path, Model& model) {
+  ResultFile file(path, "checkpoint", collect_provenance(), {{"model", to_json(model.config())}});
+  write_model_state(file, model);
+  file.commit();
 }
 
 void load_checkpoint(const std::filesystem::path& path, Model& model) {
@@ -78,7 +69,7 @@ void load_checkpoint(const std::filesystem::path& path, Model& model) {
   }
   std::vector<std::string> unexpected;
   for (const auto& [key, shape] : found)
-    if (!used.count(key)) unexpected.push_back(fmt::format("'{}' {}", key, to_string(shape)));
+    if (!used.count(key) && !key.starts_with(std::string(kTrainStateGroup) + "/")) unexpected.push_back(fmt::format("'{}' {}", key, to_string(shape)));
   if (!unexpected.empty())
     throw std::runtime_error(fmt::format("{}: unexpected key(s) for model {}: {}", where, name,
                                          fmt::join(unexpected, ", ")));

@@ -9,7 +9,15 @@
 
 namespace vb {
 
-// Writes atomically (temporary name, then rename).
+class ResultFile;
+
+// A training checkpoint keeps the optimizer and loop state in this group beside the model's entries; loading
+// a model skips it, so any training checkpoint is also a model checkpoint.
+inline constexpr const char* kTrainStateGroup = "train_state";
+
+// Writes every state_dict entry of `model` at the root of `file` (float32 tensors, int64 scalar counters).
+void write_model_state(ResultFile& file, Model& model);
+// Writes atomically (temporary name, then rename), with the provenance and model config of every result.
 void save_checkpoint(const std::filesystem::path& path, Model& model);
 // Strict: a missing key, an unexpected key or a shape mismatch is an error naming the key and both shapes;
 // the one exception is a learned position table stored for another grid, which is resampled (pos_resample.hpp).

@@ -72,16 +72,46 @@ Dims H5Input::shape(const std::string& dataset) const {
   return Dims(d.begin(), d.end());
 }
 
-std::vector<float> H5Input::read_f32(const std::string& dataset) const {
-  const Dims s = shape(dataset);
-  std::vector<float> v(product(s));
+namespace {
+
+template <class T>
+std::vector<T> read_as(const H5::H5File& f, const std::string& path, const std::string& dataset, Dims shape,
+                       const H5::PredType& type, const char* type_name) {
+  std::vector<T> v(product(shape));
   try {
-    file_->openDataSet(dataset).read(v.data(), H5::PredType::NATIVE_FLOAT);
+    if (!v.empty()) f.openDataSet(dataset).read(v.data(), type);
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot read '{}' as float32 (corrupt or truncated?): {}", path_,
-                                         dataset, e.getDetailMsg()));
+    throw std::runtime_error(fmt::format("{}: cannot read '{}' as {} (corrupt or truncated?): {}", path, dataset,
+                                         type_name, e.getDetailMsg()));
   }
   return v;
+}
+
+}  // namespace
+
+std::vector<float> H5Input::read_f32(const std::string& dataset) const {
+  return read_as<float>(*file_, path_, dataset, shape(dataset), H5::PredType::NATIVE_FLOAT, "float32");
+}
+
+std::vector<double> H5Input::read_f64(const std::string& dataset) const {
+  return read_as<double>(*file_, path_, dataset, shape(dataset), H5::PredType::NATIVE_DOUBLE, "float64");
+}
+
+std::vector<int64_t> H5Input::read_i64(const std::string& dataset) const {
+  return read_as<int64_t>(*file_, path_, dataset, shape(dataset), H5::PredType::NATIVE_INT64, "int64");
+}
+
+std::string H5Input::root_attr(const std::string& name) const {
+  try {
+    const H5::Group root = file_->openGroup("/");
+    if (!root.attrExists(name)) throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path_, name));
+    const H5::Attribute a = root.openAttribute(name);
+    std::string value;
+    a.read(a.getStrType(), value);
+    return value;
+  } catch (const H5::Exception& e) {
+    throw std::runtime_error(fmt::format("{}: cannot read attribute '{}': {}", path_, name, e.getDetailMsg()));
+  }
 }
 
 int64_t H5Input::read_i64_scalar(const std::string& dataset) const {

@@ -26,6 +26,10 @@ class H5Input {
   std::map<std::string, Dims> datasets() const;
   Dims shape(const std::string& dataset) const;  // throws naming the file if missing; {} for a scalar
   std::vector<float> read_f32(const std::string& dataset) const;
+  std::vector<double> read_f64(const std::string& dataset) const;
+  std::vector<int64_t> read_i64(const std::string& dataset) const;
+  // A string attribute of the root group (throws naming the file if missing).
+  std::string root_attr(const std::string& name) const;
   int64_t read_i64_scalar(const std::string& dataset) const;
 
  private:

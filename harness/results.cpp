@@ -118,6 +118,13 @@ void ResultFile::write(const std::string& name, const std::vector<int64_t>& v, c
   guarded("write dataset " + name, [&] { write_dataset(*file_, name, v, s); });
 }
 
+void ResultFile::write_scalar(const std::string& name, int64_t value) {
+  guarded("write dataset " + name, [&] {
+    make_parents(*file_, name);
+    file_->createDataSet(name, h5_type<int64_t>(), H5::DataSpace(H5S_SCALAR)).write(&value, h5_type<int64_t>());
+  });
+}
+
 // Replaces attribute `name` on `object` with what `create` makes there.
 template <class F>
 void ResultFile::put_attr(const std::string& name, const std::string& object, F&& create) {

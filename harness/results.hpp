@@ -32,6 +32,8 @@ class ResultFile {
   void write(const std::string& name, const std::vector<double>& values, const std::vector<uint64_t>& shape = {});
   void write(const std::string& name, const std::vector<float>& values, const std::vector<uint64_t>& shape = {});
   void write(const std::string& name, const std::vector<int64_t>& values, const std::vector<uint64_t>& shape = {});
+  // A scalar int64 dataset (PyTorch's num_batches_tracked, loop counters).
+  void write_scalar(const std::string& name, int64_t value);
   // Attributes on the root group (or on group/dataset `object`, which must exist).
   void attr(const std::string& name, const std::string& value, const std::string& object = "/");
   void attr(const std::string& name, double value, const std::string& object = "/");

@@ -9,6 +9,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "models/core/tensor.hpp"  // DType
+
 namespace vb {
 
 enum class Family { resnet, vit, tnt };
@@ -36,6 +38,9 @@ struct ModelConfig {
   TntPos tnt_pos = TntPos::both;
   // Regularisation used in training (not architecture): stochastic depth rate.
   double drop_path = 0.0;
+  // Compute dtype of convolutions, linears and attention (bf16: mixed precision on AVX512-BF16/AMX). Params,
+  // grads and the optimizer stay f32 (master weights); logits are f32 either way. Not architecture.
+  DType dtype = DType::f32;
 };
 
 // The registry.

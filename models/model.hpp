@@ -52,6 +52,9 @@ class Model {
   // Reference initialisation (REFERENCE.md): timm's for ViT/TNT, torchvision's for ResNet. Deterministic in
   // `seed` (counter-based, independent of thread count).
   virtual void init(uint64_t seed) = 0;
+  // Sets the counter of every random layer (stochastic depth) to `step` train-mode forwards, as after that
+  // many training steps since init(seed): a resumed run draws the masks the uninterrupted run drew.
+  virtual void set_random_step(int64_t step) { (void)step; }
   std::vector<Param*> params();
   int64_t num_params();
 

@@ -133,6 +133,11 @@ const std::map<std::string, Setter>& setters() {
        }},
       {"tnt_pos", enum_field(&ModelConfig::tnt_pos)},
       {"drop_path", real_field(&ModelConfig::drop_path, 0.0, 0.99)},
+      {"dtype",
+       [](ModelConfig& c, const std::string& f, const std::string& v) {
+         if (v != "f32" && v != "bf16") throw std::invalid_argument(fmt::format("{}={}: expected f32 or bf16", f, v));
+         c.dtype = v == "bf16" ? DType::bf16 : DType::f32;
+       }},
   };
   return s;
 }

@@ -33,8 +33,9 @@ const ModelConfig& validated(const ModelConfig& cfg) {
 
 Conv2d::Config stem_config(const ModelConfig& cfg) {
   if (cfg.stem == Stem::imagenet) return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width,
-                                          .kernel = 7, .stride = 2, .padding = 3};
-  return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width, .kernel = 3, .stride = 1, .padding = 1};
+                                          .kernel = 7, .stride = 2, .padding = 3, .dtype = cfg.dtype};
+  return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width, .kernel = 3, .stride = 1, .padding = 1,
+          .dtype = cfg.dtype};
 }
 
 void add_conv(std::vector<StateEntry>& out, Conv2d& conv) {
@@ -76,16 +77,19 @@ int64_t final_extent(const ModelConfig& cfg, int64_t in) {
 
 // ---- Bottleneck ------------------------------------------------------------------------------------------
 
-Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride)
+Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride,
+                       DType dtype)
     : name(name),
-      conv1(name + ".conv1", {.in_channels = in_channels, .out_channels = width, .kernel = 1}),
+      conv1(name + ".conv1", {.in_channels = in_channels, .out_channels = width, .kernel = 1, .dtype = dtype}),
       bn1(name + ".bn1", {.channels = width}),
       relu1(name + ".relu1"),
       conv2(name + ".conv2",
-            {.in_channels = width, .out_channels = width, .kernel = 3, .stride = stride, .padding = 1}),
+            {.in_channels = width, .out_channels = width, .kernel = 3, .stride = stride, .padding = 1,
+             .dtype = dtype}),
       bn2(name + ".bn2", {.channels = width}),
       relu2(name + ".relu2"),
-      conv3(name + ".conv3", {.in_channels = width, .out_channels = width * expansion, .kernel = 1}),
+      conv3(name + ".conv3",
+            {.in_channels = width, .out_channels = width * expansion, .kernel = 1, .dtype = dtype}),
       bn3(name + ".bn3", {.channels = width * expansion}),
       add(name + ".add"),
       relu3(name + ".relu3"),
@@ -93,7 +97,8 @@ Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t wid
   if (stride != 1 || in_channels != width * expansion) {
     downsample_conv = std::make_unique<Conv2d>(
         name + ".downsample.0",
-        Conv2d::Config{.in_channels = in_channels, .out_channels = width * expansion, .kernel = 1, .stride = stride});
+        Conv2d::Config{.in_channels = in_channels, .out_channels = width * expansion, .kernel = 1, .stride = stride,
+                       .dtype = dtype});
     downsample_bn = std::make_unique<BatchNorm2d>(name + ".downsample.1",
                                                   BatchNorm2d::Config{.channels = width * expansion});
   }
@@ -165,7 +170,9 @@ ResNet::ResNet(const ModelConfig& cfg)
       bn1_("bn1", {.channels = cfg_.base_width}),
       relu_("relu"),
       avgpool_("avgpool"),
-      fc_("fc", {.in_features = cfg_.base_width * 8 * Bottleneck::expansion, .out_features = cfg_.num_classes}) {
+      fc_("fc", {.in_features = cfg_.base_width * 8 * Bottleneck::expansion,
+                 .out_features = cfg_.num_classes,
+                 .dtype = cfg_.dtype}) {
   if (cfg_.stem == Stem::imagenet)
     maxpool_ = std::make_unique<MaxPool2d>("maxpool", MaxPool2d::Config{.kernel = 3, .stride = 2, .padding = 1});
   int64_t channels = cfg_.base_width;
@@ -174,7 +181,7 @@ ResNet::ResNet(const ModelConfig& cfg)
     for (int64_t b = 0; b < cfg_.layers[s]; ++b) {
       const int64_t stride = s > 0 && b == 0 ? 2 : 1;
       blocks_.push_back(
-          std::make_unique<Bottleneck>(fmt::format("layer{}.{}", s + 1, b), channels, width, stride));
+          std::make_unique<Bottleneck>(fmt::format("layer{}.{}", s + 1, b), channels, width, stride, cfg_.dtype));
       channels = width * Bottleneck::expansion;
     }
   }

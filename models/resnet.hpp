@@ -24,7 +24,9 @@ namespace vb {
 struct Bottleneck {
   static constexpr int64_t expansion = 4;
   // name is the module path ("layer2.0"); src has in_channels, dst width * 4.
-  Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride);
+  // dtype: compute dtype of the convolutions (ModelConfig::dtype).
+  Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride,
+             DType dtype = DType::f32);
 
   // src is (B, Cin, H, W) any layout -> dst (B, 4 width, H / stride, W / stride) in the convs' layout.
   const Tensor& forward(const Tensor& src, Mode mode);

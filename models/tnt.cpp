@@ -68,11 +68,12 @@ struct TntBlock {
                                          .ln_eps = eps,
                                          .drop_path = p,
                                          .seed = drop_seed(0, i, is_inner),
+                                         .dtype = cfg.dtype,
                                          .names = names});
     };
     inner = block(c, cfg.inner_heads, cfg.inner_mlp_ratio, true);
     norm1_proj = std::make_unique<LayerNorm>(name + ".norm1_proj", LayerNorm::Config{words * c, eps});
-    proj = std::make_unique<Linear>(name + ".proj", Linear::Config{words * c, d, false});
+    proj = std::make_unique<Linear>(name + ".proj", Linear::Config{words * c, d, false, cfg.dtype});
     norm2_proj = std::make_unique<LayerNorm>(name + ".norm2_proj", LayerNorm::Config{d, eps});
     outer = block(d, cfg.num_heads, cfg.mlp_ratio, false);
   }
@@ -99,6 +100,7 @@ class Tnt : public Model {
   const Tensor& backward_from(size_t i, const Tensor& diff_tap) override;
   std::vector<std::pair<std::string, const Tensor*>> attention_probs() const override;
   void init(uint64_t seed) override;
+  void set_random_step(int64_t step) override;
 
  private:
   // Backward from the gradients of block `top`'s outputs (patch tokens and/or words; null = not reached)
@@ -178,18 +180,18 @@ Tnt::Tnt(const ModelConfig& cfg) : Model(cfg) {
 
   unfold_ = std::make_unique<PatchUnfold>("pixel_embed.unfold", PatchUnfold::Config{P});
   pixel_proj_ = std::make_unique<Conv2d>(
-      "pixel_embed.proj", Conv2d::Config{C, c, cfg_.word_kernel, cfg_.word_stride, cfg_.word_padding, true});
+      "pixel_embed.proj", Conv2d::Config{C, c, cfg_.word_kernel, cfg_.word_stride, cfg_.word_padding, true, cfg_.dtype});
   if (inner_pos) pixel_pos_ = std::make_unique<LearnedPosEmbed>("pixel_pos", LearnedPosEmbed::Config{{1, c, w_, w_}, "pixel_pos"});
   flatten_ = std::make_unique<FlattenTokens>("pixel_embed.flatten");
   norm1_proj_ = std::make_unique<LayerNorm>("norm1_proj", LayerNorm::Config{m_ * c, eps});
-  proj_ = std::make_unique<Linear>("proj", Linear::Config{m_ * c, d, true});
+  proj_ = std::make_unique<Linear>("proj", Linear::Config{m_ * c, d, true, cfg_.dtype});
   norm2_proj_ = std::make_unique<LayerNorm>("norm2_proj", LayerNorm::Config{d, eps});
   cls_token_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{d});
   if (outer_pos) patch_pos_ = std::make_unique<LearnedPosEmbed>("patch_pos", LearnedPosEmbed::Config{{1, N_ + 1, d}, "patch_pos"});
   for (int64_t i = 0; i < cfg_.depth; ++i) blocks_.push_back(std::make_unique<TntBlock>(cfg_, i, m_));
   norm_ = std::make_unique<LayerNorm>("norm", LayerNorm::Config{d, eps});
   select_ = std::make_unique<TokenSelect>("select");
-  head_ = std::make_unique<Linear>("head", Linear::Config{d, cfg_.num_classes, true});
+  head_ = std::make_unique<Linear>("head", Linear::Config{d, cfg_.num_classes, true, cfg_.dtype});
   taps_.assign(1 + 2 * cfg_.depth, nullptr);
 }
 
@@ -393,6 +395,13 @@ void Tnt::init(uint64_t seed) {
   for (size_t i = 0; i < blocks_.size(); ++i) {
     blocks_[i]->inner->reseed(drop_seed(seed, i, true));
     blocks_[i]->outer->reseed(drop_seed(seed, i, false));
+  }
+}
+
+void Tnt::set_random_step(int64_t step) {
+  for (auto& b : blocks_) {
+    b->inner->set_random_step(step);
+    b->outer->set_random_step(step);
   }
 }
 

@@ -60,7 +60,7 @@ class VisionTransformer : public Model {
     const int64_t D = cfg_.embed_dim, G = cfg_.img_size / cfg_.patch_size;
     grid_ = G;
     patch_proj_ = std::make_unique<Conv2d>(
-        "patch_embed.proj", Conv2d::Config{cfg_.in_chans, D, cfg_.patch_size, cfg_.patch_size, 0, true});
+        "patch_embed.proj", Conv2d::Config{cfg_.in_chans, D, cfg_.patch_size, cfg_.patch_size, 0, true, cfg_.dtype});
     flatten_ = std::make_unique<FlattenTokens>("patch_embed.flatten");
     cls_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{D});
     switch (cfg_.pos_embed) {
@@ -81,7 +81,7 @@ class VisionTransformer : public Model {
     for (int64_t i = 0; i < cfg_.depth; ++i) {
       TransformerBlock::Config b;
       b.dim = D, b.heads = cfg_.num_heads, b.qkv_bias = cfg_.qkv_bias, b.qkv = QkvLayout::fused;
-      b.mlp_hidden = cfg_.mlp_dim, b.ln_eps = cfg_.ln_eps;
+      b.mlp_hidden = cfg_.mlp_dim, b.ln_eps = cfg_.ln_eps, b.dtype = cfg_.dtype;
       // Stochastic depth as timm: dpr = linspace(0, drop_path, depth).
       b.drop_path = cfg_.depth > 1 ? static_cast<float>(cfg_.drop_path * i / (cfg_.depth - 1)) : 0.f;
       const std::string name = fmt::format("blocks.{}", i);
@@ -90,7 +90,7 @@ class VisionTransformer : public Model {
     }
     norm_ = std::make_unique<LayerNorm>("norm", LayerNorm::Config{D, cfg_.ln_eps});
     select_ = std::make_unique<TokenSelect>("head_select", TokenSelect::Config{0});
-    head_ = std::make_unique<Linear>("head", Linear::Config{D, cfg_.num_classes, true});
+    head_ = std::make_unique<Linear>("head", Linear::Config{D, cfg_.num_classes, true, cfg_.dtype});
     taps_.resize(cfg_.depth + 1);
   }
 
@@ -178,6 +178,10 @@ class VisionTransformer : public Model {
       }
     }
     for (auto& b : blocks_) b->reseed(init::key_seed(seed, b->name() + ".drop_path"));
+  }
+
+  void set_random_step(int64_t step) override {
+    for (auto& b : blocks_) b->set_random_step(step);
   }
 
  private:

@@ -19,6 +19,8 @@ void add_info(CLI::App& app, const Common& common);
 void add_models(CLI::App& app, const Common& common);
 void add_predict(CLI::App& app, const Common& common);
 void add_init(CLI::App& app, const Common& common);
+void add_train(CLI::App& app, const Common& common);
+void add_eval(CLI::App& app, const Common& common);
 void add_data(CLI::App& app, const Common& common);
 
 // The layer table of a model (used by `info --model`).

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   vb::cli::add_models(app, common);
   vb::cli::add_init(app, common);
   vb::cli::add_predict(app, common);
+  vb::cli::add_train(app, common);
+  vb::cli::add_eval(app, common);
   vb::cli::add_data(app, common);
   try {
     app.parse(argc, argv);

@@ -9,8 +9,8 @@ namespace vb::cli {
 
 void print_model_summary(const ModelConfig& c) {
   const auto rows = cost_table(c);
-  fmt::print("{} ({}, {}x{}x{} input, {} classes)\n", c.name, to_string(c.family), c.in_chans, c.img_size, c.img_size,
-             c.num_classes);
+  fmt::print("{} ({}, {}x{}x{} input, {} classes, {} compute)\n", c.name, to_string(c.family), c.in_chans,
+             c.img_size, c.img_size, c.num_classes, to_string(c.dtype));
   fmt::print("  {:<26} {:>16} {:>12} {:>12}\n", "layer", "output", "params", "MMACs");
   for (const auto& r : rows)
     fmt::print("  {:<26} {:>16} {:>12} {:>12.1f}\n", r.name, fmt::format("({})", fmt::join(r.out_shape, ", ")),
@@ -34,7 +34,7 @@ void add_models(CLI::App& app, const Common&) {
                  total_params(rows), total_macs(rows) / 1e9, notes);
     }
     fmt::print("MACs = multiply-accumulates of one image (the papers' \"FLOPs\"); GFLOP = 2 x GMACs.\n"
-               "Overrides: --set field=value (e.g. --set pos_embed=learned_2d). Details: vitbench info --model NAME\n");
+               "Overrides: --set field=value (e.g. --set pos_embed=learned_2d, --set dtype=bf16). Details: vitbench info --model NAME\n");
   });
 }
 

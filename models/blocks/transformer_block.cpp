@@ -39,6 +39,11 @@ TransformerBlock::TransformerBlock(std::string name, Config cfg)
   prefix(mlp_->params(), n.mlp);
 }
 
+void TransformerBlock::set_random_step(int64_t step) {
+  drop_path1_->set_step(step);
+  drop_path2_->set_step(step);
+}
+
 void TransformerBlock::reseed(uint64_t seed) {
   cfg_.seed = seed;
   drop_path1_ = std::make_unique<DropPath>(name_ + ".drop_path1", DropPath::Config{cfg_.drop_path, seed});

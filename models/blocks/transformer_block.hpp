@@ -57,6 +57,7 @@ class TransformerBlock : public Layer {
   DropPath& drop_path2() { return *drop_path2_; }
   // New stochastic-depth streams (seed, seed + 1), steps back to 0 (a model's init(seed) calls this).
   void reseed(uint64_t seed);
+  void set_random_step(int64_t step);  // both drop paths' counters (resume)
 
  private:
   Config cfg_;

@@ -1,0 +1,87 @@
+// Training from scratch and evaluation: the DeiT-style recipe (AdamW or SGD, warm-up + cosine, label
+// smoothing, gradient clipping, stochastic depth, mixup/cutmix), validation every epoch on a split held out of
+// train, test at the end, a checkpoint every epoch, exact resume, and one HDF5 run record (docs/training.md).
+//
+// One optimizer step is: forward, loss, backward (local gradients), GradientReducer::reduce (a no-op on one
+// process; an MPI allreduce across data-parallel ranks), clipping, update. Data-parallel training plugs in a
+// reducer and gives each rank its shard of the training indices; nothing else changes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/data/loader.hpp"
+#include "harness/train/optimizer.hpp"
+#include "models/config.hpp"
+#include "models/model.hpp"
+
+namespace vb::train {
+
+struct TrainConfig {
+  std::string model;                   // preset name
+  std::vector<std::string> overrides;  // "field=value" on the preset
+  std::string dataset = "fashion-mnist";
+  std::string cache_dir;               // image-folder cache ("" = XDG default)
+  int64_t val_size = 5000;             // images held out of train for validation (stratified, seeded)
+  int64_t train_size = 0;              // stratified subset of the remaining train images (0 = all of them)
+  bool upsample = false;               // allow images smaller than the model's input (bilinear upsampling)
+  int64_t epochs = 10;
+  int64_t steps = 0;                   // > 0: the budget in optimizer steps instead of epochs
+  int64_t batch = 128, eval_batch = 256;
+  OptimizerConfig optimizer;
+  double lr = 1e-3, min_lr = 1e-5;
+  double warmup_epochs = 1;            // converted to steps
+  double label_smoothing = 0.1;
+  double clip_grad = 0;                // max global gradient norm (0 = off)
+  double drop_path = -1;               // stochastic depth rate (< 0: the preset's)
+  // Augmentation: < 0 / "" = the dataset's default.
+  int64_t crop_pad = -1;
+  std::string hflip;                   // "", "on", "off"
+  double mixup = 0, cutmix = 0;
+  uint64_t seed = 0;
+  bool test_every_epoch = true;        // also record test metrics per epoch (never used for choices)
+  std::filesystem::path output = "runs/run";  // run folder: record.h5, checkpoint.h5, best.h5
+  bool progress = true;
+
+  nlohmann::json to_json() const;
+  static TrainConfig from_json(const nlohmann::json& j);  // throws naming an unknown or ill-typed key
+};
+
+struct Metrics {
+  double loss = 0, top1 = 0, top5 = 0;  // top-k in percent
+  int64_t images = 0;
+};
+
+// The preset with its overrides, adapted to the dataset: input channels and classes come from the data.
+ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds);
+
+// Loss (plain cross-entropy, no smoothing), top-1 and top-5 of `model` in eval mode over every batch of
+// `loader` (one epoch, epoch index 0).
+Metrics evaluate(Model& model, data::Loader& loader, const std::string& what, bool progress);
+
+// Sums gradients across data-parallel workers. The single-process one does nothing.
+class GradientReducer {
+ public:
+  virtual ~GradientReducer() = default;
+  virtual void reduce(const std::vector<Slot>& slots) { (void)slots; }
+};
+
+struct RunResult {
+  Metrics test, best_val;
+  int64_t best_epoch = -1;
+  double wall_s = 0, images_per_s = 0;
+  std::filesystem::path record;
+};
+
+// Trains as configured. resume = continue from <output>/checkpoint.h5 (same config required). Writes
+// <output>/record.h5 at the end. Throws std::runtime_error on bad input or a NaN loss (after which the last
+// good checkpoint is left in place). stop_after_epochs > 0 stops once that many epochs are done in this
+// process, as a kill right after a checkpoint would (a job time limit; resume later): no record then, and
+// RunResult::record is empty.
+RunResult train(const TrainConfig& cfg, bool resume, const std::string& command, int64_t stop_after_epochs = 0);
+
+}  // namespace vb::train

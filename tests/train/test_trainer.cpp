@@ -1,0 +1,154 @@
+// The trainer end to end on the synthetic dataset with a tiny ViT: it learns, it is bit-identical for the
+// same seed and threads, a resumed run equals an uninterrupted one, and bad settings or a diverging loss stop
+// it with a clear message and no record that looks complete.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "harness/h5read.hpp"
+#include "harness/train/trainer.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace vb::test {
+
+namespace {
+
+// 4 classes of 16x16 synthetic images; a 2-block ViT with stochastic depth and mixup, so every random stream
+// of a run (split, shuffle, augmentation, mixup, drop path) is exercised.
+train::TrainConfig tiny(const std::filesystem::path& out) {
+  train::TrainConfig c;
+  c.model = "vit_tiny_patch4_32";
+  c.overrides = {"img_size=16", "embed_dim=32", "depth=2", "num_heads=2", "mlp_dim=64"};
+  c.dataset = "synthetic:train=384,test=128,classes=4,size=16,seed=3";
+  c.val_size = 64;
+  c.epochs = 3;
+  c.batch = 32;
+  c.eval_batch = 64;
+  c.lr = 2e-3;
+  c.warmup_epochs = 0.5;
+  c.drop_path = 0.1;
+  c.mixup = 0.2;
+  c.seed = 7;
+  c.output = out;
+  c.progress = false;
+  return c;
+}
+
+std::vector<double> step_losses(const std::filesystem::path& record) { return H5Input(record).read_f64("steps/loss"); }
+
+}  // namespace
+
+TEST_CASE("training learns and records every step and epoch", "[train][trainer]") {
+  // 64 training images without augmentation, 15 epochs of 2 steps: the tiny ViT must fit them (chance is 25%).
+  const auto dir = temp_dir("train_learns");
+  auto cfg = tiny(dir / "run");
+  cfg.dataset = "synthetic:train=96,test=32,classes=4,size=16,seed=3";
+  cfg.val_size = 32;
+  cfg.epochs = 15;
+  cfg.lr = 3e-3;
+  cfg.warmup_epochs = 1;
+  cfg.crop_pad = 0;
+  cfg.mixup = 0;
+  cfg.drop_path = 0;
+  cfg.label_smoothing = 0;
+  const auto r = train::train(cfg, false, "test");
+  const H5Input rec(r.record);
+  const auto train_loss = rec.read_f64("epochs/train_loss");
+  const auto train_top1 = rec.read_f64("epochs/train_top1");
+  CHECK(train_loss.back() < 0.85 * train_loss.front());
+  CHECK(train_top1.back() > 50.0);
+  CHECK(r.test.images == 32);
+  CHECK(rec.shape("steps/loss") == Dims{30});
+  CHECK(rec.shape("epochs/val_top1") == Dims{15});
+  const auto lr = rec.read_f64("steps/lr");
+  CHECK(lr[1] == Approx(3e-3));  // the end of the one-epoch (2-step) warm-up is the peak
+  CHECK(lr[29] < 1e-4);
+  CHECK(std::filesystem::exists(dir / "run" / "best.h5"));
+  CHECK(std::filesystem::exists(dir / "run" / "checkpoint.h5"));
+  const auto config = nlohmann::json::parse(rec.root_attr("config"));
+  CHECK(config["resolved"]["model"]["in_chans"] == 3);
+  CHECK(config["resolved"]["dataset"]["val_images"] == 32);
+  CHECK(rec.root_attr("kind") == "train");
+}
+
+TEST_CASE("same seed and threads give bit-identical per-step losses; another seed does not", "[train][trainer]") {
+  const auto dir = temp_dir("train_repro");
+  auto a = tiny(dir / "a"), b = tiny(dir / "b"), c = tiny(dir / "c");
+  a.epochs = b.epochs = c.epochs = 1;
+  c.seed = 8;
+  const auto la = step_losses(train::train(a, false, "test").record);
+  const auto lb = step_losses(train::train(b, false, "test").record);
+  const auto lc = step_losses(train::train(c, false, "test").record);
+  CHECK(la == lb);  // exactly, not approximately
+  CHECK(la != lc);
+}
+
+TEST_CASE("a run stopped after a checkpoint and resumed ends exactly as the uninterrupted run", "[train][trainer]") {
+  const auto dir = temp_dir("train_resume");
+  const auto whole = train::train(tiny(dir / "whole"), false, "test");
+  const auto cfg = tiny(dir / "split");
+  CHECK(train::train(cfg, false, "test", 1).record.empty());  // one epoch, then "killed"
+  CHECK(std::filesystem::exists(dir / "split" / "checkpoint.h5"));
+  CHECK_FALSE(std::filesystem::exists(dir / "split" / "record.h5"));
+  const auto resumed = train::train(cfg, true, "test");
+  CHECK(step_losses(resumed.record) == step_losses(whole.record));
+  CHECK(resumed.test.top1 == whole.test.top1);
+  CHECK(resumed.test.loss == whole.test.loss);
+  CHECK(H5Input(resumed.record).read_f64("epochs/val_loss") == H5Input(whole.record).read_f64("epochs/val_loss"));
+}
+
+TEST_CASE("resume refuses other settings and a fresh run refuses a folder holding one", "[train][trainer]") {
+  const auto dir = temp_dir("train_refuse");
+  auto cfg = tiny(dir / "run");
+  cfg.epochs = 2;
+  train::train(cfg, false, "test", 1);
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("already holds a run") && Catch::Contains("--resume"));
+  auto other = cfg;
+  other.lr = 1e-3;
+  REQUIRE_THROWS_WITH(train::train(other, true, "test"), Catch::Contains("cannot resume") && Catch::Contains("lr: 0.002"));
+  auto missing = tiny(dir / "nothing");
+  REQUIRE_THROWS_WITH(train::train(missing, true, "test"), Catch::Contains("no checkpoint to resume from"));
+}
+
+TEST_CASE("a diverging loss stops the run naming the step, and leaves no record", "[train][trainer]") {
+  const auto dir = temp_dir("train_nan");
+  auto cfg = tiny(dir / "run");
+  cfg.optimizer.name = "sgd";
+  cfg.lr = cfg.min_lr = 1e12;
+  cfg.warmup_epochs = 0;
+  cfg.label_smoothing = 0;
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Matches(".*step \\d+ \\(epoch 1.*(loss|gradient norm) is (nan|inf|-nan).*"));
+  CHECK_FALSE(std::filesystem::exists(dir / "run" / "record.h5"));
+  CHECK_FALSE(std::filesystem::exists(dir / "run" / "record.h5.partial"));
+}
+
+TEST_CASE("bad training settings are refused with the setting's name", "[train][trainer]") {
+  const auto dir = temp_dir("train_bad");
+  auto cfg = tiny(dir / "run");
+  cfg.model = "resnet51";
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("unknown model 'resnet51'"));
+  cfg = tiny(dir / "run");
+  cfg.val_size = 300;
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("val_size 300"));
+  cfg = tiny(dir / "run");
+  cfg.train_size = 1000;
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("train_size 1000"));
+  cfg = tiny(dir / "run");
+  cfg.overrides.push_back("patch_size=5");  // 16 px images do not split into 5 px patches
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("patch"));
+  cfg = tiny(dir / "run");
+  cfg.lr = 0;
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("lr"));
+}
+
+TEST_CASE("training settings round-trip through JSON and unknown keys are named", "[train][config]") {
+  auto cfg = tiny("unused");
+  cfg.optimizer.nesterov = true;
+  cfg.hflip = "off";
+  const auto back = train::TrainConfig::from_json(cfg.to_json());
+  CHECK(back.to_json() == cfg.to_json());
+  REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochz", 3}}), Catch::Contains("unknown training setting 'epochz'"));
+  REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochs", "three"}}), Catch::Contains("'epochs'"));
+}
+
+}  // namespace vb::test
