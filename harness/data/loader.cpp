@@ -58,9 +58,13 @@ Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions 
   if (opt_.prefetch < 0) throw std::invalid_argument(fmt::format("{}: prefetch must be >= 0", what));
   if (set_.channels <= 0 || set_.height <= 0 || set_.width <= 0)
     throw std::invalid_argument(fmt::format("{}: the image set has no image shape", what));
-  for (int64_t i : indices_)
+  for (int64_t i : indices_) {
     if (i < 0 || i >= set_.size())
       throw std::invalid_argument(fmt::format("{}: index {} out of range ({} images)", what, i, set_.size()));
+    if (!set_.classes.empty() && (set_.labels[i] < 0 || set_.labels[i] >= static_cast<int32_t>(set_.classes.size())))
+      throw std::invalid_argument(fmt::format("{}: label {} of image {} out of range ({} classes)", what,
+                                              set_.labels[i], i, set_.classes.size()));
+  }
   const int64_t h = set_.height, w = set_.width;
   if (opt_.normalize.mean.empty() && opt_.normalize.std.empty()) {
     opt_.normalize.mean.assign(set_.channels, 0.f);
@@ -112,6 +116,7 @@ Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions 
   };
   rows_ = taps(h, rh, top, s);
   cols_ = taps(w, rw, left, s);
+  identity_ = h == s && w == s;
 }
 
 Loader::~Loader() { stop(); }
@@ -191,9 +196,9 @@ void Loader::worker() {
   }
 }
 
-void Loader::render(int64_t index, uint64_t sample_key, float* dst) const {
-  // dst is (C, S, S). The augmented source is the image padded by `pad` zeros, cropped at (oy, ox) back to
-  // H x W, then mirrored: aug(y, x) = src(y + oy - pad, (flip ? W-1-x : x) + ox - pad), 0 outside.
+void Loader::render(int64_t index, uint64_t sample_key, float* dst, std::vector<float>& scratch) const {
+  // dst is (C, S, S). The augmented source is the image padded by `pad` zeros, cropped at (dy, dx) back to
+  // H x W, then mirrored: aug(y, x) = src(y + dy, (flip ? W-1-x : x) + dx), 0 outside the image.
   const int64_t c_n = set_.channels, h = set_.height, w = set_.width, s = out_size_;
   int64_t dy = 0, dx = 0;
   bool flip = false;
@@ -205,31 +210,44 @@ void Loader::render(int64_t index, uint64_t sample_key, float* dst) const {
     }
     flip = opt_.augment.hflip && (bits(sample_key, 2) & 1);
   }
+  // aug (C, H, W) in pixel units, then the bilinear resize as two separable passes: columns into
+  // tmp (C, H, S), then rows into dst (C, S, S).
+  scratch.resize(c_n * h * w + (identity_ ? 0 : c_n * h * s));
+  float* aug = scratch.data();
+  float* tmp = aug + c_n * h * w;
   const uint8_t* src = set_.image(index);
-  // Column lookups of the augmented image: source column or -1 (padding).
-  std::vector<int64_t> col(w);
-  for (int64_t x = 0; x < w; ++x) {
-    const int64_t sx = (flip ? w - 1 - x : x) + dx;
-    col[x] = sx >= 0 && sx < w ? sx : -1;
+  for (int64_t c = 0; c < c_n; ++c)
+    for (int64_t y = 0; y < h; ++y) {
+      const int64_t sy = y + dy;
+      float* row = aug + (c * h + y) * w;
+      for (int64_t x = 0; x < w; ++x) {
+        const int64_t sx = (flip ? w - 1 - x : x) + dx;
+        row[x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? src[(c * h + sy) * w + sx] : 0.f;
+      }
+    }
+  const float* plane_src = aug;
+  if (!identity_) {
+    for (int64_t cy = 0; cy < c_n * h; ++cy) {
+      const float* in = aug + cy * w;
+      float* out = tmp + cy * s;
+      for (int64_t ox = 0; ox < s; ++ox) {
+        const Tap& q = cols_[ox];
+        out[ox] = in[q.i0] + q.w * (in[q.i1] - in[q.i0]);
+      }
+    }
+    plane_src = tmp;
   }
   for (int64_t c = 0; c < c_n; ++c) {
-    const uint8_t* plane = src + c * h * w;
+    // x = (p / 255 - mean) / std = p * scale - shift.
     const float scale = 1.f / (255.f * opt_.normalize.std[c]);
     const float shift = opt_.normalize.mean[c] / opt_.normalize.std[c];
-    auto at = [&](int64_t y, int64_t x) -> float {
-      const int64_t sy = y + dy;
-      if (sy < 0 || sy >= h || col[x] < 0) return 0.f;
-      return plane[sy * w + col[x]];
-    };
+    const float* in = plane_src + c * h * (identity_ ? w : s);
     float* out = dst + c * s * s;
     for (int64_t oy = 0; oy < s; ++oy) {
       const Tap& r = rows_[oy];
-      for (int64_t ox = 0; ox < s; ++ox) {
-        const Tap& q = cols_[ox];
-        const float top = at(r.i0, q.i0) + q.w * (at(r.i0, q.i1) - at(r.i0, q.i0));
-        const float bottom = at(r.i1, q.i0) + q.w * (at(r.i1, q.i1) - at(r.i1, q.i0));
-        out[oy * s + ox] = (top + r.w * (bottom - top)) * scale - shift;
-      }
+      const float* a = in + r.i0 * s;
+      const float* b = in + r.i1 * s;
+      for (int64_t ox = 0; ox < s; ++ox) out[oy * s + ox] = (a[ox] + r.w * (b[ox] - a[ox])) * scale - shift;
     }
   }
 }
@@ -238,6 +256,10 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
   const int64_t first = step * opt_.batch;
   const int64_t b = std::min(opt_.batch, size() - first);
   const int64_t numel = set_.channels * out_size_ * out_size_;
+  // The set is held by reference: one resized behind the loader's back would be read out of bounds.
+  if (set_.pixels.size() != static_cast<size_t>(set_.size() * set_.image_numel()) ||
+      set_.labels.size() < indices_.size())
+    throw std::runtime_error(fmt::format("loader for {}: the image set changed after the loader was made", set_.name));
   out.epoch = epoch;
   out.step = step;
   out.size = b;
@@ -245,12 +267,13 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
   out.labels.resize(b);
   out.indices.resize(b);
   out.targets.clear();
+  std::vector<float> scratch;
   for (int64_t j = 0; j < b; ++j) {
     const int64_t pos = first + j;  // position in the epoch: the sample's random numbers depend on it alone
     out.indices[j] = order_[pos];
     out.labels[j] = set_.labels[order_[pos]];
     render(order_[pos], key(Purpose::augment, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(pos)}),
-           out.images.data() + j * numel);
+           out.images.data() + j * numel, scratch);
   }
   const Augment& a = opt_.augment;
   if (!opt_.train || (a.mixup <= 0 && a.cutmix <= 0) || b == 0) return;
@@ -259,8 +282,9 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
   Stream rs(key(Purpose::mix, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(step)}));
   const bool use_cutmix = a.mixup > 0 && a.cutmix > 0 ? rs.uniform() < 0.5f : a.cutmix > 0;
   double lam = beta(rs, use_cutmix ? a.cutmix : a.mixup);
-  const std::vector<float> orig = out.images;
   const int64_t s = out_size_;
+  // Image j takes from image b-1-j and vice versa, so each pair is updated in place (no copy of the batch);
+  // the middle image of an odd batch is its own partner and stays as it is.
   if (use_cutmix) {
     // The box as in timm's rand_bbox: side sqrt(1 - lam) of the image, centre uniform, clipped to the image;
     // lam is then corrected to the area actually kept.
@@ -270,20 +294,24 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
     const int64_t cx = std::min<int64_t>(static_cast<int64_t>(rs.uniform() * s), s - 1);
     const int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, s), y1 = std::clamp<int64_t>(cy + ch / 2, 0, s);
     const int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, s), x1 = std::clamp<int64_t>(cx + cw / 2, 0, s);
-    for (int64_t j = 0; j < b; ++j) {
-      const float* other = orig.data() + (b - 1 - j) * numel;
-      float* dst = out.images.data() + j * numel;
+    for (int64_t j = 0; j < b - 1 - j; ++j) {
+      float* p = out.images.data() + j * numel;
+      float* q = out.images.data() + (b - 1 - j) * numel;
       for (int64_t c = 0; c < set_.channels; ++c)
         for (int64_t y = y0; y < y1; ++y)
-          for (int64_t x = x0; x < x1; ++x) dst[(c * s + y) * s + x] = other[(c * s + y) * s + x];
+          std::swap_ranges(p + (c * s + y) * s + x0, p + (c * s + y) * s + x1, q + (c * s + y) * s + x0);
     }
     lam = 1 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(s * s);
   } else {
     const float l = static_cast<float>(lam);
-    for (int64_t j = 0; j < b; ++j) {
-      const float* other = orig.data() + (b - 1 - j) * numel;
-      float* dst = out.images.data() + j * numel;
-      for (int64_t i = 0; i < numel; ++i) dst[i] = l * dst[i] + (1 - l) * other[i];
+    for (int64_t j = 0; j < b - 1 - j; ++j) {
+      float* p = out.images.data() + j * numel;
+      float* q = out.images.data() + (b - 1 - j) * numel;
+      for (int64_t i = 0; i < numel; ++i) {
+        const float pi = p[i], qi = q[i];
+        p[i] = l * pi + (1 - l) * qi;
+        q[i] = l * qi + (1 - l) * pi;
+      }
     }
   }
   const int64_t classes = static_cast<int64_t>(set_.classes.size());

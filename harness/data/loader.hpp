@@ -60,7 +60,8 @@ class Loader {
 
  private:
   void prepare(int64_t epoch, int64_t step, Batch& out) const;  // pure function of (epoch, step)
-  void render(int64_t index, uint64_t sample_key, float* dst) const;  // one augmented image -> (C, S, S)
+  // One augmented image -> dst (C, S, S); scratch is reused across the images of a batch.
+  void render(int64_t index, uint64_t sample_key, float* dst, std::vector<float>& scratch) const;
   void worker();
   void stop();
 
@@ -74,6 +75,7 @@ class Loader {
     float w;  // weight of i1
   };
   std::vector<Tap> rows_, cols_;
+  bool identity_ = false;  // images already S x S: no resampling
   std::vector<int64_t> order_;  // indices_ in the current epoch's order
   // Background thread state.
   std::thread thread_;

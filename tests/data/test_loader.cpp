@@ -321,3 +321,17 @@ TEST_CASE("Loader: resize and centre-crop, upsample, refusals", "[data]") {
     CHECK_THROWS_AS(Loader(s, {0, 2}, LoaderOptions{}), std::invalid_argument);
   }
 }
+
+TEST_CASE("Loader: a worker's exception reaches next()", "[data]") {
+  for (int64_t prefetch : {0, 2}) {
+    ImageSet s = make_set(12, 1, 4, 4);
+    LoaderOptions o;
+    o.batch = 4;
+    o.prefetch = prefetch;
+    Loader l(s, all(s), o);
+    s.pixels.resize(5);  // the set changes under the loader: preparing a batch throws
+    l.start_epoch(0);
+    Batch b;
+    CHECK_THROWS_WITH(l.next(b), Catch::Matchers::Contains("changed after the loader was made"));
+  }
+}
