@@ -173,11 +173,39 @@ def table_erf90(results, out):
     return path
 
 
+# ---- kind = train -------------------------------------------------------------------------------------------
+
+def load_train(path):
+    with h5py.File(path) as f:
+        cfg = json.loads(text(f.attrs["config"]))
+        r = {k: f[f"epochs/{k}"][:] for k in ("val_top1", "test_top1", "wall_s")}
+        r.update(name=os.path.splitext(os.path.basename(path))[0], model=cfg["resolved"]["model"]["name"],
+                 dataset=cfg["resolved"]["dataset"]["name"], final_top1=float(f.attrs["test_top1"]))
+    return r
+
+
+def fig_train_curves(results, out):
+    """Validation (solid) and test (dashed) top-1 against cumulative training minutes, one panel per dataset."""
+    datasets = sorted({r["dataset"] for r in results})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        for r in (r for r in results if r["dataset"] == ds):
+            t = np.cumsum(r["wall_s"]) / 60
+            (line,) = ax.plot(t, r["val_top1"], "o-", label=f"{r['name']} ({r['model']}) val")
+            ax.plot(t, r["test_top1"], "x--", color=line.get_color(), label=f"test, final {r['final_top1']:.2f}%")
+        ax.set(title=ds, xlabel="training time (min)", ylabel="top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, out, "train_curves.png")
+
+
 # ---- dispatch ----------------------------------------------------------------------------------------------
 
 # kind -> (loader, [figure functions]); each figure function takes every result of its kind and the folder.
 FIGURES = {
     "rf": (load_rf, [fig_erf_grid, fig_erf_side, fig_attention_distance, table_erf90]),
+    "train": (load_train, [fig_train_curves]),
 }
 
 
