@@ -12,7 +12,9 @@
 #include <stdexcept>
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+// libasan's allocator statistics. Declared here: gcc 12 on Debian ships the runtime but not the
+// <sanitizer/allocator_interface.h> header.
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 namespace vb {
