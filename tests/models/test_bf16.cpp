@@ -210,7 +210,7 @@ TEST_CASE("memory-bound layers configured for bf16 run on bf16 input", "[bf16][l
   const Tensor& n16 = bn16.forward(x16, Mode::train);
   REQUIRE(n16.dtype() == DType::bf16);
   require_close(to_double(n16), to_double(bn32.forward(x32, Mode::train)), 2 * r, 1e-2, "batchnorm");
-  require_close(to_double(bn16.running_var), to_double(bn32.running_var), 1e-5, 1e-6, "running_var (f32)");
+  require_close(to_double(bn16.running_var), to_double(bn32.running_var), 1e-4, 1e-6, "running_var (f32)");
   const Vec dy = round_bf16(random_vec(product(shape), 12));
   Tensor dy16(shape, DType::bf16);
   dy16.assign(to_float(dy));
