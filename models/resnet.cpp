@@ -33,9 +33,10 @@ const ModelConfig& validated(const ModelConfig& cfg) {
 
 Conv2d::Config stem_config(const ModelConfig& cfg) {
   if (cfg.stem == Stem::imagenet) return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width,
-                                          .kernel = 7, .stride = 2, .padding = 3, .dtype = cfg.dtype};
+                                          .kernel = 7, .stride = 2, .padding = 3, .dtype = cfg.dtype,
+                                          .dst_dtype = cfg.dtype};
   return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width, .kernel = 3, .stride = 1, .padding = 1,
-          .dtype = cfg.dtype};
+          .dtype = cfg.dtype, .dst_dtype = cfg.dtype};
 }
 
 void add_conv(std::vector<StateEntry>& out, Conv2d& conv) {
@@ -80,27 +81,29 @@ int64_t final_extent(const ModelConfig& cfg, int64_t in) {
 Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride,
                        DType dtype)
     : name(name),
-      conv1(name + ".conv1", {.in_channels = in_channels, .out_channels = width, .kernel = 1, .dtype = dtype}),
-      bn1(name + ".bn1", {.channels = width}),
-      relu1(name + ".relu1"),
+      conv1(name + ".conv1",
+            {.in_channels = in_channels, .out_channels = width, .kernel = 1, .dtype = dtype, .dst_dtype = dtype}),
+      bn1(name + ".bn1", {.channels = width, .dtype = dtype}),
+      relu1(name + ".relu1", {dtype}),
       conv2(name + ".conv2",
             {.in_channels = width, .out_channels = width, .kernel = 3, .stride = stride, .padding = 1,
-             .dtype = dtype}),
-      bn2(name + ".bn2", {.channels = width}),
-      relu2(name + ".relu2"),
+             .dtype = dtype, .dst_dtype = dtype}),
+      bn2(name + ".bn2", {.channels = width, .dtype = dtype}),
+      relu2(name + ".relu2", {dtype}),
       conv3(name + ".conv3",
-            {.in_channels = width, .out_channels = width * expansion, .kernel = 1, .dtype = dtype}),
-      bn3(name + ".bn3", {.channels = width * expansion}),
-      add(name + ".add"),
-      relu3(name + ".relu3"),
-      grad_sum(name + ".grad_sum") {
+            {.in_channels = width, .out_channels = width * expansion, .kernel = 1, .dtype = dtype,
+             .dst_dtype = dtype}),
+      bn3(name + ".bn3", {.channels = width * expansion, .dtype = dtype}),
+      add(name + ".add", dtype),
+      relu3(name + ".relu3", {dtype}),
+      grad_sum(name + ".grad_sum", dtype) {
   if (stride != 1 || in_channels != width * expansion) {
     downsample_conv = std::make_unique<Conv2d>(
         name + ".downsample.0",
         Conv2d::Config{.in_channels = in_channels, .out_channels = width * expansion, .kernel = 1, .stride = stride,
-                       .dtype = dtype});
-    downsample_bn = std::make_unique<BatchNorm2d>(name + ".downsample.1",
-                                                  BatchNorm2d::Config{.channels = width * expansion});
+                       .dtype = dtype, .dst_dtype = dtype});
+    downsample_bn = std::make_unique<BatchNorm2d>(
+        name + ".downsample.1", BatchNorm2d::Config{.channels = width * expansion, .dtype = dtype});
   }
 }
 
@@ -167,14 +170,15 @@ void Bottleneck::init(uint64_t seed) {
 ResNet::ResNet(const ModelConfig& cfg)
     : Model(validated(cfg)),
       conv1_("conv1", stem_config(cfg_)),
-      bn1_("bn1", {.channels = cfg_.base_width}),
-      relu_("relu"),
-      avgpool_("avgpool"),
+      bn1_("bn1", {.channels = cfg_.base_width, .dtype = cfg_.dtype}),
+      relu_("relu", {cfg_.dtype}),
+      avgpool_("avgpool", {cfg_.dtype}),
       fc_("fc", {.in_features = cfg_.base_width * 8 * Bottleneck::expansion,
                  .out_features = cfg_.num_classes,
                  .dtype = cfg_.dtype}) {
   if (cfg_.stem == Stem::imagenet)
-    maxpool_ = std::make_unique<MaxPool2d>("maxpool", MaxPool2d::Config{.kernel = 3, .stride = 2, .padding = 1});
+    maxpool_ = std::make_unique<MaxPool2d>(
+        "maxpool", MaxPool2d::Config{.kernel = 3, .stride = 2, .padding = 1, .dtype = cfg_.dtype});
   int64_t channels = cfg_.base_width;
   for (int s = 0; s < 4; ++s) {
     const int64_t width = cfg_.base_width << s;  // base_width * 2^s

@@ -1,6 +1,8 @@
 // ResNet (torchvision v1.5 ResNet-50 generalised by ModelConfig: stage depths, base width, stem). Declared
 // here, not only in resnet.cpp, so tests and measurements can look at the layers (e.g. their layouts).
-// Feature maps stay in oneDNN's blocked layout from the stem conv to the global pool.
+// Feature maps stay in oneDNN's blocked layout from the stem conv to the global pool; with dtype bf16 they
+// are bf16 too (convs write bf16, BN/ReLU/add/pools run on bf16: half the memory traffic, no conversions),
+// and so are the gradients between layers in backward. Params, BN statistics and grads stay f32.
 #pragma once
 
 #include <memory>

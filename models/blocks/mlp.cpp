@@ -8,8 +8,10 @@ namespace vb {
 Mlp::Mlp(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
   check_arg(cfg_.dim > 0 && cfg_.hidden > 0, name_,
             fmt::format("dim and hidden must be positive, given dim {} hidden {}", cfg_.dim, cfg_.hidden));
-  fc1_ = std::make_unique<Linear>(name_ + ".fc1", Linear::Config{cfg_.dim, cfg_.hidden, true, cfg_.dtype});
-  act_ = std::make_unique<GELU>(name_ + ".act");
+  // bf16: fc1 writes bf16, GELU runs on bf16 and fc2 reads it without a conversion; fc2 writes f32.
+  fc1_ = std::make_unique<Linear>(name_ + ".fc1",
+                                  Linear::Config{cfg_.dim, cfg_.hidden, true, cfg_.dtype, cfg_.dtype});
+  act_ = std::make_unique<GELU>(name_ + ".act", GELU::Config{cfg_.dtype});
   fc2_ = std::make_unique<Linear>(name_ + ".fc2", Linear::Config{cfg_.hidden, cfg_.dim, true, cfg_.dtype});
   // Param names relative to this layer (see params()).
   for (Param* p : fc1_->params()) p->name = "fc1." + p->name;

@@ -23,8 +23,8 @@ void Add::build(const dnnl::memory::desc& a_md, const dnnl::memory::desc& b_md) 
 const Tensor& Add::forward(const Tensor& a, const Tensor& b) {
   // a and b are (...) with equal shapes; dst is a + b in a's layout.
   check_arg(!a.empty() && !b.empty(), name_, "a or b is empty");
-  check_f32(name_, "a", a);
-  check_f32(name_, "b", b);
+  check_dtype(name_, "a", a, dtype_);
+  check_dtype(name_, "b", b, dtype_);
   check_shape(name_, "b", a.shape(), b.shape());
   if (a.desc() != a_md_ || b.desc() != b_md_) build(a.desc(), b.desc());
   add_.args[DNNL_ARG_SRC_0] = a.mem();
@@ -36,7 +36,7 @@ const Tensor& Add::forward(const Tensor& a, const Tensor& b) {
 const Tensor& Add::backward(const Tensor& diff_dst) {
   if (dst_.empty()) throw std::logic_error(fmt::format("{}: backward called before forward", name_));
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, dtype_);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (diff_dst.desc() == a_md_) {
     diff_ = diff_dst;  // shares the buffer: both inputs receive diff_dst unchanged

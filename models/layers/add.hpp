@@ -11,7 +11,8 @@ namespace vb {
 
 class Add {
  public:
-  explicit Add(std::string name) : name_(std::move(name)) {}
+  // dtype bf16: also accepts bf16 inputs (dst in a's desc, so a's dtype).
+  explicit Add(std::string name, DType dtype = DType::f32) : name_(std::move(name)), dtype_(dtype) {}
   Add(const Add&) = delete;
   Add& operator=(const Add&) = delete;
 
@@ -29,6 +30,7 @@ class Add {
   void build(const dnnl::memory::desc& a_md, const dnnl::memory::desc& b_md);
 
   std::string name_;
+  DType dtype_;
   dnnl::memory::desc a_md_, b_md_;  // descs the primitives were built for
   Reorder b_to_a_;                  // b -> a's layout (no-op when equal)
   Step add_;                        // binary add: src0 a, src1 b (a's layout), dst

@@ -1,5 +1,6 @@
-// Multi-head self-attention: projections by Linear sub-layers, core by oneDNN matmul + softmax primitives
-// reading and writing strided per-head views of the projection buffers (head split and merge are strides).
+// Multi-head self-attention: projections by Linear sub-layers, core by oneDNN matmul + softmax primitives.
+// Heads are split by one reorder per q/k/v from strided views into dense buffers (brgemm needs them) and
+// merged by strides (PV writes straight into the (B, N, H, dh) context); backward writes strided diffs.
 #include "models/layers/attention.hpp"
 
 #include <fmt/format.h>
@@ -14,25 +15,23 @@ namespace {
 using md = dnnl::memory::desc;
 
 // Head h's (N, dh) block of every batch inside a (B, N, row_stride) buffer, as a (B, H, N, dh) desc.
-md heads_md(int64_t B, int64_t H, int64_t N, int64_t dh, int64_t row_stride) {
-  return md({B, H, N, dh}, dt::f32, Dims{N * row_stride, dh, row_stride, 1});
-}
-// The same blocks transposed, (B, H, dh, N).
-md heads_t_md(int64_t B, int64_t H, int64_t N, int64_t dh, int64_t row_stride) {
-  return md({B, H, dh, N}, dt::f32, Dims{N * row_stride, dh, 1, row_stride});
+md heads_md(int64_t B, int64_t H, int64_t N, int64_t dh, int64_t row_stride, dt t = dt::f32) {
+  return md({B, H, N, dh}, t, Dims{N * row_stride, dh, row_stride, 1});
 }
 // A (B, H, N, N) plain buffer read transposed in its last two axes.
-md square_t_md(int64_t B, int64_t H, int64_t N) {
-  return md({B, H, N, N}, dt::f32, Dims{H * N * N, N * N, 1, N});
+md square_t_md(int64_t B, int64_t H, int64_t N, dt t = dt::f32) {
+  return md({B, H, N, N}, t, Dims{H * N * N, N * N, 1, N});
 }
 
-float* at(const dnnl::memory& base, int64_t offset) {
-  return static_cast<float*>(base.get_data_handle()) + offset;
+// Element `offset` of base's buffer (elements of base's dtype: 4 bytes f32, 2 bytes bf16).
+void* at(const dnnl::memory& base, int64_t offset) {
+  const int64_t size = base.get_desc().data_type() == dt::bf16 ? 2 : 4;
+  return static_cast<char*>(base.get_data_handle()) + offset * size;
 }
 
-// Points `view` at base + offset (floats); cheap, and a no-op when it already does.
+// Points `view` at base + offset (elements); cheap, and a no-op when it already does.
 void bind(dnnl::memory& view, const dnnl::memory& base, int64_t offset) {
-  float* p = at(base, offset);
+  void* p = at(base, offset);
   if (view.get_data_handle() != p) view.set_data_handle(p);
 }
 
@@ -59,12 +58,12 @@ Attention::Attention(std::string name, Config cfg) : Layer(std::move(name)), cfg
   head_dim_ = D / cfg_.heads;
   scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));
   if (cfg_.qkv == QkvLayout::fused) {
-    in_ = std::make_unique<Linear>(name_ + ".qkv", Linear::Config{D, 3 * D, cfg_.qkv_bias, cfg_.dtype});
+    in_ = std::make_unique<Linear>(name_ + ".qkv", Linear::Config{D, 3 * D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype});
     in_stride_ = v_stride_ = 3 * D;
     v_offset_ = 2 * D;
   } else {
-    in_ = std::make_unique<Linear>(name_ + ".qk", Linear::Config{D, 2 * D, cfg_.qkv_bias, cfg_.dtype});
-    v_ = std::make_unique<Linear>(name_ + ".v", Linear::Config{D, D, cfg_.qkv_bias, cfg_.dtype});
+    in_ = std::make_unique<Linear>(name_ + ".qk", Linear::Config{D, 2 * D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype});
+    v_ = std::make_unique<Linear>(name_ + ".v", Linear::Config{D, D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype});
     in_stride_ = 2 * D;
     v_stride_ = D;
     v_offset_ = 0;
@@ -89,6 +88,7 @@ std::vector<Param*> Attention::params() {
 void Attention::build(int64_t B, int64_t N) {
   const auto& eng = Runtime::engine();
   const int64_t D = cfg_.dim, H = cfg_.heads, dh = head_dim_;
+  const dt c = to_dnnl(cfg_.dtype);  // q, k, v, probabilities and context in the compute dtype
   shape_ = {B, N, D};
   bwd_built_ = false;
   sum_built_ = false;
@@ -98,34 +98,51 @@ void Attention::build(int64_t B, int64_t N) {
     throw std::logic_error(name_ + ": projection dst is not plain row-major");
 
   // S = scale Q K^T: q (B, H, N, dh) and k^T (B, H, dh, N) read in place from in_'s dst; S (B, H, N, N).
-  q_ = dnnl::memory(heads_md(B, H, N, dh, in_stride_), eng, at(in_dst_, 0));
-  k_t_ = dnnl::memory(heads_t_md(B, H, N, dh, in_stride_), eng, at(in_dst_, D));
-  probs_ = Tensor({B, H, N, N});
-  qk_ = Step{matmul(name_, q_.get_desc(), k_t_.get_desc(), probs_.desc(), scale_),
-             {{DNNL_ARG_SRC, q_}, {DNNL_ARG_WEIGHTS, k_t_}, {DNNL_ARG_DST, probs_.mem()}}};
+  // q, k, v: strided views of the projection outputs -> dense (B, H, N, dh) buffers.
+  q_ = dnnl::memory(heads_md(B, H, N, dh, in_stride_, c), eng, at(in_dst_, 0));
+  k_ = dnnl::memory(heads_md(B, H, N, dh, in_stride_, c), eng, at(in_dst_, D));
+  v_view_ = dnnl::memory(heads_md(B, H, N, dh, v_stride_, c), eng, at(v_dst_, v_offset_));
+  const int64_t part = B * H * N * dh;
+  qkv_dense_ = Tensor({3, B, H, N, dh}, cfg_.dtype);
+  const md dense_md({B, H, N, dh}, c, tag::abcd);
+  q_d_ = dnnl::memory(dense_md, eng, at(qkv_dense_.mem(), 0));
+  k_d_ = dnnl::memory(dense_md, eng, at(qkv_dense_.mem(), part));
+  v_d_ = dnnl::memory(dense_md, eng, at(qkv_dense_.mem(), 2 * part));
+  k_dt_ = dnnl::memory(md({B, H, dh, N}, c, tag::abdc), eng, k_d_.get_data_handle());
+  auto split = [](const dnnl::memory& from, const dnnl::memory& to) {
+    return Step{dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}};
+  };
+  split_q_ = split(q_, q_d_);
+  split_k_ = split(k_, k_d_);
+  split_v_ = split(v_view_, v_d_);
 
-  // P = softmax(S) over keys, in place.
+  probs_ = Tensor({B, H, N, N}, cfg_.dtype);
+  scores_ = cfg_.dtype == DType::f32 ? probs_ : Tensor({B, H, N, N});  // f32 logits
+  qk_ = Step{matmul(name_, q_d_.get_desc(), k_dt_.get_desc(), scores_.desc(), scale_),
+             {{DNNL_ARG_SRC, q_d_}, {DNNL_ARG_WEIGHTS, k_dt_}, {DNNL_ARG_DST, scores_.mem()}}};
+
+  // P = softmax(S) over keys: in place (f32), or f32 scores -> bf16 probabilities.
   try {
-    softmax_pd_ =
-        dnnl::softmax_forward::primitive_desc({dnnl::prop_kind::forward_training, probs_.desc(), 3}, eng);
+    softmax_pd_ = dnnl::softmax_v2_forward::primitive_desc(
+        {dnnl::prop_kind::forward_training, dnnl::algorithm::softmax_accurate, scores_.desc(), probs_.desc(), 3},
+        eng);
   } catch (const dnnl::error& e) {
     throw std::invalid_argument(
         fmt::format("{}: no softmax for {} ({})", name_, to_string(probs_.shape()), e.what()));
   }
-  softmax_ =
-      Step{dnnl::softmax_forward(softmax_pd_), {{DNNL_ARG_SRC, probs_.mem()}, {DNNL_ARG_DST, probs_.mem()}}};
+  softmax_ = Step{dnnl::softmax_v2_forward(softmax_pd_),
+                  {{DNNL_ARG_SRC, scores_.mem()}, {DNNL_ARG_DST, probs_.mem()}}};
 
-  // O = P V: v (B, H, N, dh) in place; O written straight into ctx (B, N, H, dh) = (B, N, D), heads merged.
-  v_view_ = dnnl::memory(heads_md(B, H, N, dh, v_stride_), eng, at(v_dst_, v_offset_));
-  ctx_ = Tensor({B, N, D});
-  const dnnl::memory ctx_heads(heads_md(B, H, N, dh, D), eng, ctx_.mem().get_data_handle());
-  pv_ = Step{matmul(name_, probs_.desc(), v_view_.get_desc(), ctx_heads.get_desc(), 1.0f),
-             {{DNNL_ARG_SRC, probs_.mem()}, {DNNL_ARG_WEIGHTS, v_view_}, {DNNL_ARG_DST, ctx_heads}}};
+  // O = P V: v (B, H, N, dh) dense; O written straight into ctx (B, N, H, dh) = (B, N, D), heads merged.
+  ctx_ = Tensor({B, N, D}, cfg_.dtype);
+  const dnnl::memory ctx_heads(heads_md(B, H, N, dh, D, c), eng, ctx_.mem().get_data_handle());
+  pv_ = Step{matmul(name_, probs_.desc(), v_d_.get_desc(), ctx_heads.get_desc(), 1.0f),
+             {{DNNL_ARG_SRC, probs_.mem()}, {DNNL_ARG_WEIGHTS, v_d_}, {DNNL_ARG_DST, ctx_heads}}};
 }
 
 const Tensor& Attention::forward(const Tensor& src, Mode mode) {
   check_rank(name_, "src", 3, src);
-  check_f32(name_, "src", src);
+  check_f32(name_, "src", src);  // f32 residual stream in both dtypes
   if (src.dim(2) != cfg_.dim) check_shape(name_, "src", {src.dim(0), src.dim(1), cfg_.dim}, src.shape());
 
   // src (B, N, D) -> in_dst (B, N, 3D | 2D) [, v_dst (B, N, D)]
@@ -136,13 +153,12 @@ const Tensor& Attention::forward(const Tensor& src, Mode mode) {
   if (src.shape() != shape_) build(src.dim(0), src.dim(1));
   // The Linears own these buffers; they only move when a Linear rebuilds, but rebinding is free.
   bind(q_, in_dst_, 0);
-  bind(k_t_, in_dst_, cfg_.dim);
+  bind(k_, in_dst_, cfg_.dim);
   bind(v_view_, v_dst_, v_offset_);
-  if (bwd_built_) {
-    bind(k_view_, in_dst_, cfg_.dim);
-    bind(v_t_, v_dst_, v_offset_);
-  }
 
+  split_q_.run();
+  split_k_.run();
+  split_v_.run();
   qk_.run();
   softmax_.run();
   pv_.run();
@@ -154,18 +170,19 @@ const Tensor& Attention::forward(const Tensor& src, Mode mode) {
 void Attention::build_backward() {
   const auto& eng = Runtime::engine();
   const int64_t B = shape_[0], N = shape_[1], D = cfg_.dim, H = cfg_.heads, dh = head_dim_;
-  d_ctx_view_ = dnnl::memory(heads_md(B, H, N, dh, D), eng, nullptr);  // bound to proj's diff_src per call
-  v_t_ = dnnl::memory(heads_t_md(B, H, N, dh, v_stride_), eng, at(v_dst_, v_offset_));
-  k_view_ = dnnl::memory(heads_md(B, H, N, dh, in_stride_), eng, at(in_dst_, D));
-  d_probs_ = Tensor({B, H, N, N});
-  d_in_ = Tensor({B, N, in_stride_});
-  if (v_) d_v_ = Tensor({B, N, D});
+  // Every tensor of the backward core is in the compute dtype (bf16: matmuls accumulate in f32, write bf16).
+  const dt c = to_dnnl(cfg_.dtype);
+  d_ctx_view_ = dnnl::memory(heads_md(B, H, N, dh, D, c), eng, nullptr);  // bound to proj's diff_src per call
+  v_t_ = dnnl::memory(md({B, H, dh, N}, c, tag::abdc), eng, v_d_.get_data_handle());  // forward's dense v
+  d_probs_ = Tensor({B, H, N, N}, cfg_.dtype);
+  d_in_ = Tensor({B, N, in_stride_}, cfg_.dtype);
+  if (v_) d_v_ = Tensor({B, N, D}, cfg_.dtype);
   const dnnl::memory& d_v_base = v_ ? d_v_.mem() : d_in_.mem();
-  const dnnl::memory d_q(heads_md(B, H, N, dh, in_stride_), eng, at(d_in_.mem(), 0));
-  const dnnl::memory d_k(heads_md(B, H, N, dh, in_stride_), eng, at(d_in_.mem(), D));
-  const dnnl::memory d_v(heads_md(B, H, N, dh, v_stride_), eng, at(d_v_base, v_offset_));
-  const dnnl::memory probs_t(square_t_md(B, H, N), eng, probs_.mem().get_data_handle());
-  const dnnl::memory d_probs_t(square_t_md(B, H, N), eng, d_probs_.mem().get_data_handle());
+  const dnnl::memory d_q(heads_md(B, H, N, dh, in_stride_, c), eng, at(d_in_.mem(), 0));
+  const dnnl::memory d_k(heads_md(B, H, N, dh, in_stride_, c), eng, at(d_in_.mem(), D));
+  const dnnl::memory d_v(heads_md(B, H, N, dh, v_stride_, c), eng, at(d_v_base, v_offset_));
+  const dnnl::memory probs_t(square_t_md(B, H, N, c), eng, probs_.mem().get_data_handle());
+  const dnnl::memory d_probs_t(square_t_md(B, H, N, c), eng, d_probs_.mem().get_data_handle());
 
   // dP = dO V^T: dO (B, H, N, dh), V^T (B, H, dh, N) -> dP (B, H, N, N)
   dp_ = Step{matmul(name_, d_ctx_view_.get_desc(), v_t_.get_desc(), d_probs_.desc(), 1.0f),
@@ -175,8 +192,9 @@ void Attention::build_backward() {
              {{DNNL_ARG_SRC, probs_t}, {DNNL_ARG_WEIGHTS, d_ctx_view_}, {DNNL_ARG_DST, d_v}}};
   // dS = P * (dP - rowsum(P * dP)), in place over dP
   try {
-    const dnnl::softmax_backward::primitive_desc pd({probs_.desc(), probs_.desc(), 3}, eng, softmax_pd_);
-    softmax_bwd_ = Step{dnnl::softmax_backward(pd),
+    const dnnl::softmax_v2_backward::primitive_desc pd(
+        {dnnl::algorithm::softmax_accurate, d_probs_.desc(), d_probs_.desc(), probs_.desc(), 3}, eng, softmax_pd_);
+    softmax_bwd_ = Step{dnnl::softmax_v2_backward(pd),
                         {{DNNL_ARG_DST, probs_.mem()},
                          {DNNL_ARG_DIFF_DST, d_probs_.mem()},
                          {DNNL_ARG_DIFF_SRC, d_probs_.mem()}}};
@@ -185,11 +203,11 @@ void Attention::build_backward() {
         fmt::format("{}: no softmax backward for {} ({})", name_, to_string(probs_.shape()), e.what()));
   }
   // dQ = scale dS K: dS (B, H, N, N), K (B, H, N, dh) -> dQ (B, H, N, dh) in place in d_in_
-  dq_ = Step{matmul(name_, d_probs_.desc(), k_view_.get_desc(), d_q.get_desc(), scale_),
-             {{DNNL_ARG_SRC, d_probs_.mem()}, {DNNL_ARG_WEIGHTS, k_view_}, {DNNL_ARG_DST, d_q}}};
+  dq_ = Step{matmul(name_, d_probs_.desc(), k_d_.get_desc(), d_q.get_desc(), scale_),
+             {{DNNL_ARG_SRC, d_probs_.mem()}, {DNNL_ARG_WEIGHTS, k_d_}, {DNNL_ARG_DST, d_q}}};
   // dK = scale dS^T Q: dS^T (B, H, N, N), Q (B, H, N, dh) -> dK (B, H, N, dh) in place in d_in_
-  dk_ = Step{matmul(name_, d_probs_t.get_desc(), q_.get_desc(), d_k.get_desc(), scale_),
-             {{DNNL_ARG_SRC, d_probs_t}, {DNNL_ARG_WEIGHTS, q_}, {DNNL_ARG_DST, d_k}}};
+  dk_ = Step{matmul(name_, d_probs_t.get_desc(), q_d_.get_desc(), d_k.get_desc(), scale_),
+             {{DNNL_ARG_SRC, d_probs_t}, {DNNL_ARG_WEIGHTS, q_d_}, {DNNL_ARG_DST, d_k}}};
   bwd_built_ = true;
 }
 

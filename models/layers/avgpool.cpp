@@ -13,18 +13,24 @@ using dnnl::algorithm;
 using dnnl::memory;
 using dnnl::prop_kind;
 
-GlobalAvgPool::GlobalAvgPool(std::string name, Config) : Layer(std::move(name)) {}
+GlobalAvgPool::GlobalAvgPool(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {}
+GlobalAvgPool::GlobalAvgPool(std::string name) : GlobalAvgPool(std::move(name), Config{}) {}
+
+namespace {
+DType dtype_of(const memory::desc& md) { return md.data_type() == dt::bf16 ? DType::bf16 : DType::f32; }
+}  // namespace
 
 void GlobalAvgPool::setup(const memory::desc& src_md) {
   // src is (N, C, H, W); pooled (N, C, 1, 1); dst (N, C)
   const Dims s = src_md.dims();
-  const memory::desc pooled_any({s[0], s[1], 1, 1}, dt::f32, tag::any);
+  const DType d = dtype_of(src_md);
+  const memory::desc pooled_any({s[0], s[1], 1, 1}, src_md.data_type(), tag::any);
   const dnnl::pooling_forward::desc desc(prop_kind::forward_training, algorithm::pooling_avg_exclude_padding,
                                          src_md, pooled_any, {1, 1}, {s[2], s[3]}, {0, 0}, {0, 0});
   fwd_pd_ = dnnl::pooling_forward::primitive_desc(desc, Runtime::engine());
   src_md_ = src_md;
-  dst_ = Tensor({s[0], s[1]});
-  const memory::desc plain_4d = plain_desc({s[0], s[1], 1, 1});
+  dst_ = Tensor({s[0], s[1]}, d);
+  const memory::desc plain_4d = plain_desc({s[0], s[1], 1, 1}, d);
   dst_4d_ = dst_.reshaped({s[0], s[1], 1, 1}).mem();
   pooled_to_plain_ = Reorder(fwd_pd_.dst_desc(), plain_4d);
   pooled_ = pooled_to_plain_.needed() ? memory(fwd_pd_.dst_desc(), Runtime::engine()) : dst_4d_;
@@ -35,7 +41,7 @@ void GlobalAvgPool::setup(const memory::desc& src_md) {
 
 const Tensor& GlobalAvgPool::forward(const Tensor& src, Mode mode) {
   check_rank(name_, "src", 4, src);
-  check_f32(name_, "src", src);
+  check_dtype(name_, "src", src, cfg_.dtype);
   if (src.desc() != src_md_) setup(src.desc());
   fwd_.args[DNNL_ARG_SRC] = src.mem();
   fwd_.run();
@@ -50,8 +56,9 @@ void GlobalAvgPool::setup_backward(const memory::desc& diff_dst_md) {
                                           {1, 1}, {s[2], s[3]}, {0, 0}, {0, 0});
   const dnnl::pooling_backward::primitive_desc pd(desc, Runtime::engine(), fwd_pd_);
   bwd_in_md_ = diff_dst_md;
-  diff_dst_to_plain_ = Reorder(diff_dst_md, plain_desc({s[0], s[1]}));
-  const memory::desc plain_4d = plain_desc({s[0], s[1], 1, 1});
+  const DType d = dtype_of(src_md_);
+  diff_dst_to_plain_ = Reorder(diff_dst_md, plain_desc({s[0], s[1]}, d));
+  const memory::desc plain_4d = plain_desc({s[0], s[1], 1, 1}, d);
   diff_dst_4d_ = memory(plain_4d, Runtime::engine(), DNNL_MEMORY_NONE);
   diff_dst_to_pool_ = Reorder(plain_4d, pd.diff_dst_desc());
   diff_src_ = Tensor(pd.diff_src_desc());
@@ -62,7 +69,7 @@ const Tensor& GlobalAvgPool::backward(const Tensor& diff_dst) {
   if (!saved_)
     throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", name_));
   check_rank(name_, "diff_dst", 2, diff_dst);
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
   diff_dst_4d_.set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());

@@ -11,11 +11,14 @@ namespace vb {
 
 class GlobalAvgPool : public Layer {
  public:
-  struct Config {};
+  struct Config {
+    DType dtype = DType::f32;  // bf16: also accepts bf16 src/diff_dst; dst and diff_src in the dtype of src
+  };
 
-  explicit GlobalAvgPool(std::string name, Config cfg = {});
+  explicit GlobalAvgPool(std::string name);  // default Config (f32)
+  GlobalAvgPool(std::string name, Config cfg);
 
-  // src is (N, C, H, W) f32 in any layout; dst is (N, C) plain.
+  // src is (N, C, H, W) f32 (or bf16, see Config) in any layout; dst is (N, C) plain, dtype of src.
   const Tensor& forward(const Tensor& src, Mode mode) override;
   // diff_dst is (N, C) in any layout; returns diff_src (N, C, H, W) in the layout of src.
   const Tensor& backward(const Tensor& diff_dst) override;
@@ -24,6 +27,7 @@ class GlobalAvgPool : public Layer {
   void setup(const dnnl::memory::desc& src_md);
   void setup_backward(const dnnl::memory::desc& diff_dst_md);
 
+  Config cfg_;
   dnnl::memory::desc src_md_;
   dnnl::pooling_forward::primitive_desc fwd_pd_;
   Step fwd_;

@@ -92,7 +92,7 @@ void BatchNorm2d::setup_eval() {
 
 const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
   check_rank(name_, "src", 4, src);
-  check_f32(name_, "src", src);
+  check_dtype(name_, "src", src, cfg_.dtype);
   check_shape(name_, "src", {src.dim(0), cfg_.channels, src.dim(2), src.dim(3)}, src.shape());
   if (src.desc() != src_md_) setup(src.desc());
 
@@ -153,7 +153,7 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   if (!saved_)
     throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", name_));
   check_rank(name_, "diff_dst", 4, diff_dst);
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
   bwd_.args[DNNL_ARG_SRC] = src_saved_;

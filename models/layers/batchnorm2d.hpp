@@ -18,11 +18,14 @@ class BatchNorm2d : public Layer {
     int64_t channels = 0;
     float eps = 1e-5f;
     float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch
+    // bf16: also accepts bf16 src (and diff_dst) and then normalises in bf16 (dst and diff_src bf16);
+    // statistics, scale/shift, running averages and grads stay f32.
+    DType dtype = DType::f32;
   };
 
   BatchNorm2d(std::string name, Config cfg);
 
-  // src is (N, C, H, W) f32 in any layout; dst has the same shape and layout.
+  // src is (N, C, H, W) f32 (or bf16, see Config::dtype) in any layout; dst has the same shape, layout, dtype.
   const Tensor& forward(const Tensor& src, Mode mode) override;
   // diff_dst is (N, C, H, W) in any layout; returns diff_src in the layout of src. Train forward only.
   const Tensor& backward(const Tensor& diff_dst) override;

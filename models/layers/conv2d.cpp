@@ -31,6 +31,7 @@ Conv2d::Conv2d(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg)
   const Dims weight_dims{cfg_.out_channels, cfg_.in_channels, cfg_.kernel, cfg_.kernel};
   weight = Param{"weight", Tensor(weight_dims), Tensor(weight_dims), true};
   if (cfg_.bias) bias = Param{"bias", Tensor({cfg_.out_channels}), Tensor({cfg_.out_channels}), false};
+  check_arg(cfg_.dst_dtype == DType::f32 || cfg_.dtype == DType::bf16, name_, "a bf16 dst needs dtype bf16");
 }
 
 std::vector<Param*> Conv2d::params() {
@@ -51,7 +52,8 @@ void Conv2d::setup_forward(const memory::desc& src_md) {
   const dt compute = to_dnnl(cfg_.dtype);
   const auto src_any = any_desc(src_dims, compute);
   const auto weights_any = any_desc(weight.value.shape(), compute);
-  const auto dst_any = any_desc(dst_dims, dt::f32);
+  const auto dst_any = any_desc(dst_dims, to_dnnl(cfg_.dst_dtype));
+  if (cfg_.dtype == DType::bf16 && !bf16_supported()) throw std::invalid_argument(bf16_unsupported(name_));
   try {
     const auto desc =
         cfg_.bias
@@ -63,7 +65,7 @@ void Conv2d::setup_forward(const memory::desc& src_md) {
     fwd_pd_ = dnnl::convolution_forward::primitive_desc(desc, Runtime::engine());
   } catch (const dnnl::error& e) {
     if (e.status == dnnl_unimplemented && cfg_.dtype == DType::bf16)
-      throw std::invalid_argument(fmt::format("{}: bf16 is not supported on this CPU", name_));
+      throw std::invalid_argument(bf16_unsupported(name_));
     throw;
   }
   in_md_ = src_md;
@@ -77,7 +79,7 @@ void Conv2d::setup_forward(const memory::desc& src_md) {
 
 const Tensor& Conv2d::forward(const Tensor& src, Mode mode) {
   check_rank(name_, "src", 4, src);
-  check_f32(name_, "src", src);
+  check_dtype(name_, "src", src, cfg_.dtype);
   check_shape(name_, "src", {src.dim(0), cfg_.in_channels, src.dim(2), src.dim(3)}, src.shape());
   check_arg(src.dim(2) + 2 * cfg_.padding >= cfg_.kernel && src.dim(3) + 2 * cfg_.padding >= cfg_.kernel,
             name_,
@@ -106,7 +108,7 @@ void Conv2d::setup_backward(const memory::desc& diff_dst_md) {
   // gemm kernel that measured 2x faster for 3 -> 64 7x7 at 224 (f32), and saves the reorder back.
   const bool own_layout = cfg_.dtype == DType::f32 && cfg_.in_channels < 16;
   const dnnl::convolution_backward_data::desc data_desc(algorithm::convolution_direct,
-                                                        own_layout ? in_md_ : any_desc(src_dims, dt::f32),
+                                                        own_layout ? in_md_ : any_desc(src_dims, in_md_.data_type()),
                                                         weights_any, diff_dst_any, strides, padding, padding);
   const dnnl::convolution_backward_data::primitive_desc data_pd(data_desc, Runtime::engine(), fwd_pd_);
   // diff_weights, diff_bias = conv_backward_weights(src, diff_dst)
@@ -146,7 +148,7 @@ const Tensor& Conv2d::backward(const Tensor& diff_dst) {
   if (!saved_)
     throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", name_));
   check_rank(name_, "diff_dst", 4, diff_dst);
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
 

@@ -1,7 +1,8 @@
 // Conv2d: 2-D convolution with a square kernel and groups = 1 (PyTorch nn.Conv2d), on oneDNN's convolution
 // forward / backward_data / backward_weights. src, weights and dst use format_tag::any so oneDNN picks its
 // blocked layouts; dst stays in that layout for the next layer, and src is reordered only when it differs.
-// bf16: src, weights and diff_dst are converted to bf16 for the primitives (AMX), dst and grads stay f32.
+// bf16: src, weights and diff_dst are converted to bf16 for the primitives (AMX, f32 accumulation); dst is f32
+// unless dst_dtype asks for bf16 (a bf16 ResNet keeps its feature maps bf16); grads stay f32.
 #pragma once
 
 #include <optional>
@@ -22,13 +23,15 @@ class Conv2d : public Layer {
     int64_t padding = 0;  // zero padding on every side
     bool bias = false;
     DType dtype = DType::f32;
+    DType dst_dtype = DType::f32;  // bf16 only with dtype bf16
   };
 
   Conv2d(std::string name, Config cfg);
 
-  // src is (N, C, H, W) f32 in any layout; dst is (N, O, Ho, Wo) f32 in the layout oneDNN chose.
+  // src is (N, C, H, W) f32 (or bf16 when dtype is bf16) in any layout; dst is (N, O, Ho, Wo) in dst_dtype
+  // and the layout oneDNN chose.
   const Tensor& forward(const Tensor& src, Mode mode) override;
-  // diff_dst is (N, O, Ho, Wo) in any layout; returns diff_src (N, C, H, W) in the layout of src.
+  // diff_dst is (N, O, Ho, Wo) in any layout; returns diff_src (N, C, H, W) in the layout and dtype of src.
   const Tensor& backward(const Tensor& diff_dst) override;
   std::vector<Param*> params() override;
 

@@ -10,7 +10,8 @@ namespace vb {
 using pk = dnnl::prop_kind;
 constexpr auto gelu_erf = dnnl::algorithm::eltwise_gelu_erf;
 
-GELU::GELU(std::string name, Config) : Layer(std::move(name)) {}
+GELU::GELU(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {}
+GELU::GELU(std::string name) : GELU(std::move(name), Config{}) {}
 
 void GELU::build(const dnnl::memory::desc& src_md) {
   src_md_ = src_md;
@@ -26,7 +27,7 @@ void GELU::build(const dnnl::memory::desc& src_md) {
 const Tensor& GELU::forward(const Tensor& src, Mode mode) {
   check_arg(!src.empty(), name_, "src is empty");
   check_arg(src.shape().size() <= 6, name_, fmt::format("src has shape {}, expected rank 1..6", to_string(src.shape())));
-  check_f32(name_, "src", src);
+  check_dtype(name_, "src", src, cfg_.dtype);
   if (src.desc() != src_md_) build(src.desc());
   // dst = src * Phi(src)
   fwd_.args[DNNL_ARG_SRC] = src.mem();
@@ -40,7 +41,7 @@ const Tensor& GELU::backward(const Tensor& diff_dst) {
   if (!saved_) throw std::logic_error(name_ + ": backward called without a train-mode forward");
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_shape(name_, "diff_dst", src_md_.dims(), diff_dst.shape());
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   if (!bwd_built_) {
     const dnnl::eltwise_backward::primitive_desc pd({gelu_erf, src_md_, src_md_}, Runtime::engine(), fwd_pd_);
     diff_src_ = Tensor(pd.diff_src_desc());

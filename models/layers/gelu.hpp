@@ -10,11 +10,14 @@ namespace vb {
 
 class GELU : public Layer {
  public:
-  struct Config {};  // nothing to set
+  struct Config {
+    DType dtype = DType::f32;  // bf16: also accepts bf16 src/diff_dst, computed in the dtype of src
+  };
 
-  explicit GELU(std::string name, Config cfg = {});
+  explicit GELU(std::string name);  // default Config (f32)
+  GELU(std::string name, Config cfg);
 
-  // src is any shape (rank 1..6), f32, any layout; dst has the desc of src.
+  // src is any shape (rank 1..6), f32 (or bf16, see Config), any layout; dst has the desc of src.
   const Tensor& forward(const Tensor& src, Mode mode) override;
   // diff_dst is the shape of dst, f32, any layout; returns diff_src in the layout of src.
   const Tensor& backward(const Tensor& diff_dst) override;
@@ -22,6 +25,7 @@ class GELU : public Layer {
  private:
   void build(const dnnl::memory::desc& src_md);
 
+  Config cfg_;
   dnnl::memory::desc src_md_;  // shape + layout the primitives were built for
   dnnl::eltwise_forward::primitive_desc fwd_pd_;
   Step fwd_;

@@ -10,10 +10,11 @@ namespace vb {
 using pk = dnnl::prop_kind;
 
 namespace {
-// A (rows, cols) plain f32 memory sharing `handle` (may be null until set).
-dnnl::memory rows_view(int64_t rows, int64_t cols, void* handle) {
-  return dnnl::memory(plain_desc({rows, cols}), Runtime::engine(), handle);
+// A (rows, cols) plain memory of dtype d sharing `handle` (may be null until set).
+dnnl::memory rows_view(int64_t rows, int64_t cols, void* handle, DType d = DType::f32) {
+  return dnnl::memory(plain_desc({rows, cols}, d), Runtime::engine(), handle);
 }
+DType dtype_of(const dnnl::memory::desc& md) { return md.data_type() == dt::bf16 ? DType::bf16 : DType::f32; }
 }  // namespace
 
 Linear::Linear(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
@@ -23,6 +24,7 @@ Linear::Linear(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg)
   weight_ = Param{"weight", Tensor({cfg_.out_features, cfg_.in_features}),
                   Tensor({cfg_.out_features, cfg_.in_features}), true};
   if (cfg_.bias) bias_ = Param{"bias", Tensor({cfg_.out_features}), Tensor({cfg_.out_features}), false};
+  check_arg(cfg_.dst_dtype == DType::f32 || cfg_.dtype == DType::bf16, name_, "a bf16 dst needs dtype bf16");
 }
 
 std::vector<Param*> Linear::params() {
@@ -42,10 +44,13 @@ void Linear::build(const dnnl::memory::desc& src_md) {
   saved_ = false;
   diff_dst_md_ = {};
 
-  // src (M, in) and weights (out, in) in the compute dtype, layout of oneDNN's choice; dst (M, out) plain f32.
+  // src (M, in) and weights (out, in) in the compute dtype, layout of oneDNN's choice; dst (M, out) plain in
+  // dst_dtype (AMX writes bf16 from its f32 accumulators).
+  if (cfg_.dtype == DType::bf16 && !bf16_supported()) throw std::invalid_argument(bf16_unsupported(name_));
   const dt cdt = to_dnnl(cfg_.dtype);
+  const DType src_dt = dtype_of(src_md);
   const dnnl::memory::desc src_any({rows_, in}, cdt, tag::any), weights_any({out, in}, cdt, tag::any);
-  const dnnl::memory::desc bias_md = plain_desc({out}), dst_md = plain_desc({rows_, out});
+  const dnnl::memory::desc bias_md = plain_desc({out}), dst_md = plain_desc({rows_, out}, cfg_.dst_dtype);
   try {
     const auto d = cfg_.bias ? dnnl::inner_product_forward::desc(pk::forward_training, src_any, weights_any, bias_md, dst_md)
                              : dnnl::inner_product_forward::desc(pk::forward_training, src_any, weights_any, dst_md);
@@ -54,12 +59,12 @@ void Linear::build(const dnnl::memory::desc& src_md) {
     throw std::invalid_argument(fmt::format("{}: no {} inner product for src {} ({})", name_,
                                             to_string(cfg_.dtype), to_string(src_shape_), e.what()));
   }
-  src_to_plain_ = Reorder(src_md, plain_desc(src_shape_));
-  src_rows_ = rows_view(rows_, in, nullptr);
+  src_to_plain_ = Reorder(src_md, plain_desc(src_shape_, src_dt));
+  src_rows_ = rows_view(rows_, in, nullptr, src_dt);
   src_to_prim_ = Reorder(src_rows_.get_desc(), fwd_pd_.src_desc());
   weights_to_prim_ = Reorder(weight_.value.desc(), fwd_pd_.weights_desc());
-  dst_ = Tensor(dst_shape_);
-  dst_rows_ = rows_view(rows_, out, dst_.mem().get_data_handle());
+  dst_ = Tensor(dst_shape_, cfg_.dst_dtype);
+  dst_rows_ = rows_view(rows_, out, dst_.mem().get_data_handle(), cfg_.dst_dtype);
   fwd_ = Step{dnnl::inner_product_forward(fwd_pd_), {{DNNL_ARG_DST, dst_rows_}}};
   if (cfg_.bias) fwd_.args[DNNL_ARG_BIAS] = bias_.value.mem();
 }
@@ -72,7 +77,7 @@ const Tensor& Linear::forward(const Tensor& src, Mode mode) {
   check_arg(src.dim(-1) == cfg_.in_features, name_,
             fmt::format("src has shape {}, expected last dim in_features = {}", to_string(src.shape()),
                         cfg_.in_features));
-  check_f32(name_, "src", src);
+  check_dtype(name_, "src", src, cfg_.dtype);
   if (src.desc() != src_md_) build(src.desc());
 
   src_ = src;
@@ -90,13 +95,14 @@ void Linear::build_backward() {
   const dt cdt = to_dnnl(cfg_.dtype);
   const dnnl::memory::desc diff_dst_any({rows_, out}, cdt, tag::any), weights_any({out, in}, cdt, tag::any);
   const dnnl::memory::desc src_any({rows_, in}, cdt, tag::any), diff_weights_any({out, in}, dt::f32, tag::any);
-  const dnnl::memory::desc diff_src_plain = plain_desc({rows_, in});
+  const DType src_dt = dtype_of(src_md_);
+  const dnnl::memory::desc diff_src_plain = plain_desc({rows_, in}, src_dt);  // diff_src in src's dtype
 
   dnnl::inner_product_backward_data::primitive_desc data_pd;
   dnnl::inner_product_backward_weights::primitive_desc weights_pd;
   try {
-    // diff_src straight into the plain f32 result when oneDNN allows it (it does for f32; for bf16 too with
-    // the brgemm kernels), otherwise in the compute dtype and reordered.
+    // diff_src straight into the plain result (src's dtype) when oneDNN allows it (it does for f32; for bf16
+    // too with the brgemm kernels), otherwise in the compute dtype and reordered.
     try {
       data_pd = {{diff_src_plain, weights_any, diff_dst_any}, eng, fwd_pd_};
     } catch (const dnnl::error&) {
@@ -112,15 +118,14 @@ void Linear::build_backward() {
                                             to_string(cfg_.dtype), to_string(src_shape_), e.what()));
   }
 
-  diff_dst_rows_ = rows_view(rows_, out, nullptr);
-  diff_dst_to_data_ = Reorder(diff_dst_rows_.get_desc(), data_pd.diff_dst_desc());
-  diff_dst_to_weights_ = Reorder(diff_dst_rows_.get_desc(), weights_pd.diff_dst_desc());
-  share_diff_dst_ = data_pd.diff_dst_desc() == weights_pd.diff_dst_desc();
+  data_diff_dst_md_ = data_pd.diff_dst_desc();
+  weights_diff_dst_md_ = weights_pd.diff_dst_desc();
+  share_diff_dst_ = data_diff_dst_md_ == weights_diff_dst_md_;
   weights_to_data_ = Reorder(weight_.value.desc(), data_pd.weights_desc());
 
   // diff_src: primitive output -> (M, in) plain rows -> caller's src layout.
-  diff_src_plain_ = Tensor(src_shape_);
-  diff_src_rows_ = rows_view(rows_, in, diff_src_plain_.mem().get_data_handle());
+  diff_src_plain_ = Tensor(src_shape_, src_dt);
+  diff_src_rows_ = rows_view(rows_, in, diff_src_plain_.mem().get_data_handle(), src_dt);
   diff_src_to_rows_ = Reorder(data_pd.diff_src_desc(), diff_src_plain);
   diff_src_prim_ = diff_src_to_rows_.needed() ? dnnl::memory(data_pd.diff_src_desc(), eng) : diff_src_rows_;
   diff_src_to_caller_ = Reorder(diff_src_plain_.desc(), src_md_);
@@ -141,10 +146,15 @@ const Tensor& Linear::backward(const Tensor& diff_dst) {
   if (!saved_) throw std::logic_error(name_ + ": backward called without a train-mode forward");
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_shape(name_, "diff_dst", dst_shape_, diff_dst.shape());
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   if (!bwd_built_) build_backward();
   if (diff_dst.desc() != diff_dst_md_) {
-    diff_dst_to_plain_ = Reorder(diff_dst.desc(), plain_desc(dst_shape_));
+    // diff_dst -> plain in its own dtype -> (M, out) rows -> what each backward primitive wants.
+    const DType d = diff_dst.dtype();
+    diff_dst_to_plain_ = Reorder(diff_dst.desc(), plain_desc(dst_shape_, d));
+    diff_dst_rows_ = rows_view(rows_, cfg_.out_features, nullptr, d);
+    diff_dst_to_data_ = Reorder(diff_dst_rows_.get_desc(), data_diff_dst_md_);
+    diff_dst_to_weights_ = Reorder(diff_dst_rows_.get_desc(), weights_diff_dst_md_);
     diff_dst_md_ = diff_dst.desc();
   }
   diff_dst_rows_.set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());

@@ -1,6 +1,7 @@
 // Linear (fully connected) layer y = x W^T + b over the last axis of a (M, in) or (B, N, in) tensor, as one
 // oneDNN inner product on the (rows, in) view of the input: an inner product on a 3-D tensor would flatten
-// (N, in) instead, so token tensors are viewed as 2-D matrices. bf16 converts src/weights, keeps f32 dst.
+// (N, in) instead, so token tensors are viewed as 2-D matrices. bf16 converts src/weights (f32 accumulation);
+// dst is f32 unless dst_dtype asks for bf16 (when the next op reads bf16 anyway: saves a conversion pass).
 #pragma once
 
 #include <string>
@@ -17,13 +18,16 @@ class Linear : public Layer {
     int64_t out_features = 0;
     bool bias = true;
     DType dtype = DType::f32;
+    DType dst_dtype = DType::f32;  // bf16 only with dtype bf16
   };
 
   Linear(std::string name, Config cfg);
 
-  // src is (M, in) or (B, N, in), f32, any layout (plain expected); dst is (M, out) or (B, N, out), plain f32.
+  // src is (M, in) or (B, N, in), f32 (or bf16 when dtype is bf16), any layout (plain expected); dst is
+  // (M, out) or (B, N, out), plain, in dst_dtype.
   const Tensor& forward(const Tensor& src, Mode mode) override;
-  // diff_dst is the shape of dst, f32, any layout; returns diff_src in the layout of src; writes weight/bias grads.
+  // diff_dst is the shape of dst, f32 (or bf16 when dtype is bf16), any layout; returns diff_src in the layout
+  // and dtype of src; writes weight/bias grads (f32).
   const Tensor& backward(const Tensor& diff_dst) override;
   std::vector<Param*> params() override;
 
@@ -59,7 +63,8 @@ class Linear : public Layer {
   dnnl::memory::desc diff_dst_md_;  // caller's diff_dst desc that diff_dst_to_plain_ was built for
   Reorder diff_dst_to_plain_;
   dnnl::memory diff_dst_rows_;      // (M, out) plain f32 view of diff_dst
-  Reorder diff_dst_to_data_, diff_dst_to_weights_;
+  Reorder diff_dst_to_data_, diff_dst_to_weights_;  // rebuilt with diff_dst_to_plain_
+  dnnl::memory::desc data_diff_dst_md_, weights_diff_dst_md_;  // what the two backward pds want
   bool share_diff_dst_ = false;     // both backward pds want the same diff_dst desc: convert once
   Reorder weights_to_data_;
   Step bwd_data_;

@@ -27,7 +27,7 @@ dnnl::pooling_forward::desc pool_desc(prop_kind prop, const memory::desc& src_md
   // src is (N, C, H, W); dst (N, C, Ho, Wo)
   const auto& c = pool.config();
   const Dims s = src_md.dims();
-  const memory::desc dst_any({s[0], s[1], pool.out_size(s[2]), pool.out_size(s[3])}, dt::f32, tag::any);
+  const memory::desc dst_any({s[0], s[1], pool.out_size(s[2]), pool.out_size(s[3])}, src_md.data_type(), tag::any);
   return dnnl::pooling_forward::desc(prop, algorithm::pooling_max, src_md, dst_any, {c.stride, c.stride},
                                      {c.kernel, c.kernel}, {c.padding, c.padding}, {c.padding, c.padding});
 }
@@ -49,7 +49,7 @@ void MaxPool2d::setup(const memory::desc& src_md) {
 
 const Tensor& MaxPool2d::forward(const Tensor& src, Mode mode) {
   check_rank(name_, "src", 4, src);
-  check_f32(name_, "src", src);
+  check_dtype(name_, "src", src, cfg_.dtype);
   check_arg(src.dim(2) + 2 * cfg_.padding >= cfg_.kernel && src.dim(3) + 2 * cfg_.padding >= cfg_.kernel,
             name_,
             fmt::format("src {} is smaller than the kernel {} with padding {}", to_string(src.shape()),
@@ -90,7 +90,7 @@ const Tensor& MaxPool2d::backward(const Tensor& diff_dst) {
   if (!saved_)
     throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", name_));
   check_rank(name_, "diff_dst", 4, diff_dst);
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_dst.mem());

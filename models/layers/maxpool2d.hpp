@@ -15,6 +15,7 @@ class MaxPool2d : public Layer {
     int64_t kernel = 0;   // must be set
     int64_t stride = 0;   // must be set (PyTorch's default is the kernel size)
     int64_t padding = 0;  // at most kernel / 2, as PyTorch requires
+    DType dtype = DType::f32;  // bf16: also accepts bf16 src/diff_dst, pooled in the dtype of src
   };
 
   MaxPool2d(std::string name, Config cfg);

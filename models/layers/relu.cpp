@@ -10,7 +10,8 @@ namespace vb {
 using dnnl::algorithm;
 using dnnl::prop_kind;
 
-ReLU::ReLU(std::string name, Config) : Layer(std::move(name)) {}
+ReLU::ReLU(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {}
+ReLU::ReLU(std::string name) : ReLU(std::move(name), Config{}) {}
 
 void ReLU::setup(const dnnl::memory::desc& src_md) {
   const dnnl::eltwise_forward::desc desc(prop_kind::forward_training, algorithm::eltwise_relu_use_dst_for_bwd,
@@ -25,7 +26,7 @@ void ReLU::setup(const dnnl::memory::desc& src_md) {
 
 const Tensor& ReLU::forward(const Tensor& src, Mode mode) {
   check_arg(!src.empty(), name_, "src is empty");
-  check_f32(name_, "src", src);
+  check_dtype(name_, "src", src, cfg_.dtype);
   if (src.desc() != src_md_) setup(src.desc());
   fwd_.args[DNNL_ARG_SRC] = src.mem();
   fwd_.run();
@@ -48,7 +49,7 @@ const Tensor& ReLU::backward(const Tensor& diff_dst) {
   if (!saved_)
     throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", name_));
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
-  check_f32(name_, "diff_dst", diff_dst);
+  check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_dst.mem());

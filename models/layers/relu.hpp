@@ -11,11 +11,14 @@ namespace vb {
 
 class ReLU : public Layer {
  public:
-  struct Config {};
+  struct Config {
+    DType dtype = DType::f32;  // bf16: also accepts bf16 src/diff_dst, computed in the dtype of src
+  };
 
-  explicit ReLU(std::string name, Config cfg = {});
+  explicit ReLU(std::string name);  // default Config (f32)
+  ReLU(std::string name, Config cfg);
 
-  // src is any shape, f32, any layout; dst has the same shape and layout.
+  // src is any shape, f32 (or bf16, see Config), any layout; dst has the same shape, layout and dtype.
   const Tensor& forward(const Tensor& src, Mode mode) override;
   // diff_dst has the shape of dst, any layout; returns diff_src in the layout of src.
   const Tensor& backward(const Tensor& diff_dst) override;
@@ -24,6 +27,7 @@ class ReLU : public Layer {
   void setup(const dnnl::memory::desc& src_md);
   void setup_backward(const dnnl::memory::desc& diff_dst_md);
 
+  Config cfg_;
   dnnl::memory::desc src_md_;
   dnnl::eltwise_forward::primitive_desc fwd_pd_;
   Step fwd_;

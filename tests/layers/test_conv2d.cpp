@@ -40,11 +40,8 @@ Vec round_bf16(Vec v) {
   return v;
 }
 
-bool cpu_has_bf16() {
-  const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
-  const auto want = static_cast<unsigned>(dnnl_cpu_isa_avx512_core);
-  return (isa & want) == want;
-}
+// Layers refuse bf16 below avx512_core_bf16 (oneDNN only emulates it there).
+bool cpu_has_bf16() { return bf16_supported(); }
 
 // Random x, weight, bias and loss weights for one shape; the layer's forward and backward vs the reference.
 // For bf16 the inputs, weights and loss weights are rounded to bf16 first, so the reference sees exactly
