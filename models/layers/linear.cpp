@@ -1,4 +1,4 @@
-// Linear layer: inner product forward / backward_data / backward_weights on the (rows, in) view of src.
+// Linear layer: inner product forward; backward as matmuls (data, weights, bias) on the (rows, in) view of src.
 #include "models/layers/linear.hpp"
 
 #include <stdexcept>
@@ -90,55 +90,44 @@ const Tensor& Linear::forward(const Tensor& src, Mode mode) {
 }
 
 void Linear::build_backward() {
-  const auto& eng = Runtime::engine();
-  const int64_t in = cfg_.in_features, out = cfg_.out_features;
-  const dt cdt = to_dnnl(cfg_.dtype);
-  const dnnl::memory::desc diff_dst_any({rows_, out}, cdt, tag::any), weights_any({out, in}, cdt, tag::any);
-  const dnnl::memory::desc src_any({rows_, in}, cdt, tag::any), diff_weights_any({out, in}, dt::f32, tag::any);
-  const DType src_dt = dtype_of(src_md_);
-  const dnnl::memory::desc diff_src_plain = plain_desc({rows_, in}, src_dt);  // diff_src in src's dtype
-
-  dnnl::inner_product_backward_data::primitive_desc data_pd;
-  dnnl::inner_product_backward_weights::primitive_desc weights_pd;
-  try {
-    // diff_src straight into the plain result (src's dtype) when oneDNN allows it (it does for f32; for bf16
-    // too with the brgemm kernels), otherwise in the compute dtype and reordered.
+  const int64_t in = cfg_.in_features, out = cfg_.out_features, M = rows_;
+  const DType cd = cfg_.dtype, src_dt = dtype_of(src_md_);
+  auto plain = [](int64_t r, int64_t c, DType d) { return plain_desc({r, c}, d); };
+  auto mm = [&](const dnnl::memory::desc& a, const dnnl::memory::desc& b, const dnnl::memory::desc& c) {
     try {
-      data_pd = {{diff_src_plain, weights_any, diff_dst_any}, eng, fwd_pd_};
-    } catch (const dnnl::error&) {
-      data_pd = {{dnnl::memory::desc({rows_, in}, cdt, tag::any), weights_any, diff_dst_any}, eng, fwd_pd_};
+      return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), Runtime::engine()));
+    } catch (const dnnl::error& e) {
+      throw std::invalid_argument(fmt::format("{}: no {} matmul for the backward of src {} ({})", name_,
+                                              to_string(cd), to_string(src_shape_), e.what()));
     }
-    const dnnl::memory::desc diff_bias_md = plain_desc({out});
-    weights_pd = cfg_.bias ? dnnl::inner_product_backward_weights::primitive_desc(
-                                 {src_any, diff_weights_any, diff_bias_md, diff_dst_any}, eng, fwd_pd_)
-                           : dnnl::inner_product_backward_weights::primitive_desc(
-                                 {src_any, diff_weights_any, diff_dst_any}, eng, fwd_pd_);
-  } catch (const dnnl::error& e) {
-    throw std::invalid_argument(fmt::format("{}: no {} inner product backward for src {} ({})", name_,
-                                            to_string(cfg_.dtype), to_string(src_shape_), e.what()));
-  }
+  };
 
-  data_diff_dst_md_ = data_pd.diff_dst_desc();
-  weights_diff_dst_md_ = weights_pd.diff_dst_desc();
-  share_diff_dst_ = data_diff_dst_md_ == weights_diff_dst_md_;
-  weights_to_data_ = Reorder(weight_.value.desc(), data_pd.weights_desc());
+  // diff_dst^T: the (M, out) compute-dtype buffer read as (out, M) (strides 1, out); handle bound per call.
+  diff_dst_t_ = dnnl::memory(dnnl::memory::desc({out, M}, to_dnnl(cd), tag::ba), Runtime::engine(), nullptr);
+  weights_to_compute_ = Reorder(weight_.value.desc(), plain(out, in, cd));
+  src_to_compute_ = Reorder(fwd_pd_.src_desc(), plain(M, in, cd));
 
-  // diff_src: primitive output -> (M, in) plain rows -> caller's src layout.
+  // diff_src (M, in) = diff_dst (M, out) x weights (out, in), written plain in src's dtype.
   diff_src_plain_ = Tensor(src_shape_, src_dt);
-  diff_src_rows_ = rows_view(rows_, in, diff_src_plain_.mem().get_data_handle(), src_dt);
-  diff_src_to_rows_ = Reorder(data_pd.diff_src_desc(), diff_src_plain);
-  diff_src_prim_ = diff_src_to_rows_.needed() ? dnnl::memory(data_pd.diff_src_desc(), eng) : diff_src_rows_;
+  bwd_data_ = Step{mm(plain(M, out, cd), plain(out, in, cd), plain(M, in, src_dt)),
+                   {{DNNL_ARG_DST, rows_view(M, in, diff_src_plain_.mem().get_data_handle(), src_dt)}}};
   diff_src_to_caller_ = Reorder(diff_src_plain_.desc(), src_md_);
   diff_src_ = diff_src_to_caller_.needed() ? Tensor(src_md_) : diff_src_plain_;
-  bwd_data_ = Step{dnnl::inner_product_backward_data(data_pd), {{DNNL_ARG_DIFF_SRC, diff_src_prim_}}};
 
-  // diff_weights (layout of oneDNN's choice) -> weight.grad (out, in); diff_bias straight into bias.grad.
-  src_to_weights_ = Reorder(fwd_pd_.src_desc(), weights_pd.src_desc());
-  diff_weights_to_grad_ = Reorder(weights_pd.diff_weights_desc(), weight_.grad.desc());
-  diff_weights_prim_ =
-      diff_weights_to_grad_.needed() ? dnnl::memory(weights_pd.diff_weights_desc(), eng) : weight_.grad.mem();
-  bwd_weights_ = Step{dnnl::inner_product_backward_weights(weights_pd), {{DNNL_ARG_DIFF_WEIGHTS, diff_weights_prim_}}};
-  if (cfg_.bias) bwd_weights_.args[DNNL_ARG_DIFF_BIAS] = bias_.grad.mem();
+  // weight.grad (out, in) = diff_dst^T (out, M) x src (M, in): f32 accumulation, PyTorch layout.
+  bwd_weights_ = Step{mm(diff_dst_t_.get_desc(), plain(M, in, cd), weight_.grad.desc()),
+                      {{DNNL_ARG_SRC, diff_dst_t_}, {DNNL_ARG_DST, weight_.grad.mem()}}};
+  if (cfg_.bias) {
+    // bias.grad (1, out) = ones (1, M) x diff_dst (M, out): the column sums as one more GEMM.
+    ones_ = Tensor::from({1, M}, std::vector<float>(M, 1.0f));
+    if (cd != DType::f32) {
+      Tensor ones_c({1, M}, cd);
+      Reorder(ones_.desc(), ones_c.desc()).into(ones_.mem(), ones_c.mem());
+      ones_ = ones_c;
+    }
+    bwd_bias_ = Step{mm(ones_.desc(), plain(M, out, cd), plain(1, out, DType::f32)),
+                     {{DNNL_ARG_SRC, ones_.mem()}, {DNNL_ARG_DST, rows_view(1, out, bias_.grad.mem().get_data_handle())}}};
+  }
   bwd_built_ = true;
 }
 
@@ -149,29 +138,28 @@ const Tensor& Linear::backward(const Tensor& diff_dst) {
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   if (!bwd_built_) build_backward();
   if (diff_dst.desc() != diff_dst_md_) {
-    // diff_dst -> plain in its own dtype -> (M, out) rows -> what each backward primitive wants.
+    // diff_dst -> plain in its own dtype -> (M, out) rows -> compute dtype.
     const DType d = diff_dst.dtype();
     diff_dst_to_plain_ = Reorder(diff_dst.desc(), plain_desc(dst_shape_, d));
     diff_dst_rows_ = rows_view(rows_, cfg_.out_features, nullptr, d);
-    diff_dst_to_data_ = Reorder(diff_dst_rows_.get_desc(), data_diff_dst_md_);
-    diff_dst_to_weights_ = Reorder(diff_dst_rows_.get_desc(), weights_diff_dst_md_);
+    diff_dst_to_compute_ = Reorder(diff_dst_rows_.get_desc(), plain_desc({rows_, cfg_.out_features}, cfg_.dtype));
     diff_dst_md_ = diff_dst.desc();
   }
   diff_dst_rows_.set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
+  const dnnl::memory& dy = diff_dst_to_compute_(diff_dst_rows_);  // (M, out), compute dtype
+  diff_dst_t_.set_data_handle(dy.get_data_handle());
 
-  // diff_src (M, in) = diff_dst (M, out) x weights (out, in)
-  bwd_data_.args[DNNL_ARG_DIFF_DST] = diff_dst_to_data_(diff_dst_rows_);
-  bwd_data_.args[DNNL_ARG_WEIGHTS] = weights_to_data_(weight_.value.mem());
+  bwd_data_.args[DNNL_ARG_SRC] = dy;
+  bwd_data_.args[DNNL_ARG_WEIGHTS] = weights_to_compute_(weight_.value.mem());
   bwd_data_.run();
-  if (diff_src_to_rows_.needed()) diff_src_to_rows_.into(diff_src_prim_, diff_src_rows_);
   if (diff_src_to_caller_.needed()) diff_src_to_caller_.into(diff_src_plain_.mem(), diff_src_.mem());
 
-  // diff_weights (out, in) = diff_dst^T (out, M) x src (M, in); diff_bias (out) = column sums of diff_dst
-  bwd_weights_.args[DNNL_ARG_SRC] = src_to_weights_(fwd_.args.at(DNNL_ARG_SRC));
-  bwd_weights_.args[DNNL_ARG_DIFF_DST] =
-      share_diff_dst_ ? bwd_data_.args.at(DNNL_ARG_DIFF_DST) : diff_dst_to_weights_(diff_dst_rows_);
+  bwd_weights_.args[DNNL_ARG_WEIGHTS] = src_to_compute_(fwd_.args.at(DNNL_ARG_SRC));
   bwd_weights_.run();
-  if (diff_weights_to_grad_.needed()) diff_weights_to_grad_.into(diff_weights_prim_, weight_.grad.mem());
+  if (cfg_.bias) {
+    bwd_bias_.args[DNNL_ARG_WEIGHTS] = dy;
+    bwd_bias_.run();
+  }
   return diff_src_;
 }
 

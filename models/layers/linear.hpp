@@ -1,6 +1,6 @@
 // Linear (fully connected) layer y = x W^T + b over the last axis of a (M, in) or (B, N, in) tensor, as one
 // oneDNN inner product on the (rows, in) view of the input: an inner product on a 3-D tensor would flatten
-// (N, in) instead, so token tensors are viewed as 2-D matrices. bf16 converts src/weights (f32 accumulation);
+// (N, in) instead, so token tensors are viewed as 2-D matrices; backward is three matmuls. bf16 converts src/weights (f32 accumulation);
 // dst is f32 unless dst_dtype asks for bf16 (when the next op reads bf16 anyway: saves a conversion pass).
 #pragma once
 
@@ -58,26 +58,24 @@ class Linear : public Layer {
   Tensor dst_;                 // (..., out) plain f32
   dnnl::memory dst_rows_;      // (M, out) view of dst_
 
-  // Backward, built on the first backward after a (re)build.
+  // Backward, built on the first backward after a (re)build: three oneDNN matmuls on plain row-major views
+  // (brgemm; measured ~1.4x faster than inner_product's backward kernels at ViT-S shapes, and they write the
+  // gradient in PyTorch layout directly, with no reorder).
   bool bwd_built_ = false;
   dnnl::memory::desc diff_dst_md_;  // caller's diff_dst desc that diff_dst_to_plain_ was built for
   Reorder diff_dst_to_plain_;
-  dnnl::memory diff_dst_rows_;      // (M, out) plain f32 view of diff_dst
-  Reorder diff_dst_to_data_, diff_dst_to_weights_;  // rebuilt with diff_dst_to_plain_
-  dnnl::memory::desc data_diff_dst_md_, weights_diff_dst_md_;  // what the two backward pds want
-  bool share_diff_dst_ = false;     // both backward pds want the same diff_dst desc: convert once
-  Reorder weights_to_data_;
-  Step bwd_data_;
-  dnnl::memory diff_src_prim_;      // diff_src as the primitive writes it
-  Reorder diff_src_to_rows_;
-  Tensor diff_src_plain_;           // (..., in) plain f32
-  dnnl::memory diff_src_rows_;      // (M, in) view of diff_src_plain_
+  dnnl::memory diff_dst_rows_;      // (M, out) plain view of diff_dst in its own dtype
+  Reorder diff_dst_to_compute_;     // (M, out) -> (M, out) plain in the compute dtype
+  dnnl::memory diff_dst_t_;         // the same buffer read as (out, M): diff_dst^T
+  Reorder weights_to_compute_;      // (out, in) f32 -> (out, in) plain in the compute dtype
+  Reorder src_to_compute_;          // the forward's src (pd layout) -> (M, in) plain in the compute dtype
+  Step bwd_data_;                   // diff_src (M, in) = diff_dst (M, out) x weights (out, in)
+  Tensor diff_src_plain_;           // (..., in) plain, src's dtype
   Reorder diff_src_to_caller_;      // plain -> caller's src layout (usually not needed)
   Tensor diff_src_;                 // returned: layout of the caller's src
-  Reorder src_to_weights_;
-  Step bwd_weights_;
-  dnnl::memory diff_weights_prim_;
-  Reorder diff_weights_to_grad_;
+  Step bwd_weights_;                // weight.grad (out, in) = diff_dst^T (out, M) x src (M, in), f32
+  Tensor ones_;                     // (1, M) ones in the compute dtype
+  Step bwd_bias_;                   // bias.grad (1, out) = ones (1, M) x diff_dst (M, out), f32
 
   bool saved_ = false;  // a train-mode forward ran since the last build
 };
