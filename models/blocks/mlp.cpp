@@ -9,8 +9,9 @@ Mlp::Mlp(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
   check_arg(cfg_.dim > 0 && cfg_.hidden > 0, name_,
             fmt::format("dim and hidden must be positive, given dim {} hidden {}", cfg_.dim, cfg_.hidden));
   // bf16: fc1 writes bf16, GELU runs on bf16 and fc2 reads it without a conversion; fc2 writes f32.
+  // Inference: fc1 applies GELU in its GEMM epilogue (one pass over the hidden activations fewer).
   fc1_ = std::make_unique<Linear>(name_ + ".fc1",
-                                  Linear::Config{cfg_.dim, cfg_.hidden, true, cfg_.dtype, cfg_.dtype});
+                                  Linear::Config{cfg_.dim, cfg_.hidden, true, cfg_.dtype, cfg_.dtype, true});
   act_ = std::make_unique<GELU>(name_ + ".act", GELU::Config{cfg_.dtype});
   fc2_ = std::make_unique<Linear>(name_ + ".fc2", Linear::Config{cfg_.hidden, cfg_.dim, true, cfg_.dtype});
   // Param names relative to this layer (see params()).
@@ -27,6 +28,7 @@ std::vector<Param*> Mlp::params() {
 const Tensor& Mlp::forward(const Tensor& src, Mode mode) {
   // src is (B, N, D) -> h (B, N, hidden) -> g (B, N, hidden) -> dst (B, N, D)
   const Tensor& h = fc1_->forward(src, mode);
+  if (mode == Mode::eval && fc1_->gelu_fused_in_eval()) return fc2_->forward(h, mode);  // h is GELU'd already
   const Tensor& g = act_->forward(h, mode);
   return fc2_->forward(g, mode);
 }

@@ -67,6 +67,23 @@ void Linear::build(const dnnl::memory::desc& src_md) {
   dst_rows_ = rows_view(rows_, out, dst_.mem().get_data_handle(), cfg_.dst_dtype);
   fwd_ = Step{dnnl::inner_product_forward(fwd_pd_), {{DNNL_ARG_DST, dst_rows_}}};
   if (cfg_.bias) fwd_.args[DNNL_ARG_BIAS] = bias_.value.mem();
+  fused_ok_ = false;
+  if (cfg_.fuse_gelu_eval) {
+    // The same src/weights descs as the training pd, so the reorders above serve both.
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    try {
+      const auto d = cfg_.bias ? dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
+                                                                   fwd_pd_.weights_desc(), bias_md, dst_md)
+                               : dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
+                                                                   fwd_pd_.weights_desc(), dst_md);
+      fwd_eval_gelu_ = Step{dnnl::inner_product_forward({d, attr, eng}), fwd_.args};
+      fused_ok_ = true;
+    } catch (const dnnl::error&) {  // no fused kernel for this shape/dtype: Mlp runs GELU separately
+    }
+  }
 }
 
 const Tensor& Linear::forward(const Tensor& src, Mode mode) {
@@ -82,9 +99,10 @@ const Tensor& Linear::forward(const Tensor& src, Mode mode) {
 
   src_ = src;
   src_rows_.set_data_handle(src_to_plain_(src.mem()).get_data_handle());
-  fwd_.args[DNNL_ARG_SRC] = src_to_prim_(src_rows_);
-  fwd_.args[DNNL_ARG_WEIGHTS] = weights_to_prim_(weight_.value.mem());
-  fwd_.run();
+  Step& step = mode == Mode::eval && gelu_fused_in_eval() ? fwd_eval_gelu_ : fwd_;
+  step.args[DNNL_ARG_SRC] = src_to_prim_(src_rows_);
+  step.args[DNNL_ARG_WEIGHTS] = weights_to_prim_(weight_.value.mem());
+  step.run();
   saved_ = mode == Mode::train;
   return dst_;
 }

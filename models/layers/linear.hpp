@@ -19,6 +19,9 @@ class Linear : public Layer {
     bool bias = true;
     DType dtype = DType::f32;
     DType dst_dtype = DType::f32;  // bf16 only with dtype bf16
+    // Eval-mode forward applies exact GELU to dst in the GEMM's epilogue (a oneDNN post-op): Mlp's fc1 then
+    // skips its GELU pass in inference. Train mode is unchanged (GELU's backward needs fc1's output).
+    bool fuse_gelu_eval = false;
   };
 
   Linear(std::string name, Config cfg);
@@ -32,6 +35,8 @@ class Linear : public Layer {
   std::vector<Param*> params() override;
 
   const Config& config() const { return cfg_; }
+  // True when an eval-mode forward returns GELU(x W^T + b) (fuse_gelu_eval, and oneDNN built the fused kernel).
+  bool gelu_fused_in_eval() const { return cfg_.fuse_gelu_eval && fused_ok_; }
   Param& weight() { return weight_; }  // (out, in)
   Param& bias() { return bias_; }      // (out); unused when cfg.bias is false
 
@@ -55,6 +60,8 @@ class Linear : public Layer {
   Reorder weights_to_prim_;    // (out, in) plain f32 -> the pd's weights desc
   dnnl::inner_product_forward::primitive_desc fwd_pd_;
   Step fwd_;
+  Step fwd_eval_gelu_;         // forward_inference with the GELU post-op, same src/weights descs as fwd_pd_
+  bool fused_ok_ = false;
   Tensor dst_;                 // (..., out) plain f32
   dnnl::memory dst_rows_;      // (M, out) view of dst_
 

@@ -1,4 +1,5 @@
 // Linear: reference vs finite differences, oneDNN vs reference (f32 and bf16), layouts, rebuilds, bad input.
+#include <cmath>
 #include <cstring>
 
 #include <catch2/catch.hpp>
@@ -93,6 +94,26 @@ TEST_CASE("linear f32 forward and backward match the reference", "[layer][linear
     require_close(to_double(lin.weight().grad), e.dw, rtol, atol * M, "diff_weights");
     if (c.bias) require_close(to_double(lin.bias().grad), e.db, rtol, atol * M, "diff_bias");
   }
+}
+
+TEST_CASE("linear with fuse_gelu_eval: eval forward is exact GELU of the train forward", "[layer][linear]") {
+  // The GELU post-op runs on the f32 accumulator; exact GELU(v) = v/2 (1 + erf(v / sqrt 2)) in double.
+  auto c = GENERATE(Case{{2, 197, 16}, 48, true}, Case{{5, 7}, 3, false});
+  const int64_t in = c.src_shape.back(), M = product(c.src_shape) / in;
+  Linear lin("blocks.0.mlp.fc1", {in, c.out, c.bias, DType::f32, DType::f32, true});
+  const Vec x = random_vec(M * in, 21), w = random_vec(c.out * in, 22), b = random_vec(c.out, 23);
+  lin.weight().value.assign(to_float(w));
+  if (c.bias) lin.bias().value.assign(to_float(b));
+  const auto e = reference(x, w, b, Vec(M * c.out), M, in, c.out, c.bias);
+  Vec gelu(e.y.size());
+  for (size_t i = 0; i < gelu.size(); ++i) gelu[i] = 0.5 * e.y[i] * (1.0 + std::erf(e.y[i] / std::sqrt(2.0)));
+
+  require_close(to_double(lin.forward(tensor(c.src_shape, x), Mode::train)), e.y, 1e-5, 1e-5, "train dst");
+  REQUIRE(lin.gelu_fused_in_eval());
+  require_close(to_double(lin.forward(tensor(c.src_shape, x), Mode::eval)), gelu, 1e-5, 1e-5, "eval dst");
+  // Back to train: the plain product again, and backward works after it.
+  require_close(to_double(lin.forward(tensor(c.src_shape, x), Mode::train)), e.y, 1e-5, 1e-5, "train dst again");
+  lin.backward(tensor(lin.forward(tensor(c.src_shape, x), Mode::train).shape(), random_vec(M * c.out, 24)));
 }
 
 TEST_CASE("linear bf16 matches the reference on bf16-rounded operands", "[layer][linear]") {
