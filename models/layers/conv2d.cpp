@@ -100,17 +100,28 @@ void Conv2d::setup_backward(const memory::desc& diff_dst_md) {
   const Dims dst_dims = dst_.shape();
   const Dims strides{cfg_.stride, cfg_.stride}, padding{cfg_.padding, cfg_.padding};
   const dt compute = to_dnnl(cfg_.dtype);
-  const auto weights_any = any_desc(weight.value.shape(), compute);
   const auto diff_dst_any = any_desc(dst_dims, compute);
 
   // diff_src = conv_backward_data(diff_dst, weights). With few input channels (the RGB stem) `any` picks a
   // 16-channel blocked diff_src that is mostly padding; asking for src's own layout instead selects a
   // gemm kernel that measured 2x faster for 3 -> 64 7x7 at 224 (f32), and saves the reorder back.
-  const bool own_layout = cfg_.dtype == DType::f32 && cfg_.in_channels < 16;
+  // bf16 stems compute this in f32 too: the AMX kernel for 3 input channels took 53% of a ViT-S bf16 training
+  // step (ViT-S patch embedding 3 -> 384, 16x16 stride 16: 1776 ms of 3366 at batch 8, vs ~30 ms in f32).
+  const bool small_in = cfg_.in_channels < 16 && in_md_.data_type() == dt::f32;
+  const dt data_compute = small_in ? dt::f32 : compute;
+  const auto data_weights_any = any_desc(weight.value.shape(), data_compute);
+  const auto data_diff_dst_any = any_desc(dst_dims, data_compute);
   const dnnl::convolution_backward_data::desc data_desc(algorithm::convolution_direct,
-                                                        own_layout ? in_md_ : any_desc(src_dims, in_md_.data_type()),
-                                                        weights_any, diff_dst_any, strides, padding, padding);
-  const dnnl::convolution_backward_data::primitive_desc data_pd(data_desc, Runtime::engine(), fwd_pd_);
+                                                        small_in ? in_md_ : any_desc(src_dims, in_md_.data_type()),
+                                                        data_weights_any, data_diff_dst_any, strides, padding, padding);
+  // The hint is a forward pd of the same dtypes: the training one, or an f32 one for a bf16 stem.
+  dnnl::convolution_forward::primitive_desc hint = fwd_pd_;
+  if (data_compute != compute)
+    hint = dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, in_md_,
+                                        data_weights_any, data_diff_dst_any, strides, padding, padding),
+        Runtime::engine());
+  const dnnl::convolution_backward_data::primitive_desc data_pd(data_desc, Runtime::engine(), hint);
   // diff_weights, diff_bias = conv_backward_weights(src, diff_dst)
   const auto src_any = any_desc(src_dims, compute);
   const auto diff_weights_any = any_desc(weight.value.shape(), dt::f32);
