@@ -182,15 +182,16 @@ def thresholds_from_noise(noise_path):
     cg = [e["spread_instructions"] for e in ent.values() if "spread_instructions" in e]
     wc = {k: e["normalised"] for k, e in ent.items() if "normalised" in e}
     instr = max(0.01, 10 * max(cg)) if cg else 0.01
-    per_entry = {k: max(2.0, (max(v) / min(v)) ** 2) for k, v in wc.items()}
+    ratio = {k: max(v) / min(v) for k, v in wc.items()}
+    per_entry = {k: max(2.0, r ** 2) for k, r in ratio.items()}
     runs = [geomean(v[r] for v in wc.values()) for r in range(min(len(v) for v in wc.values()))] if wc else [1.0]
     r_g = max(runs) / min(runs)
     geo = max(1.25, r_g ** 2)
     how = (f"from {Path(noise_path).name} ({noise['runs']} back-to-back runs, {noise['callgrind_runs']} under "
            f"callgrind): worst instruction-count spread {max(cg) if cg else float('nan'):.4%} -> fail above "
-           f"+max(1%, 10 x that); normalised img/s max/min per entry {min(per_entry.values()) ** 0.5 if per_entry else 0:.2f}"
-           f"-{max(per_entry.values()) ** 0.5 if per_entry else 0:.2f}, of the set's geometric mean {r_g:.3f} -> fail "
-           f"on a slowdown above max(1.5, (max/min)^2) per entry and max(1.25, (max/min)^2) = {geo:.2f}x for the mean")
+           f"+max(1%, 10 x that); normalised img/s max/min per entry {min(ratio.values(), default=0):.2f}-"
+           f"{max(ratio.values(), default=0):.2f}, of the set's geometric mean {r_g:.3f} -> fail on a slowdown "
+           f"above max(2, (max/min)^2) per entry and max(1.25, (max/min)^2) = {geo:.2f}x for the mean")
     return instr, per_entry, geo, how
 
 
