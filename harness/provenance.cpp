@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "harness/build_info.hpp"
+#include "models/core/tensor.hpp"
 
 namespace vb {
 
@@ -20,22 +21,6 @@ std::string onednn_version() {
                      v->hash && *v->hash && std::string(v->hash) != "N/A" ? fmt::format(" ({})", v->hash) : "");
 }
 
-std::string cpu_isa_name() {
-  using isa = dnnl::cpu_isa;
-  switch (dnnl::get_effective_cpu_isa()) {
-    case isa::sse41: return "sse41";
-    case isa::avx: return "avx";
-    case isa::avx2: return "avx2";
-    case isa::avx2_vnni: return "avx2_vnni";
-    case isa::avx512_mic: return "avx512_mic";
-    case isa::avx512_mic_4ops: return "avx512_mic_4ops";
-    case isa::avx512_core: return "avx512_core";
-    case isa::avx512_core_vnni: return "avx512_core_vnni";
-    case isa::avx512_core_bf16: return "avx512_core_bf16";
-    case isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "unknown";
-  }
-}
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -63,7 +48,7 @@ Provenance collect_provenance() {
   p.git_dirty = kGitDirty;
   p.onednn_version = onednn_version();
   p.cpu_model = cpu_model();
-  p.isa = cpu_isa_name();
+  p.isa = cpu_isa_string();
   p.threads = omp_get_max_threads();
   p.start_time = utc_now();
   return p;

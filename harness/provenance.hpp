@@ -22,7 +22,6 @@ struct Provenance {
 // Fills everything but seed and command from this process and machine.
 Provenance collect_provenance();
 std::string onednn_version();
-std::string cpu_isa_name();
 std::string cpu_model();
 std::string utc_now();  // "2026-11-27T08:38:18Z"
 

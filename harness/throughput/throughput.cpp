@@ -58,7 +58,7 @@ void check_dtype_supported(DType d) {
   const auto isa = dnnl::get_effective_cpu_isa();
   if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return;
   throw std::runtime_error(fmt::format(
-      "bf16 needs a CPU with avx512_core_bf16 or avx512_core_amx (AMX); this CPU's ISA is {}", cpu_isa_name()));
+      "bf16 needs a CPU with avx512_core_bf16 or avx512_core_amx (AMX); this CPU's ISA is {}", cpu_isa_string()));
 }
 
 ModelConfig with_dtype(ModelConfig cfg, DType d) {

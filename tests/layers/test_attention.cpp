@@ -131,21 +131,8 @@ void require_rows_sum_to_one(const Vec& probs, int64_t N, double tol = 1e-5) {
   REQUIRE(worst < tol);
 }
 
-// Nearest bf16 (ties to even), as oneDNN's f32 -> bf16 conversion.
-double round_bf16(double v) {
-  float f = static_cast<float>(v);
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-Vec round_bf16(Vec v) {
-  for (auto& x : v) x = round_bf16(x);
-  return v;
-}
 Weights round_bf16(Weights w) {
+  using vb::test::round_bf16;  // the Vec overload (this one hides it)
   return {round_bf16(w.w_qkv), round_bf16(w.b_qkv), round_bf16(w.w_proj), round_bf16(w.b_proj)};
 }
 

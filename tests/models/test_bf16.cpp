@@ -21,20 +21,6 @@ using namespace vb::test;
 
 namespace {
 
-// Nearest bf16 (ties to even), as oneDNN's f32 -> bf16 conversion.
-double round_bf16(double v) {
-  float f = static_cast<float>(v);
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-Vec round_bf16(Vec v) {
-  for (auto& x : v) x = round_bf16(x);
-  return v;
-}
 
 // ||a - b|| / ||b|| (L2 over all elements).
 double rel_l2(const Vec& a, const Vec& b) {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,6 +21,21 @@
 namespace vb::test {
 
 using Vec = std::vector<double>;
+
+// Nearest bf16 (ties to even), as oneDNN's f32 -> bf16 conversion.
+inline double round_bf16(double v) {
+  float f = static_cast<float>(v);
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline Vec round_bf16(Vec v) {
+  for (auto& x : v) x = round_bf16(x);
+  return v;
+}
 
 // Uniform values in [lo, hi), deterministic in `seed`.
 inline Vec random_vec(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
