@@ -30,6 +30,22 @@ double rel_l2(const Vec& a, const Vec& b) {
   return std::sqrt(num / std::max(den, 1e-300));
 }
 
+// The same config in f32 and bf16 with the same init(seed), and B seeded images in [-2, 2].
+struct Pair {
+  std::unique_ptr<Model> m32, m16;
+  Tensor images;
+};
+Pair make_pair(const ModelConfig& c32, int64_t B, uint64_t seed) {
+  ModelConfig c16 = c32;
+  c16.dtype = DType::bf16;
+  Pair p{create_model(c32), create_model(c16), {}};
+  p.m32->init(seed);
+  p.m16->init(seed);
+  const int64_t S = c32.img_size;
+  p.images = tensor({B, c32.in_chans, S, S}, random_vec(B * c32.in_chans * S * S, seed + 1, -2, 2));
+  return p;
+}
+
 struct Errors {
   double logits = 0, grads = 0, worst_grad = 0;  // rel L2: logits, all grads together, worst single tensor
   std::string worst_name;
@@ -38,13 +54,7 @@ struct Errors {
 // Same config in f32 and bf16, same init(seed); one train forward on the same images, backward of the same
 // diff_logits. Returns the relative errors of bf16 against f32.
 Errors compare(const ModelConfig& c32, int64_t B, uint64_t seed) {
-  ModelConfig c16 = c32;
-  c16.dtype = DType::bf16;
-  auto m32 = create_model(c32), m16 = create_model(c16);
-  m32->init(seed);
-  m16->init(seed);
-  const int64_t S = c32.img_size;
-  const Tensor images = tensor({B, c32.in_chans, S, S}, random_vec(B * c32.in_chans * S * S, seed + 1, -2, 2));
+  auto [m32, m16, images] = make_pair(c32, B, seed);
   const Tensor diff = tensor({B, c32.num_classes}, random_vec(B * c32.num_classes, seed + 2));
   Errors e;
   const Tensor& l32 = m32->forward(images, Mode::train);
@@ -79,13 +89,7 @@ Errors compare(const ModelConfig& c32, int64_t B, uint64_t seed) {
 
 // Relative L2 error of bf16 eval logits against f32 (same config, init and images).
 double eval_logits_error(const ModelConfig& c32, int64_t B, uint64_t seed) {
-  ModelConfig c16 = c32;
-  c16.dtype = DType::bf16;
-  auto m32 = create_model(c32), m16 = create_model(c16);
-  m32->init(seed);
-  m16->init(seed);
-  const int64_t S = c32.img_size;
-  const Tensor images = tensor({B, c32.in_chans, S, S}, random_vec(B * c32.in_chans * S * S, seed + 1, -2, 2));
+  auto [m32, m16, images] = make_pair(c32, B, seed);
   return rel_l2(to_double(m16->forward(images, Mode::eval)), to_double(m32->forward(images, Mode::eval)));
 }
 
