@@ -63,6 +63,14 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     lines, facts = [], None
     load = [os.getloadavg()[0]]
+    raw = out / f"compare-{stamp}.json"
+
+    def save_raw():  # after every run: a failure later keeps what was measured
+        raw.write_text(json.dumps({"command": " ".join(sys.argv), "env_both": {k: env[k] for k in
+                                   ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "GLIBC_TUNABLES")},
+                                   "torch_LD_LIBRARY_PATH": torch_env["LD_LIBRARY_PATH"], "torch_facts": facts,
+                                   "load_avg_1min": load, "lines": lines}, indent=1) + "\n")
+
     for r in range(a.rounds):
         for model in a.models.split(","):
             h5 = out / f"compare-{stamp}-r{r}-{model}.h5"
@@ -70,6 +78,7 @@ def main():
                                a.batch, "--mode", a.modes, "--dtype", a.dtypes, "--warmup", str(a.warmup),
                                "--iters", str(a.iters), "--peak-size", "2048", "--json", "--output", str(h5)], env):
                 lines.append(dict(l, framework="vitbench", round=r, h5=h5.name))
+            save_raw()
             peaks = {(l["dtype"]): l["gflops"] / l["peak_fraction"] for l in lines
                      if l["framework"] == "vitbench" and l["round"] == r and l["model"] == model and l["peak_fraction"]}
             tl = run_json(["/usr/bin/python3", str(ROOT / "scripts" / "torch_throughput.py"), "--model", model,
@@ -83,11 +92,7 @@ def main():
                 l["peak_fraction"] = l["gflops"] / peaks[l["dtype"]] if l["dtype"] in peaks else None
                 lines.append(dict(l, round=r, peak_gflops_vitbench_run=peaks.get(l["dtype"])))
             load.append(os.getloadavg()[0])
-    raw = out / f"compare-{stamp}.json"
-    raw.write_text(json.dumps({"command": " ".join(sys.argv), "env_both": {k: env[k] for k in
-                               ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "GLIBC_TUNABLES")},
-                               "torch_LD_LIBRARY_PATH": torch_env["LD_LIBRARY_PATH"], "torch_facts": facts,
-                               "load_avg_1min": load, "lines": lines}, indent=1) + "\n")
+            save_raw()
 
     # Table: per (model, mode, dtype, batch) the median over rounds of each side's per-round median.
     rows = []

@@ -64,6 +64,14 @@ def measure(name: str, batch: int, mode: str, dtype: str, warmup: int, iters: in
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=(dtype == "bf16"))
+    if dtype == "bf16":
+        # torch 1.13's CPU autocast leaves layer_norm out of its cast lists, so a bf16 activation meeting an f32
+        # LayerNorm fails ("expected scalar type BFloat16 but found Float"; TNT's word -> patch projection).
+        # Run LayerNorm in f32, as vitbench does and as CUDA autocast would.
+        for mod in model.modules():
+            if isinstance(mod, nn.LayerNorm):
+                mod.forward = (lambda m: lambda t: nn.functional.layer_norm(
+                    t.float(), m.normalized_shape, m.weight, m.bias, m.eps))(mod)
     total, fwd, bwd, stp = [], [], [], []
     if mode == "infer":
         model.eval()
