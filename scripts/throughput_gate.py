@@ -176,7 +176,7 @@ def geomean(values):
 def thresholds_from_noise(noise_path):
     """Instructions: fail above +max(1%, 10 x the worst measured spread). Wall-clock, as slowdown factors
     (baseline / current normalised img/s): per entry max(2, r^2) and for the geometric mean over the set
-    max(1.25, r^2), r = max / min of that figure over the back-to-back noise runs."""
+    max(1.5, r^2), r = max / min of that figure over the back-to-back noise runs."""
     noise = json.loads(Path(noise_path).read_text())
     ent = noise["entries"]
     cg = [e["spread_instructions"] for e in ent.values() if "spread_instructions" in e]
@@ -186,12 +186,12 @@ def thresholds_from_noise(noise_path):
     per_entry = {k: max(2.0, r ** 2) for k, r in ratio.items()}
     runs = [geomean(v[r] for v in wc.values()) for r in range(min(len(v) for v in wc.values()))] if wc else [1.0]
     r_g = max(runs) / min(runs)
-    geo = max(1.25, r_g ** 2)
+    geo = max(1.5, r_g ** 2)  # floor: an earlier noise set of 2026-11-27 gave r = 1.22 for the mean (1.22^2)
     how = (f"from {Path(noise_path).name} ({noise['runs']} back-to-back runs, {noise['callgrind_runs']} under "
            f"callgrind): worst instruction-count spread {max(cg) if cg else float('nan'):.4%} -> fail above "
            f"+max(1%, 10 x that); normalised img/s max/min per entry {min(ratio.values(), default=0):.2f}-"
            f"{max(ratio.values(), default=0):.2f}, of the set's geometric mean {r_g:.3f} -> fail on a slowdown "
-           f"above max(2, (max/min)^2) per entry and max(1.25, (max/min)^2) = {geo:.2f}x for the mean")
+           f"above max(2, (max/min)^2) per entry and max(1.5, (max/min)^2) = {geo:.2f}x for the mean")
     return instr, per_entry, geo, how
 
 
