@@ -63,12 +63,7 @@ void check_dtype_supported(DType d) {
 
 ModelConfig with_dtype(ModelConfig cfg, DType d) {
   check_dtype_supported(d);
-  try {
-    apply_override(cfg, fmt::format("dtype={}", to_string(d)));
-  } catch (const std::exception& e) {
-    if (d == DType::f32) return cfg;  // a build without the dtype field computes in f32
-    throw std::runtime_error(fmt::format("bf16 not available in this build ({})", e.what()));
-  }
+  cfg.dtype = d;
   return cfg;
 }
 

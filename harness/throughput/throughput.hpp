@@ -25,8 +25,7 @@ DType parse_dtype(const std::string& s);       // "f32" | "bf16"; throws naming 
 
 // Throws a clear error when this CPU cannot run `d` in oneDNN ("bf16 needs ...; this CPU's ISA is ...").
 void check_dtype_supported(DType d);
-// `cfg` computing in `d`. bf16 sets the preset's dtype field; a build whose ModelConfig has none throws
-// "bf16 not available in this build".
+// `cfg` computing in `d` (its dtype field); throws as check_dtype_supported on a CPU without bf16.
 ModelConfig with_dtype(ModelConfig cfg, DType d);
 
 struct ThroughputCase {
