@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "models/core/cpu.hpp"
 #include "models/core/rng.hpp"
 
 namespace vb {
@@ -18,6 +19,7 @@ double GemmPeak::best() const { return gflops.empty() ? 0.0 : *std::max_element(
 
 GemmPeak measure_gemm_peak(DType dtype, int64_t size, int repeats) {
   check_arg(size > 0, "gemm_peak", "size must be positive");
+  require_dtype(dtype, "gemm_peak");
   const Dims shape{size, size};
   std::vector<float> values(size * size);
   for (size_t i = 0; i < values.size(); ++i) values[i] = rng::uniform(1, i) - 0.5f;

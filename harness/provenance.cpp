@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 
@@ -11,7 +12,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "harness/build_info.hpp"
-#include "models/core/tensor.hpp"
+#include "models/core/cpu.hpp"
 
 namespace vb {
 
@@ -49,6 +50,11 @@ Provenance collect_provenance() {
   p.onednn_version = onednn_version();
   p.cpu_model = cpu_model();
   p.isa = cpu_isa_string();
+  if (const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA")) p.isa_cap = cap;
+  for (DType d : available_dtypes()) {
+    if (!p.dtypes.empty()) p.dtypes += ' ';
+    p.dtypes += to_string(d);
+  }
   p.threads = omp_get_max_threads();
   p.start_time = utc_now();
   return p;

@@ -13,6 +13,8 @@ struct Provenance {
   std::string onednn_version;  // "2.6.3 (hash)"
   std::string cpu_model;       // /proc/cpuinfo "model name"
   std::string isa;             // the ISA oneDNN dispatches to, e.g. avx512_core_amx
+  std::string isa_cap;         // ONEDNN_MAX_CPU_ISA as set for this process ("" when not set)
+  std::string dtypes;          // the dtypes this CPU computes in: "f32 bf16" or "f32" (models/core/cpu.hpp)
   int threads = 0;             // OpenMP threads oneDNN runs with
   uint64_t seed = 0;
   std::string command;         // the command line

@@ -91,6 +91,8 @@ ResultFile::ResultFile(std::filesystem::path path, const std::string& kind, cons
   attr("onednn_version", prov.onednn_version);
   attr("cpu_model", prov.cpu_model);
   attr("isa", prov.isa);
+  attr("isa_cap", prov.isa_cap);
+  attr("dtypes", prov.dtypes);
   attr("threads", int64_t{prov.threads});
   attr("seed", static_cast<int64_t>(prov.seed));
   attr("command", prov.command);

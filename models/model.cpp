@@ -1,5 +1,6 @@
 // The model factory and the parts of Model shared by every family.
 #include "models/model.hpp"
+#include "models/core/cpu.hpp"
 
 #include <stdexcept>
 
@@ -23,7 +24,7 @@ int64_t Model::num_params() {
 std::unique_ptr<Model> create_model(const ModelConfig& cfg) {
   // Refused here, before any layer is built: without avx512_core_bf16 oneDNN has no (or only emulated)
   // bf16 kernels, and the first forward would fail deep inside a layer.
-  if (cfg.dtype == DType::bf16 && !bf16_supported()) throw std::invalid_argument(bf16_unsupported(cfg.name));
+  require_dtype(cfg.dtype, cfg.name);
   switch (cfg.family) {
     case Family::resnet: return make_resnet(cfg);
     case Family::vit: return make_vit(cfg);

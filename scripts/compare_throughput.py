@@ -55,6 +55,17 @@ def main():
     if not Path(OPENBLAS_DIR, "libblas.so.3").exists():
         sys.exit(f"compare_throughput: {OPENBLAS_DIR}/libblas.so.3 missing: bash scripts/setup-torch.sh installs "
                  "libopenblas0-openmp")
+    # bf16 only where this CPU has it (`vitbench info --capabilities`, which honours ONEDNN_MAX_CPU_ISA).
+    caps = dict(l.split(" ", 1) for l in subprocess.run([a.vitbench, "info", "--capabilities"], check=True,
+                                                         capture_output=True, text=True).stdout.splitlines())
+    wanted = a.dtypes.split(",")
+    kept = [d for d in wanted if caps.get(d) == "available"]
+    for d in wanted:
+        if d not in kept:
+            print(f"compare_throughput: {d} left out: {caps.get(d, 'unknown dtype')}", file=sys.stderr)
+    if not kept:
+        sys.exit("compare_throughput: none of --dtypes is available on this CPU")
+    a.dtypes = ",".join(kept)
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_CORETYPE="SkylakeX",
                GLIBC_TUNABLES=f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}")
     torch_env = dict(env, LD_LIBRARY_PATH=OPENBLAS_DIR + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else ""))

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "models/config.hpp"
+#include "models/core/cpu.hpp"
 
 namespace vb::cli {
 
@@ -23,6 +24,7 @@ struct ModelOptions {
   ModelConfig resolve() const {
     ModelConfig cfg = preset(model);
     for (const auto& o : overrides) apply_override(cfg, o);
+    require_dtype(cfg.dtype, cfg.name);  // bf16 on a CPU without it: refused before any work or output
     return cfg;
   }
 };

@@ -10,6 +10,7 @@
 #include "harness/gemm_peak.hpp"
 #include "harness/results.hpp"
 #include "harness/throughput/throughput.hpp"
+#include "models/core/cpu.hpp"
 
 namespace vb::cli {
 
@@ -80,12 +81,8 @@ void run_throughput(const ThroughputOptions& opt, const std::string& command) {
                                  {"flop_convention", "GFLOP = 2 x MACs; train = 3 x forward MACs"}};
   ResultFile out(opt.output, "throughput", prov, config);
 
-  std::map<DType, PeakSamples> peaks{{DType::f32, {}}};
-  try {
-    check_dtype_supported(DType::bf16);
-    peaks[DType::bf16] = {};
-  } catch (const std::exception&) {  // no bf16 peak on this CPU; f32 figures are unaffected
-  }
+  std::map<DType, PeakSamples> peaks;
+  for (DType d : available_dtypes()) peaks[d] = {};  // no bf16 peak on a CPU without bf16
   measure_peaks(peaks, true, opt);
 
   std::vector<Measurement> results;

@@ -10,6 +10,7 @@
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
 #include "harness/throughput/workload.hpp"
+#include "models/core/cpu.hpp"
 #include "models/cost.hpp"
 
 namespace vb {
@@ -53,16 +54,8 @@ DType parse_dtype(const std::string& s) {
   throw std::invalid_argument(fmt::format("--dtype: unknown dtype '{}' (f32 or bf16)", s));
 }
 
-void check_dtype_supported(DType d) {
-  if (d == DType::f32) return;
-  const auto isa = dnnl::get_effective_cpu_isa();
-  if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return;
-  throw std::runtime_error(fmt::format(
-      "bf16 needs a CPU with avx512_core_bf16 or avx512_core_amx (AMX); this CPU's ISA is {}", cpu_isa_string()));
-}
-
 ModelConfig with_dtype(ModelConfig cfg, DType d) {
-  check_dtype_supported(d);
+  require_dtype(d, cfg.name);
   cfg.dtype = d;
   return cfg;
 }

@@ -23,9 +23,7 @@ class ResultFile;
 RunMode parse_run_mode(const std::string& s);  // "infer" | "train"; throws naming the value
 DType parse_dtype(const std::string& s);       // "f32" | "bf16"; throws naming the value
 
-// Throws a clear error when this CPU cannot run `d` in oneDNN ("bf16 needs ...; this CPU's ISA is ...").
-void check_dtype_supported(DType d);
-// `cfg` computing in `d` (its dtype field); throws as check_dtype_supported on a CPU without bf16.
+// `cfg` computing in `d` (its dtype field); throws as require_dtype (models/core/cpu.hpp) on a CPU without `d`.
 ModelConfig with_dtype(ModelConfig cfg, DType d);
 
 struct ThroughputCase {

@@ -17,6 +17,7 @@
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
 #include "harness/train/schedule.hpp"
+#include "models/core/cpu.hpp"
 #include "models/layers/cross_entropy.hpp"
 
 namespace vb::train {
@@ -172,6 +173,12 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   need(cfg.hflip.empty() || cfg.hflip == "on" || cfg.hflip == "off",
        fmt::format("hflip must be on or off, given '{}'", cfg.hflip));
   need(cfg.val_size >= 0 && cfg.train_size >= 0, "val_size and train_size must be >= 0");
+
+  {  // bf16 on a CPU without it: refused before the dataset is read or anything is written.
+    ModelConfig asked = preset(cfg.model);
+    for (const auto& o : cfg.overrides) apply_override(asked, o);
+    require_dtype(asked.dtype, asked.name);
+  }
 
   // Data: the dataset decides the model's input channels and classes.
   const data::Dataset ds = data::load_dataset(cfg.dataset, {cfg.cache_dir, cfg.progress});

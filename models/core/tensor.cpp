@@ -149,34 +149,6 @@ void check_dtype(const std::string& layer, const std::string& what, const Tensor
                                             layer, what));
 }
 
-std::string cpu_isa_string() {
-  using isa = dnnl::cpu_isa;
-  switch (dnnl::get_effective_cpu_isa()) {
-    case isa::sse41: return "sse41";
-    case isa::avx: return "avx";
-    case isa::avx2: return "avx2";
-    case isa::avx2_vnni: return "avx2_vnni";
-    case isa::avx512_mic: return "avx512_mic";
-    case isa::avx512_mic_4ops: return "avx512_mic_4ops";
-    case isa::avx512_core: return "avx512_core";
-    case isa::avx512_core_vnni: return "avx512_core_vnni";
-    case isa::avx512_core_bf16: return "avx512_core_bf16";
-    case isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "unknown";
-  }
-}
-
-bool bf16_supported() {
-  const auto have = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  const auto need = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);  // ISA values nest as bit sets
-  return (have & need) == need;
-}
-
-std::string bf16_unsupported(const std::string& who) {
-  return fmt::format("{}: bf16 needs avx512_core_bf16 or AMX; this CPU's ISA (as oneDNN uses it) is {}", who,
-                     cpu_isa_string());
-}
-
 void check_arg(bool ok, const std::string& layer, const std::string& message) {
   if (!ok) throw std::invalid_argument(fmt::format("{}: {}", layer, message));
 }

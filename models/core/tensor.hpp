@@ -111,11 +111,6 @@ void check_f32(const std::string& layer, const std::string& what, const Tensor& 
 // f32 always; bf16 only when the layer is configured for bf16 (`allowed` = its Config::dtype).
 void check_dtype(const std::string& layer, const std::string& what, const Tensor& t, DType allowed);
 
-// bf16 compute needs avx512_core_bf16 (or AMX) for oneDNN's fast kernels. bf16_supported() reads the ISA
-// oneDNN dispatches to (ONEDNN_MAX_CPU_ISA lowers it); bf16_unsupported() is the error text naming it.
-bool bf16_supported();
-std::string cpu_isa_string();
-std::string bf16_unsupported(const std::string& who);
 void check_arg(bool ok, const std::string& layer, const std::string& message);
 
 }  // namespace vb

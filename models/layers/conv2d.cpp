@@ -2,6 +2,7 @@
 // incoming src desc (and diff_dst desc), with format_tag::any for src, weights, dst and their diffs.
 // Bias and diff_bias are given as plain (O) f32 so they bind straight to the Param tensors.
 #include "models/layers/conv2d.hpp"
+#include "models/core/cpu.hpp"
 
 #include <fmt/format.h>
 
@@ -53,21 +54,15 @@ void Conv2d::setup_forward(const memory::desc& src_md) {
   const auto src_any = any_desc(src_dims, compute);
   const auto weights_any = any_desc(weight.value.shape(), compute);
   const auto dst_any = any_desc(dst_dims, to_dnnl(cfg_.dst_dtype));
-  if (cfg_.dtype == DType::bf16 && !bf16_supported()) throw std::invalid_argument(bf16_unsupported(name_));
-  try {
-    const auto desc =
-        cfg_.bias
-            ? dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
-                                              src_any, weights_any, plain_desc({cfg_.out_channels}), dst_any,
-                                              strides, padding, padding)
-            : dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
-                                              src_any, weights_any, dst_any, strides, padding, padding);
-    fwd_pd_ = dnnl::convolution_forward::primitive_desc(desc, Runtime::engine());
-  } catch (const dnnl::error& e) {
-    if (e.status == dnnl_unimplemented && cfg_.dtype == DType::bf16)
-      throw std::invalid_argument(bf16_unsupported(name_));
-    throw;
-  }
+  require_dtype(cfg_.dtype, name_);
+  const auto desc =
+      cfg_.bias
+          ? dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                            src_any, weights_any, plain_desc({cfg_.out_channels}), dst_any,
+                                            strides, padding, padding)
+          : dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                            src_any, weights_any, dst_any, strides, padding, padding);
+  fwd_pd_ = dnnl::convolution_forward::primitive_desc(desc, Runtime::engine());
   in_md_ = src_md;
   src_reorder_ = Reorder(src_md, fwd_pd_.src_desc());
   weights_reorder_ = Reorder(weight.value.desc(), fwd_pd_.weights_desc());

@@ -1,5 +1,6 @@
 // Linear layer: inner product forward; backward as matmuls (data, weights, bias) on the (rows, in) view of src.
 #include "models/layers/linear.hpp"
+#include "models/core/cpu.hpp"
 
 #include <stdexcept>
 
@@ -46,7 +47,7 @@ void Linear::build(const dnnl::memory::desc& src_md) {
 
   // src (M, in) and weights (out, in) in the compute dtype, layout of oneDNN's choice; dst (M, out) plain in
   // dst_dtype (AMX writes bf16 from its f32 accumulators).
-  if (cfg_.dtype == DType::bf16 && !bf16_supported()) throw std::invalid_argument(bf16_unsupported(name_));
+  require_dtype(cfg_.dtype, name_);
   const dt cdt = to_dnnl(cfg_.dtype);
   const DType src_dt = dtype_of(src_md);
   const dnnl::memory::desc src_any({rows_, in}, cdt, tag::any), weights_any({out, in}, cdt, tag::any);

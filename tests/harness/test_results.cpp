@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "harness/gemm_peak.hpp"
+#include "models/core/cpu.hpp"
 #include "harness/results.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -83,11 +84,13 @@ TEST_CASE("result file errors name the file and the problem", "[harness]") {
 }
 
 TEST_CASE("gemm peak returns one positive sample per repetition", "[harness]") {
-  for (DType d : {DType::f32, DType::bf16}) {
+  for (DType d : available_dtypes()) {
     const GemmPeak p = measure_gemm_peak(d, 64, 3);
     REQUIRE(p.gflops.size() == 3);
     CHECK(p.median() > 0);
     CHECK(p.best() >= p.median());
   }
   REQUIRE_THROWS_AS(measure_gemm_peak(DType::f32, 0), std::invalid_argument);
+  if (!bf16_supported())  // no bf16 peak on a CPU without it: refused, naming the ISA
+    REQUIRE_THROWS_WITH(measure_gemm_peak(DType::bf16, 64, 3), Catch::Contains("bf16 not available on this CPU"));
 }

@@ -331,6 +331,7 @@ TEST_CASE("attention rebuilds for a new input shape", "[layer][attention]") {
 
 TEST_CASE("bf16 attention (projections and QK^T / PV in bf16) stays close to the reference",
           "[layer][attention][bf16]") {
+  VB_REQUIRE_BF16();
   const auto layout = GENERATE(QkvLayout::fused, QkvLayout::separate_qk_v);
   // The reference is fed the bf16-rounded src, weights and diff_dst the layer's primitives see. What is left
   // is the rounding of the intermediates oneDNN keeps in bf16: q, k, v, the probabilities, the context (and in

@@ -40,8 +40,6 @@ Vec round_bf16(Vec v) {
   return v;
 }
 
-// Layers refuse bf16 below avx512_core_bf16 (oneDNN only emulates it there).
-bool cpu_has_bf16() { return bf16_supported(); }
 
 // Random x, weight, bias and loss weights for one shape; the layer's forward and backward vs the reference.
 // For bf16 the inputs, weights and loss weights are rounded to bf16 first, so the reference sees exactly
@@ -122,13 +120,15 @@ TEST_CASE("conv2d forward and backward match the reference (f32)", "[layer][conv
   for (const Shape& s : kShapes) check_against_reference(s, DType::f32, 1e-5, 2e-5, seed += 10);
 }
 
+TEST_CASE("conv2d bf16 is refused on a CPU without bf16, naming the layer and the ISA", "[layer][conv2d]") {
+  VB_REQUIRE_NO_BF16();
+  Conv2d conv("conv", {.in_channels = 3, .out_channels = 4, .kernel = 3, .dtype = DType::bf16});
+  REQUIRE_THROWS_WITH(conv.forward(Tensor({1, 3, 5, 5}), Mode::train),
+                      Catch::Contains("conv: bf16 not available") && Catch::Contains(cpu_isa_string()));
+}
+
 TEST_CASE("conv2d bf16 matches the reference on bf16-rounded inputs", "[layer][conv2d]") {
-  if (!cpu_has_bf16()) {
-    WARN("CPU without avx512_core: bf16 convolution is expected to be refused");
-    Conv2d conv("conv", {.in_channels = 3, .out_channels = 4, .kernel = 3, .dtype = DType::bf16});
-    REQUIRE_THROWS_WITH(conv.forward(Tensor({1, 3, 5, 5}), Mode::train), Catch::Contains("bf16"));
-    return;
-  }
+  VB_REQUIRE_BF16();
   // Inputs, weights and diff_dst are exactly representable in bf16, so only the f32 accumulation differs
   // from the double reference (plus bf16 rounding of any intermediate oneDNN keeps in bf16: none expected).
   uint64_t seed = 500;

@@ -128,13 +128,17 @@ void check_bounds(const Errors& e, Family family) {
 
 }  // namespace
 
+TEST_CASE("a bf16 model is refused on a CPU without bf16 before any layer is built", "[bf16][model]") {
+  VB_REQUIRE_NO_BF16();
+  ModelConfig c = preset("vit_tiny_patch4_32");
+  c.dtype = DType::bf16;
+  REQUIRE_THROWS_WITH(create_model(c), Catch::Contains("vit_tiny_patch4_32: bf16 not available on this CPU: needs "
+                                                       "avx512_core_bf16 or AMX, oneDNN dispatches to " +
+                                                       cpu_isa_string()));
+}
+
 TEST_CASE("bf16 models stay close to f32 on the small presets", "[bf16][model]") {
-  if (!bf16_supported()) {
-    ModelConfig c = preset("vit_tiny_patch4_32");
-    c.dtype = DType::bf16;
-    REQUIRE_THROWS_WITH(create_model(c), Catch::Contains("avx512_core_bf16"));
-    return;
-  }
+  VB_REQUIRE_BF16();
   const std::string name = GENERATE("resnet50_w16_32", "vit_tiny_patch4_32", "tnt_tiny_patch8_32");
   INFO(name);
   check_bounds(compare(train_config(name), 2, 5), preset(name).family);
@@ -145,7 +149,7 @@ TEST_CASE("bf16 models stay close to f32 on the small presets", "[bf16][model]")
 }
 
 TEST_CASE("bf16 models stay close to f32 at 224", "[bf16][model][slow]") {
-  if (!bf16_supported()) return;
+  VB_REQUIRE_BF16();
   const std::string name = GENERATE("resnet50", "vit_small_patch16_224", "tnt_s_patch16_224");
   INFO(name);
   check_bounds(compare(train_config(name), 2, 7), preset(name).family);
@@ -155,7 +159,7 @@ TEST_CASE("bf16 models stay close to f32 at 224", "[bf16][model][slow]") {
 }
 
 TEST_CASE("bf16 resnet: eval forward, backward_from a tap with an f32 gradient", "[bf16][model]") {
-  if (!bf16_supported()) return;
+  VB_REQUIRE_BF16();
   ModelConfig c = preset("resnet50_w16_32");
   c.dtype = DType::bf16;
   c.layers = {1, 1, 1, 1};
@@ -177,7 +181,7 @@ TEST_CASE("bf16 resnet: eval forward, backward_from a tap with an f32 gradient",
 // ---- layers -------------------------------------------------------------------------------------------------
 
 TEST_CASE("linear and conv2d with a bf16 dst write the f32 result rounded to bf16", "[bf16][layer]") {
-  if (!bf16_supported()) return;
+  VB_REQUIRE_BF16();
   // Both runs see the same bf16 src and weights and accumulate in f32; the bf16 dst is that f32 sum
   // rounded once: within one bf16 half-ulp (2^-9 relative) of the f32 dst, plus f32 accumulation noise.
   const Vec x = round_bf16(random_vec(6 * 20, 1)), w = round_bf16(random_vec(12 * 20, 2));
@@ -219,7 +223,7 @@ TEST_CASE("linear and conv2d with a bf16 dst write the f32 result rounded to bf1
 }
 
 TEST_CASE("memory-bound layers configured for bf16 run on bf16 input", "[bf16][layer]") {
-  if (!bf16_supported()) return;
+  VB_REQUIRE_BF16();
   // Inputs are bf16-representable; each layer's bf16 result is its f32 result on the same values, rounded
   // to bf16 (2^-8 relative covers the rounding plus the f32 statistics for BatchNorm; pools and ReLU are
   // exact up to the rounding of the sum of the mean).
@@ -275,7 +279,17 @@ TEST_CASE("dtype override and the no-bf16 error text", "[bf16][registry]") {
   apply_override(c, "dtype=f32");
   REQUIRE(c.dtype == DType::f32);
   REQUIRE_THROWS_WITH(apply_override(c, "dtype=fp16"), Catch::Contains("dtype") && Catch::Contains("bf16"));
-  const std::string msg = bf16_unsupported("resnet50");
-  REQUIRE_THAT(msg, Catch::Contains("resnet50") && Catch::Contains("avx512_core_bf16 or AMX") &&
-                        Catch::Contains(cpu_isa_string()));
+  // What the refusal says, whichever CPU this is (dtype_status is the text require_dtype uses).
+  CHECK(dtype_status(DType::f32) == "available");
+  CHECK(dtype_available(DType::f32));
+  if (bf16_supported()) {
+    CHECK(dtype_status(DType::bf16) == "available");
+    CHECK_NOTHROW(require_dtype(DType::bf16, "resnet50"));
+  } else {
+    CHECK(dtype_status(DType::bf16) ==
+          "not available: needs avx512_core_bf16 or AMX, oneDNN dispatches to " + cpu_isa_string());
+    REQUIRE_THROWS_WITH(require_dtype(DType::bf16, "resnet50"),
+                        "resnet50: bf16 not available on this CPU: needs avx512_core_bf16 or AMX, oneDNN dispatches "
+                        "to " + cpu_isa_string());
+  }
 }

@@ -27,13 +27,15 @@ struct SmallCase {
   double running_tol;  // BatchNorm running statistics after the SGD steps (ResNet only)
 };
 
-// SGD tolerances. Five lr-0.1 steps on a batch of 4 amplify rounding. The ResNet bounds were calibrated on the
-// float64 reference itself: with every gradient scaled by 1 + 1e-5 N(0,1), resnet_cifar's losses move by 2.5e-5
-// at step 3 and its running statistics by 2.6e-4 (a near-kink, which f32 also shows); resnet_imagenet's layer4
-// normalises 4 values per channel (ill-conditioned): PyTorch in float32 is off its float64 run by 2.5e-3 in loss
-// and 0.024 in running statistics by step 4 (vitbench: 1.4e-3 and 4.7e-3).
+// SGD tolerances. Five lr-0.1 steps on a batch of 4 amplify rounding, so a trajectory is only comparable when it
+// is well-conditioned: make_fixtures.py re-runs each one with 1e-7 relative noise on every conv/linear output and
+// stores how far it moved (sgd_sensitivity_loss / _running); check_small requires each tolerance to be at least
+// 3x that, so a tolerance can never sit inside the reference's own rounding sensitivity. resnet_cifar sits near
+// a ReLU kink (2.6e-4 in running statistics under that noise); resnet_imagenet is 48 px with 3 steps, since at
+// 32 px with 5 (layer4 BatchNorms over 4 values per channel) PyTorch's own float32 run missed its float64 run
+// by 0.019 and oneDNN's AVX2 path failed a 1e-2 tolerance the same way (issue 18, tests/parity/make_fixtures.py).
 const SmallCase kSmall[] = {
-    {"resnet_cifar", 1e-4, 1e-3},       {"resnet_imagenet", 5e-3, 1e-2},
+    {"resnet_cifar", 1e-4, 1e-3},       {"resnet_imagenet", 1e-4, 1e-3},
     {"vit_pos_none", 1e-4, 0},          {"vit_pos_learned_1d", 1e-4, 0},
     {"vit_pos_learned_2d", 1e-4, 0},    {"vit_pos_sincos_2d", 1e-4, 0},
     {"tnt_pos_none", 1e-4, 0},          {"tnt_pos_inner", 1e-4, 0},
@@ -86,7 +88,7 @@ void check_small(const SmallCase& c) {
   auto model = create_model(fx.config());
   require_state_matches(*model, fx);
   set_counter_weights(*model);
-  const Tensor x = fx.tensor("input");
+  const Tensor x = fx.input();
   const auto labels = fx.read_int("labels");
   CrossEntropy ce("loss", {model->config().num_classes, static_cast<float>(fx.number("label_smoothing"))});
 
@@ -109,7 +111,11 @@ void check_small(const SmallCase& c) {
   }
   report(all_grads, all_expected, name + " all parameter grads");
 
-  // Five plain SGD steps from the same start (a fresh model: BatchNorm statistics start over too).
+  // The fixture's trajectory is well-conditioned for these tolerances (see kSmall).
+  CHECK(c.sgd_rtol >= 3 * fx.number("sgd_sensitivity_loss"));
+  if (c.running_tol > 0) CHECK(c.running_tol >= 3 * fx.number("sgd_sensitivity_running"));
+
+  // Plain SGD steps from the same start (a fresh model: BatchNorm statistics start over too).
   model = create_model(fx.config());
   set_counter_weights(*model);
   const Vec expected = fx.read("sgd_losses");
@@ -133,12 +139,8 @@ void check_224(const std::string& name) {
   auto model = create_model(fx.config());
   require_state_matches(*model, fx);
   set_counter_weights(*model);
-  const Tensor x = counter_input({1, 3, 224, 224});
-  const Vec pixels = to_double(x), head = fx.read("input_head");
-  require_close(Vec(pixels.begin(), pixels.begin() + head.size()), head, 0, 0, name + " input_head");
-  double sum = 0;
-  for (double p : pixels) sum += p;
-  require_close({sum}, fx.read("input_sum"), 1e-9, 0, name + " input_sum");
+  const Tensor x = fx.input();  // counter-generated, checked against the file's input_head and input_sum
+  REQUIRE(x.shape() == Dims{1, 3, 224, 224});
   compare(to_double(model->forward(x, Mode::eval)), fx.read("logits_eval"), kLogitTol, name + " logits_eval");
 }
 

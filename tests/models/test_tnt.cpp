@@ -41,7 +41,7 @@ TEST_CASE("tnt rebuilds for another batch size", "[model][tnt]") {
   const ModelConfig cfg = fx.config();
   auto model = create_model(cfg);
   set_counter_weights(*model);
-  const Tensor input = fx.tensor("input");
+  const Tensor input = fx.input();
   const Vec logits = fx.read("logits_eval");
   const auto labels = fx.read_int("labels");
   // Train forward + backward at batch 2 first, then everything at batch 4 against the fixture.
@@ -70,7 +70,7 @@ TEST_CASE("tnt taps, attention probabilities and backward_from", "[model][tnt]")
   REQUIRE_THROWS_AS(model->tap(0), std::logic_error);
   REQUIRE(model->attention_probs().empty());
 
-  const Tensor input = first_images(Fixture("tnt_pos_both").tensor("input"), B);
+  const Tensor input = first_images(Fixture("tnt_pos_both").input(), B);
   model->forward(input, Mode::train);
   for (size_t i = 0; i < model->taps().size(); ++i) {
     INFO(model->taps()[i]);
@@ -175,7 +175,7 @@ TEST_CASE("tnt drop path: identity in eval, seeded masks in training", "[model][
   set_counter_weights(*dropped);
   dropped->init(9);
   set_counter_weights(*dropped);  // init reseeds the masks; the weights are the fixture's again
-  const Tensor input = Fixture("tnt_pos_both").tensor("input");
+  const Tensor input = Fixture("tnt_pos_both").input();
   const Vec eval = to_double(plain->forward(input, Mode::eval));
   require_close(to_double(dropped->forward(input, Mode::eval)), eval, 0, 0, "eval with drop_path");
   const Vec train1 = to_double(dropped->forward(input, Mode::train));

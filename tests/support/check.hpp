@@ -15,8 +15,36 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "models/core/cpu.hpp"
 #include "models/core/rng.hpp"
 #include "models/core/tensor.hpp"
+
+namespace vb::test {
+
+// Skipped, not passed: a test that needs what this CPU lacks prints this marker with the reason and returns.
+// CTest's SKIP_REGULAR_EXPRESSION (CMakeLists.txt) reports the test as skipped; the summary lists it.
+inline void skip(const std::string& reason) { fmt::print("VITBENCH_SKIP: {}\n", reason); }
+
+}  // namespace vb::test
+
+// At the top of a TEST_CASE that computes in bf16: skipped on a CPU without bf16 (docs/portability.md).
+#define VB_REQUIRE_BF16()                                                                     \
+  do {                                                                                        \
+    if (!::vb::bf16_supported()) {                                                            \
+      ::vb::test::skip(fmt::format("bf16 {}", ::vb::dtype_status(::vb::DType::bf16)));        \
+      return;                                                                                 \
+    }                                                                                         \
+  } while (0)
+
+// At the top of a TEST_CASE that checks bf16's refusal: skipped where bf16 is available (CI's capped run
+// under ONEDNN_MAX_CPU_ISA=AVX2 takes it on every machine).
+#define VB_REQUIRE_NO_BF16()                                                                  \
+  do {                                                                                        \
+    if (::vb::bf16_supported()) {                                                             \
+      ::vb::test::skip("this CPU has bf16; the refusal is tested with ONEDNN_MAX_CPU_ISA=AVX2"); \
+      return;                                                                                 \
+    }                                                                                         \
+  } while (0)
 
 namespace vb::test {
 

@@ -4,6 +4,8 @@
 
 #include <H5Cpp.h>
 
+#include <cmath>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,13 @@
 #include "tests/support/counter_weights.hpp"
 
 namespace vb::test {
+
+// The fixtures' input batch: rng::normal(seed, i) over the NCHW tensor.
+inline Tensor counter_input(const Dims& shape, uint64_t seed = 2) {
+  std::vector<float> v(product(shape));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = rng::normal(seed, i);
+  return Tensor::from(shape, v);
+}
 
 class Fixture {
  public:
@@ -84,6 +93,27 @@ class Fixture {
     return Tensor::from(shape(ds), std::vector<float>(v.begin(), v.end()));
   }
 
+  // The input batch: the stored dataset `input`, or, where the file only describes it (attribute input_shape,
+  // datasets input_head and input_sum: the 224 cases and resnet_imagenet), the counter-generated input, checked
+  // against that description first.
+  Tensor input() const {
+    if (has("input")) return tensor("input");
+    auto a = file_.openGroup("/").openAttribute("input_shape");
+    Dims dims(a.getSpace().getSimpleExtentNpoints());
+    a.read(H5::PredType::NATIVE_INT64, dims.data());
+    const Tensor x = counter_input(dims, static_cast<uint64_t>(number("seed_input")));
+    const std::vector<float> v = x.to_vector();
+    const auto head = read("input_head");
+    double sum = 0;
+    for (float p : v) sum += p;
+    for (size_t i = 0; i < head.size(); ++i)
+      if (v[i] != static_cast<float>(head[i]))
+        throw std::runtime_error(path_ + ": counter input differs from input_head at " + std::to_string(i));
+    if (std::abs(sum - read("input_sum")[0]) > 1e-9 * std::max(1.0, std::abs(sum)))
+      throw std::runtime_error(path_ + ": counter input sum differs from input_sum");
+    return x;
+  }
+
  private:
   std::string path_;
   H5::H5File file_;
@@ -99,13 +129,6 @@ inline void set_counter_weights(Model& model, uint64_t seed = 1) {
     Tensor& t = e.param ? e.param->value : *e.buffer;
     t.assign(counter_weights(seed, e.key, t.shape()));
   }
-}
-
-// The fixtures' input batch: rng::normal(seed, i) over the NCHW tensor.
-inline Tensor counter_input(const Dims& shape, uint64_t seed = 2) {
-  std::vector<float> v(product(shape));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = rng::normal(seed, i);
-  return Tensor::from(shape, v);
 }
 
 }  // namespace vb::test
