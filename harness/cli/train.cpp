@@ -95,6 +95,8 @@ void add_train(CLI::App& app, const Common& common) {
   key(cmd->add_option("--cutmix", g.cutmix, "cutmix alpha (0 = off)"), "cutmix");
   key(cmd->add_option("-s,--seed", g.seed, "seed of init, split, shuffling, augmentation, stochastic depth"), "seed");
   key(cmd->add_flag("!--no-test-every-epoch", g.test_every_epoch, "evaluate test only at the end"), "test_every_epoch");
+  key(cmd->add_option("--eval-every", g.eval_every, "validate and checkpoint every N optimizer steps (0 = every "
+                                                    "epoch); keeps evaluation cheap on small subsets"), "eval_every");
   cmd->add_option("-o,--output", o->output, "run folder: record.h5, checkpoint.h5, best.h5")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue the run in --output from its last checkpoint");
   cmd->add_option("--stop-after-epochs", o->stop_after, "stop after this many epochs of this invocation (a "

@@ -62,6 +62,7 @@ const std::map<std::string, Field>& fields() {
       {"cutmix", field<double>(&TrainConfig::cutmix)},
       {"seed", field<uint64_t>(&TrainConfig::seed)},
       {"test_every_epoch", field<bool>(&TrainConfig::test_every_epoch)},
+      {"eval_every", field<int64_t>(&TrainConfig::eval_every)},
   };
   return table;
 }

@@ -37,6 +37,7 @@ struct History {
   std::vector<double> train_loss, train_top1;              // per epoch, over the epoch's batches (augmented)
   std::vector<double> val_loss, val_top1, val_top5, test_loss, test_top1, test_top5;
   std::vector<double> epoch_wall_s, epoch_images_per_s;    // training time of the epoch (no evaluation)
+  std::vector<double> eval_step;                           // global step at each evaluation (rows of epochs/*)
   int64_t epochs_done = 0, best_epoch = -1;
   double best_val_top1 = -1, train_wall_s = 0, train_images = 0;
 
@@ -46,7 +47,7 @@ struct History {
             {"epochs/train_loss", &train_loss}, {"epochs/train_top1", &train_top1}, {"epochs/val_loss", &val_loss},
             {"epochs/val_top1", &val_top1},     {"epochs/val_top5", &val_top5},     {"epochs/test_loss", &test_loss},
             {"epochs/test_top1", &test_top1},   {"epochs/test_top5", &test_top5},   {"epochs/wall_s", &epoch_wall_s},
-            {"epochs/images_per_s", &epoch_images_per_s}};
+            {"epochs/images_per_s", &epoch_images_per_s}, {"epochs/step", &eval_step}};
   }
 };
 
@@ -91,6 +92,21 @@ void save_train_state(const std::filesystem::path& path, Model& model, Optimizer
   f.commit();
 }
 
+// "key: <was> in the checkpoint, <is> now" for every leaf that differs; nested keys as resolved.isa.
+void config_diffs(const nlohmann::json& was, const nlohmann::json& now, const std::string& prefix,
+                  std::vector<std::string>& out) {
+  if (was.is_object() && now.is_object()) {
+    for (const auto& [k, v] : now.items())
+      config_diffs(was.contains(k) ? was[k] : nlohmann::json(), v, prefix + k + ".", out);
+    for (const auto& [k, v] : was.items())
+      if (!now.contains(k)) out.push_back(fmt::format("{}{}: {} in the checkpoint, absent now", prefix, k, v.dump()));
+    return;
+  }
+  if (was != now)
+    out.push_back(fmt::format("{}: {} in the checkpoint, {} now", prefix.substr(0, prefix.size() - 1),
+                              was.is_null() ? "absent" : was.dump(), now.dump()));
+}
+
 // Loads a checkpoint written by save_train_state into model, optimizer and history; returns the global step.
 int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimizer& opt, History& h,
                          const nlohmann::json& config) {
@@ -99,9 +115,7 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
   const nlohmann::json saved = nlohmann::json::parse(in.root_attr("config"));
   if (saved != config) {
     std::vector<std::string> diffs;
-    for (const auto& [k, v] : config.items())
-      if (!saved.contains(k) || saved[k] != v)
-        diffs.push_back(fmt::format("{}: {} in the checkpoint, {} now", k, saved.contains(k) ? saved[k].dump() : "absent", v.dump()));
+    config_diffs(saved, config, "", diffs);
     throw std::runtime_error(fmt::format("{}: cannot resume, the settings differ ({}); resume with the original "
                                          "settings or start a new run in another --output folder",
                                          path.string(), fmt::join(diffs, "; ")));
@@ -173,6 +187,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   need(cfg.hflip.empty() || cfg.hflip == "on" || cfg.hflip == "off",
        fmt::format("hflip must be on or off, given '{}'", cfg.hflip));
   need(cfg.val_size >= 0 && cfg.train_size >= 0, "val_size and train_size must be >= 0");
+  need(cfg.eval_every >= 0, fmt::format("eval_every must be >= 0 (0 = every epoch), given {}", cfg.eval_every));
 
   {  // bf16 on a CPU without it: refused before the dataset is read or anything is written.
     ModelConfig asked = preset(cfg.model);
@@ -242,7 +257,8 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
       {"augment", {{"crop_pad", aug.crop_pad}, {"hflip", aug.hflip}, {"mixup", aug.mixup}, {"cutmix", aug.cutmix}}},
       {"steps_per_epoch", spe}, {"total_steps", total_steps}, {"epochs", epochs},
       {"warmup_steps", sched.warmup_steps},
-      {"threads", omp_get_max_threads()}};  // bit-identical results need the same thread count: resume checks it
+      // Bit-identical results need the same thread count and the same kernels: resume checks both.
+      {"threads", omp_get_max_threads()}, {"isa", cpu_isa_string()}};
   Provenance prov = collect_provenance();
   prov.seed = cfg.seed;
   prov.command = command;
@@ -267,21 +283,35 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
              mc.name, model->num_params(), cfg.optimizer.name, ds.name, split.train.size(), split.val.size(),
              ds.test.size(), epochs, spe, cfg.batch);
 
+  // Evaluation periods: an epoch each (eval_every = 0), or eval_every steps. Each ends with validation, test
+  // (if asked), best.h5 and a checkpoint; a resumed run starts at a period boundary, mid-epoch if need be.
+  const int64_t period = cfg.eval_every > 0 ? cfg.eval_every : spe;
+  const int64_t periods = (total_steps + period - 1) / period;
   Tensor x, targets;
   data::Batch b;
-  const int64_t first_epoch = h.epochs_done;
-  for (int64_t epoch = first_epoch; epoch < epochs; ++epoch) {
-    if (stop_after_epochs > 0 && epoch - first_epoch == stop_after_epochs) {
-      fmt::print(stderr, "stopped after epoch {} as asked; continue with --resume\n", epoch);
+  const int64_t first_period = h.epochs_done;
+  int64_t loader_epoch = -1;
+  for (int64_t p = first_period; p < periods; ++p) {
+    if (stop_after_epochs > 0 && p - first_period == stop_after_epochs) {
+      fmt::print(stderr, "stopped after {} {} as asked; continue with --resume\n", p,
+                 cfg.eval_every > 0 ? "evaluation periods" : "epochs");
       return {};
     }
     const auto epoch_start = Clock::now();
-    const int64_t epoch_steps = std::min(spe, total_steps - epoch * spe);
-    ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, epochs), epoch_steps, cfg.progress);
-    train_loader.start_epoch(epoch);
+    const int64_t p_begin = p * period, p_end = std::min(total_steps, p_begin + period);
+    const std::string label = cfg.eval_every > 0 ? fmt::format("steps {}-{}/{}", p_begin + 1, p_end, total_steps)
+                                                 : fmt::format("epoch {}/{}", p + 1, epochs);
+    ProgressBar bar(label, p_end - p_begin, cfg.progress);
     double loss_sum = 0;
     int64_t top1 = 0, top5 = 0, seen = 0;
-    for (int64_t s = 0; s < epoch_steps && train_loader.next(b); ++s, ++global_step) {
+    for (global_step = p_begin; global_step < p_end; ++global_step) {
+      const int64_t epoch = global_step / spe, s = global_step % spe;
+      if (epoch != loader_epoch) {  // a new epoch, or the first step of this process (mid-epoch on resume)
+        train_loader.start_epoch(epoch, s);
+        loader_epoch = epoch;
+      }
+      if (!train_loader.next(b))
+        throw std::logic_error(fmt::format("training loader ended early at step {} of epoch {}", s, epoch + 1));
       const Tensor& logits = model->forward(input_tensor(x, b, train_loader.channels(), train_loader.out_size()), Mode::train);
       double loss;
       if (b.targets.empty()) {
@@ -314,8 +344,9 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
       loss_sum += loss * static_cast<double>(b.size);
       seen += b.size;
       const double el = seconds_since(epoch_start);
-      bar.update(s + 1, fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s", loss_sum / static_cast<double>(seen), lr,
-                                    static_cast<double>(seen) / el));
+      bar.update(global_step - p_begin + 1, fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s",
+                                                        loss_sum / static_cast<double>(seen), lr,
+                                                        static_cast<double>(seen) / el));
     }
     const double train_s = seconds_since(epoch_start);
     bar.finish(fmt::format("loss {:.4f} | top-1 {} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
@@ -325,6 +356,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
     h.train_top1.push_back(100.0 * static_cast<double>(top1) / static_cast<double>(seen));
     h.epoch_wall_s.push_back(train_s);
     h.epoch_images_per_s.push_back(static_cast<double>(seen) / train_s);
+    h.eval_step.push_back(static_cast<double>(global_step));
     h.train_wall_s += train_s;
     h.train_images += static_cast<double>(seen);
 
@@ -332,7 +364,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
     h.val_loss.push_back(val.loss);
     h.val_top1.push_back(val.top1);
     h.val_top5.push_back(val.top5);
-    if (cfg.test_every_epoch || epoch + 1 == epochs) {
+    if (cfg.test_every_epoch || p + 1 == periods) {
       const Metrics test = evaluate(*model, test_loader, "test", cfg.progress);
       h.test_loss.push_back(test.loss);
       h.test_top1.push_back(test.top1);
@@ -342,10 +374,10 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
       h.test_top1.push_back(NAN);
       h.test_top5.push_back(NAN);
     }
-    h.epochs_done = epoch + 1;
+    h.epochs_done = p + 1;
     if (!split.val.empty() && val.top1 > h.best_val_top1) {
       h.best_val_top1 = val.top1;
-      h.best_epoch = epoch;
+      h.best_epoch = p;
       save_checkpoint(best_path, *model);
     }
     save_train_state(ckpt_path, *model, *opt, h, global_step, prov, config);
@@ -370,7 +402,8 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   rec.attr("images_per_s", r.images_per_s);
   rec.attr("run_wall_s", seconds_since(run_start));
   rec.attr("steps", global_step);
-  rec.attr("epochs", h.epochs_done);
+  rec.attr("epochs", epochs);  // epochs begun (the last may be partial with a step budget)
+  rec.attr("evaluations", h.epochs_done);
   r.record = rec.commit();
   fmt::print(stderr, "test: loss {:.4f} | top-1 {} | top-5 {} (after {} epochs, {} of training, {:.0f} img/s); "
                      "wrote {}\n", r.test.loss, percent(r.test.top1), percent(r.test.top5), h.epochs_done,

@@ -43,7 +43,9 @@ struct TrainConfig {
   std::string hflip;                   // "", "on", "off"
   double mixup = 0, cutmix = 0;
   uint64_t seed = 0;
-  bool test_every_epoch = true;        // also record test metrics per epoch (never used for choices)
+  bool test_every_epoch = true;        // also record test metrics at every evaluation (never used for choices)
+  int64_t eval_every = 0;              // validate and checkpoint every this many steps (0 = every epoch); the
+                                       // record's epochs/* arrays then hold one row per evaluation
   std::filesystem::path output = "runs/run";  // run folder: record.h5, checkpoint.h5, best.h5
   bool progress = true;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A CPU without bf16, as oneDNN sees one under ONEDNN_MAX_CPU_ISA=AVX2 (issue 18): `info` reports what the CPU
 # offers and exits 0; every way of asking for bf16 (throughput, train, init, rf) is refused before any work, with
-# the ISA named, a non-zero exit and no output file. usage: capabilities.sh <vitbench>
+# the ISA named, a non-zero exit and no output file; a run started on another ISA does not resume.
+# usage: capabilities.sh <vitbench>
 set -euo pipefail
 vitbench=$1
 dir=$(mktemp -d)
@@ -32,4 +33,10 @@ refused "$dir/t.h5" throughput --model vit_tiny_patch4_32 --dtype f32,bf16 --ite
 refused "$dir/run" train --model vit_tiny_patch4_32 --set dtype=bf16 --dataset synthetic --epochs 1 --output "$dir/run"
 refused "$dir/w.h5" init --model resnet50_w16_32 --set dtype=bf16 --seed 0 --output "$dir/w.h5"
 refused "$dir/rf.h5" rf --model vit_tiny_patch4_32 --set dtype=bf16 --dataset synthetic --images 2 --output "$dir/rf.h5"
+
+# A run resumes only on the ISA it started on (other kernels, other rounding: not the same run).
+train=(train --model vit_tiny_patch4_32 --set img_size=16 --set depth=1 --dataset synthetic:train=96,test=32 --val 32
+       --epochs 2 --batch 32 --quiet --output "$dir/isa")
+ONEDNN_MAX_CPU_ISA=SSE41 "$vitbench" "${train[@]}" --stop-after-epochs 1
+"$expect" 1 'cannot resume, the settings differ .*resolved.isa: "sse41" in the checkpoint, "avx2" now' "$vitbench" "${train[@]}" --resume
 echo "capabilities.sh: ok"

@@ -3,6 +3,7 @@
 // it with a clear message and no record that looks complete.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "harness/h5read.hpp"
@@ -95,6 +96,36 @@ TEST_CASE("a run stopped after a checkpoint and resumed ends exactly as the unin
   CHECK(resumed.test.top1 == whole.test.top1);
   CHECK(resumed.test.loss == whole.test.loss);
   CHECK(H5Input(resumed.record).read_f64("epochs/val_loss") == H5Input(whole.record).read_f64("epochs/val_loss"));
+}
+
+TEST_CASE("evaluating every K steps trains the same steps; stopped mid-epoch and resumed it ends the same",
+          "[train][trainer]") {
+  // 320 training images / batch 32 = 10 steps per epoch, 3 epochs = 30 steps; eval_every 4 ends evaluation
+  // periods mid-epoch (steps 4, 8, 12, ...) and the last one short (28-30).
+  const auto dir = temp_dir("train_eval_every");
+  const auto per_epoch = train::train(tiny(dir / "epoch"), false, "test");
+  auto cfg = tiny(dir / "k4");
+  cfg.eval_every = 4;
+  cfg.test_every_epoch = false;
+  const auto whole = train::train(cfg, false, "test");
+  // Evaluation changes nothing in training: the same per-step losses and final test metrics.
+  CHECK(step_losses(whole.record) == step_losses(per_epoch.record));
+  CHECK(whole.test.loss == per_epoch.test.loss);
+  const H5Input rec(whole.record);
+  CHECK(rec.read_f64("epochs/step") == std::vector<double>{4, 8, 12, 16, 20, 24, 28, 30});
+  CHECK(rec.shape("epochs/val_top1") == Dims{8});
+  const auto test_top1 = rec.read_f64("epochs/test_top1");
+  CHECK(std::isnan(test_top1[0]));        // test only at the end
+  CHECK(test_top1.back() == whole.test.top1);
+  CHECK(H5Input(per_epoch.record).read_f64("epochs/step") == std::vector<double>{10, 20, 30});
+  // Stopped after 3 periods (step 12: inside epoch 2) and resumed: the same record.
+  auto split = cfg;
+  split.output = dir / "k4_split";
+  CHECK(train::train(split, false, "test", 3).record.empty());
+  const auto resumed = train::train(split, true, "test");
+  CHECK(step_losses(resumed.record) == step_losses(whole.record));
+  CHECK(H5Input(resumed.record).read_f64("epochs/val_loss") == rec.read_f64("epochs/val_loss"));
+  CHECK(resumed.test.top1 == whole.test.top1);
 }
 
 TEST_CASE("resume refuses other settings and a fresh run refuses a folder holding one", "[train][trainer]") {
