@@ -20,7 +20,8 @@ constexpr const char* kDebianFashionMnist = "/usr/share/datasets/fashion-mnist";
 
 constexpr const char* kSpecForms =
     "accepted forms: fashion-mnist (Debian's, in /usr/share/datasets/fashion-mnist), fashion-mnist:<dir>, "
-    "mnist:<dir>, folder:<root> (<root>/{train,test}/<class>/*.{jpg,jpeg,png}), "
+    "mnist:<dir>, cifar10:<dir> (CIFAR-10's binary version: <dir> is cifar-10-batches-bin or its parent), "
+    "folder:<root> (<root>/{train,test}/<class>/*.{jpg,jpeg,png}), "
     "synthetic[:train=N,test=N,classes=N,size=N,channels=1|3,seed=N]";
 
 // Indices of `from` grouped by label, each group in a seeded order.
@@ -114,6 +115,12 @@ Dataset load_dataset(const std::string& spec, const DatasetOptions& opt) {
   if (kind == "mnist") {
     if (arg.empty()) throw std::runtime_error(fmt::format("dataset '{}': mnist needs a directory: mnist:<dir>", spec));
     return load_idx(IdxKind::mnist, arg);
+  }
+  if (kind == "cifar10") {
+    if (arg.empty())
+      throw std::runtime_error(
+          fmt::format("dataset '{}': cifar10 needs a directory: cifar10:<dir> (cifar-10-batches-bin)", spec));
+    return load_cifar10_bin(arg);
   }
   if (kind == "folder") {
     if (arg.empty())

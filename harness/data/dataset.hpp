@@ -1,6 +1,6 @@
-// Datasets behind one interface: IDX files (MNIST, Fashion-MNIST), image folders laid out as torchvision's
-// ImageFolder (decoded once into a cache), and a seeded synthetic set for tests. A split is held in memory as
-// uint8 NCHW; normalisation and augmentation happen per batch in the loader (loader.hpp).
+// Datasets behind one interface: IDX files (MNIST, Fashion-MNIST), CIFAR-10's binary batches, image folders
+// laid out as torchvision's ImageFolder (decoded once into a cache), and a seeded synthetic set for tests. A split
+// is held in memory as uint8 NCHW; normalisation and augmentation happen per batch in the loader (loader.hpp).
 #pragma once
 
 #include <cstdint>
@@ -56,12 +56,14 @@ struct DatasetOptions {
 //   fashion-mnist            Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist (the default)
 //   fashion-mnist:<dir>      the same four IDX files (gzip or raw) in <dir>
 //   mnist:<dir>              MNIST's IDX files in <dir>
+//   cifar10:<dir>            CIFAR-10's binary version: <dir> is cifar-10-batches-bin (data_batch_1..5.bin,
+//                            test_batch.bin, batches.meta.txt) or the folder holding it
 //   folder:<root>            <root>/{train,test}/<class>/*.{jpg,jpeg,png}, classes = sorted subfolder names
 //                            (e.g. folder:../shared/datasets/cifar10)
 //   synthetic[:key=value,...] seeded procedural images that a model can learn (keys: train, test, classes,
 //                            size, channels, seed), for tests
-// Throws std::runtime_error naming the file or folder and the problem (missing, truncated, bad magic number,
-// corrupt image, empty class folder, label out of range, images of different sizes).
+// Throws std::runtime_error naming the file or folder and the problem (missing, empty, truncated, bad magic
+// number, corrupt image, empty class folder, label out of range, images of different sizes).
 Dataset load_dataset(const std::string& spec, const DatasetOptions& opt = {});
 
 // Indices into a split, stratified by class and deterministic in `seed`.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "harness/data/dataset.hpp"
 
@@ -19,6 +20,13 @@ Dataset load_idx(IdxKind kind, const std::filesystem::path& dir);
 // One IDX pair, exposed for tests: images (N, 1, H, W) and labels, labels checked against `classes`.
 ImageSet read_idx_split(const std::filesystem::path& images, const std::filesystem::path& labels,
                         const std::vector<std::string>& classes, const std::string& name);
+
+// CIFAR-10's binary version: data_batch_1..5.bin and test_batch.bin (3073-byte records: label, then 3x32x32
+// pixels) in `dir`, or in `dir`/cifar-10-batches-bin; class names from batches.meta.txt when present.
+Dataset load_cifar10_bin(const std::filesystem::path& dir);
+// Batch files concatenated in order, exposed for tests: images (N, 3, 32, 32) and labels, each checked < 10.
+ImageSet read_cifar_batches(const std::vector<std::filesystem::path>& files, const std::vector<std::string>& classes,
+                            const std::string& name);
 
 // <root>/{train,test}/<class>/*.{jpg,jpeg,png}, decoded once and cached in opt.cache_dir (or the default).
 Dataset load_image_folder(const std::filesystem::path& root, const DatasetOptions& opt);
