@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build git pkg-config    # toolchain
   libdnnl-dev ocl-icd-opencl-dev                      # oneDNN 2.6 (its CMake config needs OpenCL's)
   libbenchmark-dev catch2 libfmt-dev libcli11-dev nlohmann-json3-dev
-  libhdf5-dev hdf5-tools python3-h5py python3-matplotlib   # results, and the figure script
+  libhdf5-dev hdf5-tools python3-h5py python3-matplotlib python3-scipy   # results, figure and report scripts
   libjpeg-dev libpng-dev libstb-dev zlib1g-dev        # image decoding, gzip'd IDX (datasets)
   dataset-fashion-mnist                               # the embedded default data
   valgrind                                            # the throughput gate's instruction counts

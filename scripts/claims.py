@@ -1,0 +1,97 @@
+"""The published claims the experiment sweeps test, and the published figures shown beside ours, as plain data.
+Every number is from /work/shared/REFERENCE.md (the papers' tables); `source` says which table. The verdict rule
+that decides each claim is stats.verdict (docs/statistics.md). Importable, no side effects.
+"""
+from dataclasses import dataclass
+
+# Effects, what they are computed from (report.py computes each from the runs of one sweep and tier):
+PAIRED = "paired"  # mean over pairs of A - B (every pair of the sweep)
+PAIRED_SMALLEST = "paired_smallest_size"  # the same, over the pairs at the smallest train size only
+GAP_SLOPE = "gap_slope"  # least-squares slope of the paired A - B against log2(train size), every pair
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One published claim "A > B", "A < B" or "A ≈ B" between two arms of a sweep. `id` is the name the sweep
+    definitions (experiments/sweeps/*.json, "claims") use for it.
+    d_pub: the published effect in points (None when the source gives no number); margin: for "≈" claims, the
+    largest |A - B| still called equal (docs/statistics.md says why each margin is what it is)."""
+    id: str
+    sweep: str
+    a: str
+    b: str
+    kind: str
+    effect: str
+    d_pub: float | None
+    margin: float | None
+    published: str
+    source: str
+    statement: str
+
+
+VIT_T8 = "ViT Table 8 (ViT-B/16, ImageNet 5-shot linear, %)"
+TNT_T6 = "TNT Table 6 (TNT-S, ImageNet top-1, %)"
+VIT_F4 = "ViT Fig. 4 (JFT-300M subsets 9M-300M, ImageNet 5-shot linear)"
+
+CLAIMS = (
+    Claim("vit_pe_1d_gt_none", "pe_ablation_vit", "learned_1d", "none", ">", PAIRED, 2.824, None,
+          "+2.824 (64.206 vs 61.382)", VIT_T8, "ViT: learned 1-D position embedding > none"),
+    Claim("vit_pe_2d_gt_none", "pe_ablation_vit", "learned_2d", "none", ">", PAIRED, 2.619, None,
+          "+2.619 (64.001 vs 61.382)", VIT_T8, "ViT: learned 2-D position embedding > none"),
+    Claim("vit_pe_1d_eq_2d", "pe_ablation_vit", "learned_1d", "learned_2d", "≈", PAIRED, 0.205, 1.0,
+          "0.205 apart (64.206 vs 64.001); margin 1.0", VIT_T8, "ViT: 1-D ≈ 2-D position embedding"),
+    Claim("tnt_pe_both_gt_outer", "pe_ablation_tnt", "both", "outer", ">", PAIRED, 0.7, None,
+          "+0.7 (81.5 vs 80.8)", TNT_T6, "TNT: both position encodings > outer only"),
+    Claim("tnt_pe_both_gt_inner", "pe_ablation_tnt", "both", "inner", ">", PAIRED, 0.8, None,
+          "+0.8 (81.5 vs 80.7)", TNT_T6, "TNT: both position encodings > inner only"),
+    Claim("tnt_pe_outer_gt_none", "pe_ablation_tnt", "outer", "none", ">", PAIRED, 0.3, None,
+          "+0.3 (80.8 vs 80.5)", TNT_T6, "TNT: outer position encoding > none"),
+    Claim("tnt_pe_inner_gt_none", "pe_ablation_tnt", "inner", "none", ">", PAIRED, 0.2, None,
+          "+0.2 (80.7 vs 80.5)", TNT_T6, "TNT: inner position encoding > none"),
+    Claim("scaling_resnet_gt_vit_small", "data_scaling", "resnet", "vit", ">", PAIRED_SMALLEST, None, None,
+          "ResNets ahead at 9M (no number)", VIT_F4, "Data scaling: ResNet > ViT at the smallest train size"),
+    Claim("scaling_resnet_gt_tnt_small", "data_scaling", "resnet", "tnt", ">", PAIRED_SMALLEST, None, None,
+          "(TNT not in Fig. 4; CNN ahead with little data)", VIT_F4,
+          "Data scaling: ResNet > TNT at the smallest train size"),
+    Claim("scaling_vit_gap_shrinks", "data_scaling", "resnet", "vit", "<", GAP_SLOPE, None, None,
+          "gap closes: ResNets ahead at 9M, ViT ahead from 90M (no number)", VIT_F4,
+          "Data scaling: the ResNet - ViT gap shrinks with size (slope vs log2 size < 0)"),
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published figure shown beside one arm of a sweep: `value` (percent, None when only text) and its source."""
+    value: float | None
+    text: str
+    source: str
+
+
+# sweep -> arm -> the published ImageNet figure for that arm (arms absent here get "-").
+PUBLISHED = {
+    "pe_ablation_vit": {
+        "none": Published(61.382, "61.382", VIT_T8),
+        "learned_1d": Published(64.206, "64.206", VIT_T8),
+        "learned_2d": Published(64.001, "64.001", VIT_T8),
+        # sincos_2d is not in Table 8 (its fourth row is relative attention, 64.032).
+    },
+    "pe_ablation_tnt": {
+        "none": Published(80.5, "80.5", TNT_T6),
+        "outer": Published(80.8, "80.8", TNT_T6),
+        "inner": Published(80.7, "80.7", TNT_T6),
+        "both": Published(81.5, "81.5", TNT_T6),
+    },
+    "data_scaling": {
+        "vit": Published(None, "ViT-B/16 77.91 / 83.97 / 84.15 (pre-trained on ImageNet / -21k / JFT-300M); "
+                               "CIFAR-10 from scratch: ViT-Lite-7/4 91.38",
+                         "ViT Table 5 (ImageNet top-1 after fine-tuning); CCT README (200 epochs)"),
+        "resnet": Published(None, "ahead of ViT on the 9M JFT subset", VIT_F4),
+    },
+}
+
+# The sweeps the report summarises: name -> (reference arm when sweep.json names none, what the sweep asks).
+SWEEPS = {
+    "pe_ablation_vit": ("learned_1d", "ViT position-embedding ablation (ViT Table 8)"),
+    "pe_ablation_tnt": ("both", "TNT position-encoding ablation (TNT Table 6)"),
+    "data_scaling": ("resnet", "accuracy against train size, ResNet vs ViT vs TNT (ViT Fig. 4 / Table 5)"),
+}

@@ -1,0 +1,367 @@
+"""Tests of scripts/stats.py (intervals, MDE, TOST, slope, every branch of the verdict rule) and scripts/report.py
+on small synthetic results trees written with h5py (known numbers, 3 seeds): tier choice, an incomplete record
+skipped, dirty and non-main records flagged and refused by --strict, byte-identical regeneration.
+Run: /usr/bin/python3 -m unittest discover -s tests/report -v   (CTest: fast/report)
+"""
+import contextlib
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import report as R  # noqa: E402
+import stats as S  # noqa: E402
+
+T975_DF2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom (any table)
+
+
+def t_cdf_df2(t):
+    """Student t CDF with 2 degrees of freedom in closed form: 1/2 + t / (2 sqrt(2 + t^2))."""
+    return 0.5 + t / (2 * math.sqrt(2 + t * t))
+
+
+class StatsTest(unittest.TestCase):
+    def test_interval(self):
+        s = S.summarize([1.0, 2.0, 3.0])  # mean 2, sd 1, half-width t * 1 / sqrt(3)
+        self.assertEqual((s.n, s.mean, s.sd), (3, 2.0, 1.0))
+        self.assertAlmostEqual(s.lo, 2 - T975_DF2 / math.sqrt(3), places=10)
+        self.assertAlmostEqual(s.hi, 2 + T975_DF2 / math.sqrt(3), places=10)
+        one = S.summarize([5.0])
+        self.assertEqual(one.mean, 5.0)
+        self.assertTrue(math.isnan(one.sd) and math.isnan(one.lo))
+
+    def test_paired_differences(self):
+        d = S.paired_differences({"s=1": 3.0, "s=0": 2.0, "s=9": 1.0}, {"s=0": 1.5, "s=1": 1.0})
+        self.assertEqual(d, [("s=0", 0.5), ("s=1", 2.0)])
+
+    def test_mde(self):
+        # n = 3, sd 1: the exact MDE has power 0.8 (checked by an independent integral over chi-square), and lies
+        # above the approximation (t_{.975,2} + t_{.8,2}) / sqrt(3) = (4.3027 + 1.0607) / 1.7321 = 3.0966.
+        m = S.mde_paired(1.0, 3)
+        self.assertAlmostEqual(m, 3.2640, places=3)
+        self.assertAlmostEqual(S.t_test_power_integral(m, 1 / math.sqrt(3), 2), 0.8, places=6)
+        self.assertGreater(m, (T975_DF2 + 1.0606601717798212) / math.sqrt(3))
+        m10 = S.mde_paired(1.0, 10)
+        self.assertAlmostEqual(m10, 0.9960, places=3)
+        self.assertAlmostEqual(S.t_test_power_integral(m10, 1 / math.sqrt(10), 9), 0.8, places=6)
+        self.assertAlmostEqual(S.mde_paired(2.0, 10), 2 * m10, places=9)  # scales with sd
+        self.assertTrue(math.isnan(S.mde_paired(1.0, 1)))
+        self.assertEqual(S.mde_paired(0.0, 5), 0.0)
+
+    def test_tost(self):
+        # [0.1, 0.3, 0.2]: mean 0.2, se 0.1 / sqrt(3); upper test t = (0.2 - 1) / se = -13.856, lower +20.785.
+        est = S.paired_estimate([0.1, 0.3, 0.2])
+        t = S.tost(est, 1.0)
+        se = 0.1 / math.sqrt(3)
+        self.assertAlmostEqual(t.p, max(t_cdf_df2((0.2 - 1) / se), 1 - t_cdf_df2((0.2 + 1) / se)), places=12)
+        self.assertAlmostEqual(t.p, 0.002584, places=5)
+        self.assertTrue(t.equivalent)
+        self.assertFalse(S.tost(est, 0.3).equivalent)  # the 90% CI [0.03, 0.37] crosses 0.3
+
+    def test_slope(self):
+        # y on x = 0..3: Sxx 5, Sxy -2.3, slope -0.46; residuals +-0.01, +-0.03: SSR 0.002, se sqrt(0.002/2/5).
+        est = S.slope_estimate([0, 1, 2, 3], [1.0, 0.5, 0.1, -0.4])
+        self.assertAlmostEqual(est.value, -0.46, places=12)
+        self.assertAlmostEqual(est.se, math.sqrt(0.0002), places=12)
+        lo, hi = est.ci()
+        self.assertAlmostEqual(hi - lo, 2 * T975_DF2 * math.sqrt(0.0002), places=10)
+        self.assertTrue(math.isnan(S.slope_estimate([1, 1, 1], [1, 2, 3]).value))
+
+
+class VerdictTest(unittest.TestCase):
+    def v(self, kind, diffs, d_pub=None, margin=None):
+        return S.verdict(kind, S.paired_estimate(diffs), d_pub, margin)
+
+    def test_greater_reproduced(self):
+        self.assertEqual(self.v(">", [2.8, 3.0, 3.2], 2.824).verdict, S.REPRODUCED)
+
+    def test_greater_not_reproduced_opposite_sign(self):
+        r = self.v(">", [-3.0, -2.9, -3.1], 2.824)
+        self.assertEqual((r.verdict, r.reason), (S.NOT_REPRODUCED, "95% CI below 0"))
+
+    def test_greater_not_reproduced_powered_null(self):
+        # 10 seeds, mean 0.05, sd ~0.2: CI contains 0 and the MDE (~0.2) is below the published 2.824
+        diffs = [0.05 + 0.2 * x for x in (-1.5, -1, -0.5, 0, 0.2, -0.2, 0.5, 1, 1.5, 0)]
+        r = self.v(">", diffs, 2.824)
+        self.assertLess(r.lo, 0)
+        self.assertGreater(r.hi, 0)
+        self.assertEqual(r.verdict, S.NOT_REPRODUCED)
+        self.assertLessEqual(r.mde, 2.824)
+
+    def test_greater_inconclusive_with_seeds_needed(self):
+        r = self.v(">", [-1.0, 1.0, 3.0], 2.824)  # sd 2, n 3: MDE 6.53
+        self.assertEqual(r.verdict, S.INCONCLUSIVE)
+        self.assertAlmostEqual(r.mde, 2 * S.mde_paired(1.0, 3), places=9)
+        n = r.units_needed
+        self.assertLessEqual(S.mde_paired(2.0, n), 2.824)
+        self.assertGreater(S.mde_paired(2.0, n - 1), 2.824)
+        self.assertIn(f"~{n} seeds", r.reason)
+
+    def test_greater_inconclusive_without_published_number(self):
+        self.assertEqual(self.v(">", [-1.0, 1.0, 3.0], None).verdict, S.INCONCLUSIVE)
+
+    def test_less(self):
+        self.assertEqual(self.v("<", [-2.8, -3.0, -3.2], 1.0).verdict, S.REPRODUCED)
+        r = self.v("<", [2.8, 3.0, 3.2], 1.0)
+        self.assertEqual((r.verdict, r.reason), (S.NOT_REPRODUCED, "95% CI above 0"))
+
+    def test_equivalent_reproduced(self):
+        r = self.v("≈", [0.1, 0.3, 0.2], margin=1.0)
+        self.assertEqual(r.verdict, S.REPRODUCED)
+        self.assertLess(r.tost_p, 0.05)
+
+    def test_equivalent_not_reproduced(self):
+        self.assertEqual(self.v("≈", [5.0, 5.1, 4.9], margin=1.0).verdict, S.NOT_REPRODUCED)
+        self.assertEqual(self.v("≈", [-5.0, -5.1, -4.9], margin=1.0).verdict, S.NOT_REPRODUCED)
+
+    def test_equivalent_inconclusive(self):
+        r = self.v("≈", [0.1, 0.9, 0.5], margin=1.0)  # 90% CI [-0.17, 1.17] overlaps the margin
+        self.assertEqual(r.verdict, S.INCONCLUSIVE)
+        self.assertIsNotNone(r.units_needed)
+
+    def test_too_few_pairs(self):
+        for kind in (">", "≈"):
+            r = self.v(kind, [4.0], 1.0, 1.0)
+            self.assertEqual(r.verdict, S.INCONCLUSIVE)
+            self.assertIn("needs >= 2 seeds", r.reason)
+
+
+# ---- synthetic results trees ------------------------------------------------------------------------------------
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def make_repo(path):
+    """A one-commit git repository with branch main; returns the commit."""
+    os.makedirs(path)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "commit", "-q", "--allow-empty", "-m", "x")
+    return git(path, "rev-parse", "HEAD")
+
+
+def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="vit", train_images=45000,
+                 complete=1, dirty=0, isa="avx512_core_amx", macs=None):
+    """A small run record as `vitbench train` writes it (the attributes and datasets report.py reads)."""
+    resolved = {"model": {"name": model, "family": family, "in_chans": 3, "num_classes": 10, "img_size": 32},
+                "params": 1000, "dataset": {"name": "cifar10", "train_images": train_images, "val_images": 5000,
+                                            "test_images": 10000}, "total_steps": 40, "steps_per_epoch": 10,
+                "isa": isa, "threads": 2}
+    if macs is not None:
+        resolved["macs"] = macs
+    cfg = {"model": model, "overrides": [], "batch": 64, "seed": seed, "train_size": 0, "resolved": resolved}
+    with h5py.File(path, "w") as f:
+        for k, v in dict(complete=complete, kind="train", git_commit=commit, git_dirty=dirty, onednn_version="2.6.3",
+                         cpu_model="Test CPU", isa=isa, threads=2, seed=seed, start_time=f"2026-12-01T0{seed}:00:00Z",
+                         end_time=f"2026-12-01T0{seed}:30:00Z", config=json.dumps(cfg), test_top1=float(top1),
+                         test_top5=99.0, test_loss=1.0, train_wall_s=1500.0, run_wall_s=1800.0, images_per_s=10.0,
+                         steps=40).items():
+            f.attrs[k] = v
+        f["steps/loss"] = np.linspace(2.3, 1.0, 40)
+        f["epochs/val_top1"] = np.array([top1 - 1, top1])
+        f["epochs/step"] = np.array([20, 40])
+
+
+def write_sweep(root, sweep, tier, arms, reference, runs, commit, claims=()):
+    """runs: [(arm, seed, train_size, top1 (None: no record), extra write_record kwargs (may override commit))]."""
+    folder = os.path.join(root, "sweeps", sweep, tier)
+    os.makedirs(folder)
+    meta = {"sweep": sweep, "tier": tier, "commit": commit, "dirty": False, "isa": "avx512_core_amx",
+            "cpu_model": "Test CPU", "reference_arm": reference, "arms": arms, "description": f"test {sweep}",
+            "created": "2026-12-01T00:00:00Z", "claims": list(claims)}
+    with open(os.path.join(folder, "sweep.json"), "w") as f:
+        json.dump(meta, f)
+    with open(os.path.join(folder, "sweep.jsonl"), "w") as f:
+        for i, (arm, seed, size, top1, extra) in enumerate(runs):
+            name = f"{arm}-seed{seed}-n{size}"
+            line = {"id": f"{i:012x}", "index": i, "name": name, "sweep": sweep, "tier": tier, "arm": arm,
+                    "model": (extra or {}).get("model", "vit_tiny_patch4_32"),
+                    "axes": {"seed": seed, "train_size": size},
+                    "pair": f"seed={seed},train_size={size}", "config": {}, "output": name, "threads": 2,
+                    "est_seconds": 10.0, "argv": []}
+            f.write(json.dumps(line) + "\n")
+            if top1 is not None:
+                kwargs = dict(extra or {})
+                write_record(os.path.join(folder, name + ".h5"), top1, seed, kwargs.pop("commit", commit),
+                             train_images=size or 45000, **kwargs)
+
+
+VIT_NONE = [60.0, 61.0, 59.5]
+VIT_1D = [63.0, 63.8, 62.7]  # none + [3.0, 2.8, 3.2]
+VIT_2D = [62.9, 63.5, 62.5]  # 1-D - [0.1, 0.3, 0.2]
+
+
+def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
+    """A results tree: pe_ablation_vit (smoke + quick), pe_ablation_tnt (with an incomplete record),
+    data_scaling (3 sizes, MACs in the records), rf_trained (an unknown sweep). Returns (results dir, repo)."""
+    repo = os.path.join(tmp, "repo")
+    commit = make_repo(repo)
+    results = os.path.join(tmp, "results")
+    write_sweep(results, "pe_ablation_vit", "smoke", ["none", "learned_1d"], "learned_1d",
+                [("none", 0, 0, 10.0, None), ("learned_1d", 0, 0, 11.0, None)], commit)
+    runs = []
+    for s in range(3):
+        runs += [("none", s, 0, VIT_NONE[s], None), ("learned_1d", s, 0, VIT_1D[s], None),
+                 ("learned_2d", s, 0, VIT_2D[s], None),
+                 ("sincos_2d", s, 0, VIT_1D[s] - 0.5, {"dirty": 1} if dirty_run and s == 1 else None)]
+    if foreign_commit:  # a commit the repository's main does not have
+        runs[0] = ("none", 0, 0, VIT_NONE[0], {"commit": "0123456789abcdef0123456789abcdef01234567"})
+    runs.append(("sincos_2d", 3, 0, None, None))  # planned, not finished
+    write_sweep(results, "pe_ablation_vit", "quick", ["none", "learned_1d", "learned_2d", "sincos_2d"],
+                "learned_1d", runs, commit, claims=["vit_pe_1d_gt_none", "vit_pe_made_up"])
+    tnt = {"none": [70.0, 70.4, 69.8], "inner": [70.5, 70.0, 71.0], "outer": [70.6, 70.1, 70.2],
+           "both": [71.0, 71.2, 70.9]}
+    runs = [(arm, s, 0, tnt[arm][s], {"model": "tnt_tiny_patch8_32", "family": "tnt",
+                                      "isa": "avx2" if other_isa and (arm, s) == ("inner", 2) else "avx512_core_amx"})
+            for arm in tnt for s in range(3)]
+    runs.append(("both", 3, 0, 99.0, {"model": "tnt_tiny_patch8_32", "family": "tnt", "complete": 0}))
+    write_sweep(results, "pe_ablation_tnt", "quick", ["none", "inner", "outer", "both"], "both", runs, commit)
+    models = {"resnet": ("resnet50_w16_32", "resnet", 81.4e6), "vit": ("vit_tiny_patch4_32", "vit", 187.7e6),
+              "tnt": ("tnt_tiny_patch8_32", "tnt", 55.6e6)}
+    base = {(1000, "resnet"): 40.0, (1000, "vit"): 33.0, (1000, "tnt"): 35.0, (4000, "resnet"): 55.0,
+            (4000, "vit"): 52.0, (4000, "tnt"): 53.0, (16000, "resnet"): 68.0, (16000, "vit"): 67.5,
+            (16000, "tnt"): 67.0}
+    noise = {"resnet": (0.0, 0.3, -0.2), "vit": (0.2, -0.1, 0.4), "tnt": (-0.3, 0.1, 0.0)}
+    runs = [(arm, s, size, base[(size, arm)] + noise[arm][s],
+             {"model": models[arm][0], "family": models[arm][1], "macs": models[arm][2]})
+            for size in (1000, 4000, 16000) for arm in ("resnet", "vit", "tnt") for s in range(3)]
+    write_sweep(results, "data_scaling", "quick", ["resnet", "vit", "tnt"], "resnet", runs, commit)
+    other = os.path.join(results, "sweeps", "rf_trained", "quick")
+    os.makedirs(other)
+    write_record(os.path.join(other, "x.h5"), 1.0, 0, commit)
+    return results, repo
+
+
+def run_report(results, out, repo, *extra):
+    """report.main in-process (quiet); returns (exit code, stderr)."""
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = R.main(["--results", results, "--out", out, "--repo", repo, "--vitbench", "", *extra])
+    return code, err.getvalue()
+
+
+def read_tree(folder):
+    """{relative path: bytes} of every file under folder."""
+    out = {}
+    for root, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(root, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, folder)] = f.read()
+    return out
+
+
+class ReportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.results, cls.repo = make_tree(os.path.join(cls.tmp.name, "clean"))
+        cls.out = os.path.join(cls.tmp.name, "out1")
+        code, err = run_report(cls.results, cls.out, cls.repo)
+        assert code == 0, err
+        with open(os.path.join(cls.out, "README.md")) as f:
+            cls.readme = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_outputs_exist(self):
+        files = read_tree(self.out)
+        for name in ("README.md", "runs.csv", "tables/verdicts.tex", "tables/pe_ablation_vit.tex",
+                     "tables/pe_ablation_tnt.tex", "tables/data_scaling.tex", "tables/data_scaling_gap_slopes.tex",
+                     "tables/what_ran.tex", "figures/pe_ablation_vit.png",
+                     "figures/pe_ablation_tnt.png", "figures/data_scaling.png"):
+            self.assertIn(name, files)
+        self.assertIn("\\toprule", files["tables/verdicts.tex"].decode())
+        self.assertIn("../statistics.md", self.readme)
+
+    def test_highest_tier_used(self):
+        self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 |", self.readme)
+        self.assertIn("| pe_ablation_vit | smoke | 2 / 2 |", self.readme)
+
+    def test_verdicts(self):
+        rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
+                if line.startswith("| ViT") or line.startswith("| TNT") or line.startswith("| Data")}
+        self.assertIn("**reproduced**", rows["ViT: learned 1-D position embedding > none"])
+        self.assertIn("+3.00 [", rows["ViT: learned 1-D position embedding > none"])
+        self.assertIn("**reproduced**", rows["ViT: 1-D ≈ 2-D position embedding (margin 1)"])
+        self.assertIn("**reproduced**", rows["Data scaling: ResNet > ViT at the smallest train size"])
+
+    def test_interval_in_table(self):
+        # learned_1d - none = [3.0, 2.8, 3.2]: mean 3, sd 0.2, CI 3 +- t * 0.2 / sqrt(3)
+        half = T975_DF2 * 0.2 / math.sqrt(3)
+        self.assertIn(f"+3.00 [{3 - half:+.2f}, {3 + half:+.2f}] (A − B)", self.readme)
+
+    def test_incomplete_record_skipped(self):
+        self.assertIn("pe_ablation_tnt/quick/both-seed3-n0.h5`: incomplete", self.readme)
+        with open(os.path.join(self.out, "runs.csv")) as f:
+            csv_text = f.read()
+        self.assertNotIn("both-seed3-n0", csv_text)
+        self.assertIn("tnt_tiny_patch8_32", csv_text)
+        self.assertEqual(len(csv_text.strip().splitlines()), 1 + 2 + 12 + 12 + 27)
+
+    def test_unknown_sweep_listed(self):
+        self.assertIn("| rf_trained | quick | 1 records |", self.readme)
+        self.assertIn("not summarised", self.readme)
+
+    def test_claim_names_checked(self):
+        self.assertIn("sweep.json names claim `vit_pe_made_up`", self.readme)
+        self.assertNotIn("`vit_pe_1d_gt_none`, which", self.readme)
+
+    def test_equal_compute_view(self):
+        self.assertNotIn("Equal-compute view skipped", self.readme)
+
+    def test_byte_identical(self):
+        out2 = os.path.join(self.tmp.name, "out2")
+        code, err = run_report(self.results, out2, self.repo)
+        self.assertEqual(code, 0, err)
+        a, b = read_tree(self.out), read_tree(out2)
+        self.assertEqual(sorted(a), sorted(b))
+        for name in a:
+            self.assertEqual(a[name], b[name], name)
+
+    def test_dirty_and_foreign_flagged_and_strict(self):
+        results, repo = make_tree(os.path.join(self.tmp.name, "dirty"), dirty_run=True, foreign_commit=True,
+                                  other_isa=True)
+        out = os.path.join(self.tmp.name, "out-dirty")
+        code, err = run_report(results, out, repo)
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(out, "README.md")) as f:
+            readme = f.read()
+        self.assertIn("sincos_2d-seed1-n0.h5`: dirty tree", readme)
+        self.assertIn("none-seed0-n0.h5`: commit 0123456789 not an ancestor of main", readme)
+        self.assertIn("| sincos_2d† |", readme)
+        self.assertIn("| none† |", readme)
+        self.assertIn("## pe_ablation_tnt †", readme)
+        self.assertIn("pe_ablation_tnt (quick): runs on more than one ISA (avx2: 1, avx512_core_amx: 11)", readme)
+        self.assertIn("| TNT: both position encodings > outer only | quick | 3 | +0.73 [-0.14, +1.61]† ", readme)
+        strict_out = os.path.join(self.tmp.name, "out-strict")
+        code, err = run_report(results, strict_out, repo, "--strict")
+        self.assertEqual(code, 1)
+        self.assertIn("dirty tree", err)
+        self.assertIn("not an ancestor of main", err)
+        self.assertIn("pe_ablation_tnt/quick: runs on more than one ISA", err)
+        self.assertFalse(os.path.exists(os.path.join(strict_out, "README.md")))
+        code, err = run_report(self.results, os.path.join(self.tmp.name, "out-strict-clean"), self.repo, "--strict")
+        self.assertEqual(code, 0, err)
+
+    def test_git_unavailable_said(self):
+        out = os.path.join(self.tmp.name, "out-nogit")
+        code, err = run_report(self.results, out, self.tmp.name)  # not a git repository
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(out, "README.md")) as f:
+            self.assertIn("Commits could not be checked against main", f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
