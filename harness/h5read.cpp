@@ -114,6 +114,18 @@ std::string H5Input::root_attr(const std::string& name) const {
   }
 }
 
+int64_t H5Input::root_attr_i64(const std::string& name) const {
+  try {
+    const H5::Group root = file_->openGroup("/");
+    if (!root.attrExists(name)) throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path_, name));
+    int64_t value = 0;
+    root.openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
+    return value;
+  } catch (const H5::Exception& e) {
+    throw std::runtime_error(fmt::format("{}: cannot read attribute '{}': {}", path_, name, e.getDetailMsg()));
+  }
+}
+
 int64_t H5Input::read_i64_scalar(const std::string& dataset) const {
   const Dims s = shape(dataset);
   if (product(s) != 1)

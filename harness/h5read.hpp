@@ -30,6 +30,7 @@ class H5Input {
   std::vector<int64_t> read_i64(const std::string& dataset) const;
   // A string attribute of the root group (throws naming the file if missing).
   std::string root_attr(const std::string& name) const;
+  int64_t root_attr_i64(const std::string& name) const;  // an integer attribute of the root group
   int64_t read_i64_scalar(const std::string& dataset) const;
 
  private:

@@ -30,7 +30,8 @@ def find_results(paths):
     files = []
     for p in paths:
         if os.path.isdir(p):
-            for root, _, names in os.walk(p):
+            for root, dirs, names in os.walk(p):
+                dirs[:] = [d for d in dirs if d != "sweeps"]  # sweep records: scripts/report.py summarises them
                 files += [os.path.join(root, n) for n in names if n.endswith(".h5")]
         elif p.endswith(".h5"):
             files.append(p)

@@ -46,7 +46,7 @@ void add_data(CLI::App& app, const Common&) {
   auto* cmd = app.add_subcommand("data", "Load a dataset and print its splits, image shape, classes, "
                                          "normalisation and augmentation defaults (see docs/data.md)");
   cmd->add_option("-d,--dataset", opt->dataset,
-                  "fashion-mnist | fashion-mnist:<dir> | mnist:<dir> | folder:<root> | synthetic[:key=value,...]")
+                  "fashion-mnist | fashion-mnist:<dir> | mnist:<dir> | folder:<root> | cifar10:<dir> | synthetic[:key=value,...]")
       ->capture_default_str();
   cmd->add_option("--cache-dir", opt->cache_dir,
                   "where decoded image folders are cached (default: $XDG_CACHE_HOME/vitbench or ~/.cache/vitbench)");

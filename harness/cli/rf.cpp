@@ -192,7 +192,7 @@ void add_rf(CLI::App& app, const Common& common) {
       ->excludes(w);
   cmd->add_option(
          "-d,--dataset", opt->dataset,
-         "dataset spec: fashion-mnist, folder:<root> (e.g. CIFAR-10 as an image folder), synthetic[:...]")
+         "dataset spec: fashion-mnist, folder:<root> (e.g. CIFAR-10 as an image folder), cifar10:<dir> (its binary version), synthetic[:...]")
       ->required();
   cmd->add_option("-n,--images", opt->images, "test images to average over (a seeded stratified subset)")
       ->required()

@@ -66,7 +66,7 @@ void add_train(CLI::App& app, const Common& common) {
   key(cmd->add_option("-m,--model", g.model, "model preset (see `vitbench models`)"), "model");
   key(cmd->add_option("--set", g.overrides, "override a model preset field, e.g. --set img_size=28")->take_all(),
       "overrides");
-  key(cmd->add_option("-d,--dataset", g.dataset, "fashion-mnist (default), mnist:<dir>, folder:<root>, "
+  key(cmd->add_option("-d,--dataset", g.dataset, "fashion-mnist (default), mnist:<dir>, folder:<root>, cifar10:<dir>, "
                                                  "synthetic[:k=v,...] (docs/data.md)"), "dataset");
   cmd->add_option("--cache-dir", o->cache_dir, "where decoded image folders are cached (default "
                                                "$XDG_CACHE_HOME/vitbench)");
@@ -81,6 +81,8 @@ void add_train(CLI::App& app, const Common& common) {
   key(cmd->add_option("--lr", g.lr, "peak learning rate")->capture_default_str(), "lr");
   key(cmd->add_option("--min-lr", g.min_lr, "learning rate at the end of the cosine")->capture_default_str(), "min_lr");
   key(cmd->add_option("--warmup-epochs", g.warmup_epochs, "linear warm-up length (epochs, may be fractional)")->capture_default_str(), "warmup_epochs");
+  key(cmd->add_option("--warmup-steps", g.warmup_steps, "warm-up length in optimizer steps (overrides "
+                                                        "--warmup-epochs; equal across subset sizes)"), "warmup_steps");
   key(cmd->add_option("--weight-decay", g.optimizer.weight_decay, "weight decay (not on norms, biases, cls token, "
                                                                   "position tables)")->capture_default_str(), "weight_decay");
   key(cmd->add_option("--momentum", g.optimizer.momentum, "SGD momentum")->capture_default_str(), "momentum");

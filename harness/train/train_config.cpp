@@ -53,6 +53,7 @@ const std::map<std::string, Field>& fields() {
       {"lr", field<double>(&TrainConfig::lr)},
       {"min_lr", field<double>(&TrainConfig::min_lr)},
       {"warmup_epochs", field<double>(&TrainConfig::warmup_epochs)},
+      {"warmup_steps", field<int64_t>(&TrainConfig::warmup_steps)},
       {"label_smoothing", field<double>(&TrainConfig::label_smoothing)},
       {"clip_grad", field<double>(&TrainConfig::clip_grad)},
       {"drop_path", field<double>(&TrainConfig::drop_path)},

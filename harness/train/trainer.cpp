@@ -237,7 +237,8 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   need(spe > 0, fmt::format("{} training images are fewer than one batch of {}", split.train.size(), cfg.batch));
   const int64_t total_steps = cfg.steps > 0 ? cfg.steps : cfg.epochs * spe;
   const int64_t epochs = (total_steps + spe - 1) / spe;
-  const Schedule sched{cfg.lr, cfg.min_lr, static_cast<int64_t>(std::llround(cfg.warmup_epochs * spe)), total_steps};
+  const int64_t warmup = cfg.warmup_steps >= 0 ? cfg.warmup_steps : std::llround(cfg.warmup_epochs * spe);
+  const Schedule sched{cfg.lr, cfg.min_lr, warmup, total_steps};
 
   model->init(cfg.seed);
   const std::vector<Slot> slots = trainable_slots(*model);

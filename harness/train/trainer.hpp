@@ -35,6 +35,7 @@ struct TrainConfig {
   OptimizerConfig optimizer;
   double lr = 1e-3, min_lr = 1e-5;
   double warmup_epochs = 1;            // converted to steps
+  int64_t warmup_steps = -1;           // >= 0: the warm-up in optimizer steps instead (equal across subset sizes)
   double label_smoothing = 0.1;
   double clip_grad = 0;                // max global gradient norm (0 = off)
   double drop_path = -1;               // stochastic depth rate (< 0: the preset's)

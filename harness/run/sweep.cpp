@@ -1,0 +1,453 @@
+// Sweep planning, state and execution; see sweep.hpp and docs/sweeps.md.
+#include "harness/run/sweep.hpp"
+
+#include <omp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "harness/build_info.hpp"
+#include "harness/data/dataset.hpp"
+#include "harness/h5read.hpp"
+#include "harness/provenance.hpp"
+#include "harness/train/trainer.hpp"
+#include "models/config.hpp"
+#include "models/core/cpu.hpp"
+#include "models/model.hpp"
+
+extern char** environ;
+
+namespace vb::run {
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+const std::set<std::string> kTopKeys = {"sweep",  "description", "base",  "arms",  "reference_arm",
+                                        "axes",   "tiers",       "seconds_per_step", "claims"};
+const std::set<std::string> kArmKeys = {"name", "model", "overrides", "set"};
+const std::set<std::string> kTierKeys = {"set", "axes", "max_hours", "plan_only", "note"};
+const std::set<std::string> kTiers = {"smoke", "quick", "standard", "full"};
+
+[[noreturn]] void refuse(const fs::path& file, const std::string& field, const std::string& message) {
+  throw std::runtime_error(fmt::format("{}: {}: {}", file.string(), field, message));
+}
+
+void check_keys(const fs::path& file, const std::string& where, const json& j, const std::set<std::string>& allowed) {
+  if (!j.is_object()) refuse(file, where, "must be a JSON object");
+  for (const auto& [k, v] : j.items())
+    if (!allowed.count(k)) refuse(file, where.empty() ? k : where + "." + k, fmt::format("unknown key (known: {})", fmt::join(allowed, ", ")));
+}
+
+json read_json(const fs::path& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot open the {}", path.string(), what));
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+  }
+}
+
+// Writes `text` to path.tmp, then renames: a reader never sees half a file.
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error(fmt::format("{}: cannot write (disk full or not writable?)", tmp.string()));
+  }
+  fs::rename(tmp, path);
+}
+
+uint64_t fnv1a64(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// "seed0-n1000" from {"seed": 0, "train_size": 1000}; keys in sorted order.
+std::string axes_label(const json& axes) {
+  std::string out;
+  for (const auto& [k, v] : axes.items()) {
+    const std::string key = k == "train_size" ? "n" : k;
+    std::string value = v.is_string() ? v.get<std::string>() : v.dump();
+    for (char& c : value)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_') c = '_';
+    out += (out.empty() ? "" : "-") + key + value;
+  }
+  return out;
+}
+
+std::string pair_label(const json& axes) {
+  std::string out;
+  for (const auto& [k, v] : axes.items()) out += (out.empty() ? "" : ",") + k + "=" + v.dump();
+  return out;
+}
+
+// Every combination of the axes' values, in sorted key order.
+std::vector<json> cartesian(const json& axes) {
+  std::vector<json> out{json::object()};
+  for (const auto& [k, values] : axes.items()) {
+    std::vector<json> next;
+    for (const json& partial : out)
+      for (const json& v : values) {
+        json j = partial;
+        j[k] = v;
+        next.push_back(j);
+      }
+    out = std::move(next);
+  }
+  return out;
+}
+
+// Steps a run takes: its budget in steps, or epochs x batches of its training images.
+int64_t planned_steps(const train::TrainConfig& c, int64_t train_images) {
+  return c.steps > 0 ? c.steps : c.epochs * (train_images / c.batch);
+}
+
+std::string manifest_text(const std::vector<PlannedRun>& runs) {
+  std::string out;
+  for (const auto& r : runs) out += r.to_json().dump() + "\n";
+  return out;
+}
+
+}  // namespace
+
+json PlannedRun::to_json() const {
+  return {{"id", id},         {"index", index},     {"name", name},   {"arm", arm},
+          {"model", config.value("model", "")},     {"axes", axes},   {"pair", pair},
+          {"config", config}, {"threads", threads}, {"est_seconds", est_seconds}, {"output", name}};
+}
+
+PlannedRun PlannedRun::from_json(const json& j) {
+  PlannedRun r;
+  r.id = j.at("id");
+  r.index = j.at("index");
+  r.name = j.at("name");
+  r.arm = j.at("arm");
+  r.axes = j.at("axes");
+  r.pair = j.at("pair");
+  r.config = j.at("config");
+  r.threads = j.at("threads");
+  r.est_seconds = j.at("est_seconds");
+  return r;
+}
+
+double Plan::est_seconds() const {
+  double s = 0;
+  for (const auto& r : runs) s += r.est_seconds;
+  return s;
+}
+
+Plan plan(const PlanOptions& opt) {
+  const fs::path& file = opt.sweep_file;
+  const json spec = read_json(file, "sweep file");
+  check_keys(file, "", spec, kTopKeys);
+  for (const char* k : {"sweep", "base", "arms", "tiers", "seconds_per_step"})
+    if (!spec.contains(k)) refuse(file, k, "missing");
+  const std::string name = spec["sweep"].get<std::string>();
+  if (!spec["tiers"].is_object()) refuse(file, "tiers", "must be a JSON object of tiers");
+  if (!spec["tiers"].contains(opt.tier)) {
+    std::vector<std::string> have;
+    for (const auto& [t, v] : spec["tiers"].items()) have.push_back(t);
+    refuse(file, "tiers", fmt::format("has no tier '{}' (this sweep has: {})", opt.tier, fmt::join(have, ", ")));
+  }
+  for (const auto& [t, tier] : spec["tiers"].items()) {
+    if (!kTiers.count(t)) refuse(file, "tiers." + t, "unknown tier (smoke, quick, standard or full)");
+    check_keys(file, "tiers." + t, tier, kTierKeys);
+  }
+  const json& tier = spec["tiers"][opt.tier];
+
+  if (kGitDirty && !opt.allow_dirty)
+    throw std::runtime_error(fmt::format(
+        "this vitbench was built from a modified tree (commit {} + changes): a sweep's runs must come from a binary "
+        "built from a clean checkout of one commit on main (scripts/sweep.sh builds one); --allow-dirty plans anyway "
+        "for development, and the report flags such records", std::string(kGitCommit).substr(0, 12)));
+
+  // The base recipe with the tier's settings on top, and the axes with the tier's values.
+  json base = spec["base"];
+  if (!base.is_object()) refuse(file, "base", "must be a JSON object of training settings (docs/training.md)");
+  const json tier_set = tier.value("set", json::object()), tier_axes = tier.value("axes", json::object());
+  for (const auto& [k, v] : tier_set.items()) base[k] = v;
+  json axes = spec.value("axes", json::object());
+  for (const auto& [k, v] : tier_axes.items()) axes[k] = v;
+  for (const auto& [k, v] : axes.items())
+    if (!v.is_array() || v.empty()) refuse(file, "axes." + k, "must be a non-empty list of values");
+
+  const json& arms = spec["arms"];
+  if (!arms.is_array() || arms.empty()) refuse(file, "arms", "must be a non-empty list");
+  std::set<std::string> arm_names;
+  for (size_t i = 0; i < arms.size(); ++i) {
+    check_keys(file, fmt::format("arms[{}]", i), arms[i], kArmKeys);
+    if (!arms[i].contains("name")) refuse(file, fmt::format("arms[{}]", i), "has no name");
+    if (!arm_names.insert(arms[i]["name"].get<std::string>()).second)
+      refuse(file, fmt::format("arms[{}].name", i), "appears twice");
+  }
+  if (spec.contains("reference_arm") && !arm_names.count(spec["reference_arm"].get<std::string>()))
+    refuse(file, "reference_arm", fmt::format("'{}' is not an arm", spec["reference_arm"].get<std::string>()));
+
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  std::map<std::string, int64_t> train_images;  // dataset spec + val_size -> images left for training
+  Plan p;
+  for (const json& combo : cartesian(axes)) {
+    for (size_t a = 0; a < arms.size(); ++a) {
+      const json& arm = arms[a];
+      const std::string arm_name = arm["name"];
+      const std::string where = fmt::format("tier {} arm {} ({})", opt.tier, arm_name, pair_label(combo));
+      json c = base;
+      if (arm.contains("model")) c["model"] = arm["model"];
+      if (arm.contains("overrides")) {
+        json o = c.value("overrides", json::array());
+        for (const auto& v : arm["overrides"]) o.push_back(v);
+        c["overrides"] = o;
+      }
+      const json arm_set = arm.value("set", json::object());
+      for (const auto& [k, v] : arm_set.items()) c[k] = v;
+      for (const auto& [k, v] : combo.items()) c[k] = v;
+      train::TrainConfig tc;
+      try {
+        tc = train::TrainConfig::from_json(c);
+        ModelConfig mc = preset(tc.model);
+        for (const auto& o : tc.overrides) apply_override(mc, o);
+        if (tc.drop_path >= 0) mc.drop_path = tc.drop_path;
+        require_dtype(mc.dtype, mc.name);
+        create_model(mc);  // architecture checks (e.g. embed_dim divisible by heads) without any training
+      } catch (const std::exception& e) {
+        refuse(file, where, e.what());
+      }
+      // The data: the dataset exists, and the subset fits in what validation leaves.
+      const std::string data_key = fmt::format("{}|{}", tc.dataset, tc.val_size);
+      if (!train_images.count(data_key)) {
+        try {
+          const data::Dataset ds = data::load_dataset(tc.dataset, {tc.cache_dir, false});
+          train_images[data_key] = ds.train.size() - tc.val_size;
+        } catch (const std::exception& e) {
+          refuse(file, where + " dataset", e.what());
+        }
+      }
+      const int64_t available = train_images[data_key];
+      if (tc.train_size > available)
+        refuse(file, where + " train_size",
+               fmt::format("{} is more than the {} training images of {} left after holding out {} for validation",
+                           tc.train_size, available, tc.dataset, tc.val_size));
+      const int64_t n = tc.train_size > 0 ? tc.train_size : available;
+      if (n < tc.batch) refuse(file, where + " train_size", fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
+
+      // Planned time from the measured end-to-end seconds per step (evaluation included) of the model.
+      const json& sps = spec["seconds_per_step"];
+      if (!sps.contains(tc.model))
+        refuse(file, "seconds_per_step", fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
+      const json& m = sps[tc.model];
+      const double per_step = m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
+
+      PlannedRun r;
+      r.config = tc.to_json();
+      r.threads = threads;
+      r.arm = arm_name;
+      r.axes = combo;
+      r.pair = pair_label(combo);
+      r.est_seconds = per_step * static_cast<double>(planned_steps(tc, n));
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx",
+                    static_cast<unsigned long long>(fnv1a64(r.config.dump() + "|threads=" + std::to_string(threads))));
+      r.id = std::string(hex).substr(0, 12);
+      const std::string label = axes_label(combo);
+      r.name = arm_name + (label.empty() ? "" : "-" + label) + "-" + r.id.substr(0, 8);
+      r.index = static_cast<int64_t>(p.runs.size());
+      p.runs.push_back(std::move(r));
+    }
+  }
+  std::set<std::string> ids;
+  for (const auto& r : p.runs)
+    if (!ids.insert(r.id).second) refuse(file, "axes", fmt::format("two runs resolve to the same config ({})", r.name));
+
+  const double hours = p.est_seconds() / 3600;
+  if (tier.contains("max_hours") && hours > tier["max_hours"].get<double>())
+    refuse(file, fmt::format("tiers.{}.max_hours", opt.tier),
+           fmt::format("the plan needs an estimated {:.1f} machine-hours ({} runs), above the tier's limit of {}", hours,
+                       p.runs.size(), tier["max_hours"].get<double>()));
+
+  p.dir = opt.out.empty() ? fs::path("runs/sweeps") / name / opt.tier : opt.out;
+  const Provenance prov = collect_provenance();
+  p.meta = {{"sweep", name},
+            {"tier", opt.tier},
+            {"description", spec.value("description", "")},
+            {"note", tier.value("note", "")},
+            {"plan_only", tier.value("plan_only", false)},
+            {"source", file.string()},
+            {"reference_arm", spec.value("reference_arm", "")},
+            {"arms", json::array()},
+            {"axes", axes},
+            {"claims", spec.value("claims", json::array())},
+            {"commit", kGitCommit},
+            {"dirty", kGitDirty},
+            {"isa", prov.isa},
+            {"cpu_model", prov.cpu_model},
+            {"threads", threads},
+            {"runs", p.runs.size()},
+            {"est_hours", hours},
+            {"created", utc_now()}};
+  for (const auto& arm : arms) p.meta["arms"].push_back(arm["name"]);
+
+  const std::string text = manifest_text(p.runs);
+  const fs::path manifest = p.dir / "sweep.jsonl";
+  if (fs::exists(manifest)) {
+    std::ifstream in(manifest);
+    const std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (old == text) return load_plan(p.dir);  // the same plan: keep it (and its sweep.json) as it is
+    if (!opt.force)
+      throw std::runtime_error(fmt::format("{}: a different manifest is there already (manifests are immutable); plan "
+                                           "into another --out, or pass --force to replace it", manifest.string()));
+  }
+  fs::create_directories(p.dir);
+  write_atomically(p.dir / "sweep.json", p.meta.dump(1) + "\n");
+  write_atomically(manifest, text);
+  return p;
+}
+
+Plan load_plan(const fs::path& dir) {
+  Plan p;
+  p.dir = dir;
+  p.meta = read_json(dir / "sweep.json", "sweep metadata (written by `vitbench sweep plan`)");
+  std::ifstream in(dir / "sweep.jsonl");
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot open the manifest", (dir / "sweep.jsonl").string()));
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    try {
+      p.runs.push_back(PlannedRun::from_json(json::parse(line)));
+    } catch (const json::exception& e) {
+      throw std::runtime_error(fmt::format("{}:{}: not a manifest line: {}", (dir / "sweep.jsonl").string(), n, e.what()));
+    }
+  }
+  return p;
+}
+
+const char* to_string(RunState s) {
+  switch (s) {
+    case RunState::pending: return "pending";
+    case RunState::interrupted: return "interrupted";
+    case RunState::failed: return "failed";
+    case RunState::complete: return "complete";
+  }
+  return "?";
+}
+
+fs::path run_dir(const Plan& p, const PlannedRun& r) { return p.dir / r.name; }
+
+RunState state_of(const Plan& p, const PlannedRun& r) {
+  const fs::path d = run_dir(p, r);
+  if (fs::exists(d / "record.h5")) {
+    try {
+      if (H5Input(d / "record.h5").root_attr_i64("complete") == 1) return RunState::complete;
+    } catch (const std::exception&) {  // unreadable: not a result
+    }
+  }
+  if (fs::exists(d / "failed.json")) return RunState::failed;
+  if (fs::exists(d / "checkpoint.h5")) return RunState::interrupted;
+  return RunState::pending;
+}
+
+bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress) {
+  const fs::path d = run_dir(p, r);
+  if (state_of(p, r) == RunState::complete) return false;
+  const std::string commit = p.meta.at("commit");
+  if (commit != kGitCommit || p.meta.value("dirty", false) != kGitDirty)
+    throw std::runtime_error(fmt::format(
+        "{}: this sweep was planned with a vitbench built at commit {}{}; this one is {}{}: one sweep, one binary "
+        "(scripts/sweep.sh builds the planned commit)", (p.dir / "sweep.json").string(), commit.substr(0, 12),
+        p.meta.value("dirty", false) ? " (modified)" : "", std::string(kGitCommit).substr(0, 12), kGitDirty ? " (modified)" : ""));
+  // Paired arms on one CPU kind: a finished run of the same pair fixes the ISA.
+  const std::string isa = cpu_isa_string();
+  for (const auto& other : p.runs) {
+    if (other.pair != r.pair || other.id == r.id || state_of(p, other) != RunState::complete) continue;
+    const std::string other_isa = H5Input(run_dir(p, other) / "record.h5").root_attr("isa");
+    if (other_isa != isa)
+      throw std::runtime_error(fmt::format("{}: its pair ({}) ran on {} ({}); this CPU is {}: paired arms must run on "
+                                           "the same CPU kind, run it on a {} machine", r.name, r.pair, other_isa,
+                                           other.name, isa, other_isa));
+  }
+  fs::create_directories(d);
+  write_atomically(d / "config.json", r.config.dump(1) + "\n");
+  fs::remove(d / "failed.json");
+  if (omp_get_max_threads() != r.threads) omp_set_num_threads(r.threads);
+  train::TrainConfig cfg = train::TrainConfig::from_json(r.config);
+  cfg.output = d;
+  cfg.progress = progress;
+  try {
+    train::train(cfg, fs::exists(d / "checkpoint.h5"), command);
+  } catch (const std::exception& e) {
+    const json failed = {{"id", r.id}, {"name", r.name}, {"error", e.what()}, {"time", utc_now()},
+                         {"isa", isa}, {"commit", kGitCommit}, {"command", command}};
+    write_atomically(d / "failed.json", failed.dump(1) + "\n");
+    throw;
+  }
+  return true;
+}
+
+void collect(const Plan& p, const fs::path& dest) {
+  fs::create_directories(dest);
+  fs::copy_file(p.dir / "sweep.json", dest / "sweep.json", fs::copy_options::overwrite_existing);
+  fs::copy_file(p.dir / "sweep.jsonl", dest / "sweep.jsonl", fs::copy_options::overwrite_existing);
+  for (const auto& r : p.runs)
+    if (state_of(p, r) == RunState::complete && !fs::exists(dest / (r.name + ".h5")))
+      fs::copy_file(run_dir(p, r) / "record.h5", dest / (r.name + ".h5"));
+}
+
+int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
+  if (p.meta.value("plan_only", false))
+    throw std::runtime_error(fmt::format("{}: tier '{}' is planned, not run here ({})", (p.dir / "sweep.json").string(),
+                                         p.meta.value("tier", ""), p.meta.value("note", "a cluster recipe")));
+  int failures = 0;
+  const size_t n = p.runs.size();
+  for (size_t i = 0; i < n; ++i) {
+    const PlannedRun& r = p.runs[i];
+    const RunState s = state_of(p, r);
+    if (s == RunState::complete) continue;
+    if (s == RunState::failed && !opt.retry_failed) {
+      fmt::print(stderr, "[{}/{}] {}: failed earlier (see {}); `sweep run --retry-failed` runs it again\n", i + 1, n,
+                 r.name, (run_dir(p, r) / "failed.json").string());
+      continue;
+    }
+    fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
+               s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
+    const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id, exe = vitbench.string();
+    std::vector<std::string> args{exe, "--threads", threads, "sweep", "exec", dir, "--id", id};
+    if (!opt.progress) args.push_back("--quiet");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const auto t0 = std::chrono::steady_clock::now();
+    pid_t pid = 0;
+    if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+      throw std::runtime_error(fmt::format("cannot start {}", exe));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && state_of(p, r) == RunState::complete) {
+      fmt::print(stderr, "[{}/{}] {}: complete in {:.1f} min\n", i + 1, n, r.name, minutes);
+      if (!opt.collect.empty()) collect(p, opt.collect);
+    } else {
+      ++failures;
+      fmt::print(stderr, "[{}/{}] {}: FAILED after {:.1f} min ({}); the other runs go on\n", i + 1, n, r.name, minutes,
+                 WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
+                                     : fmt::format("exit {}", WEXITSTATUS(status)));
+    }
+  }
+  return failures;
+}
+
+}  // namespace vb::run

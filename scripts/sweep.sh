@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs one tier of a sweep (docs/sweeps.md) with a vitbench built from a clean checkout of one commit on main:
+# the commit the sweep was planned with if its manifest exists, else HEAD. The checkout and its build live in
+# build/sweep-bin/<commit>/ (a git worktree; built once). Finished records are copied to results/sweeps/<name>/<tier>/
+# as each run ends, so an interrupted sweep resumes anywhere (commit them).
+# usage: scripts/sweep.sh experiments/sweeps/<name>.json <smoke|quick|standard|full> [--threads N] [--retry-failed]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sweep=${1:?usage: scripts/sweep.sh experiments/sweeps/<name>.json <tier> [--threads N] [--retry-failed]}
+tier=${2:?tier: smoke, quick, standard or full}
+shift 2
+threads=$(nproc) retry=()
+while (($#)); do
+  case $1 in
+    --threads) threads=$2; shift 2 ;;
+    --retry-failed) retry=(--retry-failed); shift ;;
+    *) echo "sweep.sh: unknown option $1"; exit 2 ;;
+  esac
+done
+[[ -f $sweep ]] || { echo "sweep.sh: $sweep: no such sweep file"; exit 1; }
+name=$(basename "$sweep" .json)
+dir=runs/sweeps/$name/$tier
+results=results/sweeps/$name/$tier
+
+if [[ -f $dir/sweep.json ]]; then
+  commit=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['commit'])" "$dir/sweep.json")
+else
+  commit=$(git rev-parse HEAD)
+fi
+git merge-base --is-ancestor "$commit" main \
+  || { echo "sweep.sh: commit $commit is not on main: sweeps run only committed code on main"; exit 1; }
+
+bin_root=build/sweep-bin/${commit:0:12}
+vitbench=$bin_root/build/vitbench
+if [[ ! -x $vitbench ]]; then
+  echo "sweep.sh: building vitbench at ${commit:0:12} in $bin_root (a clean checkout; once per commit)"
+  [[ -d $bin_root/src ]] || git worktree add --detach "$bin_root/src" "$commit" >/dev/null
+  cmake -S "$bin_root/src" -B "$bin_root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$bin_root/build" --target vitbench
+fi
+
+if [[ ! -f $dir/sweep.jsonl ]]; then
+  "$vitbench" --threads "$threads" sweep plan "$sweep" --tier "$tier" --out "$dir"
+fi
+if [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('plan_only', False))" "$dir/sweep.json") == True ]]; then
+  echo "sweep.sh: tier $tier of $name is planned, not run here (a cluster recipe): $dir/sweep.jsonl"
+  mkdir -p "$results" && cp "$dir/sweep.json" "$dir/sweep.jsonl" "$results/"
+  exit 0
+fi
+"$vitbench" sweep run "$dir" --collect "$results" "${retry[@]}"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `sweep plan` refuses bad sweeps before any run starts, naming the file and the field: an unknown key, an axis
+# value the model rejects, a subset larger than the split, a missing dataset, a planned time above the tier's
+# limit, an unknown tier; and a different manifest is never overwritten. usage: bad_input.sh <vitbench>
+set -euo pipefail
+vitbench=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+expect="$(dirname "$0")/../cli/expect.sh"
+write() {  # write <name> <python expression editing dict s>
+  /usr/bin/python3 - "$dir/$1.json" "$2" <<'PY'
+import json, sys
+s = {"sweep": "bad", "base": {"model": "vit_tiny_patch4_32", "overrides": ["img_size=16", "depth=1"],
+     "dataset": "synthetic:train=192,test=64,classes=4,size=16", "val_size": 64, "batch": 32, "steps": 2},
+     "arms": [{"name": "a"}], "axes": {"seed": [0]}, "tiers": {"smoke": {"max_hours": 0.01}},
+     "seconds_per_step": {"vit_tiny_patch4_32": {"seconds": 0.01, "batch": 32}}}
+exec(sys.argv[2])
+json.dump(s, open(sys.argv[1], "w"))
+PY
+}
+plan() { "$expect" 1 "$1" "$vitbench" sweep plan "$dir/$2.json" --tier smoke --out "$dir/out-$2" --allow-dirty; }
+write unknown_key 's["axis"] = {}'
+plan "unknown_key.json: axis: unknown key" unknown_key
+write unknown_arm_key 's["arms"][0]["overides"] = []'
+plan "unknown_arm_key.json: arms\[0\].overides: unknown key" unknown_arm_key
+write bad_axis 's["axes"]["overrides"] = [["num_heads=5"]]'
+plan "bad_axis.json: tier smoke arm a .*num_heads" bad_axis
+write unknown_setting 's["base"]["epochz"] = 3'
+plan "unknown_setting.json: tier smoke arm a .*unknown training setting 'epochz'" unknown_setting
+write too_big 's["axes"]["train_size"] = [64, 500]'
+plan "too_big.json: tier smoke arm a \(seed=0,train_size=500\) train_size: 500 is more than the 128 training images" too_big
+write no_data 's["base"]["dataset"] = "folder:/nonexistent/cifar"'
+plan "no_data.json: tier smoke arm a .* dataset: .*nonexistent" no_data
+write too_long 's["base"]["steps"] = 100000'
+plan "too_long.json: tiers.smoke.max_hours: the plan needs an estimated .* machine-hours .* above the tier's limit of 0.01" too_long
+write no_tier 'pass'
+"$expect" 1 "no_tier.json: tiers: has no tier 'quick' \(this sweep has: smoke\)" \
+  "$vitbench" sweep plan "$dir/no_tier.json" --tier quick --out "$dir/out-q" --allow-dirty
+write no_speed 's["seconds_per_step"] = {}'
+plan "no_speed.json: seconds_per_step: has no entry for vit_tiny_patch4_32" no_speed
+for case in unknown_key bad_axis too_big no_data too_long no_speed; do
+  [[ ! -e "$dir/out-$case" ]] || { echo "bad_input: $case left a sweep folder behind"; exit 1; }
+done
+# A manifest is immutable: planning a changed sweep into the same folder is refused without --force.
+write good 'pass'
+"$vitbench" sweep plan "$dir/good.json" --tier smoke --out "$dir/g" --allow-dirty
+"$vitbench" sweep plan "$dir/good.json" --tier smoke --out "$dir/g" --allow-dirty  # the same plan: kept
+write good 's["axes"]["seed"] = [0, 1]'
+"$expect" 1 "sweep.jsonl: a different manifest is there already" "$vitbench" sweep plan "$dir/good.json" --tier smoke --out "$dir/g" --allow-dirty
+"$expect" 1 "no run --index 7 in the manifest \(1 lines\)" "$vitbench" sweep exec "$dir/g" --index 7
+echo "bad_input: ok"

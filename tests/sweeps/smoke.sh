@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The smoke tier of one sweep end to end (CTest label `smoke`): plan into a temporary folder, run every line,
+# then check the manifest, every record (complete, the planned commit and ISA) and the status summary.
+# usage: smoke.sh <vitbench> <experiments/sweeps/NAME.json>
+set -euo pipefail
+vitbench=$1 sweep=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$(dirname "$0")/../.."  # sweep files name data relative to the project root
+"$vitbench" --threads 2 sweep plan "$sweep" --tier smoke --out "$dir/s" --allow-dirty
+"$vitbench" sweep run "$dir/s" --quiet --collect "$dir/collected"
+status=$("$vitbench" sweep status "$dir/s")
+echo "$status"
+grep -Eq ": ([0-9]+) runs: \1 complete, 0 interrupted, 0 failed, 0 pending" <<<"$status"
+/usr/bin/python3 - "$dir" <<'PY'
+import json, sys, h5py
+from pathlib import Path
+d = Path(sys.argv[1])
+meta = json.loads((d / "s/sweep.json").read_text())
+lines = [json.loads(l) for l in (d / "s/sweep.jsonl").read_text().splitlines()]
+assert len(lines) == meta["runs"] and [l["index"] for l in lines] == list(range(len(lines)))
+assert len({l["id"] for l in lines}) == len(lines), "ids must be unique"
+for l in lines:
+    with h5py.File(d / "collected" / f"{l['name']}.h5", "r") as f:
+        assert f.attrs["complete"] == 1 and f.attrs["git_commit"] == meta["commit"], l["name"]
+        assert f.attrs["isa"] == meta["isa"], (f.attrs["isa"], meta["isa"])
+        cfg = json.loads(f.attrs["config"])
+        assert cfg["seed"] == l["config"]["seed"] and cfg["model"] == l["config"]["model"]
+print(f"smoke: {meta['sweep']}: {len(lines)} runs complete, records collected")
+PY
