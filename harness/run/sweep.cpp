@@ -37,7 +37,7 @@ namespace fs = std::filesystem;
 const std::set<std::string> kTopKeys = {"sweep",  "description", "base",  "arms",  "reference_arm",
                                         "axes",   "tiers",       "seconds_per_step", "claims"};
 const std::set<std::string> kArmKeys = {"name", "model", "overrides", "set"};
-const std::set<std::string> kTierKeys = {"set", "axes", "max_hours", "plan_only", "note"};
+const std::set<std::string> kTierKeys = {"set", "axes", "arm_models", "max_hours", "plan_only", "note"};
 const std::set<std::string> kTiers = {"smoke", "quick", "standard", "full"};
 
 [[noreturn]] void refuse(const fs::path& file, const std::string& field, const std::string& message) {
@@ -170,6 +170,7 @@ Plan plan(const PlanOptions& opt) {
     check_keys(file, "tiers." + t, tier, kTierKeys);
   }
   const json& tier = spec["tiers"][opt.tier];
+  const bool plan_only = tier.value("plan_only", false);
 
   if (kGitDirty && !opt.allow_dirty)
     throw std::runtime_error(fmt::format(
@@ -209,6 +210,7 @@ Plan plan(const PlanOptions& opt) {
       const std::string where = fmt::format("tier {} arm {} ({})", opt.tier, arm_name, pair_label(combo));
       json c = base;
       if (arm.contains("model")) c["model"] = arm["model"];
+      if (tier.contains("arm_models") && tier["arm_models"].contains(arm_name)) c["model"] = tier["arm_models"][arm_name];
       if (arm.contains("overrides")) {
         json o = c.value("overrides", json::array());
         for (const auto& v : arm["overrides"]) o.push_back(v);
@@ -228,30 +230,35 @@ Plan plan(const PlanOptions& opt) {
       } catch (const std::exception& e) {
         refuse(file, where, e.what());
       }
-      // The data: the dataset exists, and the subset fits in what validation leaves.
-      const std::string data_key = fmt::format("{}|{}", tc.dataset, tc.val_size);
-      if (!train_images.count(data_key)) {
-        try {
-          const data::Dataset ds = data::load_dataset(tc.dataset, {tc.cache_dir, false});
-          train_images[data_key] = ds.train.size() - tc.val_size;
-        } catch (const std::exception& e) {
-          refuse(file, where + " dataset", e.what());
+      // The data: the dataset exists, and the subset fits in what validation leaves. A plan-only tier (a cluster
+      // recipe, e.g. ImageNet) is not checked against data or timed here.
+      double est = 0;
+      if (!plan_only) {
+        const std::string data_key = fmt::format("{}|{}", tc.dataset, tc.val_size);
+        if (!train_images.count(data_key)) {
+          try {
+            const data::Dataset ds = data::load_dataset(tc.dataset, {tc.cache_dir, false});
+            train_images[data_key] = ds.train.size() - tc.val_size;
+          } catch (const std::exception& e) {
+            refuse(file, where + " dataset", e.what());
+          }
         }
-      }
-      const int64_t available = train_images[data_key];
-      if (tc.train_size > available)
-        refuse(file, where + " train_size",
-               fmt::format("{} is more than the {} training images of {} left after holding out {} for validation",
-                           tc.train_size, available, tc.dataset, tc.val_size));
-      const int64_t n = tc.train_size > 0 ? tc.train_size : available;
-      if (n < tc.batch) refuse(file, where + " train_size", fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
+        const int64_t available = train_images[data_key];
+        if (tc.train_size > available)
+          refuse(file, where + " train_size",
+                 fmt::format("{} is more than the {} training images of {} left after holding out {} for validation",
+                             tc.train_size, available, tc.dataset, tc.val_size));
+        const int64_t n = tc.train_size > 0 ? tc.train_size : available;
+        if (n < tc.batch) refuse(file, where + " train_size", fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
 
-      // Planned time from the measured end-to-end seconds per step (evaluation included) of the model.
-      const json& sps = spec["seconds_per_step"];
-      if (!sps.contains(tc.model))
-        refuse(file, "seconds_per_step", fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
-      const json& m = sps[tc.model];
-      const double per_step = m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
+        // Planned time from the measured end-to-end seconds per step (evaluation included) of the model.
+        const json& sps = spec["seconds_per_step"];
+        if (!sps.contains(tc.model))
+          refuse(file, "seconds_per_step", fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
+        const json& m = sps[tc.model];
+        const double per_step = m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
+        est = per_step * static_cast<double>(planned_steps(tc, n));
+      }
 
       PlannedRun r;
       r.config = tc.to_json();
@@ -259,7 +266,7 @@ Plan plan(const PlanOptions& opt) {
       r.arm = arm_name;
       r.axes = combo;
       r.pair = pair_label(combo);
-      r.est_seconds = per_step * static_cast<double>(planned_steps(tc, n));
+      r.est_seconds = est;
       char hex[17];
       std::snprintf(hex, sizeof hex, "%016llx",
                     static_cast<unsigned long long>(fnv1a64(r.config.dump() + "|threads=" + std::to_string(threads))));
