@@ -2,20 +2,10 @@
 // dataset: theoretical fields, effective receptive-field maps and scalars per tap, mean attention distance
 // per block and head. Writes a `kind = rf` result (docs/results.md, docs/receptive_fields.md).
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
-#include <numeric>
-
-#include "harness/checkpoint.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/cli/model_options.hpp"
-#include "harness/data/dataset.hpp"
-#include "harness/data/loader.hpp"
-#include "harness/results.hpp"
-#include "harness/rf/measure.hpp"
-#include "models/model.hpp"
+#include "harness/run/rf.hpp"
 
 namespace vb::cli {
 
@@ -36,101 +26,27 @@ struct RfOptions {
   bool json = false;
 };
 
-// The first n images of a seeded stratified subset of the dataset's test split, brought to the model's input
-// size by the loader's rules, normalised: (n, C, S, S).
-std::vector<float> load_images(const RfOptions& opt, const ModelConfig& cfg, const data::Dataset& ds) {
-  const data::ImageSet& test = ds.test;
-  if (opt.images > test.size())
-    throw std::invalid_argument(fmt::format("--images {}: the test split of {} has only {} images",
-                                            opt.images, opt.dataset, test.size()));
-  if (test.channels != cfg.in_chans)
-    throw std::invalid_argument(
-        fmt::format("{} has {} channel(s), model {} expects in_chans={} (for grey data use "
-                    "--set in_chans={})",
-                    opt.dataset, test.channels, cfg.name, cfg.in_chans, test.channels));
-  if ((test.height < cfg.img_size || test.width < cfg.img_size) && !opt.upsample)
-    throw std::invalid_argument(
-        fmt::format("{} images are {}x{}, model {} takes {}x{}: pass --upsample to resize "
-                    "them (bilinear)",
-                    opt.dataset, test.height, test.width, cfg.name, cfg.img_size, cfg.img_size));
-  std::vector<int64_t> all(static_cast<size_t>(test.size()));
-  std::iota(all.begin(), all.end(), 0);
-  const auto subset = data::stratified_subset(test.labels, all, opt.images, opt.data_seed);
-  data::LoaderOptions lo;
-  lo.batch = opt.images;
-  lo.out_size = cfg.img_size;
-  lo.upsample = opt.upsample;
-  lo.normalize = ds.normalize;
-  lo.seed = opt.data_seed;
-  lo.prefetch = 0;
-  data::Loader loader(test, {subset.begin(), subset.begin() + opt.images}, lo);
-  loader.start_epoch(0);
-  std::vector<float> out;
-  data::Batch b;
-  while (loader.next(b)) out.insert(out.end(), b.images.begin(), b.images.end());
-  return out;
-}
-
 void run_rf(const RfOptions& opt, const std::string& command) {
-  ModelConfig cfg = opt.model.resolve();
-  cfg.drop_path = 0;  // measurements need a deterministic forward
-  auto model = create_model(cfg);
-  if (!opt.weights.empty())
-    load_checkpoint(opt.weights, *model);
-  else
-    model->init(opt.seed);
-  rf::resolve_layers(*model, opt.layers);  // bad names fail before the data is read
-  if (cfg.img_size % opt.map_downsample != 0)
-    throw std::invalid_argument(fmt::format("--map-downsample {} does not divide the {}-pixel maps of {}",
-                                            opt.map_downsample, cfg.img_size, cfg.name));
-
-  const data::Dataset ds = data::load_dataset(opt.dataset);
-  const std::vector<float> images = load_images(opt, cfg, ds);
-  const bool upsampled = ds.test.height < cfg.img_size || ds.test.width < cfg.img_size;
-
-  const bool tty = isatty(fileno(stderr));
-  const auto t0 = std::chrono::steady_clock::now();
-  rf::MeasureOptions mo{.layers = opt.layers, .batch = opt.batch, .progress = {}};
-  mo.progress = [&](int64_t done, int64_t n, size_t k, size_t taps, const std::string& name) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (tty)
-      fmt::print(stderr, "\rrf {}: images {}/{}, layer {}/{} {:<16} {:7.1f} s", cfg.name, done, n, k + 1,
-                 taps, name, s);
-    else  // one short line per layer
-      fmt::print(stderr, "rf {}: images {}/{}, layer {}/{} {}, {:.1f} s\n", cfg.name, done, n, k + 1, taps,
-                 name, s);
-    if (tty && k + 1 == taps && done == n) fmt::print(stderr, "\n");
-  };
-  const rf::RfMeasurement m = rf::measure_rf(*model, images, opt.images, mo);
-
-  Provenance prov = collect_provenance();
-  prov.command = command;
-  prov.seed = opt.weights.empty() ? opt.seed : 0;
-  const std::string checkpoint = opt.weights.empty() ? "random init" : opt.weights;
-  const nlohmann::json config = {{"model", cfg.name},
-                                 {"overrides", opt.model.overrides},
-                                 {"checkpoint", checkpoint},
-                                 {"init_seed", opt.seed},
-                                 {"dataset", opt.dataset},
-                                 {"split", "test"},
-                                 {"images", opt.images},
-                                 {"data_seed", opt.data_seed},
-                                 {"source_size", {ds.test.height, ds.test.width}},
-                                 {"img_size", cfg.img_size},
-                                 {"upsampled", upsampled},
-                                 {"layers", opt.layers},
-                                 {"batch", opt.batch},
-                                 {"map_downsample", opt.map_downsample}};
-  ResultFile out(opt.output, "rf", prov, config);
-  out.attr("model", cfg.name);
-  out.attr("family", to_string(cfg.family));
-  out.attr("checkpoint", checkpoint);
-  out.attr("dataset", opt.dataset);
-  out.attr("images", opt.images);
-  out.attr("upsampled", static_cast<int64_t>(upsampled));
-  out.attr("img_size", cfg.img_size);
-  rf::write_rf(out, m, opt.map_downsample);
-  const auto path = out.commit();
+  run::RfOptions ro;
+  ro.model = opt.model.resolve();
+  ro.overrides = opt.model.overrides;
+  ro.weights = opt.weights;
+  ro.seed = opt.seed;
+  ro.dataset = opt.dataset;
+  ro.images = opt.images;
+  ro.data_seed = opt.data_seed;
+  ro.layers = opt.layers;
+  ro.upsample = opt.upsample;
+  ro.batch = opt.batch;
+  ro.map_downsample = opt.map_downsample;
+  ro.output = opt.output;
+  ro.command = command;
+  const run::RfResult r = run::measure_rf_file(ro);
+  const ModelConfig& cfg = r.model;
+  const rf::RfMeasurement& m = r.m;
+  const std::string& checkpoint = r.checkpoint;
+  const bool upsampled = r.upsampled;
+  const auto& path = r.path;
 
   if (opt.json) {
     nlohmann::json j = {{"model", cfg.name},
@@ -158,7 +74,7 @@ void run_rf(const RfOptions& opt, const std::string& command) {
   fmt::print("{} ({}), {} test images of {}{}\n", cfg.name,
              checkpoint == "random init" ? fmt::format("random init, seed {}", opt.seed) : checkpoint,
              opt.images, opt.dataset,
-             upsampled ? fmt::format(" upsampled {}->{}", ds.test.height, cfg.img_size) : "");
+             upsampled ? fmt::format(" upsampled {}->{}", r.source_size, cfg.img_size) : "");
   fmt::print("{:<18} {:>6} {:>11} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}\n", "layer", "depth", "theoretical",
              "erf20", "erf50", "erf90", "erf99", "area90", "sigma");
   for (const auto& e : m.layers)

@@ -20,6 +20,7 @@
 #include "harness/data/dataset.hpp"
 #include "harness/h5read.hpp"
 #include "harness/provenance.hpp"
+#include "harness/run/rf.hpp"
 #include "harness/train/trainer.hpp"
 #include "models/config.hpp"
 #include "models/core/cpu.hpp"
@@ -34,10 +35,11 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-const std::set<std::string> kTopKeys = {"sweep",  "description", "base",  "arms",  "reference_arm",
-                                        "axes",   "tiers",       "seconds_per_step", "claims"};
+const std::set<std::string> kTopKeys = {"sweep", "description", "base", "arms", "reference_arm", "axes",
+                                        "tiers", "seconds_per_step", "claims", "rf"};
+const std::set<std::string> kRfKeys = {"when", "images", "batch", "layers", "map_downsample", "seconds"};
 const std::set<std::string> kArmKeys = {"name", "model", "overrides", "set"};
-const std::set<std::string> kTierKeys = {"set", "axes", "arm_models", "max_hours", "plan_only", "note"};
+const std::set<std::string> kTierKeys = {"set", "axes", "arm_models", "rf", "max_hours", "plan_only", "note"};
 const std::set<std::string> kTiers = {"smoke", "quick", "standard", "full"};
 
 [[noreturn]] void refuse(const fs::path& file, const std::string& field, const std::string& message) {
@@ -127,9 +129,11 @@ std::string manifest_text(const std::vector<PlannedRun>& runs) {
 }  // namespace
 
 json PlannedRun::to_json() const {
-  return {{"id", id},         {"index", index},     {"name", name},   {"arm", arm},
-          {"model", config.value("model", "")},     {"axes", axes},   {"pair", pair},
-          {"config", config}, {"threads", threads}, {"est_seconds", est_seconds}, {"output", name}};
+  json j = {{"id", id},         {"index", index},     {"name", name},   {"arm", arm},
+            {"model", config.value("model", "")},     {"axes", axes},   {"pair", pair},
+            {"config", config}, {"threads", threads}, {"est_seconds", est_seconds}, {"output", name}};
+  if (!rf.empty()) j["rf"] = rf;
+  return j;
 }
 
 PlannedRun PlannedRun::from_json(const json& j) {
@@ -143,6 +147,7 @@ PlannedRun PlannedRun::from_json(const json& j) {
   r.config = j.at("config");
   r.threads = j.at("threads");
   r.est_seconds = j.at("est_seconds");
+  r.rf = j.value("rf", json::object());
   return r;
 }
 
@@ -200,6 +205,11 @@ Plan plan(const PlanOptions& opt) {
   if (spec.contains("reference_arm") && !arm_names.count(spec["reference_arm"].get<std::string>()))
     refuse(file, "reference_arm", fmt::format("'{}' is not an arm", spec["reference_arm"].get<std::string>()));
 
+  const json rf_spec = tier.contains("rf") ? tier["rf"] : spec.value("rf", json::object());  // the tier's, if it has one
+  if (!rf_spec.empty()) {
+    check_keys(file, "rf", rf_spec, kRfKeys);
+    if (!rf_spec.contains("images") || rf_spec["images"].get<int64_t>() <= 0) refuse(file, "rf.images", "must be > 0");
+  }
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   std::map<std::string, int64_t> train_images;  // dataset spec + val_size -> images left for training
   Plan p;
@@ -267,6 +277,20 @@ Plan plan(const PlanOptions& opt) {
       r.axes = combo;
       r.pair = pair_label(combo);
       r.est_seconds = est;
+      if (!rf_spec.empty()) {  // the rf step, for the runs whose axis values are listed in rf.when
+        bool match = true;
+        const json when = rf_spec.value("when", json::object());
+        for (const auto& [k, values] : when.items()) {
+          bool any = false;
+          for (const auto& v : values) any |= combo.contains(k) && combo[k] == v;
+          match &= any;
+        }
+        if (match) {
+          r.rf = rf_spec;
+          r.rf.erase("when");
+          r.est_seconds += rf_spec.value("seconds", 0.0);
+        }
+      }
       char hex[17];
       std::snprintf(hex, sizeof hex, "%016llx",
                     static_cast<unsigned long long>(fnv1a64(r.config.dump() + "|threads=" + std::to_string(threads))));
@@ -359,7 +383,9 @@ RunState state_of(const Plan& p, const PlannedRun& r) {
   const fs::path d = run_dir(p, r);
   if (fs::exists(d / "record.h5")) {
     try {
-      if (H5Input(d / "record.h5").root_attr_i64("complete") == 1) return RunState::complete;
+      if (H5Input(d / "record.h5").root_attr_i64("complete") == 1 &&
+          (r.rf.empty() || (fs::exists(d / "rf.h5") && fs::exists(d / "rf_init.h5"))))
+        return RunState::complete;
     } catch (const std::exception&) {  // unreadable: not a result
     }
   }
@@ -367,6 +393,41 @@ RunState state_of(const Plan& p, const PlannedRun& r) {
   if (fs::exists(d / "checkpoint.h5")) return RunState::interrupted;
   return RunState::pending;
 }
+
+namespace {
+
+// Receptive fields of the run's final weights (its last checkpoint) and of the same model at random init (the
+// run's seed), on `images` test images of its dataset: rf.h5 and rf_init.h5 in the run folder.
+void rf_step(const PlannedRun& r, const train::TrainConfig& cfg, const fs::path& d, const std::string& command,
+             bool progress) {
+  RfOptions ro;
+  ro.model = preset(cfg.model);
+  for (const auto& o : cfg.overrides) apply_override(ro.model, o);
+  ro.overrides = cfg.overrides;
+  ro.adapt_to_dataset = true;
+  ro.dataset = cfg.dataset;
+  ro.cache_dir = cfg.cache_dir;
+  ro.images = r.rf.at("images").get<int64_t>();
+  ro.batch = r.rf.value("batch", int64_t{8});
+  ro.map_downsample = r.rf.value("map_downsample", int64_t{1});
+  ro.layers = r.rf.value("layers", std::vector<std::string>{});
+  ro.upsample = cfg.upsample;
+  ro.command = command;
+  ro.progress = progress;
+  if (!fs::exists(d / "rf.h5")) {
+    ro.weights = (d / "checkpoint.h5").string();
+    ro.output = d / "rf.h5";
+    measure_rf_file(ro);
+  }
+  if (!fs::exists(d / "rf_init.h5")) {
+    ro.weights.clear();
+    ro.seed = cfg.seed;
+    ro.output = d / "rf_init.h5";
+    measure_rf_file(ro);
+  }
+}
+
+}  // namespace
 
 bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress) {
   const fs::path d = run_dir(p, r);
@@ -395,7 +456,8 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
   cfg.output = d;
   cfg.progress = progress;
   try {
-    train::train(cfg, fs::exists(d / "checkpoint.h5"), command);
+    if (!fs::exists(d / "record.h5")) train::train(cfg, fs::exists(d / "checkpoint.h5"), command);
+    if (!r.rf.empty()) rf_step(r, cfg, d, command, progress);
   } catch (const std::exception& e) {
     const json failed = {{"id", r.id}, {"name", r.name}, {"error", e.what()}, {"time", utc_now()},
                          {"isa", isa}, {"commit", kGitCommit}, {"command", command}};
@@ -410,8 +472,11 @@ void collect(const Plan& p, const fs::path& dest) {
   fs::copy_file(p.dir / "sweep.json", dest / "sweep.json", fs::copy_options::overwrite_existing);
   fs::copy_file(p.dir / "sweep.jsonl", dest / "sweep.jsonl", fs::copy_options::overwrite_existing);
   for (const auto& r : p.runs)
-    if (state_of(p, r) == RunState::complete && !fs::exists(dest / (r.name + ".h5")))
-      fs::copy_file(run_dir(p, r) / "record.h5", dest / (r.name + ".h5"));
+    if (state_of(p, r) == RunState::complete) {
+      for (const auto& [from, to] : {std::pair{"record.h5", ".h5"}, {"rf.h5", ".rf.h5"}, {"rf_init.h5", ".rf_init.h5"}})
+        if (fs::exists(run_dir(p, r) / from) && !fs::exists(dest / (r.name + to)))
+          fs::copy_file(run_dir(p, r) / from, dest / (r.name + to));
+    }
 }
 
 int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {

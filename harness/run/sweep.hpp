@@ -25,6 +25,7 @@ struct PlannedRun {
   nlohmann::json config;  // the TrainConfig JSON the run trains with
   int threads = 0;
   double est_seconds = 0;
+  nlohmann::json rf;  // the rf step after training ({} = none): {"images", "batch", "layers", "map_downsample"}
 
   nlohmann::json to_json() const;
   static PlannedRun from_json(const nlohmann::json& j);
@@ -57,7 +58,8 @@ const char* to_string(RunState s);
 RunState state_of(const Plan& p, const PlannedRun& r);
 std::filesystem::path run_dir(const Plan& p, const PlannedRun& r);
 
-// Runs one line in this process: refuses another binary commit than the plan's, or another ISA than a finished
+// Runs one line in this process (training, then the rf step if the line has one: receptive fields of the final
+// weights -> rf.h5, and of the same model at random init -> rf_init.h5): refuses another binary commit than the plan's, or another ISA than a finished
 // run of the same pair; resumes from a checkpoint; on an error writes failed.json (the error, time, ISA) and
 // rethrows. Returns false when the run was complete already.
 bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress);

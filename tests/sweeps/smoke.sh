@@ -26,5 +26,10 @@ for l in lines:
         assert f.attrs["isa"] == meta["isa"], (f.attrs["isa"], meta["isa"])
         cfg = json.loads(f.attrs["config"])
         assert cfg["seed"] == l["config"]["seed"] and cfg["model"] == l["config"]["model"]
+    if "rf" in l:  # the rf step: trained weights and random init, both whole rf results
+        for suffix in (".rf.h5", ".rf_init.h5"):
+            with h5py.File(d / "collected" / f"{l['name']}{suffix}", "r") as f:
+                assert f.attrs["complete"] == 1 and f.attrs["kind"] == "rf", (l["name"], suffix)
+                assert ("random init" == f.attrs["checkpoint"]) == (suffix == ".rf_init.h5"), f.attrs["checkpoint"]
 print(f"smoke: {meta['sweep']}: {len(lines)} runs complete, records collected")
 PY
