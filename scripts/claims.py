@@ -8,14 +8,30 @@ from dataclasses import dataclass
 PAIRED = "paired"  # mean over pairs of A - B (every pair of the sweep)
 PAIRED_SMALLEST = "paired_smallest_size"  # the same, over the pairs at the smallest train size only
 GAP_SLOPE = "gap_slope"  # least-squares slope of the paired A - B against log2(train size), every pair
+# Receptive-field effects: one value per seed from arm A's rf result of its trained final weights (the data_scaling
+# runs' rf step, `<run>.rf.h5`); the estimate is the mean over seeds minus `threshold` (stats.one_sample_estimate).
+RF_ATTN_SLOPE = "rf_attention_slope"  # least-squares slope of the mean-over-heads attention distance on block 1..B
+RF_GLOBAL_HEAD = "rf_global_head_block1"  # block 1's farthest-looking head / the uniform-attention distance
+RF_ERF_FILL = "rf_erf_fill"  # ERF 90%-mass area / theoretical field area, deepest tap whose field fits the image
+RF_EFFECTS = (RF_ATTN_SLOPE, RF_GLOBAL_HEAD, RF_ERF_FILL)
+
+# "Global" head: mean attention distance above this share of the uniform-attention distance. A head that attends
+# uniformly to every patch within a Chebyshev radius of half the grid side around the query scores 0.73 on an
+# 8x8 grid and 0.70 on ViT-B/16's 14x14 one; one that attends to the 3x3 patches around it 0.25 and 0.14.
+GLOBAL_FRACTION = 0.75
+# "Only a fraction of the theoretical field": the 90%-mass area below half of it. A uniform ERF over the field
+# scores 0.9; a Gaussian whose +-3 sigma spans the field pi (2.146 sigma)^2 / (6 sigma)^2 = 0.40.
+ERF_FILL_LIMIT = 0.5
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One published claim "A > B", "A < B" or "A ≈ B" between two arms of a sweep. `id` is the name the sweep
-    definitions (experiments/sweeps/*.json, "claims") use for it.
+    """One published claim "A > B", "A < B" or "A ≈ B" between two arms of a sweep, or, for the receptive-field
+    effects, "A's value > threshold" (or "<"; b is then empty). `id` is the name the sweep definitions
+    (experiments/sweeps/*.json, "claims") use for it.
     d_pub: the published effect in points (None when the source gives no number); margin: for "≈" claims, the
-    largest |A - B| still called equal (docs/statistics.md says why each margin is what it is)."""
+    largest |A - B| still called equal (docs/statistics.md says why each margin is what it is); threshold: the
+    constant a receptive-field value is compared with (0 for a slope)."""
     id: str
     sweep: str
     a: str
@@ -27,11 +43,14 @@ class Claim:
     published: str
     source: str
     statement: str
+    threshold: float = 0.0
 
 
 VIT_T8 = "ViT Table 8 (ViT-B/16, ImageNet 5-shot linear, %)"
 TNT_T6 = "TNT Table 6 (TNT-S, ImageNet top-1, %)"
 VIT_F4 = "ViT Fig. 4 (JFT-300M subsets 9M-300M, ImageNet 5-shot linear)"
+VIT_F7 = "ViT Fig. 7 (mean attention distance per head and block, 128 images)"
+LUO = "Luo et al. 2016 (ERF: gradient of the centre unit, averaged over images)"
 
 CLAIMS = (
     Claim("vit_pe_1d_gt_none", "pe_ablation_vit", "learned_1d", "none", ">", PAIRED, 2.824, None,
@@ -56,6 +75,23 @@ CLAIMS = (
     Claim("scaling_vit_gap_shrinks", "data_scaling", "resnet", "vit", "<", GAP_SLOPE, None, None,
           "gap closes: ResNets ahead at 9M, ViT ahead from 90M (no number)", VIT_F4,
           "Data scaling: the ResNet - ViT gap shrinks with size (slope vs log2 size < 0)"),
+    Claim("rf_vit_distance_grows", "data_scaling", "vit", "", ">", RF_ATTN_SLOPE, None, None,
+          "distance grows with depth (no number)", VIT_F7,
+          "RF: ViT's mean attention distance grows with depth (slope per block > 0)"),
+    Claim("rf_vit_global_head_block1", "data_scaling", "vit", "", ">", RF_GLOBAL_HEAD, None, None,
+          "some heads global already in block 1 (no number)", VIT_F7,
+          f"RF: some ViT head global in block 1 (farthest head > {GLOBAL_FRACTION:g} x uniform)",
+          GLOBAL_FRACTION),
+    Claim("rf_tnt_distance_grows", "data_scaling", "tnt", "", ">", RF_ATTN_SLOPE, None, None,
+          "(TNT not in Fig. 7; its outer attention by extension)", VIT_F7,
+          "RF: TNT's outer attention distance grows with depth (slope per block > 0)"),
+    Claim("rf_tnt_global_head_block1", "data_scaling", "tnt", "", ">", RF_GLOBAL_HEAD, None, None,
+          "(TNT not in Fig. 7; its outer attention by extension)", VIT_F7,
+          f"RF: some TNT outer head global in block 1 (farthest head > {GLOBAL_FRACTION:g} x uniform)",
+          GLOBAL_FRACTION),
+    Claim("rf_resnet_erf_fraction", "data_scaling", "resnet", "", "<", RF_ERF_FILL, None, None,
+          "ERF fills only a fraction of the theoretical RF (no number)", LUO,
+          f"RF: ResNet's ERF fills < {ERF_FILL_LIMIT:g} of its theoretical RF (90% mass)", ERF_FILL_LIMIT),
 )
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The results report of the experiment sweeps: reads every results/sweeps/<sweep>/<tier>/ folder (sweep.json,
 sweep.jsonl and one HDF5 run record per finished run) and writes docs/results/README.md (what ran, per-sweep
-tables beside the published figures, the verdict of every claim in scripts/claims.py by the rule of
+tables beside the published figures, receptive fields after training vs at random init from the runs' rf step
+(`<run>.rf.h5`, `<run>.rf_init.h5`), the verdict of every claim in scripts/claims.py by the rule of
 docs/statistics.md), the same tables as LaTeX (tables/*.tex, booktabs), figures (figures/*.png) and a tidy
 runs.csv. The same inputs give byte-identical outputs.
 
@@ -25,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 import claims as C  # noqa: E402  (scripts/ is on sys.path when run as a script; the tests add it)
@@ -57,6 +59,7 @@ class Run:
     config: dict
     attrs: dict
     flags: list = field(default_factory=list)
+    rf: dict = field(default_factory=dict)  # "trained" / "init" -> RfRecord, when the run's rf step wrote them
 
     def num(self, key, default=math.nan):
         """A numeric root attribute of the record (NaN if absent)."""
@@ -95,6 +98,8 @@ class TierData:
     missing: list  # names of planned runs without a record (not finished yet)
     skipped: list  # (display path, reason): records that are not results
     notes: list
+    rf_planned: int = 0  # sweep.jsonl lines with an rf step
+    rf_missing: list = field(default_factory=list)  # rf files of finished runs with an rf step that are absent
 
 
 def display_path(path, results_dir):
@@ -122,13 +127,164 @@ def read_jsonl(path, notes):
     return lines
 
 
+def root_attrs(f):
+    """The root attributes of an open HDF5 file as plain Python values."""
+    return {k: text(v) if isinstance(v, (bytes, str)) else v.tolist() if isinstance(v, (np.ndarray, np.generic))
+            else v for k, v in f.attrs.items()}
+
+
 def read_record(path):
     """Root attributes (config parsed) of an HDF5 run record, or raises OSError/ValueError."""
     with h5py.File(path, "r") as f:
-        attrs = {k: text(v) if isinstance(v, (bytes, str)) else v.tolist() if isinstance(v, (np.ndarray, np.generic))
-                 else v for k, v in f.attrs.items()}
+        attrs = root_attrs(f)
     cfg = attrs.pop("config", "{}")
     return attrs, json.loads(cfg)
+
+
+# ---- receptive fields: the rf step of a sweep's runs (`kind = rf` results, docs/receptive_fields.md) ----------------
+
+RF_FILES = {"trained": ".rf.h5", "init": ".rf_init.h5"}  # the run's final weights; the same model at random init
+RF_DATASETS = ("erf/maps", "erf/depth", "erf/words", "erf/side90", "erf/area90", "erf/centre", "erf/theoretical_size",
+               "theoretical/layer_size", "theoretical/layer_jump")  # what the report reads (besides attention/*)
+
+
+def uniform_attention_distance(grid, spacing):
+    """Mean attention distance (px) of a head that attends uniformly to every token of a grid x grid layout with
+    token centres `spacing` px apart (query included, as vitbench rf counts it): the mean Euclidean distance over all
+    ordered (query, key) pairs. Along one axis c(0) = grid index pairs are 0 apart and c(d) = 2 (grid - d) are d apart:
+        D = spacing / grid^4 * sum_{dx, dy = 0}^{grid - 1} c(dx) c(dy) sqrt(dx^2 + dy^2)."""
+    d = np.arange(grid, dtype=float)
+    c = np.where(d == 0, grid, 2 * (grid - d))
+    return float(spacing * (np.outer(c, c) * np.hypot.outer(d, d)).sum() / grid ** 4)
+
+
+@dataclass
+class Attention:
+    """Mean attention distance (px) of one attention kind ("outer": patches, "inner": TNT's words): (blocks, heads),
+    and the token grid it was measured on (grid x grid tokens, `spacing` px apart)."""
+    dist: np.ndarray
+    grid: int
+    spacing: float
+
+    @property
+    def uniform(self):
+        return uniform_attention_distance(self.grid, self.spacing)
+
+
+@dataclass
+class RfRecord:
+    """What the report reads of a `kind = rf` result: per measured tap its name, relative depth, word flag (TNT),
+    ERF side90 (px, NaN for an empty map), area90 (share of the image), centre pixel and theoretical field side
+    (px; the image side after attention); per attention kind the distances and their token grid."""
+    attrs: dict
+    taps: list
+    depth: np.ndarray
+    words: np.ndarray
+    side90: np.ndarray
+    area90: np.ndarray
+    centre: np.ndarray
+    theoretical: np.ndarray
+    attention: dict  # "outer" / "inner" -> Attention
+
+    @property
+    def img_size(self):
+        return int(self.attrs["img_size"])
+
+    def side(self, i):
+        """ERF side90 (px) at tap i."""
+        return float(self.side90[i])
+
+    def fill90(self, i):
+        """ERF 90%-mass pixels / pixels of the theoretical field inside the image, at tap i (both squares about the
+        tap's centre pixel)."""
+        side = in_image(self.centre[i], self.theoretical[i], self.img_size)
+        return float(self.area90[i]) * self.img_size ** 2 / side ** 2 if side > 0 else math.nan
+
+
+def in_image(centre, size, image):
+    """Pixels of [0, image - 1] within a window of `size` pixels centred on `centre` (integer or half-integer)."""
+    half = (size - 1) / 2
+    return max(0, min(image - 1, math.floor(centre + half)) - max(0, math.ceil(centre - half)) + 1)
+
+
+def read_rf(path):
+    """An RfRecord from a `kind = rf` HDF5 result, or raises OSError/ValueError saying what is wrong."""
+    with h5py.File(path, "r") as f:
+        attrs = root_attrs(f)
+        if attrs.get("kind") != "rf":
+            raise ValueError(f"kind = {attrs.get('kind')!r}, not an rf result")
+        if int(attrs.get("complete", 0)) != 1:
+            raise ValueError(f"incomplete (complete = {attrs.get('complete', 'absent')})")
+        absent = [k for k in RF_DATASETS if k not in f]
+        if absent:
+            raise ValueError(f"not an rf result of the known layout (no {', '.join(absent)})")
+        try:
+            taps = json.loads(text(f["erf/maps"].attrs["layers"]))
+            cols = {k: np.asarray(f[f"erf/{k}"][()], dtype=float)
+                    for k in ("depth", "words", "side90", "area90", "centre", "theoretical_size")}
+            jumps = dict(zip(json.loads(text(f["theoretical/layer_size"].attrs["layers"])),
+                             f["theoretical/layer_jump"][()].tolist()))
+            attention = {}
+            for kind in ("outer", "inner"):
+                if f"attention/{kind}" in f:
+                    ds = f[f"attention/{kind}"]
+                    attention[kind] = (np.asarray(ds[()], dtype=float), json.loads(text(ds.attrs["layers"])))
+            img = int(attrs["img_size"])
+        except KeyError as e:  # an attribute: erf/maps or theoretical/layer_size `layers`, attention `layers`, img_size
+            raise ValueError(f"not an rf result of the known layout (attribute {e} absent)") from None
+    if any(len(v) != len(taps) for v in cols.values()):
+        raise ValueError(f"erf/* lengths differ from the {len(taps)} taps")
+    spacing = {}
+    for kind, (dist, names) in attention.items():
+        steps = {jumps.get(n) for n in names}
+        if dist.ndim != 2 or len(names) != dist.shape[0] or None in steps or len(steps) != 1:
+            raise ValueError(f"attention/{kind}: layers {names} do not match its rows or theoretical/layer_jump")
+        spacing[kind] = float(steps.pop())
+    if "inner" in spacing and "outer" not in spacing:
+        raise ValueError("attention/inner without attention/outer (the words' grid is the patch / word stride)")
+    grids = {}  # tokens per side: patches of the image, words of a patch
+    if "outer" in spacing:
+        grids["outer"] = img / spacing["outer"]
+    if "inner" in spacing:
+        grids["inner"] = spacing["outer"] / spacing["inner"]
+    if any(g != int(g) for g in grids.values()):
+        raise ValueError(f"token spacings {spacing} do not tile the {img}-pixel image")
+    side90 = np.where(cols["side90"] < 0, math.nan, cols["side90"])  # -1: an empty map
+    return RfRecord(attrs, taps, cols["depth"], cols["words"], side90, cols["area90"], cols["centre"],
+                    cols["theoretical_size"],
+                    {k: Attention(attention[k][0], int(grids[k]), spacing[k]) for k in attention})
+
+
+def attach_rf(run, line, folder, results_dir, skipped):
+    """Read the run's rf results (`<name>.rf.h5`, `<name>.rf_init.h5`) into run.rf; returns the names of the files
+    its sweep.jsonl line plans (an "rf" key) that are absent. One that is unreadable or not this run's is skipped."""
+    missing = []
+    for kind, suffix in RF_FILES.items():
+        path = os.path.join(folder, line["name"] + suffix)
+        if not os.path.exists(path):
+            if "rf" in line:
+                missing.append(line["name"] + suffix)
+            continue
+        shown = display_path(path, results_dir)
+        try:
+            rec = read_rf(path)
+        except OSError as e:
+            skipped.append((shown, f"rf result: unreadable ({e})"))
+            continue
+        except ValueError as e:
+            skipped.append((shown, f"rf result: {e}"))
+            continue
+        random_init = rec.attrs.get("checkpoint") == "random init"
+        if rec.attrs.get("model") != run.model:
+            skipped.append((shown, f"rf of model {rec.attrs.get('model')}, the run trained {run.model}"))
+        elif random_init != (kind == "init"):
+            skipped.append((shown, f"checkpoint {rec.attrs.get('checkpoint')!r}: expected "
+                                   + ("random init" if kind == "init" else "the trained weights")))
+        elif kind == "init" and int(rec.attrs.get("seed", -1)) != int(run.attrs.get("seed", -2)):
+            skipped.append((shown, f"random init seed {rec.attrs.get('seed')}, the run's seed {run.attrs.get('seed')}"))
+        else:
+            run.rf[kind] = rec
+    return missing
 
 
 def load_tier(folder, sweep, tier, results_dir):
@@ -148,11 +304,11 @@ def load_tier(folder, sweep, tier, results_dir):
         os.path.join(folder, "sweep.jsonl")) else []
     if not lines:
         notes.append("no runs in sweep.jsonl")
-    runs, missing, skipped, listed = [], [], [], set()
+    runs, missing, skipped, listed, rf_missing = [], [], [], set(), []
     for line in sorted(lines, key=lambda l: (l.get("index", 0), l["name"])):
         candidates = [line["name"] + ".h5"] + ([line["output"] + ".h5"] if line.get("output") else [])
         path = next((os.path.join(folder, c) for c in candidates if os.path.exists(os.path.join(folder, c))), None)
-        listed.update(candidates)
+        listed.update(candidates + [line["name"] + suffix for suffix in RF_FILES.values()])
         if path is None:
             missing.append(line["name"])
             continue
@@ -181,11 +337,12 @@ def load_tier(folder, sweep, tier, results_dir):
             continue
         pair = line.get("pair") or ",".join(f"{k}={v}" for k, v in sorted(axes.items()))
         runs.append(Run(sweep, tier, line["name"], line["arm"], pair, axes, shown, model, cfg, attrs))
+        rf_missing += attach_rf(runs[-1], line, folder, results_dir, skipped)
     for name in sorted(os.listdir(folder)):
         if name.endswith(".h5") and name not in listed:
             skipped.append((display_path(os.path.join(folder, name), results_dir), "not in sweep.jsonl"))
     return TierData(sweep, tier, display_path(folder, results_dir), meta, len(lines), runs, missing, skipped,
-                    notes)
+                    notes, sum("rf" in line for line in lines), rf_missing)
 
 
 def discover(results_dir):
@@ -328,6 +485,8 @@ class SweepAnalysis:
     values: dict  # (arm, size key or None) -> {pair: test top-1}
     duplicates: list
     mixed_isa: bool = False  # the tier's runs ran on more than one ISA
+    rf: dict = field(default_factory=dict)  # arm -> RfArm: the runs with rf results
+    rf_notes: list = field(default_factory=list)
 
     @property
     def scaling(self):
@@ -350,13 +509,104 @@ def analyse(td):
             continue
         values[(r.arm, size)][r.pair] = r.test_top1
     sizes = sorted(size_images, key=lambda s: (size_images[s], s)) if scaling else [None]
-    return SweepAnalysis(td, arms, reference, sizes, size_images, dict(values), duplicates)
+    an = SweepAnalysis(td, arms, reference, sizes, size_images, dict(values), duplicates)
+    an.rf, an.rf_notes = rf_arms(td, arms)
+    return an
+
+
+@dataclass
+class RfArm:
+    """The rf results of one arm at one train size: its runs (in seed order) with their trained / init records."""
+    arm: str
+    model: str
+    train_images: int
+    runs: list
+
+    def records(self, kind):
+        """The arm's RfRecords of one kind ("trained" or "init"), in seed order."""
+        return [r.rf[kind] for r in self.runs if kind in r.rf]
+
+    def taps(self):
+        """[(tap name, a record that has it, its index there)]: every measured tap, in the records' order."""
+        out, seen = [], set()
+        for rec in self.records("trained") + self.records("init"):
+            for i, name in enumerate(rec.taps):
+                if name not in seen:
+                    seen.add(name)
+                    out.append((name, rec, i))
+        return out
+
+    def tap_values(self, kind, tap, value):
+        """value(record, index) of `tap` over the arm's records of one kind, NaN values left out."""
+        vals = [value(rec, rec.taps.index(tap)) for rec in self.records(kind) if tap in rec.taps]
+        return [v for v in vals if v is not None and math.isfinite(v)]
+
+
+def rf_arms(td, arms):
+    """({arm: RfArm}, notes): per arm the runs with rf results at the largest train size that has any (data_scaling
+    plans the rf step for its full-data runs only); other sizes with rf results are noted and left out."""
+    out, notes = {}, []
+    for arm in arms:
+        runs = [r for r in td.runs if r.arm == arm and r.rf]
+        if not runs:
+            continue
+        sizes = sorted({r.train_images for r in runs})
+        if len(sizes) > 1:
+            notes.append(f"{arm}: rf results at {len(sizes)} train sizes; the table uses {sizes[-1]} images")
+        runs = sorted((r for r in runs if r.train_images == sizes[-1]), key=lambda r: (int(r.attrs.get("seed", 0)),
+                                                                                       r.name))
+        out[arm] = RfArm(arm, runs[0].model, sizes[-1], runs)
+    return out, notes
+
+
+def block_attention(rec, i):
+    """The head distances (px) of the attention inside the block whose output is tap i (TNT: the inner attention for
+    a word tap, the outer one for a patch tap), or None for a stem / embedding tap or a model without attention.
+    Tap depth = blocks up to it / blocks, so block b = depth x blocks (1-based)."""
+    att = rec.attention.get("inner" if rec.words[i] else "outer")
+    if att is None or rec.depth[i] <= 0:
+        return None
+    b = round(float(rec.depth[i]) * att.dist.shape[0])
+    return att.dist[b - 1] if 1 <= b <= att.dist.shape[0] else None
+
+
+def fill_tap(ra):
+    """The deepest non-word tap whose theoretical field lies wholly inside the image (so the ERF's share of it is
+    not cut by the image border), from the arm's first trained record; None if there is none."""
+    recs = ra.records("trained") if ra else []
+    if not recs:
+        return None
+    rec = recs[0]
+    inside = [i for i in range(len(rec.taps)) if not rec.words[i]
+              and in_image(rec.centre[i], rec.theoretical[i], rec.img_size) == rec.theoretical[i]]
+    return rec.taps[max(inside, key=lambda i: (rec.depth[i], i))] if inside else None
+
+
+def rf_claim_values(claim, ra):
+    """The per-seed values behind a receptive-field claim, from arm ra's trained records (an empty list when the arm
+    has none): the slope of the mean-over-heads patch attention distance on block 1..B (px per block), block 1's
+    farthest head / the uniform distance, or the ERF fill90 at fill_tap."""
+    if claim.effect == C.RF_ERF_FILL:
+        tap = fill_tap(ra)
+        return ra.tap_values("trained", tap, RfRecord.fill90) if tap else []
+    vals = []
+    for rec in ra.records("trained") if ra else []:
+        att = rec.attention.get("outer")
+        if att is None:
+            continue
+        if claim.effect == C.RF_ATTN_SLOPE:
+            vals.append(S.slope_estimate(np.arange(1, att.dist.shape[0] + 1), att.dist.mean(axis=1)).value)
+        else:
+            vals.append(float(att.dist[0].max()) / att.uniform)
+    return [v for v in vals if math.isfinite(v)]
 
 
 def claim_estimate(claim, an):
     """The Estimate of a claim's effect A - B from one sweep analysis (an empty one when the sweep did not run)."""
     if an is None:
         return S.Estimate(math.nan, math.nan, 0, 2 if claim.effect == C.GAP_SLOPE else 1)
+    if claim.effect in C.RF_EFFECTS:
+        return S.one_sample_estimate(rf_claim_values(claim, an.rf.get(claim.a)), claim.threshold)
     if claim.effect == C.GAP_SLOPE:
         return gap_slope(an, claim.a, claim.b)
     size = an.sizes[0]  # PAIRED: the only "size" (None); PAIRED_SMALLEST: the smallest train size
@@ -417,7 +667,7 @@ class Table:
 LATEX_SUBS = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
               "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}", "±": "$\\pm$",
               "≈": "$\\approx$", "†": "$^\\dagger$", "≥": "$\\geq$", "≤": "$\\leq$", "−": "$-$",
-              "×": "$\\times$", "Δ": "$\\Delta$", "**": "", "`": ""}
+              "×": "$\\times$", "Δ": "$\\Delta$", "–": "--", "**": "", "`": ""}
 LATEX_PATTERN = re.compile("|".join(re.escape(k) for k in sorted(LATEX_SUBS, key=len, reverse=True)))
 
 
@@ -520,21 +770,136 @@ def verdict_table(analyses, results):
         v = results[claim.id]
         mark = DAGGER if claim_runs_flagged(claim, an) else ""
         flagged |= bool(mark)
+        ra = an.rf.get(claim.a) if an else None
         what = {C.PAIRED: "A − B", C.PAIRED_SMALLEST: "A − B, smallest size",
-                C.GAP_SLOPE: "slope of A − B per doubling"}[claim.effect]
+                C.GAP_SLOPE: "slope of A − B per doubling", C.RF_ATTN_SLOPE: "px per block, trained",
+                C.RF_GLOBAL_HEAD: f"block-1 farthest head / uniform, trained; vs {claim.threshold:g}",
+                C.RF_ERF_FILL: f"ERF fill90 at {fill_tap(ra)}, trained; vs {claim.threshold:g}"}[claim.effect]
         margin = f" (margin {claim.margin:g})" if claim.margin is not None else ""
-        effect = f"{f2(v.effect, True)} {ci_text(v.lo, v.hi, True)}{mark} ({what})"
+        # a threshold claim shows its value (estimate + threshold), unsigned; a difference or slope its signed effect
+        t, signed = claim.threshold, claim.threshold == 0
+        effect = f"{f2(v.effect + t, signed)} {ci_text(v.lo + t, v.hi + t, signed)}{mark} ({what})"
         if not math.isfinite(v.effect):
             effect = "-"
         rows.append([f"{claim.statement}{margin}", f"{an.data.tier}" if an else "not run", str(v.n), effect,
                      f2(v.mde), f"{claim.published}; {claim.source}", f"**{v.verdict}**: {v.reason}"])
     notes = ["MDE: the smallest true effect a two-sided paired t-test (alpha 0.05) detects with power 0.8 at "
-             "this n and sd (docs/statistics.md). Published effects are ImageNet points; ours are test top-1 "
-             "points of small models trained from scratch on the sweep's dataset."]
+             "this n and sd (docs/statistics.md); for the RF claims a one-sample t-test over seeds, in the "
+             "claim's units. Published effects are ImageNet points; ours are test top-1 points of small models "
+             "trained from scratch on the sweep's dataset. RF claims: see Receptive fields after training."]
     if flagged:
         notes.append(f"{DAGGER} includes runs with a provenance flag (listed under Provenance).")
     return Table("verdicts", "Published claims and our verdicts", ["claim", "tier", "n", "our effect (95% CI)",
                  "MDE", "published", "verdict"], "llrrrll", rows, notes)
+
+
+def rf_cell(values, digits=1):
+    """Mean over seeds with its 95% interval when there are >= 2 ("-" when there are none)."""
+    s = S.summarize(values)
+    if s.n == 0:
+        return "-"
+    mean = f"{s.mean:.{digits}f}"
+    return mean if s.n < 2 else f"{mean} [{s.lo:.{digits}f}, {s.hi:.{digits}f}]"
+
+
+def heads_cell(rows):
+    """'nearest–farthest' head: the per-seed min and max over heads, each averaged over seeds."""
+    if not rows:
+        return "-"
+    return f"{np.mean([r.min() for r in rows]):.1f}–{np.mean([r.max() for r in rows]):.1f}"
+
+
+def rf_table(an, ra):
+    """Per tap of one arm: theoretical field, ERF side90 trained vs random init and, for a transformer, the mean
+    attention distance of the block (mean over heads, nearest and farthest head) trained vs random init beside the
+    uniform-attention distance; for a CNN the ERF fill90 instead."""
+    td = an.data
+    attention = any(rec.attention for kind in RF_FILES for rec in ra.records(kind))
+    header = ["tap", "depth", "theoretical RF (px)", "ERF side90 trained (px)", "ERF side90 random init (px)"]
+    header += (["attention distance trained (px)", "trained heads", "attention distance random init (px)",
+                "random-init heads", "uniform (px)"]
+               if attention else ["ERF fill90 trained", "ERF fill90 random init"])
+    rows = []
+    for tap, first, i in ra.taps():
+        row = [tap, f"{first.depth[i]:.2f}", f"{first.theoretical[i]:g}"]
+        row += [rf_cell(ra.tap_values(kind, tap, RfRecord.side)) for kind in RF_FILES]
+        if attention:
+            for kind in RF_FILES:
+                heads = [h for rec in ra.records(kind) if tap in rec.taps
+                         for h in [block_attention(rec, rec.taps.index(tap))] if h is not None]
+                row += [rf_cell([h.mean() for h in heads]), heads_cell(heads)]
+            att = first.attention.get("inner" if first.words[i] else "outer")
+            row.append(f"{att.uniform:.1f}" if att is not None and block_attention(first, i) is not None else "-")
+        else:
+            row += [rf_cell(ra.tap_values(kind, tap, RfRecord.fill90), 2) for kind in RF_FILES]
+        rows.append(row)
+    n = {kind: len(ra.records(kind)) for kind in RF_FILES}
+    notes = [f"Mean over seeds [95% CI] of {n['trained']} trained and {n['init']} random-init result(s) "
+             f"({ra.train_images} train images)."]
+    if attention:
+        notes.append("Attention distance of block i+1 in row blocks.i: the block's heads averaged (heads: the "
+                     "nearest–farthest head, each "
+                     "averaged over seeds); TNT's word rows (.inner) are the inner attention between the words of "
+                     "a patch, its patch rows the outer attention. Uniform: every token attended equally.")
+    else:
+        notes.append("ERF fill90: pixels holding 90% of the ERF mass / pixels of the theoretical field inside the "
+                     "image (the whole image once the field outgrows it).")
+    if any(r.flags for r in ra.runs):
+        notes.append(f"{DAGGER} includes runs with a provenance flag (listed under Provenance).")
+    return Table(f"{td.sweep}_rf_{ra.arm}", f"{td.sweep} ({td.tier} tier): receptive fields of {ra.arm} "
+                 f"({ra.model}) after training vs at random init", header, "lrr" + "r" * (len(header) - 3), rows,
+                 notes)
+
+
+def uniform_check(ra):
+    """Per attention kind of an arm: (kind, grid, spacing, uniform distance, lowest and highest random-init head
+    over every block and seed, or NaN when there is no random-init record)."""
+    out = []
+    for kind in ("outer", "inner"):
+        atts = [rec.attention[kind] for rec in ra.records("trained") + ra.records("init") if kind in rec.attention]
+        if not atts:
+            continue
+        heads = np.concatenate([rec.attention[kind].dist.ravel() for rec in ra.records("init")
+                                if kind in rec.attention] or [np.full(1, math.nan)])
+        out.append((kind, atts[0].grid, atts[0].spacing, atts[0].uniform, float(heads.min()), float(heads.max())))
+    return out
+
+
+def rf_section(an, tables, figures):
+    """The README section "Receptive fields after training" (Markdown lines), or [] when no run planned an rf step
+    and none has rf results."""
+    td = an.data
+    if not (td.rf_planned or an.rf):
+        return []
+    with_rf = sum(len(ra.runs) for ra in an.rf.values())
+    L = ["## Receptive fields after training", "",
+         f"{td.sweep}, tier **{td.tier}**: {td.rf_planned} planned run(s) measure receptive fields after training "
+         f"(`vitbench rf`, docs/receptive_fields.md) on the same test images twice: with the run's final weights "
+         f"(`<run>.rf.h5`) and with the same model at random init, the run's seed (`<run>.rf_init.h5`); "
+         f"{with_rf} finished run(s) have rf results."
+         + (f" {len(td.rf_missing)} rf file(s) of finished runs are missing (Provenance, Notes)."
+            if td.rf_missing else ""), ""]
+    if not an.rf:
+        return L + ["No rf results yet.", ""]
+    L += ["ERF size: side90, the side (px) of the smallest square about the unit's centre pixel that holds 90% of "
+          "the gradient mass (the scalar the rf figures use). Mean attention distance: the attention-weighted "
+          "distance (px) from each query token to every key, cls token left out, averaged over queries and images "
+          "(ViT Fig. 7). Its baseline is uniform attention: on a G x G token grid with centres s px apart, the "
+          "expected distance from a query to a key drawn uniformly (the query itself included) is", "",
+          "D = s / G^4 · Σ_{dx,dy=0}^{G−1} c(dx) c(dy) √(dx² + dy²), with c(0) = G and c(d) = 2 (G − d) "
+          "(the number of ordered index pairs d apart along one axis).", ""]
+    checks = [f"{ra.arm} {'patches' if kind == 'outer' else 'words'} ({g} x {g}, {sp:g} px apart): "
+              f"D = {u:.2f} px; random-init heads {lo:.2f}–{hi:.2f} px ({lo / u:.3f}–{hi / u:.3f} x D)"
+              for ra in an.rf.values() for kind, g, sp, u, lo, hi in uniform_check(ra)]
+    if checks:
+        L += ["At random init attention is close to uniform, so every head sits near D (lowest–highest head over "
+              "all blocks and seeds):", ""] + [f"- {c}" for c in checks] + [""]
+    for ra, t in zip(an.rf.values(), tables):
+        L += [f"### {ra.arm} ({ra.model})", "", t.markdown()]
+    for fig in figures:
+        L += [f"![receptive fields](figures/{fig})", ""]
+    L += [f"- {n}" for n in an.rf_notes] + ([""] if an.rf_notes else [])
+    return L
 
 
 # ---- figures ------------------------------------------------------------------------------------------------------
@@ -633,6 +998,81 @@ def scaling_compute(an, macs):
     return {k: float(np.mean(v)) for k, v in sorted(by.items())}, None
 
 
+RF_STYLE = {"trained": dict(ls="-", label="trained"), "init": dict(ls="--", label="random init")}  # line styles
+
+
+def fig_rf_erf(an, out):
+    """ERF side90 against relative depth: one colour per arm, trained solid, random init dashed (mean over seeds,
+    95% band), TNT's word taps as triangles; the image side dotted."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    handles = []
+    for c, ra in enumerate(an.rf.values()):
+        taps = ra.taps()
+        for words in sorted({int(first.words[i]) for _, first, i in taps}):
+            for kind, style in RF_STYLE.items():
+                xs, means, los, his = [], [], [], []
+                for tap, first, i in taps:
+                    s = S.summarize(ra.tap_values(kind, tap, RfRecord.side))
+                    if first.words[i] != words or s.n == 0:
+                        continue
+                    xs.append(float(first.depth[i]))
+                    means.append(s.mean)
+                    los.append(s.lo if s.n >= 2 else s.mean)
+                    his.append(s.hi if s.n >= 2 else s.mean)
+                if xs:
+                    ax.plot(xs, means, ls=style["ls"], marker="^" if words else "o", ms=4, color=f"C{c}")
+                    ax.fill_between(xs, los, his, color=f"C{c}", alpha=0.12, lw=0)
+        handles.append(plt.Line2D([], [], color=f"C{c}", marker="o", label=f"{ra.arm} ({ra.model})"))
+    handles += [plt.Line2D([], [], color="k", **style) for style in RF_STYLE.values()]
+    if any(first.words[i] for ra in an.rf.values() for _, first, i in ra.taps()):
+        handles.append(plt.Line2D([], [], color="k", marker="^", ls="none", label="TNT words"))
+    size = max(rec.img_size for ra in an.rf.values() for rec in ra.records("trained") + ra.records("init"))
+    ax.axhline(size, color="grey", ls=":", lw=1)
+    handles.append(plt.Line2D([], [], color="grey", ls=":", label=f"image side ({size} px)"))
+    ax.set(xlabel="relative depth (blocks up to the tap / blocks; 0 = stem or embedding)",
+           ylabel="ERF side90 (px)", title=f"{an.data.sweep} ({an.data.tier}): ERF size, trained vs random init")
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=7)
+    fig.tight_layout()
+    return save(fig, out, f"{an.data.sweep}_rf_erf.png")
+
+
+def fig_rf_attention(an, out):
+    """ViT Fig. 7 style: per transformer arm and attention kind, the mean attention distance of every head (dots,
+    every seed) by block, trained (filled, left) vs random init (hollow, right), the mean over heads and seeds as a
+    line, the uniform-attention distance as a horizontal line. None when no arm has attention."""
+    panels = [(c, ra, kind) for c, ra in enumerate(an.rf.values()) for kind in ("outer", "inner")
+              if any(kind in rec.attention for k in RF_FILES for rec in ra.records(k))]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
+    for ax, (c, ra, kind) in zip(axes[0], panels):
+        top, uniform, blocks = 0.0, None, 1
+        for k, dx in (("trained", -0.12), ("init", 0.12)):
+            dists = [rec.attention[kind] for rec in ra.records(k) if kind in rec.attention]
+            for att in dists:
+                blocks, heads = max(blocks, att.dist.shape[0]), att.dist.shape[1]
+                face = f"C{c}" if k == "trained" else "none"
+                ax.scatter(np.repeat(np.arange(1, att.dist.shape[0] + 1), heads) + dx, att.dist.ravel(), s=10,
+                           facecolors=face, edgecolors=f"C{c}", linewidths=0.7)
+                top, uniform = max(top, float(att.dist.max())), att.uniform
+            if dists and len({a.dist.shape[0] for a in dists}) == 1:
+                mean = np.mean([a.dist.mean(axis=1) for a in dists], axis=0)
+                dots = "filled" if k == "trained" else "hollow"
+                ax.plot(np.arange(1, len(mean) + 1) + dx, mean, color=f"C{c}", lw=1, ls=RF_STYLE[k]["ls"],
+                        label=f"{RF_STYLE[k]['label']} ({dots} dots; line: mean of the heads)")
+        ax.axhline(uniform, color="k", ls=":", lw=1, label=f"uniform attention ({uniform:.1f} px)")
+        ax.set_ylim(0, 1.1 * max(top, uniform))
+        ax.set(xlabel="block", ylabel="mean attention distance (px)",
+               title=f"{ra.arm} ({ra.model}): {'patches' if kind == 'outer' else 'words (inner)'}")
+        ax.set_xlim(0.5, blocks + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return save(fig, out, f"{an.data.sweep}_rf_attention.png")
+
+
 # ---- CSV --------------------------------------------------------------------------------------------------------
 
 FIXED_COLUMNS = ["sweep", "tier", "name", "arm", "pair", "model"]
@@ -702,7 +1142,7 @@ def what_ran_table(tiers, used, other):
                  "commits", "CPU", "ISA (runs)", "threads", "records from .. to"], "llrrrlllll", rows)
 
 
-def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mixed, git, compute_notes):
+def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mixed, git, compute_notes, rf_sections):
     """docs/results/README.md."""
     total_h = sum(r.num("run_wall_s", 0.0) for td in tiers for r in td.runs) / 3600
     L = ["# Results of the experiment sweeps", "",
@@ -731,6 +1171,7 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
             L += [f"![{sweep}](figures/{fig})", ""]
         if sweep in compute_notes:
             L += [compute_notes[sweep], ""]
+        L += rf_sections.get(sweep, [])
     L += ["## Provenance", ""]
     if git.unavailable:
         L += [f"Commits could not be checked against main: {git.unavailable}.", ""]
@@ -746,6 +1187,7 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
     L += [f"- `{p}`: {why}" for p, why in skipped] + ([""] if skipped else [])
     notes = [f"- {td.folder}: {n}" for td in tiers for n in td.notes]
     notes += [f"- {td.folder}: {len(td.missing)} planned run(s) without a record yet" for td in tiers if td.missing]
+    notes += [f"- {td.folder}: rf step result missing: `{name}`" for td in tiers for name in td.rf_missing]
     notes += [f"- {an.data.folder}: duplicate record for a pair, left out: `{p}`" for an in analyses.values()
               for p in an.duplicates]
     known_ids = {c.id for c in C.CLAIMS}
@@ -792,8 +1234,14 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None):
     tables, figures, compute_notes, written = {}, defaultdict(list), {}, set()
     verdicts = verdict_table(analyses, results)
     what_ran = what_ran_table(tiers, used, other)
+    rf_tables, rf_sections = {}, {}
     for sweep, an in analyses.items():
         tables[sweep] = sweep_tables(an)
+        rf_tables[sweep] = [rf_table(an, ra) for ra in an.rf.values()]
+        rf_figures = [fig(an, os.path.join(out, "figures")) for fig in (fig_rf_erf, fig_rf_attention)] if an.rf else []
+        rf_figures = [path for path in rf_figures if path]
+        written.update(rf_figures)
+        rf_sections[sweep] = rf_section(an, rf_tables[sweep], [os.path.basename(p) for p in rf_figures])
         if an.scaling:
             compute, why = scaling_compute(an, macs)
             if compute is None:
@@ -807,7 +1255,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None):
             path = fig_ablation(an, os.path.join(out, "figures"))
         figures[sweep].append(os.path.basename(path))
         written.add(path)
-    for t in [what_ran, verdicts] + [t for ts in tables.values() for t in ts]:
+    for t in [what_ran, verdicts] + [t for ts in list(tables.values()) + list(rf_tables.values()) for t in ts]:
         path = os.path.join(out, "tables", t.stem + ".tex")
         with open(path, "w") as f:
             f.write(t.latex())
@@ -820,7 +1268,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None):
     with open(os.path.join(out, "runs.csv"), "w") as f:
         f.write(csv_text(tiers))
     write_readme(os.path.join(out, "README.md"), tiers, what_ran, analyses, tables, verdicts, figures, mixed, git,
-                 compute_notes)
+                 compute_notes, rf_sections)
     return []
 
 

@@ -77,6 +77,12 @@ def paired_estimate(diffs):
     return Estimate(s.mean, se, s.n, 1)
 
 
+def one_sample_estimate(values, threshold=0.0):
+    """The mean of `values` (one per seed) minus a stated constant as an Estimate (se = sd / sqrt(n), df = n - 1):
+    a claim "mean > threshold" (or "<") is then decided by `verdict` as a paired difference "A > B" is."""
+    return paired_estimate([float(v) - threshold for v in values])
+
+
 def slope_estimate(x, y):
     """Least-squares slope of y on x (with intercept) as an Estimate: se = sqrt(SSR / (n - 2) / Sxx), df = n - 2.
     Needs at least two distinct x; with n = 2 the standard error is undefined (NaN)."""
@@ -219,6 +225,7 @@ def verdict(kind, est, d_pub=None, margin=None, alpha=ALPHA, power=POWER, unit="
     kind "≈" (|A - B| < margin): reproduced if TOST at alpha shows |A - B| < margin; not reproduced if the 95% CI
       lies entirely outside [-margin, margin]; otherwise inconclusive.
     Fewer than k + 1 units (2 pairs for a mean, 3 points for a slope): inconclusive ("needs >= 2 seeds").
+    A claim "X > c" (or "<") against a constant decides the same way on one_sample_estimate(values, c).
     """
     if kind not in (">", "<", "≈"):
         raise ValueError(f"unknown claim kind {kind!r} (>, <, ≈)")

@@ -1,6 +1,8 @@
 """Tests of scripts/stats.py (intervals, MDE, TOST, slope, every branch of the verdict rule) and scripts/report.py
 on small synthetic results trees written with h5py (known numbers, 3 seeds): tier choice, an incomplete record
-skipped, dirty and non-main records flagged and refused by --strict, byte-identical regeneration.
+skipped, dirty and non-main records flagged and refused by --strict, byte-identical regeneration; the receptive
+fields of data_scaling's full-data runs (rf results of the trained and the random-init model): the uniform-attention
+distance against brute force, the per-arm tables, the figures, the RF claims' verdicts, missing and bad rf files.
 Run: /usr/bin/python3 -m unittest discover -s tests/report -v   (CTest: fast/report)
 """
 import contextlib
@@ -76,6 +78,22 @@ class StatsTest(unittest.TestCase):
         self.assertTrue(math.isnan(S.slope_estimate([1, 1, 1], [1, 2, 3]).value))
 
 
+class UniformDistanceTest(unittest.TestCase):
+    def test_formula_against_brute_force(self):
+        for grid, spacing in ((1, 4), (2, 1), (3, 2.5), (4, 2), (4, 8), (8, 4), (14, 16)):
+            self.assertAlmostEqual(R.uniform_attention_distance(grid, spacing), brute_uniform(grid, spacing),
+                                   places=9, msg=f"grid {grid}, spacing {spacing}")
+        # 2 x 2: from any token the keys are 0, 1, 1 and sqrt(2) apart
+        self.assertAlmostEqual(R.uniform_attention_distance(2, 1), (2 + math.sqrt(2)) / 4, places=12)
+        self.assertEqual(R.uniform_attention_distance(1, 4), 0.0)
+
+    def test_in_image(self):
+        self.assertEqual(R.in_image(16.0, 27, 32), 27)  # 3..29
+        self.assertEqual(R.in_image(16.0, 51, 32), 32)  # cut by both borders
+        self.assertEqual(R.in_image(17.5, 4, 32), 4)  # a half-integer centre: 16..19
+        self.assertEqual(R.in_image(2.0, 9, 32), 7)  # 0..6
+
+
 class VerdictTest(unittest.TestCase):
     def v(self, kind, diffs, d_pub=None, margin=None):
         return S.verdict(kind, S.paired_estimate(diffs), d_pub, margin)
@@ -127,6 +145,15 @@ class VerdictTest(unittest.TestCase):
         self.assertEqual(r.verdict, S.INCONCLUSIVE)
         self.assertIsNotNone(r.units_needed)
 
+    def test_one_sample_threshold(self):
+        # values 0.3, 0.35, 0.25 against 0.5: mean -0.2, se 0.05 / sqrt(3); "<" is reproduced (CI below 0)
+        est = S.one_sample_estimate([0.3, 0.35, 0.25], 0.5)
+        self.assertAlmostEqual(est.value, -0.2, places=12)
+        self.assertAlmostEqual(est.se, 0.05 / math.sqrt(3), places=12)
+        self.assertEqual(S.verdict("<", est).verdict, S.REPRODUCED)
+        self.assertEqual(S.verdict(">", est).verdict, S.NOT_REPRODUCED)
+        self.assertEqual(S.verdict(">", S.one_sample_estimate([0.9], 0.75)).verdict, S.INCONCLUSIVE)
+
     def test_too_few_pairs(self):
         for kind in (">", "≈"):
             r = self.v(kind, [4.0], 1.0, 1.0)
@@ -172,7 +199,8 @@ def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="v
 
 
 def write_sweep(root, sweep, tier, arms, reference, runs, commit, claims=()):
-    """runs: [(arm, seed, train_size, top1 (None: no record), extra write_record kwargs (may override commit))]."""
+    """runs: [(arm, seed, train_size, top1 (None: no record), extra write_record kwargs (may override commit; "rf":
+    the sweep.jsonl line's rf step))]."""
     folder = os.path.join(root, "sweeps", sweep, tier)
     os.makedirs(folder)
     meta = {"sweep": sweep, "tier": tier, "commit": commit, "dirty": False, "isa": "avx512_core_amx",
@@ -188,11 +216,98 @@ def write_sweep(root, sweep, tier, arms, reference, runs, commit, claims=()):
                     "axes": {"seed": seed, "train_size": size},
                     "pair": f"seed={seed},train_size={size}", "config": {}, "output": name, "threads": 2,
                     "est_seconds": 10.0, "argv": []}
+            kwargs = dict(extra or {})
+            if "rf" in kwargs:
+                line["rf"] = kwargs.pop("rf")
             f.write(json.dumps(line) + "\n")
             if top1 is not None:
-                kwargs = dict(extra or {})
                 write_record(os.path.join(folder, name + ".h5"), top1, seed, kwargs.pop("commit", commit),
                              train_images=size or 45000, **kwargs)
+
+
+# ---- synthetic rf results (the rf step of data_scaling's full-data runs) -------------------------------------------
+
+def brute_uniform(grid, spacing):
+    """Mean distance (px) over every ordered pair of token centres of a grid x grid layout, `spacing` px apart."""
+    yx = np.array([(y, x) for y in range(grid) for x in range(grid)], dtype=float) * spacing
+    return float(np.hypot(*(yx[:, None, :] - yx[None, :, :]).transpose(2, 0, 1)).mean())
+
+
+# family -> (taps, relative depth, word tap, theoretical side (px), centre pixel): shaped like vitbench rf's results
+# for the three small presets at 32 px, with fewer taps (ResNet one per stage, ViT 4 blocks, TNT 2); ResNet's
+# layer3.0 is its deepest tap whose theoretical field lies inside the image.
+RF_TAPS = {
+    "resnet": (["conv1", "layer1.0", "layer2.0", "layer3.0", "layer4.0"], [0, 0.25, 0.5, 0.75, 1], [0] * 5,
+               [3, 9, 19, 27, 51], [16.0] * 5),
+    "vit": (["patch_embed", "blocks.0", "blocks.1", "blocks.2", "blocks.3"], [0, 0.25, 0.5, 0.75, 1], [0] * 5,
+            [4, 32, 32, 32, 32], [17.5] * 5),
+    "tnt": (["patch_embed", "blocks.0.inner", "blocks.0", "blocks.1.inner", "blocks.1"], [0, 0.5, 0.5, 1, 1],
+            [0, 1, 0, 1, 0], [8, 8, 32, 8, 32], [19.5, 20, 19.5, 20, 19.5]),
+}
+# family -> theoretical layers and their jumps (px between unit centres: patch 4 / patch 8 / word stride 2)
+RF_LAYERS = {
+    "resnet": (["conv1", "layer1.0.conv2", "layer2.0.conv2", "layer3.0.conv2", "layer4.0.conv2"], [1, 1, 2, 4, 8]),
+    "vit": (["patch_embed.proj"] + [f"blocks.{i}.attn" for i in range(4)], [4] * 5),
+    "tnt": (["pixel_embed.proj", "proj", "blocks.0.attn_in", "blocks.0.attn_out", "blocks.1.attn_in",
+             "blocks.1.attn_out"], [2, 8, 2, 8, 2, 8]),
+}
+U_VIT, U_TNT, U_WORDS = brute_uniform(8, 4), brute_uniform(4, 8), brute_uniform(4, 2)
+VIT_SLOPES = [1.0, 1.2, 0.8]  # trained ViT: mean head distance 8 + slope x block, heads +-4.5 around it
+TNT_SLOPES = [0.5, -0.6, 0.1]  # trained TNT outer: no trend; block 1's farthest head about half of uniform
+RESNET_FILL = [0.30, 0.35, 0.25]  # trained ResNet: ERF fill90 at layer3.0
+RESNET_LAST_SIDE90 = [27, 29, 31]  # trained ResNet: side90 at layer4.0
+
+
+def rf_content(family, seed, trained):
+    """(side90, area90, {attention kind: (layer names, (blocks, heads) distances)}) of a synthetic rf result."""
+    near = 1 + 0.001 * np.array([-1.0, 0.0, 1.0])  # random init: every head within 0.1% of uniform
+    if family == "resnet":
+        fill = RESNET_FILL[seed] if trained else 0.6
+        side90 = [3, 7, 13, 19, RESNET_LAST_SIDE90[seed]] if trained else [3, 7, 11, 15, 21]
+        return side90, [0.008, 0.03, 0.1, fill * 27 ** 2 / 32 ** 2, 0.5], {}
+    if family == "vit":
+        dist = ((8 + VIT_SLOPES[seed] * np.arange(1, 5))[:, None] + np.array([-4.5, 0.0, 4.5]) if trained
+                else np.tile(U_VIT * near, (4, 1)))
+        return ([4, 8, 12, 16, 20] if trained else [4] * 5), [0.02] * 5, {
+            "outer": ([f"blocks.{i}.attn" for i in range(4)], dist)}
+    if trained:
+        m1 = 7 + 0.2 * seed
+        outer = np.array([m1, m1 + TNT_SLOPES[seed]])[:, None] + np.array([-1.0, 0.0, 1.0])
+        inner = np.array([[3.0, 3.5], [3.2, 3.6]])
+    else:
+        outer, inner = np.tile(U_TNT * near, (2, 1)), np.tile(U_WORDS * near[:2], (2, 1))
+    side90 = [-1, 3, 20, 3, 24] if trained else [-1, 3, 18, 3, 18]  # -1: the empty map of TNT's patch_embed
+    return side90, [math.nan, 0.05, 0.3, 0.05, 0.4], {
+        "outer": ([f"blocks.{i}.attn_out" for i in range(2)], outer),
+        "inner": ([f"blocks.{i}.attn_in" for i in range(2)], inner)}
+
+
+def write_rf(path, model, family, seed, trained, kind="rf"):
+    """A `kind = rf` result in the layout of `vitbench rf` (harness/rf/measure.cpp write_rf), only what report.py
+    reads: root attributes, erf/* per tap (erf/maps only for its `layers` names), theoretical/layer_jump with the
+    layer names, attention/outer and /inner with their layer names. Trained: seed attribute 0, as vitbench writes."""
+    taps, depth, words, theoretical, centre = RF_TAPS[family]
+    layers, jumps = RF_LAYERS[family]
+    side90, area90, attention = rf_content(family, seed, trained)
+    with h5py.File(path, "w") as f:
+        for k, v in dict(kind=kind, complete=1, model=model, family=family, seed=0 if trained else seed,
+                         checkpoint="runs/x/checkpoint.h5" if trained else "random init", img_size=32, images=8,
+                         upsampled=0).items():
+            f.attrs[k] = v
+        f["erf/maps"] = np.zeros((len(taps), 1, 1), np.float32)
+        f["erf/maps"].attrs["layers"] = json.dumps(taps)
+        f["erf/depth"] = np.array(depth, float)
+        f["erf/words"] = np.array(words, np.int64)
+        f["erf/side90"] = np.array(side90, np.int64)
+        f["erf/area90"] = np.array(area90, float)
+        f["erf/centre"] = np.array(centre, float)
+        f["erf/theoretical_size"] = np.array(theoretical, np.int64)
+        f["theoretical/layer_size"] = np.zeros(len(layers), np.int64)
+        f["theoretical/layer_size"].attrs["layers"] = json.dumps(layers)
+        f["theoretical/layer_jump"] = np.array(jumps, np.int64)
+        for name, (names, dist) in attention.items():
+            f[f"attention/{name}"] = dist
+            f[f"attention/{name}"].attrs["layers"] = json.dumps(names)
 
 
 VIT_NONE = [60.0, 61.0, 59.5]
@@ -232,9 +347,15 @@ def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
             (16000, "tnt"): 67.0}
     noise = {"resnet": (0.0, 0.3, -0.2), "vit": (0.2, -0.1, 0.4), "tnt": (-0.3, 0.1, 0.0)}
     runs = [(arm, s, size, base[(size, arm)] + noise[arm][s],
-             {"model": models[arm][0], "family": models[arm][1], "macs": models[arm][2]})
+             {"model": models[arm][0], "family": models[arm][1], "macs": models[arm][2],
+              **({"rf": {"images": 8, "batch": 8}} if size == 16000 else {})})  # the full-data runs' rf step
             for size in (1000, 4000, 16000) for arm in ("resnet", "vit", "tnt") for s in range(3)]
     write_sweep(results, "data_scaling", "quick", ["resnet", "vit", "tnt"], "resnet", runs, commit)
+    folder = os.path.join(results, "sweeps", "data_scaling", "quick")
+    for arm, (model, family, _) in models.items():
+        for s in range(3):
+            write_rf(os.path.join(folder, f"{arm}-seed{s}-n16000.rf.h5"), model, family, s, True)
+            write_rf(os.path.join(folder, f"{arm}-seed{s}-n16000.rf_init.h5"), model, family, s, False)
     other = os.path.join(results, "sweeps", "rf_trained", "quick")
     os.makedirs(other)
     write_record(os.path.join(other, "x.h5"), 1.0, 0, commit)
@@ -280,7 +401,9 @@ class ReportTest(unittest.TestCase):
         for name in ("README.md", "runs.csv", "tables/verdicts.tex", "tables/pe_ablation_vit.tex",
                      "tables/pe_ablation_tnt.tex", "tables/data_scaling.tex", "tables/data_scaling_gap_slopes.tex",
                      "tables/what_ran.tex", "figures/pe_ablation_vit.png",
-                     "figures/pe_ablation_tnt.png", "figures/data_scaling.png"):
+                     "figures/pe_ablation_tnt.png", "figures/data_scaling.png", "tables/data_scaling_rf_resnet.tex",
+                     "tables/data_scaling_rf_vit.tex", "tables/data_scaling_rf_tnt.tex",
+                     "figures/data_scaling_rf_erf.png", "figures/data_scaling_rf_attention.png"):
             self.assertIn(name, files)
         self.assertIn("\\toprule", files["tables/verdicts.tex"].decode())
         self.assertIn("../statistics.md", self.readme)
@@ -320,6 +443,90 @@ class ReportTest(unittest.TestCase):
 
     def test_equal_compute_view(self):
         self.assertNotIn("Equal-compute view skipped", self.readme)
+
+    def test_rf_section(self):
+        self.assertIn("## Receptive fields after training", self.readme)
+        self.assertIn("9 planned run(s) measure receptive fields", self.readme)
+        self.assertIn("9 finished run(s) have rf results.", self.readme)
+        self.assertNotIn("rf.h5`: not in sweep.jsonl", self.readme)
+        self.assertNotIn("rf_init.h5`: not in sweep.jsonl", self.readme)
+        self.assertNotIn("rf step result missing", self.readme)
+        # the uniform baseline beside the random-init heads (all within 0.1% of it)
+        self.assertIn(f"- vit patches (8 x 8, 4 px apart): D = {U_VIT:.2f} px; random-init heads "
+                      f"{0.999 * U_VIT:.2f}–{1.001 * U_VIT:.2f} px (0.999–1.001 x D)", self.readme)
+        self.assertIn(f"- tnt patches (4 x 4, 8 px apart): D = {U_TNT:.2f} px", self.readme)
+        self.assertIn(f"- tnt words (4 x 4, 2 px apart): D = {U_WORDS:.2f} px", self.readme)
+
+    def test_rf_tables(self):
+        # ResNet layer4.0 trained side90 27, 29, 31: mean 29, sd 2, CI 29 +- t * 2 / sqrt(3); random init 21 (sd 0)
+        half = T975_DF2 * 2 / math.sqrt(3)
+        self.assertIn(f"| layer4.0 | 1.00 | 51 | 29.0 [{29 - half:.1f}, {29 + half:.1f}] | 21.0 [21.0, 21.0] |",
+                      self.readme)
+        # fill90 at layer3.0: 0.30, 0.35, 0.25 trained, 0.6 at init
+        half = T975_DF2 * 0.05 / math.sqrt(3)
+        self.assertIn(f"| layer3.0 | 0.75 | 27 | 19.0 [19.0, 19.0] | 15.0 [15.0, 15.0] | 0.30 [{0.3 - half:.2f}, "
+                      f"{0.3 + half:.2f}] | 0.60 [0.60, 0.60] |", self.readme)
+        # ViT block 1: mean over heads 8 + slope = 9, 9.2, 8.8; heads 4.5..13.5 on average; uniform 16.5
+        half = T975_DF2 * 0.2 / math.sqrt(3)
+        self.assertIn(f"| blocks.0 | 0.25 | 32 | 8.0 [8.0, 8.0] | 4.0 [4.0, 4.0] | 9.0 [{9 - half:.1f}, "
+                      f"{9 + half:.1f}] | 4.5–13.5 | {U_VIT:.1f} [{U_VIT:.1f}, {U_VIT:.1f}] | "
+                      f"{0.999 * U_VIT:.1f}–{1.001 * U_VIT:.1f} | {U_VIT:.1f} |", self.readme)
+        # TNT: the empty patch_embed map shows "-"; a word row uses the inner attention and its uniform distance
+        self.assertIn("| patch_embed | 0.00 | 8 | - | - | - | - | - | - | - |", self.readme)
+        self.assertIn(f"| blocks.1.inner | 1.00 | 8 | 3.0 [3.0, 3.0] | 3.0 [3.0, 3.0] | 3.4 [3.4, 3.4] | 3.2–3.6 | "
+                      f"{U_WORDS:.1f} [{U_WORDS:.1f}, {U_WORDS:.1f}]", self.readme)
+        with open(os.path.join(self.out, "tables", "data_scaling_rf_vit.tex")) as f:
+            tex = f.read()
+        self.assertIn("\\toprule", tex)
+        self.assertIn("4.5--13.5", tex)
+        self.assertIn("blocks.0", tex)
+
+    def test_rf_verdicts(self):
+        rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
+                if line.startswith("| RF:")}
+        self.assertEqual(len(rows), 5)
+        slope = S.summarize(VIT_SLOPES)
+        row = rows["RF: ViT's mean attention distance grows with depth (slope per block > 0)"]
+        self.assertIn(f"| quick | 3 | {slope.mean:+.2f} [{slope.lo:+.2f}, {slope.hi:+.2f}] (px per block", row)
+        self.assertIn("**reproduced**: 95% CI above 0", row)
+        ratio = S.summarize([(12.5 + v) / U_VIT for v in VIT_SLOPES])  # block 1's farthest head / uniform
+        row = rows["RF: some ViT head global in block 1 (farthest head > 0.75 x uniform)"]
+        self.assertIn(f"| {ratio.mean:.2f} [{ratio.lo:.2f}, {ratio.hi:.2f}] (block-1 farthest head", row)
+        self.assertIn("**reproduced**", row)
+        self.assertIn("**inconclusive**: CI contains 0; no published effect size",
+                      rows["RF: TNT's outer attention distance grows with depth (slope per block > 0)"])
+        self.assertIn("**not reproduced**: 95% CI below 0",
+                      rows["RF: some TNT outer head global in block 1 (farthest head > 0.75 x uniform)"])
+        fill = S.summarize(RESNET_FILL)
+        row = rows["RF: ResNet's ERF fills < 0.5 of its theoretical RF (90% mass)"]
+        self.assertIn(f"| {fill.mean:.2f} [{fill.lo:.2f}, {fill.hi:.2f}] (ERF fill90 at layer3.0", row)
+        self.assertIn("**reproduced**: 95% CI below 0", row)
+
+    def test_rf_missing_and_bad_files(self):
+        results, repo = make_tree(os.path.join(self.tmp.name, "rf-faults"))
+        folder = os.path.join(results, "sweeps", "data_scaling", "quick")
+        os.remove(os.path.join(folder, "resnet-seed2-n16000.rf.h5"))
+        write_rf(os.path.join(folder, "vit-seed1-n16000.rf.h5"), "vit_tiny_patch4_32", "vit", 1, True, kind="train")
+        write_rf(os.path.join(folder, "tnt-seed0-n16000.rf_init.h5"), "tnt_tiny_patch8_32", "tnt", 2, False)
+        with h5py.File(os.path.join(folder, "tnt-seed1-n16000.rf.h5"), "a") as f:
+            del f["theoretical/layer_jump"]
+        with open(os.path.join(folder, "vit-seed2-n16000.rf_init.h5"), "wb") as f:
+            f.write(b"not HDF5")
+        out = os.path.join(self.tmp.name, "out-rf-faults")
+        code, err = run_report(results, out, repo)
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(out, "README.md")) as f:
+            readme = f.read()
+        self.assertIn("data_scaling/quick: rf step result missing: `resnet-seed2-n16000.rf.h5`", readme)
+        self.assertIn("1 rf file(s) of finished runs are missing", readme)
+        self.assertIn("vit-seed1-n16000.rf.h5`: rf result: kind = 'train', not an rf result", readme)
+        self.assertIn("tnt-seed0-n16000.rf_init.h5`: random init seed 2, the run's seed 0", readme)
+        self.assertIn("tnt-seed1-n16000.rf.h5`: rf result: not an rf result of the known layout (no "
+                      "theoretical/layer_jump)", readme)
+        self.assertIn("vit-seed2-n16000.rf_init.h5`: rf result: unreadable", readme)
+        self.assertIn("of 2 trained and 3 random-init result(s)", readme)  # resnet: one trained result missing
+        self.assertIn("| 2 | ", [line for line in readme.splitlines()
+                                 if line.startswith("| RF: ResNet's ERF fills")][0])
 
     def test_byte_identical(self):
         out2 = os.path.join(self.tmp.name, "out2")
