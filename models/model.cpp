@@ -1,9 +1,9 @@
 // The model factory and the parts of Model shared by every family.
 #include "models/model.hpp"
-#include "models/core/cpu.hpp"
 
 #include <stdexcept>
 
+#include "models/core/cpu.hpp"
 #include "models/families.hpp"
 
 namespace vb {

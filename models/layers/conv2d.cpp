@@ -2,11 +2,12 @@
 // incoming src desc (and diff_dst desc), with format_tag::any for src, weights, dst and their diffs.
 // Bias and diff_bias are given as plain (O) f32 so they bind straight to the Param tensors.
 #include "models/layers/conv2d.hpp"
-#include "models/core/cpu.hpp"
 
 #include <fmt/format.h>
 
 #include <stdexcept>
+
+#include "models/core/cpu.hpp"
 
 namespace vb {
 

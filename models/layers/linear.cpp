@@ -1,10 +1,11 @@
 // Linear layer: inner product forward; backward as matmuls (data, weights, bias) on the (rows, in) view of src.
 #include "models/layers/linear.hpp"
-#include "models/core/cpu.hpp"
 
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "models/core/cpu.hpp"
 
 namespace vb {
 
