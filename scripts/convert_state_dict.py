@@ -16,13 +16,18 @@ import torch
 
 
 def load_state_dict(path):
-    obj = torch.load(path, map_location="cpu")
+    # weights_only=True: a .pth file is a pickle, and unpickling one from the internet can run arbitrary code;
+    # this mode (torch >= 1.13) restores tensors and plain containers only, and refuses anything else. The
+    # vitbench HDF5 checkpoints are the safe format (plain datasets, nothing executed on load).
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 (torch raises UnpicklingError, RuntimeError, ... for a refused file)
+        sys.exit(f"{path}: not loadable as plain weights (weights_only=True refused it: {e}); a checkpoint that "
+                 "pickles code or custom classes is not converted - export its state_dict with PyTorch first")
     for key in ("state_dict", "model", "model_state"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
             break
-    if hasattr(obj, "state_dict"):
-        obj = obj.state_dict()
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
         sys.exit(f"{path}: no state_dict found (expected a dict of tensors)")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
