@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "harness/build_info.hpp"
+#include "harness/config_json.hpp"
 #include "harness/data/dataset.hpp"
 #include "harness/h5read.hpp"
 #include "harness/provenance.hpp"
@@ -212,6 +213,7 @@ Plan plan(const PlanOptions& opt) {
   }
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   std::map<std::string, int64_t> train_images;  // dataset spec + val_size -> images left for training
+  std::set<std::string> built;                  // model configs already checked by building them
   Plan p;
   for (const json& combo : cartesian(axes)) {
     for (size_t a = 0; a < arms.size(); ++a) {
@@ -236,7 +238,8 @@ Plan plan(const PlanOptions& opt) {
         for (const auto& o : tc.overrides) apply_override(mc, o);
         if (tc.drop_path >= 0) mc.drop_path = tc.drop_path;
         require_dtype(mc.dtype, mc.name);
-        create_model(mc);  // architecture checks (e.g. embed_dim divisible by heads) without any training
+        if (built.insert(to_json(mc).dump()).second)
+          create_model(mc);  // architecture checks (e.g. embed_dim divisible by heads), once per distinct model
       } catch (const std::exception& e) {
         refuse(file, where, e.what());
       }

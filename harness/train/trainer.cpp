@@ -298,7 +298,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
                  cfg.eval_every > 0 ? "evaluation periods" : "epochs");
       return {};
     }
-    const auto epoch_start = Clock::now();
+    const auto period_start = Clock::now();
     const int64_t p_begin = p * period, p_end = std::min(total_steps, p_begin + period);
     const std::string label = cfg.eval_every > 0 ? fmt::format("steps {}-{}/{}", p_begin + 1, p_end, total_steps)
                                                  : fmt::format("epoch {}/{}", p + 1, epochs);
@@ -344,12 +344,12 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
       h.step_grad_norm.push_back(gnorm);
       loss_sum += loss * static_cast<double>(b.size);
       seen += b.size;
-      const double el = seconds_since(epoch_start);
+      const double el = seconds_since(period_start);
       bar.update(global_step - p_begin + 1, fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s",
                                                         loss_sum / static_cast<double>(seen), lr,
                                                         static_cast<double>(seen) / el));
     }
-    const double train_s = seconds_since(epoch_start);
+    const double train_s = seconds_since(period_start);
     bar.finish(fmt::format("loss {:.4f} | top-1 {} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
                            percent(100.0 * static_cast<double>(top1) / static_cast<double>(seen)),
                            static_cast<double>(seen) / train_s));
