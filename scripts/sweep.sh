@@ -34,6 +34,7 @@ bin_root=build/sweep-bin/${commit:0:12}
 vitbench=$bin_root/build/vitbench
 if [[ ! -x $vitbench ]]; then
   echo "sweep.sh: building vitbench at ${commit:0:12} in $bin_root (a clean checkout; once per commit)"
+  git worktree prune  # forget checkouts whose folder is gone (e.g. a cleaned build/)
   [[ -d $bin_root/src ]] || git worktree add --detach "$bin_root/src" "$commit" >/dev/null
   cmake -S "$bin_root/src" -B "$bin_root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$bin_root/build" --target vitbench
