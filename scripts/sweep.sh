@@ -22,6 +22,25 @@ name=$(basename "$sweep" .json)
 dir=runs/sweeps/$name/$tier
 results=results/sweeps/$name/$tier
 
+# On another machine (runs/ is not committed): the committed manifest and finished records in results/ restore the
+# sweep folder, so the sweep resumes with its planned commit and does not run a finished run again.
+if [[ ! -f $dir/sweep.jsonl && -f $results/sweep.jsonl ]]; then
+  echo "sweep.sh: restoring $dir from the committed $results"
+  /usr/bin/python3 - "$results" "$dir" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+res, run = Path(sys.argv[1]), Path(sys.argv[2])
+run.mkdir(parents=True, exist_ok=True)
+for f in ("sweep.json", "sweep.jsonl"):
+    shutil.copy2(res / f, run / f)
+for line in (res / "sweep.jsonl").read_text().splitlines():
+    name = json.loads(line)["name"]
+    for src, dst in ((".h5", "record.h5"), (".rf.h5", "rf.h5"), (".rf_init.h5", "rf_init.h5")):
+        if (res / (name + src)).exists():
+            (run / name).mkdir(exist_ok=True)
+            shutil.copy2(res / (name + src), run / name / dst)
+PY
+fi
 if [[ -f $dir/sweep.json ]]; then
   commit=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['commit'])" "$dir/sweep.json")
 else
