@@ -158,7 +158,9 @@ double Plan::est_seconds() const {
   return s;
 }
 
-Plan plan(const PlanOptions& opt) {
+namespace {
+
+Plan plan_checked(const PlanOptions& opt) {
   const fs::path& file = opt.sweep_file;
   const json spec = read_json(file, "sweep file");
   check_keys(file, "", spec, kTopKeys);
@@ -350,6 +352,16 @@ Plan plan(const PlanOptions& opt) {
   write_atomically(p.dir / "sweep.json", p.meta.dump(1) + "\n");
   write_atomically(manifest, text);
   return p;
+}
+
+}  // namespace
+
+Plan plan(const PlanOptions& opt) {
+  try {
+    return plan_checked(opt);
+  } catch (const json::exception& e) {  // a value of the wrong JSON type somewhere in the sweep file
+    throw std::runtime_error(fmt::format("{}: a value has the wrong type: {}", opt.sweep_file.string(), e.what()));
+  }
 }
 
 Plan load_plan(const fs::path& dir) {

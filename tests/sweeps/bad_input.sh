@@ -36,6 +36,8 @@ plan "too_long.json: tiers.smoke.max_hours: the plan needs an estimated .* machi
 write no_tier 'pass'
 "$expect" 1 "no_tier.json: tiers: has no tier 'quick' \(this sweep has: smoke\)" \
   "$vitbench" sweep plan "$dir/no_tier.json" --tier quick --out "$dir/out-q" --allow-dirty
+write wrong_type 's["arms"][0]["name"] = 3'
+plan "wrong_type.json: a value has the wrong type: .*type must be string" wrong_type
 write no_speed 's["seconds_per_step"] = {}'
 plan "no_speed.json: seconds_per_step: has no entry for vit_tiny_patch4_32" no_speed
 for case in unknown_key bad_axis too_big no_data too_long no_speed; do
