@@ -236,8 +236,7 @@ Plan plan_checked(const PlanOptions& opt) {
       train::TrainConfig tc;
       try {
         tc = train::TrainConfig::from_json(c);
-        ModelConfig mc = preset(tc.model);
-        for (const auto& o : tc.overrides) apply_override(mc, o);
+        ModelConfig mc = train::resolve_model(tc.model, tc.overrides);
         if (tc.drop_path >= 0) mc.drop_path = tc.drop_path;
         require_dtype(mc.dtype, mc.name);
         if (built.insert(to_json(mc).dump()).second)
@@ -416,8 +415,7 @@ namespace {
 void rf_step(const PlannedRun& r, const train::TrainConfig& cfg, const fs::path& d, const std::string& command,
              bool progress) {
   RfOptions ro;
-  ro.model = preset(cfg.model);
-  for (const auto& o : cfg.overrides) apply_override(ro.model, o);
+  ro.model = train::resolve_model(cfg.model, cfg.overrides);
   ro.overrides = cfg.overrides;
   ro.adapt_to_dataset = true;
   ro.dataset = cfg.dataset;

@@ -140,9 +140,14 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
 
 }  // namespace
 
-ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds) {
+ModelConfig resolve_model(const std::string& model, const std::vector<std::string>& overrides) {
   ModelConfig mc = preset(model);
   for (const auto& o : overrides) apply_override(mc, o);
+  return mc;
+}
+
+ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds) {
+  ModelConfig mc = resolve_model(model, overrides);
   mc.in_chans = ds.train.channels;
   mc.num_classes = static_cast<int64_t>(ds.train.classes.size());
   return mc;
@@ -190,8 +195,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   need(cfg.eval_every >= 0, fmt::format("eval_every must be >= 0 (0 = every epoch), given {}", cfg.eval_every));
 
   {  // bf16 on a CPU without it: refused before the dataset is read or anything is written.
-    ModelConfig asked = preset(cfg.model);
-    for (const auto& o : cfg.overrides) apply_override(asked, o);
+    const ModelConfig asked = resolve_model(cfg.model, cfg.overrides);
     require_dtype(asked.dtype, asked.name);
   }
 

@@ -59,6 +59,8 @@ struct Metrics {
   int64_t images = 0;
 };
 
+// The preset `model` with its "field=value" overrides applied (throws naming an unknown preset or field).
+ModelConfig resolve_model(const std::string& model, const std::vector<std::string>& overrides);
 // The preset with its overrides, adapted to the dataset: input channels and classes come from the data.
 ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds);
 
