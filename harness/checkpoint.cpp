@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/config_json.hpp"
+#include "models/config_fields.hpp"
 #include "harness/h5read.hpp"
 #include "harness/results.hpp"
 #include "harness/pos_resample.hpp"

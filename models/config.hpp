@@ -43,7 +43,19 @@ struct ModelConfig {
   DType dtype = DType::f32;
 };
 
-// The registry.
+// A derived preset: a copy of `parent` named `name`, with `edit` applied (vit_jax's way: B/8 = B/16 with patch 8).
+template <class Edit>
+ModelConfig derive(const ModelConfig& parent, const std::string& name, Edit edit) {
+  ModelConfig c = parent;
+  c.name = name;
+  edit(c);
+  return c;
+}
+// The 32x32-input, 10-class variant of a preset (the small presets trained on this machine; 28x28 data is
+// zero-padded).
+inline void small_input(ModelConfig& c) { c.img_size = 32, c.num_classes = 10; }
+
+// The registry: every family's presets (models/families/*/family.cpp), duplicate names refused.
 const ModelConfig& preset(const std::string& name);  // throws, listing the known names
 std::vector<std::string> preset_names();             // in registration order
 // Applies "field=value" (e.g. "pos_embed=learned_2d", "layers=1,1,1,1"); throws naming the field.

@@ -18,8 +18,14 @@ struct CostRow {
   int64_t macs = 0;
 };
 
-std::vector<CostRow> cost_table(const ModelConfig& cfg);
+std::vector<CostRow> cost_table(const ModelConfig& cfg);  // the family's table (models/families/*/cost.cpp)
 int64_t total_params(const std::vector<CostRow>& rows);
 int64_t total_macs(const std::vector<CostRow>& rows);
+
+// Pieces of the families' tables.
+int64_t linear_params(int64_t in, int64_t out, bool bias);
+int64_t ln_params(int64_t d);
+// A pre-norm transformer block on `n` tokens of width `d`; qkv: 3 (fused) projections of d, with or without bias.
+CostRow transformer_block_cost(const std::string& name, int64_t n, int64_t d, int64_t hidden, bool qkv_bias);
 
 }  // namespace vb

@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "models/core/cpu.hpp"
-#include "models/families.hpp"
+#include "models/families/families.hpp"
 
 namespace vb {
 
@@ -25,12 +25,7 @@ std::unique_ptr<Model> create_model(const ModelConfig& cfg) {
   // Refused here, before any layer is built: without avx512_core_bf16 oneDNN has no (or only emulated)
   // bf16 kernels, and the first forward would fail deep inside a layer.
   require_dtype(cfg.dtype, cfg.name);
-  switch (cfg.family) {
-    case Family::resnet: return make_resnet(cfg);
-    case Family::vit: return make_vit(cfg);
-    case Family::tnt: return make_tnt(cfg);
-  }
-  throw std::invalid_argument("create_model: unknown family");
+  return family_info(cfg.family).make(cfg);
 }
 
 }  // namespace vb

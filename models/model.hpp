@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/config.hpp"
+#include "models/core/receptive_field.hpp"
 #include "models/core/tensor.hpp"
 
 namespace vb {
@@ -48,6 +49,13 @@ class Model {
   // Attention probabilities (B, H, N, N) of every attention layer of the last forward, in depth order,
   // with a name ("blocks.3.attn", "blocks.3.attn_in"); empty for CNNs.
   virtual std::vector<std::pair<std::string, const Tensor*>> attention_probs() const { return {}; }
+  // The geometry of the taps and attention layers above (same order), for receptive-field measurements: each
+  // family computes it from its own layers or config, so measurements never ask which family a model is. Empty
+  // for a model without taps (test doubles); the registry test checks every preset's against its taps.
+  virtual rf::TapInfo tap_info() const { return {}; }
+  // BatchNorm with its running statistics in Mode::train too, backward treating them as constants: the
+  // eval-mode network with a backward, for receptive fields. A no-op for models without BatchNorm.
+  virtual void freeze_norm_stats(bool on) { (void)on; }
 
   // Reference initialisation (REFERENCE.md): timm's for ViT/TNT, torchvision's for ResNet. Deterministic in
   // `seed` (counter-based, independent of thread count).

@@ -7,7 +7,7 @@
 #include "harness/checkpoint.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/cli/model_options.hpp"
-#include "harness/config_json.hpp"
+#include "models/config_fields.hpp"
 #include "harness/results.hpp"
 #include "harness/train/trainer.hpp"
 

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
+#include "models/config_fields.hpp"
 #include "models/cost.hpp"
+#include "models/families/families.hpp"
 
 namespace vb::cli {
 
@@ -26,12 +28,10 @@ void add_models(CLI::App& app, const Common&) {
     for (const auto& name : preset_names()) {
       const ModelConfig& c = preset(name);
       const auto rows = cost_table(c);
-      std::string notes;
-      if (c.family == Family::vit) notes = fmt::format("pos_embed={}", to_string(c.pos_embed));
-      if (c.family == Family::tnt) notes = fmt::format("tnt_pos={}", to_string(c.tnt_pos));
-      if (c.family == Family::resnet) notes = fmt::format("stem={} width={}", to_string(c.stem), c.base_width);
+      std::vector<std::string> notes;
+      for (const auto& f : family_info(c.family).headline) notes.push_back(f + "=" + field_text(c, f));
       fmt::print("{:<24} {:<7} {:>6} {:>13} {:>9.3f}  {}\n", name, to_string(c.family), c.img_size,
-                 total_params(rows), total_macs(rows) / 1e9, notes);
+                 total_params(rows), total_macs(rows) / 1e9, fmt::join(notes, " "));
     }
     fmt::print("MACs = multiply-accumulates of one image (the papers' \"FLOPs\"); GFLOP = 2 x GMACs.\n"
                "Overrides: --set field=value (e.g. --set pos_embed=learned_2d, --set dtype=bf16). Details: vitbench info --model NAME\n");

@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "models/core/receptive_field.hpp"  // TapLayout
 #include "models/core/tensor.hpp"
 
 namespace vb::rf {
@@ -20,10 +21,6 @@ struct Map {
   double total() const;
 };
 
-// Where the gradient of 1 goes in a tap: (B, C, H, W) feature maps, (B, T, D) tokens whose first is the cls
-// token followed by a G x G grid, or TNT's (B * G*G, m, c) words (w x w per patch).
-enum class TapLayout { feature_map, tokens_with_cls, words };
-
 // diff_tap for a tap of `shape`: 1 at the centre unit in every channel of every image, 0 elsewhere. Centre of
 // a grid of extent E is index E / 2 (the lower-right of the four central units when E is even); for words,
 // the centre word of the centre patch. `batch` is B (the words' first dimension is B * G*G).
@@ -34,7 +31,7 @@ Tensor centre_diff(const Dims& shape, TapLayout layout, int64_t batch);
 int64_t accumulate_abs(const std::vector<float>& grad, const Dims& shape, Map& sum);
 
 // Scalars of a non-negative map, relative to the pixel (centre, centre) of the unit measured
-// (theoretical.hpp's TapRf::centre; a half-integer when the unit is centred between pixels).
+// (TapRf::centre; a half-integer when the unit is centred between pixels).
 struct ErfScalars {
   // Side of the smallest square centred on the unit holding this share of the mass: a pixel at Chebyshev
   // distance d from the centre needs side 2 d + 1. Odd for an integer centre, even for a half-integer one.

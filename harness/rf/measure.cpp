@@ -5,11 +5,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
-#include "models/resnet.hpp"
 
 namespace vb::rf {
 
@@ -31,12 +31,6 @@ std::vector<size_t> resolve_layers(const Model& model, const std::vector<std::st
 }
 
 namespace {
-
-// Where the centre unit of tap i lies (feature map, patch token, or TNT word) from the tap's shape.
-TapLayout layout_of(const Model& model, const Tensor& tap, int64_t batch) {
-  if (model.config().family == Family::resnet) return TapLayout::feature_map;
-  return tap.dim(0) == batch ? TapLayout::tokens_with_cls : TapLayout::words;
-}
 
 // Depth of each tap: blocks below it over the model's blocks. Word taps (TNT's blocks.i.inner) belong to the
 // block of the patch tap that follows them.
@@ -69,14 +63,12 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
                     cfg.name, cfg.drop_path));
   if (opt.batch < 1) throw std::invalid_argument(fmt::format("rf: batch {} must be positive", opt.batch));
   const int64_t batch = opt.batch;
-  // ResNet: BatchNorm with the running statistics, as in eval, for the whole measurement (see measure.hpp).
+  // BatchNorm with the running statistics, as in eval, for the whole measurement (see measure.hpp).
   struct Frozen {
-    ResNet* net;
-    ~Frozen() {
-      if (net) net->freeze_norm_stats(false);
-    }
-  } frozen{dynamic_cast<ResNet*>(&model)};
-  if (frozen.net) frozen.net->freeze_norm_stats(true);
+    Model& model;
+    ~Frozen() { model.freeze_norm_stats(false); }
+  } frozen{model};
+  model.freeze_norm_stats(true);
 
   RfMeasurement m;
   m.theoretical = theoretical_rf(model);
@@ -85,44 +77,37 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
   const std::vector<std::string> names = model.taps();
   std::vector<Map> sums(chosen.size());
   std::vector<bool> is_words(names.size(), false);
+  for (size_t i = 0; i < names.size(); ++i) is_words[i] = m.theoretical.taps[i].layout == TapLayout::words;
 
-  // Attention layers: patch tokens (cls first, G x G grid, P apart) or TNT words (w x w per patch, stride
-  // apart).
-  const int64_t G = cfg.img_size / std::max<int64_t>(cfg.patch_size, 1);
-  const int64_t w =
-      (cfg.patch_size + 2 * cfg.word_padding - cfg.word_kernel) / std::max<int64_t>(cfg.word_stride, 1) + 1;
-  const auto patch_pos = grid_positions(G, static_cast<double>(cfg.patch_size));
-  const auto word_pos = grid_positions(w, static_cast<double>(cfg.word_stride));
-  std::vector<AttentionDistance> att;
-  std::vector<bool> att_inner;
-  std::vector<std::string> att_names;
+  // Attention layers: the positions of their tokens on the image (patches P apart after the cls token, or TNT's
+  // words of one patch, word_stride apart), from the model's geometry.
+  std::vector<std::vector<std::array<double, 2>>> positions;
+  for (const AttentionGrid& g : m.theoretical.attention) positions.push_back(grid_positions(g.side, g.spacing));
+  std::vector<AttentionDistance> att(m.theoretical.attention.size());
 
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t b = std::min(batch, n - start);
     const Tensor x = Tensor::from(
         {b, C, S, S}, {images.begin() + start * per_image, images.begin() + (start + b) * per_image});
     model.forward(x, Mode::train);
-    if (start == 0)
-      for (size_t i = 0; i < names.size(); ++i)
-        is_words[i] = layout_of(model, model.tap(i), b) == TapLayout::words;
 
     const auto probs = model.attention_probs();
-    if (att.empty()) att.resize(probs.size());
+    if (probs.size() != att.size())
+      throw std::logic_error(fmt::format("rf: {} reports {} attention layers, its geometry {}", cfg.name,
+                                         probs.size(), att.size()));
     for (size_t a = 0; a < probs.size(); ++a) {
+      const AttentionGrid& g = m.theoretical.attention[a];
       const Tensor& p = *probs[a].second;
-      const int64_t T = p.dim(2);
-      const bool inner = cfg.family == Family::tnt && T == w * w && T != G * G + 1;
-      if (!inner && T != G * G + 1)
-        throw std::logic_error(fmt::format("rf: attention {} has {} tokens, expected {} patches + cls",
-                                           probs[a].first, T, G * G));
-      if (start == 0) att_inner.push_back(inner), att_names.push_back(probs[a].first);
-      add_attention(p.to_vector(), p.shape(), inner ? word_pos : patch_pos, inner ? 0 : 1, att[a]);
+      if (probs[a].first != g.name || p.dim(2) != g.prefix + g.side * g.side)
+        throw std::logic_error(fmt::format("rf: attention {} has {} tokens, its geometry says {} ({}, {}x{} + {})",
+                                           probs[a].first, p.dim(2), g.prefix + g.side * g.side, g.name, g.side,
+                                           g.side, g.prefix));
+      add_attention(p.to_vector(), p.shape(), positions[a], g.prefix, att[a]);
     }
 
     for (size_t k = 0; k < chosen.size(); ++k) {
       const size_t i = chosen[k];
-      const TapLayout layout = layout_of(model, model.tap(i), b);
-      const Tensor diff = centre_diff(model.tap(i).shape(), layout, b);
+      const Tensor diff = centre_diff(model.tap(i).shape(), m.theoretical.taps[i].layout, b);
       const Tensor& grad = model.backward_from(i, diff);  // (b, C, S, S)
       accumulate_abs(grad.to_vector(), grad.shape(), sums[k]);
       if (opt.progress) opt.progress(start + b, n, k, chosen.size(), names[i]);
@@ -148,8 +133,9 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
     m.layers.push_back(std::move(e));
   }
   for (size_t a = 0; a < att.size(); ++a) {
-    (att_inner[a] ? m.attention_inner : m.attention_outer).push_back(att[a].mean());
-    (att_inner[a] ? m.attention_inner_names : m.attention_outer_names).push_back(att_names[a]);
+    const AttentionGrid& g = m.theoretical.attention[a];
+    (g.inner ? m.attention_inner : m.attention_outer).push_back(att[a].mean());
+    (g.inner ? m.attention_inner_names : m.attention_outer_names).push_back(g.name);
   }
   return m;
 }

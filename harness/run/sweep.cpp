@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include "harness/build_info.hpp"
-#include "harness/config_json.hpp"
+#include "models/config_fields.hpp"
 #include "harness/data/dataset.hpp"
 #include "harness/h5read.hpp"
 #include "harness/provenance.hpp"

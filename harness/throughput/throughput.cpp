@@ -48,12 +48,6 @@ RunMode parse_run_mode(const std::string& s) {
   throw std::invalid_argument(fmt::format("--mode: unknown mode '{}' (infer or train)", s));
 }
 
-DType parse_dtype(const std::string& s) {
-  if (s == "f32") return DType::f32;
-  if (s == "bf16") return DType::bf16;
-  throw std::invalid_argument(fmt::format("--dtype: unknown dtype '{}' (f32 or bf16)", s));
-}
-
 ModelConfig with_dtype(ModelConfig cfg, DType d) {
   require_dtype(d, cfg.name);
   cfg.dtype = d;

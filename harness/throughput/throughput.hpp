@@ -21,7 +21,6 @@ namespace vb {
 class ResultFile;
 
 RunMode parse_run_mode(const std::string& s);  // "infer" | "train"; throws naming the value
-DType parse_dtype(const std::string& s);       // "f32" | "bf16"; throws naming the value
 
 // `cfg` computing in `d` (its dtype field); throws as require_dtype (models/core/cpu.hpp) on a CPU without `d`.
 ModelConfig with_dtype(ModelConfig cfg, DType d);

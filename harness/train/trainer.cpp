@@ -11,7 +11,7 @@
 #include <omp.h>
 
 #include "harness/checkpoint.hpp"
-#include "harness/config_json.hpp"
+#include "models/config_fields.hpp"
 #include "harness/h5read.hpp"
 #include "harness/progress.hpp"
 #include "harness/provenance.hpp"

@@ -11,6 +11,12 @@ namespace vb {
 dt to_dnnl(DType d) { return d == DType::bf16 ? dt::bf16 : dt::f32; }
 const char* to_string(DType d) { return d == DType::bf16 ? "bf16" : "f32"; }
 
+DType parse_dtype(const std::string& s) {
+  if (s == "f32") return DType::f32;
+  if (s == "bf16") return DType::bf16;
+  throw std::invalid_argument("unknown dtype '" + s + "' (f32 or bf16)");
+}
+
 dnnl::engine& Runtime::engine() {
   static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   return eng;

@@ -21,6 +21,7 @@ using tag = dnnl::memory::format_tag;
 enum class DType { f32, bf16 };
 dt to_dnnl(DType d);
 const char* to_string(DType d);
+DType parse_dtype(const std::string& s);  // "f32" | "bf16"; throws naming the value
 
 // Whether a layer runs for training (saves what backward needs, batch statistics, dropout on) or inference.
 enum class Mode { train, eval };

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/core/geometry.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -37,7 +38,7 @@ class Conv2d : public Layer {
 
   const Config& config() const { return cfg_; }
   // Output size along one spatial dimension of extent `in` (floor, as PyTorch).
-  int64_t out_size(int64_t in) const { return (in + 2 * cfg_.padding - cfg_.kernel) / cfg_.stride + 1; }
+  int64_t out_size(int64_t in) const { return conv_out(in, cfg_.kernel, cfg_.stride, cfg_.padding); }
   // The src layout the forward primitive wants (after the first forward): an input already in this
   // layout (f32) is used without a reorder.
   dnnl::memory::desc src_desc() const;

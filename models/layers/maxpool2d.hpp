@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "models/core/geometry.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -26,7 +27,7 @@ class MaxPool2d : public Layer {
   const Tensor& backward(const Tensor& diff_dst) override;
 
   const Config& config() const { return cfg_; }
-  int64_t out_size(int64_t in) const { return (in + 2 * cfg_.padding - cfg_.kernel) / cfg_.stride + 1; }
+  int64_t out_size(int64_t in) const { return conv_out(in, cfg_.kernel, cfg_.stride, cfg_.padding); }
 
  private:
   void setup(const dnnl::memory::desc& src_md);

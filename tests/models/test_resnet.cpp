@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/layers/cross_entropy.hpp"
-#include "models/resnet.hpp"
+#include "models/families/resnet/resnet.hpp"
 #include "tests/support/check.hpp"
 #include "tests/support/fixture.hpp"
 

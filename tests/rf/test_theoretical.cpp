@@ -38,7 +38,7 @@ TEST_CASE("rf: the size/jump/start recurrence", "[rf]") {
 
 TEST_CASE("rf: resnet50 at 224, from the built layers", "[rf]") {
   auto model = create_model(preset("resnet50"));
-  const TheoreticalRf r = theoretical_rf(*model);
+  const TapInfo r = theoretical_rf(*model);
   REQUIRE(r.layers.size() >= 2);
   CHECK(r.layers[0].name == "conv1");
   CHECK(r.layers[0].field.size == 7);
@@ -71,7 +71,7 @@ TEST_CASE("rf: resnet50 at 224, from the built layers", "[rf]") {
 
 TEST_CASE("rf: resnet cifar stem", "[rf]") {
   auto model = create_model(preset("resnet50_w16_32"));
-  const TheoreticalRf r = theoretical_rf(*model);
+  const TapInfo r = theoretical_rf(*model);
   CHECK(r.taps[0].name == "conv1");
   CHECK(r.taps[0].field.size == 3);
   CHECK(r.taps[1].field.size == 5);  // layer1.0: one 3x3 at jump 1
@@ -80,7 +80,7 @@ TEST_CASE("rf: resnet cifar stem", "[rf]") {
 
 TEST_CASE("rf: vit and tnt embeddings, then the whole image", "[rf]") {
   auto vit = create_model(preset("vit_small_patch16_224"));
-  const TheoreticalRf v = theoretical_rf(*vit);
+  const TapInfo v = theoretical_rf(*vit);
   REQUIRE(v.taps.size() == 13);
   CHECK(v.taps[0].field.size == 16);
   CHECK(v.taps[0].centre == 7 * 16 + 7.5);  // patch (7, 7) covers pixels 112 .. 127
@@ -91,7 +91,7 @@ TEST_CASE("rf: vit and tnt embeddings, then the whole image", "[rf]") {
   }
 
   auto tnt = create_model(preset("tnt_s_patch16_224"));
-  const TheoreticalRf t = theoretical_rf(*tnt);
+  const TapInfo t = theoretical_rf(*tnt);
   REQUIRE(t.taps.size() == 25);
   CHECK(t.layers[0].name == "pixel_embed.proj");
   CHECK(t.layers[0].field.size == 7);  // 7x7 stride-4 word conv

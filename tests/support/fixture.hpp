@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/config_fields.hpp"
+
 #include "models/config.hpp"
 #include "models/core/rng.hpp"
 #include "models/model.hpp"
@@ -52,21 +54,7 @@ class Fixture {
     ModelConfig cfg = preset(attr("preset"));
     const auto j = nlohmann::json::parse(attr("config"));
     cfg.name = j.at("name").get<std::string>();
-    for (const auto& [field, value] : j.items()) {
-      if (field == "name" || field == "family") continue;
-      std::string text;
-      if (value.is_array()) {
-        for (const auto& x : value) {
-          if (!text.empty()) text += ',';
-          text += x.dump();
-        }
-      } else if (value.is_string()) {
-        text = value.get<std::string>();
-      } else {
-        text = value.dump();
-      }
-      apply_override(cfg, field + "=" + text);
-    }
+    apply_json(cfg, j);
     return cfg;
   }
 

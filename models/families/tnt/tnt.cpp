@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "models/blocks/transformer_block.hpp"
+#include "models/core/geometry.hpp"
 #include "models/core/tensor.hpp"
-#include "models/families.hpp"
+#include "models/families/families.hpp"
 #include "models/init.hpp"
 #include "models/layers/add.hpp"
 #include "models/layers/cls_token.hpp"
@@ -99,6 +100,7 @@ class Tnt : public Model {
   const Tensor& tap(size_t i) const override;
   const Tensor& backward_from(size_t i, const Tensor& diff_tap) override;
   std::vector<std::pair<std::string, const Tensor*>> attention_probs() const override;
+  rf::TapInfo tap_info() const override;
   void init(uint64_t seed) override;
   void set_random_step(int64_t step) override;
 
@@ -173,7 +175,7 @@ Tnt::Tnt(const ModelConfig& cfg) : Model(cfg) {
   const float eps = cfg_.ln_eps;
   grid_ = cfg_.img_size / P;
   N_ = grid_ * grid_;
-  w_ = (P + 2 * cfg_.word_padding - cfg_.word_kernel) / cfg_.word_stride + 1;
+  w_ = conv_out(P, cfg_.word_kernel, cfg_.word_stride, cfg_.word_padding);
   m_ = w_ * w_;
   const bool inner_pos = cfg_.tnt_pos == TntPos::inner || cfg_.tnt_pos == TntPos::both;
   const bool outer_pos = cfg_.tnt_pos == TntPos::outer || cfg_.tnt_pos == TntPos::both;
@@ -410,6 +412,40 @@ void Tnt::set_random_step(int64_t step) {
 std::unique_ptr<Model> make_tnt(const ModelConfig& cfg) {
   if (cfg.family != Family::tnt) throw std::invalid_argument(cfg.name + ": make_tnt needs family tnt");
   return std::make_unique<Tnt>(cfg);
+}
+
+// Each P x P patch is cut out (a window of P, stride P) and the word conv runs inside it with its own zero
+// padding; the patch token flattens its words (the patch). Inner attention mixes only the words of one patch,
+// and nothing flows from the patch tokens back into the words: a word sees its patch at every depth. Outer
+// attention reaches every patch.
+rf::TapInfo Tnt::tap_info() const {
+  using rf::TapLayout;
+  rf::TapInfo r;
+  const int64_t P = cfg_.patch_size, G = cfg_.img_size / P;
+  const rf::Window word_window{.kernel = cfg_.word_kernel, .stride = cfg_.word_stride, .padding = cfg_.word_padding};
+  const rf::Field word_local = rf::through(rf::image_field(P), word_window);  // inside one patch
+  // Words of all patches on one axis: patch g's word j is centred at g P + word_local.centre(j).
+  const double word_centre = static_cast<double>((G / 2) * P) + word_local.centre(word_local.extent / 2);
+  rf::Field words = word_local;
+  words.extent = G * word_local.extent;
+  r.layers.push_back({"pixel_embed.proj", "embed", word_window, words});
+  const rf::Field patch = rf::through(rf::image_field(cfg_.img_size), {.kernel = P, .stride = P});
+  r.layers.push_back({"proj", "embed", {.kernel = P, .stride = P}, patch});
+  r.taps.push_back(rf::tap_at_centre("patch_embed", TapLayout::tokens_with_cls, patch));
+  rf::Field word_sees_patch = words;
+  word_sees_patch.size = P;
+  rf::Field all = patch;
+  all.size = cfg_.img_size;
+  for (int64_t i = 0; i < cfg_.depth; ++i) {
+    const std::string name = fmt::format("blocks.{}", i);
+    r.layers.push_back({name + ".attn_in", "attention", {.kernel = 0}, word_sees_patch});
+    r.taps.push_back({name + ".inner", TapLayout::words, word_sees_patch, false, word_centre});
+    r.layers.push_back({name + ".attn_out", "attention", {.kernel = 0}, all});
+    r.taps.push_back({name, TapLayout::tokens_with_cls, all, true, patch.centre(patch.extent / 2)});
+    r.attention.push_back({name + ".attn_in", word_local.extent, static_cast<double>(cfg_.word_stride), 0, true});
+    r.attention.push_back({name + ".attn_out", G, static_cast<double>(P), 1, false});
+  }
+  return r;
 }
 
 }  // namespace vb

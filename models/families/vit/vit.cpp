@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "models/blocks/transformer_block.hpp"
-#include "models/families.hpp"
+#include "models/families/families.hpp"
 #include "models/init.hpp"
 #include "models/layers/cls_token.hpp"
 #include "models/layers/conv2d.hpp"
@@ -160,6 +160,24 @@ class VisionTransformer : public Model {
     std::vector<std::pair<std::string, const Tensor*>> out;
     for (auto& b : blocks_) out.emplace_back(b->attn().name(), &b->attn().probs());
     return out;
+  }
+
+  // The patch conv (kernel = stride = P); every block's attention reaches every patch.
+  rf::TapInfo tap_info() const override {
+    rf::TapInfo r;
+    const int64_t P = cfg_.patch_size, G = cfg_.img_size / P;
+    const rf::Field patch = rf::through(rf::image_field(cfg_.img_size), {.kernel = P, .stride = P});
+    r.layers.push_back({"patch_embed.proj", "embed", {.kernel = P, .stride = P}, patch});
+    r.taps.push_back(rf::tap_at_centre("patch_embed", rf::TapLayout::tokens_with_cls, patch));
+    rf::Field all = patch;
+    all.size = cfg_.img_size;
+    for (int64_t i = 0; i < cfg_.depth; ++i) {
+      const std::string name = fmt::format("blocks.{}", i);
+      r.layers.push_back({name + ".attn", "attention", {.kernel = 0}, all});
+      r.taps.push_back({name, rf::TapLayout::tokens_with_cls, all, true, patch.centre(patch.extent / 2)});
+      r.attention.push_back({name + ".attn", G, static_cast<double>(P), 1, false});
+    }
+    return r;
   }
 
   void init(uint64_t seed) override {

@@ -70,7 +70,10 @@ class ResNet : public Model {
   void init(uint64_t seed) override;
   // Every BatchNorm2d normalises with its running statistics in Mode::train too, and backward treats them as
   // constants (BatchNorm2d::freeze_stats): the eval-mode network with a backward, for receptive fields.
-  void freeze_norm_stats(bool on);
+  void freeze_norm_stats(bool on) override;
+  // Read from the built layers (kernel, stride, padding of every conv and pool), so it cannot drift from the
+  // model; the 1x1 shortcut never widens a block's field: the block's field is the wider of its two paths.
+  rf::TapInfo tap_info() const override;
 
   // The layers, in forward order (read-only use by tests and measurements).
   const Conv2d& stem_conv() const { return conv1_; }

@@ -2,14 +2,16 @@
 // and backward call the layers one per line, backward in exactly the reverse order. Feature maps stay in the
 // layout the convolutions chose (blocked) from the stem to the global pool; only the image and the pooled
 // vector are plain.
-#include "models/resnet.hpp"
+#include "models/families/resnet/resnet.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
-#include "models/families.hpp"
+#include "models/core/geometry.hpp"
+#include "models/families/families.hpp"
 #include "models/init.hpp"
 
 namespace vb {
@@ -68,9 +70,8 @@ void init_norm(BatchNorm2d& bn) {
 
 // Spatial extent after the stem and the four stages (floor, as PyTorch), for the input checks.
 int64_t final_extent(const ModelConfig& cfg, int64_t in) {
-  const auto out = [](int64_t x, int64_t k, int64_t s, int64_t p) { return (x + 2 * p - k) / s + 1; };
-  int64_t x = cfg.stem == Stem::imagenet ? out(out(in, 7, 2, 3), 3, 2, 1) : out(in, 3, 1, 1);
-  for (int s = 1; s < 4; ++s) x = out(x, 3, 2, 1);
+  int64_t x = cfg.stem == Stem::imagenet ? conv_out(conv_out(in, 7, 2, 3), 3, 2, 1) : conv_out(in, 3, 1, 1);
+  for (int s = 1; s < 4; ++s) x = conv_out(x, 3, 2, 1);
   return x;
 }
 
@@ -283,5 +284,43 @@ void ResNet::freeze_norm_stats(bool on) {
 }
 
 std::unique_ptr<Model> make_resnet(const ModelConfig& cfg) { return std::make_unique<ResNet>(cfg); }
+
+namespace {
+
+rf::Window window_of(const Conv2d& c) {
+  return {.kernel = c.config().kernel, .stride = c.config().stride, .padding = c.config().padding, .dilation = 1};
+}
+rf::Window window_of(const MaxPool2d& p) {
+  return {.kernel = p.config().kernel, .stride = p.config().stride, .padding = p.config().padding, .dilation = 1};
+}
+
+}  // namespace
+
+rf::TapInfo ResNet::tap_info() const {
+  using rf::TapLayout;
+  rf::TapInfo r;
+  rf::Field f = rf::image_field(cfg_.img_size);
+  auto step = [&](const std::string& name, const std::string& kind, const rf::Window& w, const rf::Field& in) {
+    r.layers.push_back({name, kind, w, rf::through(in, w)});
+    return r.layers.back().field;
+  };
+  f = step(conv1_.name(), "conv", window_of(conv1_), f);
+  if (maxpool_) f = step(maxpool_->name(), "pool", window_of(*maxpool_), f);
+  r.taps.push_back(rf::tap_at_centre(taps()[0], TapLayout::feature_map, f));
+  for (const auto& b : blocks_) {
+    rf::Field main = step(b->conv1.name(), "conv", window_of(b->conv1), f);
+    main = step(b->conv2.name(), "conv", window_of(b->conv2), main);
+    main = step(b->conv3.name(), "conv", window_of(b->conv3), main);
+    rf::Field shortcut = f;
+    if (b->downsample_conv) shortcut = step(b->downsample_conv->name(), "conv", window_of(*b->downsample_conv), f);
+    // The add joins two fields on the same grid; the output sees the union, i.e. the wider one.
+    if (main.jump != shortcut.jump || main.start != shortcut.start || main.extent != shortcut.extent)
+      throw std::logic_error(b->name + ": the two paths of the block end on different grids");
+    f = main;
+    f.size = std::max(main.size, shortcut.size);
+    r.taps.push_back(rf::tap_at_centre(b->name, TapLayout::feature_map, f));
+  }
+  return r;
+}
 
 }  // namespace vb
