@@ -1,0 +1,35 @@
+// Evaluation as a library call (the `vitbench eval` command calls it): loss, top-1 and top-5 of a checkpoint on a
+// dataset's test split, or on the validation split a training run held out; optionally a `kind = eval` record.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "harness/train/trainer.hpp"
+
+namespace vb::run {
+
+struct EvalOptions {
+  std::string model;                   // preset name
+  std::vector<std::string> overrides;  // field=value
+  std::string weights;                 // checkpoint
+  std::string dataset = "fashion-mnist", split = "test", cache_dir;  // split: test | val
+  int64_t batch = 256, val_size = 5000;  // val_size and seed: as the training run held out (split val)
+  uint64_t seed = 0;
+  bool upsample = false, progress = true;
+  std::string output;  // empty: no record
+  std::string command;
+};
+
+struct EvalResult {
+  ModelConfig model;  // as evaluated (adapted to the dataset)
+  std::string dataset;
+  train::Metrics metrics;
+  double wall_s = 0;
+  std::filesystem::path record;  // empty without an output
+};
+
+EvalResult evaluate_checkpoint(const EvalOptions& opt);
+
+}  // namespace vb::run
