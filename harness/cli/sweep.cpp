@@ -1,11 +1,13 @@
-// `vitbench sweep plan|run|exec|status`: sweeps as data (harness/run/sweep.hpp, docs/sweeps.md). This file only
-// parses flags and calls the library.
+// `vitbench sweep plan|run|exec|submit|status`: sweeps as data (harness/run/sweep.hpp, docs/sweeps.md) and on
+// Slurm (harness/run/slurm.hpp, docs/cluster.md). This file only parses flags and calls the library.
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "harness/cli/commands.hpp"
+#include "harness/run/slurm.hpp"
 #include "harness/run/sweep.hpp"
 
 namespace vb::cli {
@@ -19,16 +21,29 @@ struct SweepOptions {
   int64_t index = -1;         // ... or its line number (a Slurm array task id)
   bool retry_failed = false, quiet = false, verbose = false;
   std::filesystem::path collect;
+  run::slurm::SubmitOptions submit;
+  bool slurm = false;
 };
 
 void print_status(const run::Plan& p, bool verbose) {
+  // The queue's view (squeue), when this folder was submitted to Slurm and Slurm is reachable from here.
+  const bool slurm = run::slurm::has_jobs(p);
+  const auto queue = slurm ? run::slurm::queued(p) : std::map<int64_t, run::slurm::QueuedTask>{};
   std::map<run::RunState, int> count;
+  std::map<std::string, int> in_queue;  // squeue state -> tasks
   double left = 0;
   for (const auto& r : p.runs) {
     const run::RunState s = run::state_of(p, r);
     ++count[s];
     if (s != run::RunState::complete) left += r.est_seconds;
-    if (verbose) fmt::print("{:<11} {:<44} {:>7.1f} min  {}\n", run::to_string(s), r.name, r.est_seconds / 60, r.pair);
+    const auto q = queue.find(r.index);
+    if (q != queue.end()) ++in_queue[q->second.state];
+    if (verbose)
+      fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}\n", run::to_string(s), r.name, r.est_seconds / 60, r.pair,
+                 q == queue.end() ? ""
+                                  : fmt::format("  [slurm {}_{} {}{}]", q->second.job_id, r.index, q->second.state,
+                                                q->second.reason.empty() || q->second.reason == "None"
+                                                    ? "" : " (" + q->second.reason + ")"));
   }
   fmt::print("{} tier {} ({}, commit {}, planned on {}): {} runs: {} complete, {} interrupted, {} failed, {} pending; "
              "about {:.1f} machine-hours left\n",
@@ -36,6 +51,35 @@ void print_status(const run::Plan& p, bool verbose) {
              p.meta.value("commit", "?").substr(0, 12), p.meta.value("isa", "?"), p.runs.size(),
              count[run::RunState::complete], count[run::RunState::interrupted], count[run::RunState::failed],
              count[run::RunState::pending], left / 3600);
+  if (slurm) {
+    std::vector<std::string> parts;
+    for (const auto& [state, n] : in_queue) parts.push_back(fmt::format("{} {}", n, state));
+    fmt::print("slurm: {} task(s) in the queue{}{}\n", queue.size(), parts.empty() ? "" : ": ", fmt::join(parts, ", "));
+  }
+}
+
+// "0,3,5-9" -> {0, 3, 5, 6, 7, 8, 9}
+std::vector<int64_t> parse_indices(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream items(text);
+  for (std::string item; std::getline(items, item, ',');) {
+    try {
+      const size_t dash = item.find('-', 1);
+      const auto number = [](const std::string& t) {  // all of t, not a prefix ("3x" is refused)
+        size_t used = 0;
+        const int64_t v = std::stoll(t, &used);
+        if (used != t.size()) throw std::invalid_argument(t);
+        return v;
+      };
+      const int64_t a = number(item.substr(0, dash));
+      const int64_t b = dash == std::string::npos ? a : number(item.substr(dash + 1));
+      if (a < 0 || b < a) throw std::invalid_argument(item);
+      for (int64_t i = a; i <= b; ++i) out.push_back(i);
+    } catch (const std::exception&) {
+      throw std::runtime_error(fmt::format("--index: '{}' is not a line number or a range (e.g. 3 or 5-9)", item));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -91,10 +135,46 @@ void add_sweep(CLI::App& app, const Common& common) {
       throw std::runtime_error(fmt::format("{}: no run {} in the manifest ({} lines)", (o->dir / "sweep.jsonl").string(),
                                            o->id.empty() ? "--index " + std::to_string(o->index) : "--id " + o->id,
                                            p.runs.size()));
+    run::check_threads(p, *r, common.threads);
     if (!run::exec(p, *r, common.command, !o->quiet)) fmt::print(stderr, "{}: already complete\n", r->name);
   });
 
-  auto* status = cmd->add_subcommand("status", "Summarise a planned sweep: complete, interrupted, failed, pending");
+  auto* submit = cmd->add_subcommand(
+      "submit", "Submit the lines of a planned sweep that are not complete as one Slurm job array (task N runs line "
+                "N with `sweep exec --index N`); the batch script is written to <dir>/slurm/ (docs/cluster.md)");
+  submit->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")->required()->check(CLI::ExistingDirectory);
+  submit->add_flag("--slurm", o->slurm, "submit to Slurm with sbatch (the only launcher so far)")->required();
+  submit->add_option("--partition", o->submit.partition, "sbatch --partition");
+  submit->add_option("--time", o->submit.time, "sbatch --time: each task's limit, e.g. 4:00:00");
+  submit->add_option("--cpus-per-task", o->submit.cpus_per_task,
+                     "threads per task; must equal the manifest's threads (default: them)")->check(CLI::PositiveNumber);
+  submit->add_option("--max-parallel", o->submit.max_parallel, "at most this many tasks at once (the array's %)")
+      ->check(CLI::PositiveNumber);
+  submit->add_option("--account", o->submit.account, "sbatch --account");
+  submit->add_option("--qos", o->submit.qos, "sbatch --qos");
+  auto* only_failed = submit->add_flag("--only-failed", o->submit.only_failed, "submit only the failed runs");
+  submit->add_option("--index", o->id, "submit exactly these lines, e.g. 3 or 0,5-9")->excludes(only_failed);
+  submit->add_flag("--dry-run", o->submit.dry_run, "print the batch script; write and submit nothing");
+  submit->callback([o] {
+    const run::Plan p = run::load_plan(o->dir);
+    o->submit.indices = o->id.empty() ? std::vector<int64_t>{} : parse_indices(o->id);
+    o->submit.vitbench = std::filesystem::read_symlink("/proc/self/exe");
+    const run::slurm::Submission s = run::slurm::submit(p, o->submit);
+    if (s.indices.empty()) {
+      fmt::print("{}: nothing to submit: no {}run needs running (and none is queued twice)\n", p.dir.string(),
+                 o->submit.only_failed ? "failed " : "");
+      return;
+    }
+    if (o->submit.dry_run) {
+      fmt::print("{}", s.script_text);
+      fmt::print(stderr, "dry run: {} task(s), --array={}; nothing written or submitted\n", s.indices.size(), s.array);
+      return;
+    }
+    fmt::print("submitted job {}: {} task(s), --array={}; script {}, logs {}/slurm/%A_%a.out\n", s.job_id,
+               s.indices.size(), s.array, s.script.string(), p.dir.string());
+  });
+
+  auto* status = cmd->add_subcommand("status", "Summarise a planned sweep: complete, interrupted, failed, pending (from the run folders), and its Slurm tasks still queued or running (squeue)");
   status->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")->required()->check(CLI::ExistingDirectory);
   status->add_flag("-v,--verbose", o->verbose, "one line per run");
   status->callback([o] { print_status(run::load_plan(o->dir), o->verbose); });

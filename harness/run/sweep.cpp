@@ -442,15 +442,27 @@ void rf_step(const PlannedRun& r, const train::TrainConfig& cfg, const fs::path&
 
 }  // namespace
 
-bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress) {
-  const fs::path d = run_dir(p, r);
-  if (state_of(p, r) == RunState::complete) return false;
+void check_binary(const Plan& p) {
   const std::string commit = p.meta.at("commit");
   if (commit != kGitCommit || p.meta.value("dirty", false) != kGitDirty)
     throw std::runtime_error(fmt::format(
         "{}: this sweep was planned with a vitbench built at commit {}{}; this one is {}{}: one sweep, one binary "
         "(scripts/sweep.sh builds the planned commit)", (p.dir / "sweep.json").string(), commit.substr(0, 12),
         p.meta.value("dirty", false) ? " (modified)" : "", std::string(kGitCommit).substr(0, 12), kGitDirty ? " (modified)" : ""));
+}
+
+void check_threads(const Plan& p, const PlannedRun& r, int threads) {
+  if (threads > 0 && threads != r.threads)
+    throw std::runtime_error(fmt::format(
+        "{}: line {} ({}): threads: planned with {}, asked to run with {}: results depend on the thread count, so "
+        "run it with {} (a Slurm task: --cpus-per-task {}) or plan the sweep again with --threads {}",
+        (p.dir / "sweep.jsonl").string(), r.index, r.name, r.threads, threads, r.threads, r.threads, threads));
+}
+
+bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress) {
+  const fs::path d = run_dir(p, r);
+  if (state_of(p, r) == RunState::complete) return false;
+  check_binary(p);
   // Paired arms on one CPU kind: a finished run of the same pair fixes the ISA.
   const std::string isa = cpu_isa_string();
   for (const auto& other : p.runs) {

@@ -2,7 +2,7 @@
 // its arms (model and `--set` overrides), the axes (seed, train_size, ...) and the tiers (smoke, quick, standard,
 // full). `plan` expands one tier into an immutable manifest, `sweep.jsonl`, one line per run; a run's state lives
 // only in its folder (record.h5 complete, failed.json, or checkpoint.h5 when interrupted), so any launcher - `sweep
-// run` here, a Slurm array task later - can run any line with `sweep exec`.
+// run` here, a Slurm array task (harness/run/slurm.hpp) - can run any line with `sweep exec`.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +57,12 @@ enum class RunState { pending, interrupted, failed, complete };
 const char* to_string(RunState s);
 RunState state_of(const Plan& p, const PlannedRun& r);
 std::filesystem::path run_dir(const Plan& p, const PlannedRun& r);
+
+// Refuses (naming sweep.json) a vitbench built at another commit than the plan's: one sweep, one binary.
+void check_binary(const Plan& p);
+// Refuses a thread count other than the line's (0: none asked for, the line's is used): results depend on it, so a
+// launcher that gives a run other threads (a Slurm task's --cpus-per-task) must not run it.
+void check_threads(const Plan& p, const PlannedRun& r, int threads);
 
 // Runs one line in this process (training, then the rf step if the line has one: receptive fields of the final
 // weights -> rf.h5, and of the same model at random init -> rf_init.h5): refuses another binary commit than the plan's, or another ISA than a finished
