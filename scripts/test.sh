@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): setup, then the fast test tier in the Release build on this CPU's own ISA
 # and again on oneDNN's AVX2 path (ONEDNN_MAX_CPU_ISA=AVX2: the ISA matrix of docs/portability.md, bf16 tests
-# skipped there), the smoke tier of every sweep (experiments/sweeps/, tiny synthetic data), the throughput gate (docs/throughput.md: instruction counts and normalised images/s vs
+# skipped there), the smoke tier of every sweep (experiments/sweeps/, tiny synthetic data), one sweep as a Slurm
+# job array on a one-node cluster (docs/cluster.md), the throughput gate (docs/throughput.md: instruction counts and normalised images/s vs
 # results/baselines/throughput.json), and the fast tier again in the AddressSanitizer+UndefinedBehaviorSanitizer
 # build.
 # Slow tests: `ctest --preset slow` (see README).
@@ -16,6 +17,9 @@ ONEDNN_MAX_CPU_ISA=AVX2 build/release/vitbench info --gemm-size 512 --output bui
 ctest --preset fast-avx2
 echo "== smoke tier of every sweep (Release; docs/sweeps.md)"
 ctest --preset smoke
+echo "== a sweep on a one-node Slurm cluster (docs/cluster.md)"
+bash scripts/setup-cluster.sh
+ctest --preset cluster
 echo "== throughput gate"
 bash scripts/throughput_gate.sh
 echo "== building the sanitizer preset"
