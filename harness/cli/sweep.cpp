@@ -29,6 +29,7 @@ void print_status(const run::Plan& p, bool verbose) {
   // The queue's view (squeue), when this folder was submitted to Slurm and Slurm is reachable from here.
   const bool slurm = run::slurm::has_jobs(p);
   const auto queue = slurm ? run::slurm::queued(p) : std::map<int64_t, run::slurm::QueuedTask>{};
+  const auto ended = slurm && verbose ? run::slurm::finished(p) : std::map<int64_t, run::slurm::QueuedTask>{};
   std::map<run::RunState, int> count;
   std::map<std::string, int> in_queue;  // squeue state -> tasks
   double left = 0;
@@ -38,12 +39,14 @@ void print_status(const run::Plan& p, bool verbose) {
     if (s != run::RunState::complete) left += r.est_seconds;
     const auto q = queue.find(r.index);
     if (q != queue.end()) ++in_queue[q->second.state];
-    if (verbose)
-      fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}\n", run::to_string(s), r.name, r.est_seconds / 60, r.pair,
-                 q == queue.end() ? ""
-                                  : fmt::format("  [slurm {}_{} {}{}]", q->second.job_id, r.index, q->second.state,
-                                                q->second.reason.empty() || q->second.reason == "None"
-                                                    ? "" : " (" + q->second.reason + ")"));
+    if (!verbose) continue;
+    std::string slurm_note;  // queued or running; else how Slurm ended a task whose run is not complete (sacct)
+    if (q != queue.end())
+      slurm_note = fmt::format("  [slurm {}_{} {}{}]", q->second.job_id, r.index, q->second.state,
+                               q->second.reason.empty() || q->second.reason == "None" ? "" : " (" + q->second.reason + ")");
+    else if (auto e = ended.find(r.index); e != ended.end() && s != run::RunState::complete)
+      slurm_note = fmt::format("  [slurm {}_{} {}]", e->second.job_id, r.index, e->second.state);
+    fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}\n", run::to_string(s), r.name, r.est_seconds / 60, r.pair, slurm_note);
   }
   fmt::print("{} tier {} ({}, commit {}, planned on {}): {} runs: {} complete, {} interrupted, {} failed, {} pending; "
              "about {:.1f} machine-hours left\n",

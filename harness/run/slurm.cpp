@@ -230,6 +230,44 @@ std::map<int64_t, QueuedTask> queued(const Plan& p) {
   return out;
 }
 
+std::map<int64_t, QueuedTask> finished(const Plan& p) {
+  std::map<int64_t, QueuedTask> out;
+  const fs::path sacct = which("sacct"), scontrol = which("scontrol");
+  if (sacct.empty() || scontrol.empty() || !fs::exists(jobs_file(p))) return out;
+  // Without accounting sacct only says "accounting storage is disabled": ask the configuration instead of it.
+  const Output config = capture(scontrol, {"show", "config"});
+  const size_t at = config.out.find("AccountingStorageType");
+  if (config.status != 0 || at == std::string::npos) return out;
+  const std::string type = config.out.substr(at, config.out.find('\n', at) - at);
+  if (type.find("accounting_storage/none") != std::string::npos) return out;
+  std::vector<std::string> ids;
+  for (const auto& j : read_jobs(p)) ids.push_back(j.at("job_id").get<std::string>());
+  if (ids.empty()) return out;
+  std::string list;
+  for (const auto& id : ids) list += (list.empty() ? "" : ",") + id;
+  const Output o = capture(sacct, {"-n", "-P", "-X", "-j", list, "-o", "JobID,State"});
+  if (o.status != 0)
+    return out;  // accounting configured but not answering: the run folders still tell the state
+  std::map<std::string, size_t> order;  // job id -> position in jobs.json: a later submission wins
+  for (size_t i = 0; i < ids.size(); ++i) order[ids[i]] = i;
+  std::map<int64_t, size_t> from;
+  std::stringstream lines(o.out);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t bar = line.find('|'), under = line.find('_');
+    if (bar == std::string::npos || under == std::string::npos || under > bar) continue;
+    const std::string job = line.substr(0, under), task = line.substr(under + 1, bar - under - 1);
+    if (!order.count(job) || task.empty() || task.find_first_not_of("0123456789") != std::string::npos)
+      continue;  // not ours, or a range ("12_[4-9]") of tasks that never started
+    const int64_t index = std::stoll(task);
+    if (from.count(index) && from[index] > order[job]) continue;
+    from[index] = order[job];
+    std::string state = trim(line.substr(bar + 1));
+    state = state.substr(0, state.find(' '));  // "CANCELLED by 0" -> "CANCELLED"
+    out[index] = QueuedTask{job, index, state, ""};
+  }
+  return out;
+}
+
 Submission submit(const Plan& p, const SubmitOptions& opt) {
   const fs::path jsonl = p.dir / "sweep.jsonl";
   if (p.runs.empty()) throw std::runtime_error(fmt::format("{}: the manifest has no runs", jsonl.string()));

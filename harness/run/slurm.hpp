@@ -51,6 +51,12 @@ struct QueuedTask {
 // jobs.json or no squeue on PATH.
 std::map<int64_t, QueuedTask> queued(const Plan& p);
 
+// The end states (sacct's State: COMPLETED, FAILED, TIMEOUT, OUT_OF_MEMORY, ...) of the tasks of jobs.json
+// that left the queue, by manifest line, the latest submission's for a line submitted twice; empty when the
+// cluster keeps no accounting (`scontrol show config`: AccountingStorageType none, as on many small clusters)
+// or sacct is absent.
+std::map<int64_t, QueuedTask> finished(const Plan& p);
+
 // True when squeue is on PATH and <dir>/slurm/jobs.json exists (status then shows the queue).
 bool has_jobs(const Plan& p);
 

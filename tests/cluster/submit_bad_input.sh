@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `sweep submit --slurm` without a cluster (CTest label `smoke`): what it writes, the array it asks for, and its
 # refusals - Slurm absent, an unplanned folder, a thread count other than the manifest's, sbatch failing - each
-# naming the problem and leaving nothing behind that looks like a submission. A stub sbatch stands in for Slurm.
+# naming the problem and leaving nothing behind that looks like a submission; then what status shows from squeue
+# and sacct. Stub sbatch/squeue/scontrol/sacct stand in for Slurm.
 # usage: submit_bad_input.sh <vitbench>
 set -euo pipefail
 vitbench=$(realpath "$1")
@@ -80,4 +81,26 @@ import json, sys
 jobs = json.load(open(sys.argv[1]))
 assert [(j["job_id"], j["array"], j["indices"]) for j in jobs] == [("4242", "0,2-3%2", [0, 2, 3])], jobs
 PY
+# status -v: the queue (squeue) and, only where the cluster keeps accounting, how sacct says a task ended.
+mkdir "$dir/acctbin"
+printf '#!/bin/sh\nexit 0\n' >"$dir/acctbin/squeue"  # nothing queued any more
+cat >"$dir/acctbin/sacct" <<SH
+#!/bin/sh
+touch "$dir/sacct.called"; printf '4242_0|TIMEOUT\n4242_2|CANCELLED by 0\n4242_[3]|PENDING\n'
+SH
+chmod +x "$dir/acctbin/squeue" "$dir/acctbin/sacct"
+accounting() { printf '#!/bin/sh\necho "AccountingStorageType   = accounting_storage/%s"\n' "$1" >"$dir/acctbin/scontrol"
+  chmod +x "$dir/acctbin/scontrol"; }
+accounting slurmdbd
+out=$(env PATH="$dir/acctbin:$PATH" "$vitbench" sweep status -v "$dir/s")
+echo "$out"
+grep -q "^pending .*\[slurm 4242_0 TIMEOUT\]$" <<<"$out" && grep -q "\[slurm 4242_2 CANCELLED\]$" <<<"$out" &&
+  grep -q "^slurm: 0 task(s) in the queue$" <<<"$out" && [[ $(grep -c "\[slurm" <<<"$out") -eq 2 ]] ||
+  { echo "submit_bad_input: status -v does not show sacct's end states"; exit 1; }
+accounting none
+rm "$dir/sacct.called"
+out=$(env PATH="$dir/acctbin:$PATH" "$vitbench" sweep status -v "$dir/s")
+[[ ! -e $dir/sacct.called ]] && ! grep -q "\[slurm" <<<"$out" ||
+  { echo "submit_bad_input: sacct asked on a cluster without accounting"; exit 1; }
+
 echo "submit_bad_input: every refusal named its problem and left no submission behind"
