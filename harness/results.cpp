@@ -3,9 +3,12 @@
 
 #include <H5Cpp.h>
 
+#include <atomic>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "harness/atomic_write.hpp"
 
 namespace vb {
 
@@ -64,24 +67,28 @@ void ResultFile::guarded(const std::string& what, F&& f) {
   try {
     f();
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot {}: {} (disk full or not writable?)", partial_.string(),
-                                         what, e.getDetailMsg()));
+    throw std::runtime_error(fmt::format("{}: cannot {} (in memory): {}", path_.string(), what, e.getDetailMsg()));
   }
 }
 
 ResultFile::ResultFile(std::filesystem::path path, const std::string& kind, const Provenance& prov,
                        const nlohmann::json& config)
-    : path_(std::move(path)), partial_(path_.string() + ".partial") {
+    : path_(std::move(path)) {
   H5::Exception::dontPrint();
-  std::error_code ec;
-  if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path(), ec);
-  if (ec)
-    throw std::runtime_error(fmt::format("{}: cannot create the folder for this result: {}", path_.string(),
-                                         ec.message()));
+  // The folder is checked now, so a read-only or impossible output fails before the work, not after it.
+  require_writable_folder(path_.has_parent_path() ? path_.parent_path() : std::filesystem::path("."));
+  create_output_folder(path_.parent_path());
+  // In memory (core driver, backing_store off): libhdf5 1.10 cannot close a file safely after a failed flush
+  // to disk, so the disk only ever sees the finished image. The name only identifies the file inside HDF5.
+  static std::atomic<int64_t> serial{0};
   try {
-    file_ = std::make_unique<H5::H5File>(partial_.string(), H5F_ACC_TRUNC);
+    H5::FileAccPropList fapl;
+    fapl.setCore(1 << 20, false);
+    file_ = std::make_unique<H5::H5File>(fmt::format("{}#mem{}", path_.string(), ++serial), H5F_ACC_TRUNC,
+                                         H5::FileCreatPropList::DEFAULT, fapl);
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot create result file: {}", partial_.string(), e.getDetailMsg()));
+    throw std::runtime_error(fmt::format("{}: cannot create the result in memory: {}", path_.string(),
+                                         e.getDetailMsg()));
   }
   attr("schema", std::string("vitbench-result/1"));
   attr("kind", kind);
@@ -103,11 +110,9 @@ ResultFile::ResultFile(std::filesystem::path path, const std::string& kind, cons
 ResultFile::~ResultFile() {
   if (!file_) return;
   try {
-    file_->close();
+    file_->close();  // in memory only: nothing to flush, so closing cannot fail halfway
   } catch (...) {
   }
-  std::error_code ec;
-  std::filesystem::remove(partial_, ec);
 }
 
 void ResultFile::write(const std::string& name, const std::vector<double>& v, const std::vector<uint64_t>& s) {
@@ -161,13 +166,19 @@ void ResultFile::attr(const std::string& name, int64_t value, const std::string&
 std::filesystem::path ResultFile::commit() {
   attr("end_time", utc_now());
   attr("complete", int64_t{1});
-  guarded("close", [&] { file_->close(); });
+  std::vector<std::byte> image;
+  guarded("take the file image", [&] {
+    file_->flush(H5F_SCOPE_GLOBAL);
+    const hid_t id = file_->getId();
+    const ssize_t size = H5Fget_file_image(id, nullptr, 0);
+    if (size < 0) throw H5::FileIException("H5Fget_file_image", "cannot size the image");
+    image.resize(static_cast<size_t>(size));
+    if (H5Fget_file_image(id, image.data(), image.size()) != size)
+      throw H5::FileIException("H5Fget_file_image", "cannot copy the image");
+    file_->close();
+  });
   file_.reset();
-  std::error_code ec;
-  std::filesystem::rename(partial_, path_, ec);
-  if (ec)
-    throw std::runtime_error(fmt::format("{}: cannot rename to {}: {}", partial_.string(), path_.string(),
-                                         ec.message()));
+  write_file_atomically(path_, image);
   return path_;
 }
 

@@ -1,6 +1,6 @@
-// HDF5 result files. Every result carries the provenance as root attributes and is written to
-// "<path>.partial", then renamed on commit(): a killed run or a full disk never leaves a file at <path>
-// that looks complete. Layout of the files: docs/results.md.
+// HDF5 result files. Every result carries the provenance as root attributes and is built in memory (HDF5's core
+// driver, no backing store); commit() writes the finished image with write_file_atomically (atomic_write.hpp), so
+// a killed run or a full disk never leaves a file at <path> that looks complete. Layout: docs/results.md.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +24,7 @@ class ResultFile {
   // `kind` names what wrote it ("info", "train", ...); `config` is the full resolved configuration.
   ResultFile(std::filesystem::path path, const std::string& kind, const Provenance& prov,
              const nlohmann::json& config);
-  ~ResultFile();  // without commit(): closes and deletes the partial file
+  ~ResultFile();  // without commit(): discards the in-memory file; nothing reaches the disk
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;
 
@@ -39,7 +39,7 @@ class ResultFile {
   void attr(const std::string& name, double value, const std::string& object = "/");
   void attr(const std::string& name, int64_t value, const std::string& object = "/");
 
-  // Stamps end_time and complete=1, closes, renames into place. Returns the final path.
+  // Stamps end_time and complete=1, writes the image to <path> atomically. Returns the final path.
   std::filesystem::path commit();
   const std::filesystem::path& path() const { return path_; }
 
@@ -48,7 +48,7 @@ class ResultFile {
   void guarded(const std::string& what, F&& f);
   template <class F>
   void put_attr(const std::string& name, const std::string& object, F&& create);
-  std::filesystem::path path_, partial_;
+  std::filesystem::path path_;
   std::unique_ptr<H5::H5File> file_;
 };
 

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <optional>
 
+#include "harness/atomic_write.hpp"
 #include "harness/checkpoint.hpp"
 #include "harness/data/dataset.hpp"
 #include "harness/data/loader.hpp"
@@ -59,6 +60,7 @@ std::vector<float> load_images(const RfOptions& opt, const ModelConfig& cfg, con
 }  // namespace
 
 RfResult measure_rf_file(const RfOptions& opt) {
+  require_writable_folder(opt.output.has_parent_path() ? opt.output.parent_path() : ".");  // before the work
   std::optional<data::Dataset> loaded;
   ModelConfig cfg = opt.model;
   if (opt.adapt_to_dataset) {

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/atomic_write.hpp"
 #include "harness/gemm_peak.hpp"
 #include "harness/results.hpp"
 #include "harness/throughput/memory.hpp"
@@ -33,6 +34,8 @@ void measure_peaks(std::map<DType, PeakSamples>& peaks, bool at_start, const Thr
 }  // namespace
 
 ThroughputResult measure_throughput(const ThroughputOptions& opt) {
+  // A folder that cannot hold the result is refused before anything is built or timed.
+  require_writable_folder(opt.output.has_parent_path() ? opt.output.parent_path() : ".");
   std::vector<RunMode> modes;
   std::vector<DType> dtypes;
   for (const auto& m : opt.modes) modes.push_back(parse_run_mode(m));

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include "harness/atomic_write.hpp"
 #include "harness/checkpoint.hpp"
 #include "models/config_fields.hpp"
 #include "harness/h5read.hpp"
@@ -194,6 +195,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   need(cfg.val_size >= 0 && cfg.train_size >= 0, "val_size and train_size must be >= 0");
   need(cfg.eval_every >= 0, fmt::format("eval_every must be >= 0 (0 = every epoch), given {}", cfg.eval_every));
 
+  require_writable_folder(cfg.output);  // a folder that cannot hold the checkpoints: refused before any work
   {  // bf16 on a CPU without it: refused before the dataset is read or anything is written.
     const ModelConfig asked = resolve_model(cfg.model, cfg.overrides);
     require_dtype(asked.dtype, asked.name);
@@ -270,6 +272,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
 
   const auto ckpt_path = cfg.output / "checkpoint.h5", record_path = cfg.output / "record.h5",
              best_path = cfg.output / "best.h5";
+  create_output_folder(cfg.output);
   History h;
   int64_t global_step = 0;
   if (resume) {
