@@ -41,6 +41,7 @@ void save_checkpoint(const std::filesystem::path& path, Model& model) {
 
 void load_checkpoint(const std::filesystem::path& path, Model& model) {
   const H5Input in(path);
+  in.require_complete();
   const auto found = in.datasets();
   const std::string& where = in.path();
   const std::string& name = model.config().name;

@@ -126,6 +126,21 @@ int64_t H5Input::root_attr_i64(const std::string& name) const {
   }
 }
 
+void H5Input::require_complete() const {
+  try {
+    const H5::Group root = file_->openGroup("/");
+    if (!root.attrExists("schema")) return;
+  } catch (const H5::Exception& e) {
+    throw std::runtime_error(fmt::format("{}: cannot read its root group: {}", path_, e.getDetailMsg()));
+  }
+  if (!root_attr("schema").starts_with("vitbench-result/")) return;
+  const int64_t complete = root_attr_i64("complete");
+  if (complete != 1)
+    throw std::runtime_error(fmt::format("{}: incomplete result (complete = {}): the run that wrote it stopped "
+                                         "before finishing it; delete it, or resume/re-run to write it again",
+                                         path_, complete));
+}
+
 int64_t H5Input::read_i64_scalar(const std::string& dataset) const {
   const Dims s = shape(dataset);
   if (product(s) != 1)

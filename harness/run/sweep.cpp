@@ -474,6 +474,7 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
                                            other.name, isa, other_isa));
   }
   fs::create_directories(d);
+  if (fs::exists(d / "record.h5")) H5Input(d / "record.h5").require_complete();  // never built upon a torn record
   write_atomically(d / "config.json", r.config.dump(1) + "\n");
   fs::remove(d / "failed.json");
   if (omp_get_max_threads() != r.threads) omp_set_num_threads(r.threads);

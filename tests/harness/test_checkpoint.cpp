@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "harness/checkpoint.hpp"
+#include "harness/h5read.hpp"
 #include "harness/pos_resample.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -140,5 +141,23 @@ TEST_CASE("a checkpoint's position table for another grid is resampled on load",
   PosModel odd(3);
   odd.pos.value = Tensor({1, 7, 3});
   CHECK_THROWS_WITH(load_checkpoint(dir / "pos.h5", odd), Catch::Contains("pos_embed") && Catch::Contains("[1, 5, 3]"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an incomplete checkpoint is refused, naming the file", "[harness][checkpoint]") {
+  const auto dir = temp_dir("incomplete");
+  TinyModel m;
+  save_checkpoint(dir / "c.h5", m);
+  {  // as left by a writer that stopped before commit(): complete = 0
+    H5::H5File f((dir / "c.h5").string(), H5F_ACC_RDWR);
+    const int64_t zero = 0;
+    f.openGroup("/").openAttribute("complete").write(H5::PredType::NATIVE_INT64, &zero);
+  }
+  CHECK_THROWS_WITH(load_checkpoint(dir / "c.h5", m), Catch::Contains("c.h5") && Catch::Contains("incomplete"));
+  {  // weights from elsewhere (scripts/convert_state_dict.py) carry no schema and load
+    H5::H5File f((dir / "c.h5").string(), H5F_ACC_RDWR);
+    f.openGroup("/").removeAttr("schema");
+  }
+  load_checkpoint(dir / "c.h5", m);
   fs::remove_all(dir);
 }
