@@ -3,6 +3,7 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -74,10 +75,24 @@ Dims H5Input::shape(const std::string& dataset) const {
 
 namespace {
 
+// HDF5's standard filters expand data by at most deflate's 1032:1, so a dataset cannot hold more bytes than
+// this many times the file's size; a shape beyond that is a corrupt or hostile header, refused before allocating.
+constexpr uint64_t kMaxExpansion = 1032;
+
 template <class T>
 std::vector<T> read_as(const H5::H5File& f, const std::string& path, const std::string& dataset, Dims shape,
                        const H5::PredType& type, const char* type_name) {
-  std::vector<T> v(product(shape));
+  uint64_t bytes = sizeof(T);
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes)) bytes = UINT64_MAX;
+  std::error_code ec;
+  const uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  if (bytes > std::max<uint64_t>(ec ? 0 : file_bytes, 1) * kMaxExpansion)
+    throw std::runtime_error(fmt::format("{}: '{}' claims shape {} ({} bytes as {}), more than a file of {} bytes "
+                                         "can hold (corrupt?)", path, dataset, to_string(shape),
+                                         bytes == UINT64_MAX ? std::string("> 2^64") : std::to_string(bytes),
+                                         type_name, ec ? 0 : file_bytes));
+  std::vector<T> v(bytes / sizeof(T));
   try {
     if (!v.empty()) f.openDataSet(dataset).read(v.data(), type);
   } catch (const H5::Exception& e) {

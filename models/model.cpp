@@ -3,6 +3,8 @@
 
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "models/core/cpu.hpp"
 #include "models/families/families.hpp"
 
@@ -25,7 +27,12 @@ std::unique_ptr<Model> create_model(const ModelConfig& cfg) {
   // Refused here, before any layer is built: without avx512_core_bf16 oneDNN has no (or only emulated)
   // bf16 kernels, and the first forward would fail deep inside a layer.
   require_dtype(cfg.dtype, cfg.name);
-  return family_info(cfg.family).make(cfg);
+  try {
+    return family_info(cfg.family).make(cfg);
+  } catch (const std::length_error& e) {  // a tensor too large for the machine (tensor.cpp): say which setting
+    throw std::length_error(fmt::format("model {} at img_size {} does not fit in memory: {}; choose a smaller "
+                                        "img_size", cfg.name, cfg.img_size, e.what()));
+  }
 }
 
 }  // namespace vb

@@ -64,12 +64,21 @@ Idx read_idx(const fs::path& file, uint32_t magic) {
         fmt::format("{}: bad magic number 0x{:08x} (expected 0x{:08x}: {})", path, got, magic,
                     magic == kImagesMagic ? "IDX images, uint8, 3 dimensions" : "IDX labels, uint8, 1 dimension"));
   Idx idx;
-  size_t total = 1;
+  uint64_t total = 1;
+  bool overflow = false;
   for (uint32_t d = 0; d < (magic & 0xff); ++d) {
     idx.dims.push_back(read_u32("dimensions"));
-    total *= static_cast<size_t>(idx.dims.back());
+    overflow |= __builtin_mul_overflow(total, static_cast<uint64_t>(idx.dims.back()), &total);
   }
-  if (total > (size_t{1} << 36)) throw std::runtime_error(fmt::format("{}: implausible dimensions", path));
+  // The header is checked against the file before allocating: raw data cannot be longer than the file, and
+  // gzip (deflate) expands at most 1032:1; a larger claim is a corrupt or hostile header.
+  std::error_code ec;
+  const uint64_t file_bytes = fs::file_size(file, ec);
+  const uint64_t limit = ec ? 0 : gzdirect(f.get()) ? file_bytes : file_bytes * 1032;
+  if (overflow || total > limit)
+    throw std::runtime_error(fmt::format("{}: the header claims dimensions [{}] ({}{} bytes of data), more than a "
+                                         "file of {} bytes can hold (truncated or corrupt?)", path, fmt::join(idx.dims, ", "),
+                                         overflow ? "> 2^64" : "", overflow ? "" : std::to_string(total), file_bytes));
   idx.data.resize(total);
   const size_t n = read_some(f.get(), idx.data.data(), total, path);
   if (n != total)

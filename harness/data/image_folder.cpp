@@ -274,8 +274,9 @@ ImageSet get_split(Reader& r, const std::vector<std::string>& classes) {
   s.height = r.pod<int64_t>();
   s.width = r.pod<int64_t>();
   // Sizes checked against the bytes left before anything is allocated from them.
+  // (n <= left / per_image rather than n * per_image <= left: the product of a hostile n can overflow.)
   if (n < 0 || s.channels < 1 || s.height < 1 || s.width < 1 || s.height > (1 << 16) || s.width > (1 << 16) ||
-      s.channels > 4 || static_cast<uint64_t>(n) * (4 + s.channels * s.height * s.width) > r.left())
+      s.channels > 4 || static_cast<uint64_t>(n) > r.left() / static_cast<uint64_t>(4 + s.channels * s.height * s.width))
     throw std::runtime_error("bad split header");
   s.labels.resize(n);
   r.raw(s.labels.data(), n * sizeof(int32_t));
@@ -312,8 +313,9 @@ bool read_cache(const fs::path& file, Dataset& d, std::string& why) {
   if (!fs::exists(file)) return false;
   try {
     Reader r(file);
-    std::vector<std::string> classes(r.pod<uint64_t>());
-    if (classes.size() > r.left()) throw std::runtime_error("bad class count");
+    const auto n_classes = r.pod<uint64_t>();  // checked before it sizes anything
+    if (n_classes > r.left() / sizeof(uint64_t)) throw std::runtime_error("bad class count");
+    std::vector<std::string> classes(n_classes);
     for (auto& c : classes) c = r.str();
     for (auto* v : {&d.normalize.mean, &d.normalize.std}) {
       const auto n = r.pod<uint64_t>();

@@ -1,6 +1,8 @@
 // Runtime core: engine/stream, Tensor, Reorder and the argument checks shared by all layers.
 #include "models/core/tensor.hpp"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <stdexcept>
 
@@ -46,7 +48,26 @@ bool is_plain(const dnnl::memory::desc& md) {
   return md == plain_desc(dims, md.data_type() == dt::bf16 ? DType::bf16 : DType::f32);
 }
 
-Tensor::Tensor(const Dims& shape, DType d) : Tensor(plain_desc(shape, d)) {}
+namespace {
+
+// A shape read from a setting (img_size=100000) or a file must fail with its size, before oneDNN tries the
+// allocation and reports only "could not create a memory object". std::length_error lets create_model add
+// which model and img_size asked for it.
+const Dims& check_size(const Dims& shape, DType d) {
+  uint64_t bytes = d == DType::bf16 ? 2 : 4;
+  const uint64_t machine = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  for (int64_t v : shape)
+    if (v > 0 && __builtin_mul_overflow(bytes, static_cast<uint64_t>(v), &bytes)) bytes = UINT64_MAX;
+  if (bytes > machine)
+    throw std::length_error(fmt::format("a tensor of shape {} would need {:.1f} GiB, more than this machine's "
+                                        "{:.1f} GiB of memory", to_string(shape), static_cast<double>(bytes) / (1 << 30),
+                                        static_cast<double>(machine) / (1 << 30)));
+  return shape;
+}
+
+}  // namespace
+
+Tensor::Tensor(const Dims& shape, DType d) : Tensor(plain_desc(check_size(shape, d), d)) {}
 
 Tensor::Tensor(const dnnl::memory::desc& md) : shape_(md.dims()) {
   if (md.data.ndims == 0 || product(shape_) <= 0)

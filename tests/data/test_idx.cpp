@@ -116,6 +116,16 @@ TEST_CASE("IDX errors name the file and the problem", "[data]") {
       CHECK_THROWS_WITH(read_idx_split(p, labels, classes, "x"), Contains(p.string()) && Contains("truncated"));
     }
   }
+  SECTION("a header claiming 2^48 bytes is refused before allocating, raw and gzip") {
+    for (bool gz : {false, true}) {
+      const fs::path p = dir / (gz ? "huge.gz" : "huge");
+      write_file(p, idx_bytes(0x803, {1u << 16, 1u << 16, 1u << 16}, s.images), gz);
+      CHECK_THROWS_WITH(read_idx_split(p, labels, classes, "x"),
+                        Contains(p.string()) && Contains("65536, 65536, 65536") && Contains("more than a file"));
+    }
+    write_file(images, idx_bytes(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu}, s.images), false);  // overflows
+    CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"), Contains("> 2^64"));
+  }
   SECTION("truncated header") {
     write_file(images, {0, 0, 8, 3, 0, 0}, false);
     CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"), Contains(images.string()) && Contains("truncated"));

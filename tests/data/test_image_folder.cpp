@@ -148,19 +148,29 @@ TEST_CASE("image folder cache: reused, invalidated by a changed file, rebuilt wh
   CHECK(rebuilt2.test.pixels == first.test.pixels);
   CHECK(load_dataset("folder:" + root.string(), options(cache)).train.pixels == first.train.pixels);
   CHECK(folder_decode_count() == before + 6);
+  // A class count of 2^40 (right after the 8-byte magic) is refused before it sizes anything, and rebuilt
+  // (an allocation attempt would abort under AddressSanitizer).
+  {
+    std::fstream f(caches[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(8);
+    const uint64_t huge = uint64_t{1} << 40;
+    f.write(reinterpret_cast<const char*>(&huge), sizeof huge);
+  }
+  CHECK(load_dataset("folder:" + root.string(), options(cache)).train.pixels == first.train.pixels);
+  CHECK(folder_decode_count() == before + 8);
 
   // A changed image gives another key: decoded again, the new pixels seen.
   const auto mtime = fs::last_write_time(root / "train/dog/a.PNG");
   png(root / "train/dog/a.PNG", 9);
   fs::last_write_time(root / "train/dog/a.PNG", mtime + std::chrono::seconds(1));  // whatever the clock's tick
   const Dataset changed = load_dataset("folder:" + root.string(), options(cache));
-  CHECK(folder_decode_count() == before + 8);
+  CHECK(folder_decode_count() == before + 10);
   CHECK(changed.train.image(2)[0] == pattern(8, 8, 3, 9)[0]);
   CHECK(changed.train.pixels != first.train.pixels);
   // A new image changes the key too.
   png(root / "test/cat/t2.png", 8);
   CHECK(load_dataset("folder:" + root.string(), options(cache)).test.size() == 3);
-  CHECK(folder_decode_count() == before + 10);
+  CHECK(folder_decode_count() == before + 12);
 }
 
 TEST_CASE("image folder errors name the file or folder", "[data]") {

@@ -161,3 +161,20 @@ TEST_CASE("an incomplete checkpoint is refused, naming the file", "[harness][che
   load_checkpoint(dir / "c.h5", m);
   fs::remove_all(dir);
 }
+
+TEST_CASE("a dataset claiming 2^40 elements is refused before allocating", "[harness][checkpoint]") {
+  const auto dir = temp_dir("huge");
+  TinyModel m;
+  save_checkpoint(dir / "h.h5", m);
+  {  // a (2^20, 2^20) table with no data written: the file stays small, the header lies
+    H5::H5File f((dir / "h.h5").string(), H5F_ACC_RDWR);
+    f.unlink("fc.weight");
+    const hsize_t dims[2] = {hsize_t{1} << 20, hsize_t{1} << 20};
+    f.createDataSet("fc.weight", H5::PredType::NATIVE_FLOAT, H5::DataSpace(2, dims));
+  }
+  // The shape differs from the model's, so only the position-table path would read it; read it directly.
+  CHECK_THROWS_WITH(H5Input(dir / "h.h5").read_f32("fc.weight"),
+                    Catch::Contains("h.h5") && Catch::Contains("[1048576, 1048576]") && Catch::Contains("more than a file"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "h.h5", m), Catch::Contains("h.h5") && Catch::Contains("fc.weight"));
+  fs::remove_all(dir);
+}
