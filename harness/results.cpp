@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/atomic_write.hpp"
+#include "harness/file_lock.hpp"
 
 namespace vb {
 
@@ -78,6 +79,7 @@ ResultFile::ResultFile(std::filesystem::path path, const std::string& kind, cons
   // The folder is checked now, so a read-only or impossible output fails before the work, not after it.
   require_writable_folder(path_.has_parent_path() ? path_.parent_path() : std::filesystem::path("."));
   create_output_folder(path_.parent_path());
+  lock_ = std::make_unique<FileLock>(file_lock_path(path_), "results file " + path_.string());
   // In memory (core driver, backing_store off): libhdf5 1.10 cannot close a file safely after a failed flush
   // to disk, so the disk only ever sees the finished image. The name only identifies the file inside HDF5.
   static std::atomic<int64_t> serial{0};
@@ -179,6 +181,7 @@ std::filesystem::path ResultFile::commit() {
   });
   file_.reset();
   write_file_atomically(path_, image);
+  lock_.reset();
   return path_;
 }
 

@@ -19,6 +19,10 @@ class H5File;
 
 namespace vb {
 
+class FileLock;
+
+// Holds an advisory lock on "<path>.lock" (file_lock.hpp) from construction to destruction: a second process
+// writing the same results file is refused with the holder's pid, host and command.
 class ResultFile {
  public:
   // `kind` names what wrote it ("info", "train", ...); `config` is the full resolved configuration.
@@ -49,6 +53,7 @@ class ResultFile {
   template <class F>
   void put_attr(const std::string& name, const std::string& object, F&& create);
   std::filesystem::path path_;
+  std::unique_ptr<FileLock> lock_;
   std::unique_ptr<H5::H5File> file_;
 };
 

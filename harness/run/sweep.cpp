@@ -19,6 +19,7 @@
 #include "harness/build_info.hpp"
 #include "models/config_fields.hpp"
 #include "harness/data/dataset.hpp"
+#include "harness/file_lock.hpp"
 #include "harness/h5read.hpp"
 #include "harness/provenance.hpp"
 #include "harness/run/rf.hpp"
@@ -509,6 +510,7 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
   if (p.meta.value("plan_only", false))
     throw std::runtime_error(fmt::format("{}: tier '{}' is planned, not run here ({})", (p.dir / "sweep.json").string(),
                                          p.meta.value("tier", ""), p.meta.value("note", "a cluster recipe")));
+  const FileLock lock(folder_lock_path(p.dir), "sweep run folder " + p.dir.string());  // one runner per sweep
   int failures = 0;
   const size_t n = p.runs.size();
   for (size_t i = 0; i < n; ++i) {

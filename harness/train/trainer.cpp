@@ -12,6 +12,7 @@
 
 #include "harness/atomic_write.hpp"
 #include "harness/checkpoint.hpp"
+#include "harness/file_lock.hpp"
 #include "models/config_fields.hpp"
 #include "harness/h5read.hpp"
 #include "harness/progress.hpp"
@@ -272,7 +273,9 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
 
   const auto ckpt_path = cfg.output / "checkpoint.h5", record_path = cfg.output / "record.h5",
              best_path = cfg.output / "best.h5";
+  // One process per run folder: taken before the folder's checkpoint is read or any file is written.
   create_output_folder(cfg.output);
+  const FileLock folder_lock(folder_lock_path(cfg.output), "run folder " + cfg.output.string());
   History h;
   int64_t global_step = 0;
   if (resume) {

@@ -1,9 +1,12 @@
 // HDF5 result files: provenance recorded, atomic commit, clear errors.
 #include <H5Cpp.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+
+#include <fmt/format.h>
 
 #include "harness/gemm_peak.hpp"
 #include "models/core/cpu.hpp"
@@ -35,7 +38,9 @@ TEST_CASE("a committed result holds provenance, config and datasets", "[harness]
     out.write("gemm/f32/gflops", std::vector<double>{1.0, 2.0, 3.0});
     out.write("maps", std::vector<float>(12, 0.5f), {2, 2, 3});
     out.attr("median_gflops", 2.0, "gemm/f32");
-    REQUIRE(fs::is_empty(dir / "sub"));  // built in memory: nothing on disk until commit
+    // Built in memory: nothing on disk until commit but the writer's lock file.
+    REQUIRE_FALSE(fs::exists(dir / "sub" / "r.h5"));
+    REQUIRE_FALSE(fs::exists(dir / "sub" / "r.h5.partial"));
     REQUIRE(out.commit() == dir / "sub" / "r.h5");
   }
   REQUIRE_FALSE(fs::exists(dir / "sub" / "r.h5.partial"));
@@ -92,4 +97,19 @@ TEST_CASE("gemm peak returns one positive sample per repetition", "[harness]") {
   REQUIRE_THROWS_AS(measure_gemm_peak(DType::f32, 0), std::invalid_argument);
   if (!bf16_supported())  // no bf16 peak on a CPU without it: refused, naming the ISA
     REQUIRE_THROWS_WITH(measure_gemm_peak(DType::bf16, 64, 3), Catch::Contains("bf16 not available on this CPU"));
+}
+
+TEST_CASE("a results file open for writing is refused to a second writer, naming the holder", "[harness]") {
+  const auto dir = temp_dir("locked");
+  {
+    ResultFile first(dir / "r.h5", "test", collect_provenance(), {});
+    // flock is per open file, so a second open in this same process conflicts as another process would.
+    REQUIRE_THROWS_WITH(ResultFile(dir / "r.h5", "test", collect_provenance(), {}),
+                        Catch::Contains("results file " + (dir / "r.h5").string()) &&
+                            Catch::Contains(fmt::format("pid {} on host", ::getpid())) && Catch::Contains("command: "));
+    first.commit();
+  }
+  CHECK_FALSE(fs::exists(dir / "r.h5.lock"));  // released and removed by the holder
+  ResultFile again(dir / "r.h5", "test", collect_provenance(), {});  // free once the first is done
+  fs::remove_all(dir);
 }
