@@ -2,10 +2,14 @@
 #include "harness/atomic_write.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -29,6 +33,17 @@ struct Fd {
   }
 };
 
+// The N of VITBENCH_KILL_AT_WRITE, 0 when unset: the kill points of tests/reliability/kill_points.sh.
+int64_t kill_at_write() {
+  const char* v = std::getenv("VITBENCH_KILL_AT_WRITE");
+  return v ? std::strtoll(v, nullptr, 10) : 0;
+}
+
+void log_write(const std::filesystem::path& path, int64_t n) {
+  const char* log = std::getenv("VITBENCH_KILL_AT_WRITE_LOG");
+  if (log) std::ofstream(log, std::ios::app) << n << " " << path.string() << "\n";
+}
+
 void write_all(int fd, const std::filesystem::path& p, const std::byte* data, size_t n) {
   const size_t total = n;
   while (n > 0) {
@@ -51,11 +66,18 @@ void fsync_folder(const std::filesystem::path& folder) {
 }  // namespace
 
 void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+  static std::atomic<int64_t> calls{0};
+  const int64_t n = ++calls;
+  log_write(path, n);
   const std::filesystem::path partial = path.string() + ".partial";
   const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : ".";
   try {
     Fd f{::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (f.fd < 0) throw sys_error(path, "create " + partial.filename().string(), errno);
+    if (n == kill_at_write()) {  // a crash halfway through a write: the partial file is left behind
+      write_all(f.fd, path, bytes.data(), bytes.size() / 2);
+      ::kill(::getpid(), SIGKILL);
+    }
     write_all(f.fd, path, bytes.data(), bytes.size());
     // fsync before rename: otherwise a power loss can leave <path> renamed but empty.
     if (::fsync(f.fd) != 0) throw sys_error(path, "sync " + partial.filename().string(), errno);

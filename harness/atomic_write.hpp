@@ -11,6 +11,8 @@ namespace vb {
 
 // Throws std::runtime_error naming the file and the system's reason ("No space left on device"); on failure
 // the partial file is removed and <path> is untouched.
+// Fault injection for tests: with VITBENCH_KILL_AT_WRITE=N the process SIGKILLs itself halfway through the N-th
+// call (tests/reliability/kill_points.sh); VITBENCH_KILL_AT_WRITE_LOG=<file> appends one line per call.
 void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes);
 
 // Checks, before any work starts and without creating anything, that `folder` is (or can be created as) a
