@@ -12,6 +12,7 @@ packages=(
   libjpeg-dev libpng-dev libstb-dev zlib1g-dev        # image decoding, gzip'd IDX (datasets)
   dataset-fashion-mnist                               # the embedded default data
   valgrind                                            # the throughput gate's instruction counts
+  libopenmpi-dev openmpi-bin                          # data-parallel training over MPI (docs/distributed.md)
 )
 
 missing=()

@@ -5,6 +5,7 @@
 
 #include "harness/cli/commands.hpp"
 #include "harness/cli/model_options.hpp"
+#include "harness/dist/mpi.hpp"
 #include "harness/gemm_peak.hpp"
 #include "harness/results.hpp"
 #include "models/core/cpu.hpp"
@@ -31,6 +32,7 @@ void run_info(const InfoOptions& opt, const std::string& command) {
   fmt::print("ISA      {} (what oneDNN dispatches to{})\n", prov.isa,
              prov.isa_cap.empty() ? "" : ", capped by ONEDNN_MAX_CPU_ISA=" + prov.isa_cap);
   fmt::print("threads  {}\n", prov.threads);
+  fmt::print("MPI      {}\n", dist::mpi_library());
   const nlohmann::json config = {{"gemm_size", opt.gemm_size}, {"repeats", opt.repeats}};
   ResultFile out(opt.output, "info", prov, config);
   // What this CPU offers: one line and one root attribute (capability_<dtype>) per dtype.

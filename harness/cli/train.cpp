@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
+#include "harness/dist/mpi.hpp"
 #include "harness/train/trainer.hpp"
 
 namespace vb::cli {
@@ -57,8 +58,11 @@ void run_train(const TrainOptions& o, const std::string& command) {
 
 void add_train(CLI::App& app, const Common& common) {
   auto o = std::make_shared<TrainOptions>();
-  auto* cmd = app.add_subcommand("train", "Train a model from scratch on a dataset; validation every epoch, test "
-                                          "at the end, checkpoints every epoch, one HDF5 run record");
+  auto* cmd = app.add_subcommand(
+      "train", fmt::format("Train a model from scratch on a dataset; validation every epoch, test at the end, "
+                           "checkpoints every epoch, one HDF5 run record. Data-parallel under `mpirun -np R` or "
+                           "`srun --mpi=pmix` (the batch is split across ranks; docs/distributed.md); MPI: {}",
+                           dist::mpi_compiled() ? "compiled in" : "not compiled in"));
   train::TrainConfig& g = o->given;
   auto key = [&](CLI::Option* opt, const std::string& k) { o->keys.emplace_back(opt, k); };
   cmd->add_option("-c,--config", o->config_file, "experiment preset (JSON of the settings below), e.g. "

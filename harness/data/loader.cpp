@@ -78,6 +78,11 @@ Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions 
     if (!(s > 0)) throw std::invalid_argument(fmt::format("{}: normalisation std must be positive", what));
   if (opt_.train && (opt_.augment.mixup > 0 || opt_.augment.cutmix > 0) && set_.classes.empty())
     throw std::invalid_argument(fmt::format("{}: mixup/cutmix need the class list", what));
+  if (opt_.shards < 1 || opt_.shard < 0 || opt_.shard >= opt_.shards)
+    throw std::invalid_argument(fmt::format("{}: shard {} of {} does not exist", what, opt_.shard, opt_.shards));
+  if (opt_.shards > 1 && (!opt_.drop_last || opt_.batch % opt_.shards != 0))
+    throw std::invalid_argument(fmt::format("{}: batch {} cannot be split into {} equal shards{}", what, opt_.batch,
+                                            opt_.shards, opt_.drop_last ? "" : " (sharding needs drop_last)"));
   if (opt_.augment.crop_pad < 0) throw std::invalid_argument(fmt::format("{}: crop_pad must be >= 0", what));
 
   // The geometry: which source pixels (bilinear) make output pixel (oy, ox); see loader.hpp for the rule.
@@ -254,12 +259,19 @@ void Loader::render(int64_t index, uint64_t sample_key, float* dst, std::vector<
 
 void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
   const int64_t first = step * opt_.batch;
-  const int64_t b = std::min(opt_.batch, size() - first);
+  const int64_t bg = std::min(opt_.batch, size() - first);  // the global batch; this shard has rows [lo, hi)
+  const int64_t lo = opt_.shard * bg / opt_.shards, hi = (opt_.shard + 1) * bg / opt_.shards, b = hi - lo;
   const int64_t numel = set_.channels * out_size_ * out_size_;
   // The set is held by reference: one resized behind the loader's back would be read out of bounds.
   if (set_.pixels.size() != static_cast<size_t>(set_.size() * set_.image_numel()) ||
       set_.labels.size() < indices_.size())
     throw std::runtime_error(fmt::format("loader for {}: the image set changed after the loader was made", set_.name));
+  // Row g of the global batch: its position in the epoch keys its random numbers, whichever shard renders it.
+  auto render_row = [&](int64_t g, float* dst, std::vector<float>& scratch) {
+    const int64_t pos = first + g;
+    render(order_[pos], key(Purpose::augment, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(pos)}),
+           dst, scratch);
+  };
   out.epoch = epoch;
   out.step = step;
   out.size = b;
@@ -269,22 +281,21 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
   out.targets.clear();
   std::vector<float> scratch;
   for (int64_t j = 0; j < b; ++j) {
-    const int64_t pos = first + j;  // position in the epoch: the sample's random numbers depend on it alone
-    out.indices[j] = order_[pos];
-    out.labels[j] = set_.labels[order_[pos]];
-    render(order_[pos], key(Purpose::augment, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(pos)}),
-           out.images.data() + j * numel, scratch);
+    out.indices[j] = order_[first + lo + j];
+    out.labels[j] = set_.labels[order_[first + lo + j]];
+    render_row(lo + j, out.images.data() + j * numel, scratch);
   }
   const Augment& a = opt_.augment;
   if (!opt_.train || (a.mixup <= 0 && a.cutmix <= 0) || b == 0) return;
 
-  // Mixup / cutmix on the whole batch with the batch reversed as partner (timm's "batch" mode).
+  // Mixup / cutmix on the whole global batch with the batch reversed as partner (timm's "batch" mode): row g
+  // takes from row bg-1-g. A pair inside this shard is updated in place; a partner in another shard is
+  // rendered here too (the same pixels that shard renders), so the result does not depend on the split.
   Stream rs(key(Purpose::mix, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(step)}));
   const bool use_cutmix = a.mixup > 0 && a.cutmix > 0 ? rs.uniform() < 0.5f : a.cutmix > 0;
   double lam = beta(rs, use_cutmix ? a.cutmix : a.mixup);
   const int64_t s = out_size_;
-  // Image j takes from image b-1-j and vice versa, so each pair is updated in place (no copy of the batch);
-  // the middle image of an odd batch is its own partner and stays as it is.
+  int64_t y0 = 0, y1 = 0, x0 = 0, x1 = 0;
   if (use_cutmix) {
     // The box as in timm's rand_bbox: side sqrt(1 - lam) of the image, centre uniform, clipped to the image;
     // lam is then corrected to the area actually kept.
@@ -292,21 +303,29 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
     const int64_t ch = static_cast<int64_t>(s * cut), cw = static_cast<int64_t>(s * cut);
     const int64_t cy = std::min<int64_t>(static_cast<int64_t>(rs.uniform() * s), s - 1);
     const int64_t cx = std::min<int64_t>(static_cast<int64_t>(rs.uniform() * s), s - 1);
-    const int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, s), y1 = std::clamp<int64_t>(cy + ch / 2, 0, s);
-    const int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, s), x1 = std::clamp<int64_t>(cx + cw / 2, 0, s);
-    for (int64_t j = 0; j < b - 1 - j; ++j) {
-      float* p = out.images.data() + j * numel;
-      float* q = out.images.data() + (b - 1 - j) * numel;
+    y0 = std::clamp<int64_t>(cy - ch / 2, 0, s), y1 = std::clamp<int64_t>(cy + ch / 2, 0, s);
+    x0 = std::clamp<int64_t>(cx - cw / 2, 0, s), x1 = std::clamp<int64_t>(cx + cw / 2, 0, s);
+  }
+  const float l = static_cast<float>(lam);
+  std::vector<float> partner;
+  for (int64_t j = 0; j < b; ++j) {
+    const int64_t g = lo + j, pg = bg - 1 - g;
+    if (pg == g) continue;  // the middle image of an odd batch is its own partner and stays as it is
+    float* p = out.images.data() + j * numel;
+    const bool local = pg >= lo && pg < hi;
+    if (local && pg < g) continue;  // mixed with its partner already
+    float* q = local ? out.images.data() + (pg - lo) * numel : nullptr;
+    if (!local) {
+      partner.resize(numel);
+      render_row(pg, partner.data(), scratch);
+      q = partner.data();
+    }
+    // Either both rows of the pair change (both here), or only p (q is a copy of another shard's row).
+    if (use_cutmix) {
       for (int64_t c = 0; c < set_.channels; ++c)
         for (int64_t y = y0; y < y1; ++y)
           std::swap_ranges(p + (c * s + y) * s + x0, p + (c * s + y) * s + x1, q + (c * s + y) * s + x0);
-    }
-    lam = 1 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(s * s);
-  } else {
-    const float l = static_cast<float>(lam);
-    for (int64_t j = 0; j < b - 1 - j; ++j) {
-      float* p = out.images.data() + j * numel;
-      float* q = out.images.data() + (b - 1 - j) * numel;
+    } else {
       for (int64_t i = 0; i < numel; ++i) {
         const float pi = p[i], qi = q[i];
         p[i] = l * pi + (1 - l) * qi;
@@ -314,11 +333,13 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
       }
     }
   }
+  if (use_cutmix) lam = 1 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(s * s);
   const int64_t classes = static_cast<int64_t>(set_.classes.size());
   out.targets.assign(b * classes, 0.f);
   for (int64_t j = 0; j < b; ++j) {
+    const int64_t partner_label = set_.labels[order_[first + bg - 1 - (lo + j)]];
     out.targets[j * classes + out.labels[j]] += static_cast<float>(lam);
-    out.targets[j * classes + out.labels[b - 1 - j]] += static_cast<float>(1 - lam);
+    out.targets[j * classes + partner_label] += static_cast<float>(1 - lam);
   }
 }
 

@@ -29,11 +29,16 @@ struct LoaderOptions {
   Normalize normalize;
   uint64_t seed = 0;
   int64_t prefetch = 2;    // batches prepared ahead on the background thread (0 = prepare in next())
+  // Data parallelism: `batch` is the global batch and this loader yields rows [shard * batch / shards,
+  // (shard + 1) * batch / shards) of each one. Every random draw keys on the global position, and mixup/cutmix
+  // partners are global rows, so the rows are exactly those of the one-process batch (needs drop_last and a
+  // batch divisible by shards).
+  int64_t shard = 0, shards = 1;
 };
 
 struct Batch {
   int64_t epoch = 0, step = 0;    // step within the epoch
-  int64_t size = 0;               // B (the last batch may be smaller unless drop_last)
+  int64_t size = 0;               // B (the last batch may be smaller unless drop_last); this shard's rows
   std::vector<float> images;      // (B, C, S, S) normalised, S = out_size
   std::vector<int64_t> labels;    // (B)
   std::vector<int64_t> indices;   // (B) indices into the ImageSet (which images these are)

@@ -3,8 +3,8 @@
 // train, test at the end, a checkpoint every epoch, exact resume, and one HDF5 run record (docs/training.md).
 //
 // One optimizer step is: forward, loss, backward (local gradients), GradientReducer::reduce (a no-op on one
-// process; an MPI allreduce across data-parallel ranks), clipping, update. Data-parallel training plugs in a
-// reducer and gives each rank its shard of the training indices; nothing else changes.
+// process; an MPI allreduce that averages across data-parallel ranks: harness/dist/), clipping, update. Under
+// mpirun/srun each rank takes its contiguous slice of every global batch (docs/distributed.md).
 #pragma once
 
 #include <cstdint>
@@ -68,11 +68,15 @@ ModelConfig model_for(const std::string& model, const std::vector<std::string>& 
 // `loader` (one epoch, epoch index 0).
 Metrics evaluate(Model& model, data::Loader& loader, const std::string& what, bool progress);
 
-// Sums gradients across data-parallel workers. The single-process one does nothing.
+// Averages gradients across data-parallel ranks: on return every rank's Param::grad holds the sum over ranks
+// divided by the number of ranks (each rank's gradient is that of its slice's mean loss, so the average is the
+// gradient of the global batch's mean loss). The single-process one does nothing; the MPI one is
+// dist::MpiGradientReducer (harness/dist/reducer.hpp).
 class GradientReducer {
  public:
   virtual ~GradientReducer() = default;
   virtual void reduce(const std::vector<Slot>& slots) { (void)slots; }
+  virtual double seconds() const { return 0; }  // wall time spent in reduce() so far
 };
 
 struct RunResult {

@@ -10,6 +10,18 @@
 
 namespace vb {
 
+namespace {
+struct BatchSlice {
+  int64_t offset = 0, local = 0, global = 0;
+} g_slice;
+}  // namespace
+
+void RandomMask::set_batch_slice(int64_t offset, int64_t local, int64_t global) {
+  check_arg(global == 0 || (local > 0 && offset >= 0 && offset + local <= global), "RandomMask",
+            fmt::format("batch slice [{}, {}) of {} is not inside the batch", offset, offset + local, global));
+  g_slice = {offset, local, global};
+}
+
 RandomMask::RandomMask(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
   check_arg(cfg_.prob >= 0.f && cfg_.prob < 1.f, name_,
             fmt::format("prob must be in [0, 1), given {}", cfg_.prob));
@@ -52,7 +64,15 @@ const Tensor& RandomMask::forward(const Tensor& src, Mode mode) {
   // Keep with probability 1-p, scaled so that the expectation is unchanged.
   const float keep = 1.f - cfg_.prob, scale = 1.f / keep;
   const int64_t n = mask_.numel();
-  const uint64_t seed = cfg_.seed, base = static_cast<uint64_t>(step_) * static_cast<uint64_t>(n);
+  // Draw numbers as if for the global batch (set_batch_slice): this slice's entries start at `first`.
+  int64_t n_global = n, first = 0;
+  const int64_t rows = src_md_.dims()[0];
+  if (g_slice.global > 0 && rows % g_slice.local == 0) {
+    n_global = n / g_slice.local * g_slice.global;
+    first = n / g_slice.local * g_slice.offset;
+  }
+  const uint64_t seed = cfg_.seed,
+                 base = static_cast<uint64_t>(step_) * static_cast<uint64_t>(n_global) + static_cast<uint64_t>(first);
   Runtime::wait();  // the previous step may still read the mask
   float* mask = mask_.data();
 #pragma omp parallel for schedule(static) if (n >= 4096)

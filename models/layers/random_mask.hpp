@@ -33,6 +33,13 @@ class RandomMask : public Layer {
   // Plain: the factors (0 or 1/(1-p)) of the last masked forward; zeros before one.
   const Tensor& mask() const { return mask_; }
 
+  // Data parallelism (one rank per process, so one setting per process): this process's batch is samples
+  // [offset, offset + local) of a global batch of `global` samples. Masks are then drawn as for the global
+  // batch (mask entry i of sample k is draw step * n_global + (offset + k) * per_sample + i), so they do not
+  // depend on how the batch is split across ranks. A mask whose dim 0 is a multiple m of `local` (samples x
+  // tokens, sample-major) scales the three by m. Default (global = 0): the local batch is the whole batch.
+  static void set_batch_slice(int64_t offset, int64_t local, int64_t global);
+
  protected:
   RandomMask(std::string name, Config cfg);
 
