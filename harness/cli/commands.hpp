@@ -25,6 +25,7 @@ void add_rf(CLI::App& app, const Common& common);
 void add_throughput(CLI::App& app, const Common& common);
 void add_data(CLI::App& app, const Common& common);
 void add_sweep(CLI::App& app, const Common& common);
+void add_allreduce(CLI::App& app, const Common& common);
 
 // The layer table of a model (used by `info --model`).
 void print_model_summary(const ModelConfig& c);

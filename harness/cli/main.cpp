@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   vb::cli::add_throughput(app, common);
   vb::cli::add_data(app, common);
   vb::cli::add_sweep(app, common);
+  vb::cli::add_allreduce(app, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -152,6 +152,12 @@ void broadcast(void* data, int64_t bytes, int root) {
 #endif
 }
 
+void barrier() {
+#ifdef VITBENCH_MPI
+  if (g_size > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
 std::string broadcast(const std::string& s, int root) {
   int64_t n = static_cast<int64_t>(s.size());
   broadcast(&n, sizeof n, root);

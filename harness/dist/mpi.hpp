@@ -54,6 +54,7 @@ void abort_job(int status);
 void sum(double* values, int n);   // element-wise sum, result on every rank
 void sum(int64_t* values, int n);
 void broadcast(void* data, int64_t bytes, int root = 0);
+void barrier();
 std::string broadcast(const std::string& s, int root = 0);
 // Rank 0's `settings` are the job's: every rank compares its own with them and, if any rank differs, every
 // rank throws CollectiveError naming the first differing rank and the fields ("what: rank 0 has X, rank 2 Y").

@@ -41,6 +41,10 @@ MpiGradientReducer::MpiGradientReducer(double bucket_mb)
 void MpiGradientReducer::reduce(const std::vector<train::Slot>& slots) {
   if (size() == 1) return;
   const auto t0 = std::chrono::steady_clock::now();
+  // A barrier first, timed apart: the allreduce would wait for the slowest rank's backward anyway, and
+  // separating that skew from the transfer is what tells whether faster communication would help.
+  barrier();
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // Multiplying the sum by 1/R rounds once more than a division would, the same on every rank.
   const float inv = 1.f / static_cast<float>(size());
   if (bucket_.size() != bucket_floats_) bucket_.assign(bucket_floats_, 0.f);

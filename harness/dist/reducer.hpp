@@ -16,11 +16,12 @@ class MpiGradientReducer : public train::GradientReducer {
   explicit MpiGradientReducer(double bucket_mb = 25);  // 25 MB: PyTorch DDP's default bucket_cap_mb
   void reduce(const std::vector<train::Slot>& slots) override;
   double seconds() const override { return seconds_; }
+  double wait_seconds() const override { return wait_seconds_; }
 
  private:
   size_t bucket_floats_;
   std::vector<float> bucket_;
-  double seconds_ = 0;
+  double seconds_ = 0, wait_seconds_ = 0;
 };
 
 // The reducer for this job: the MPI one when there are several ranks, the no-op one otherwise.

@@ -518,6 +518,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   // Wall time of the gradient allreduce in this session and its share of this session's training time.
   rec.attr("allreduce_s", reducer->seconds());
   rec.attr("allreduce_share", session_train_s > 0 ? reducer->seconds() / session_train_s : 0.0);
+  rec.attr("allreduce_wait_s", reducer->wait_seconds());  // of allreduce_s: waiting for the slowest rank
   r.record = rec.commit();
   fmt::print(stderr, "test: loss {:.4f} | top-1 {} | top-5 {} (after {} epochs, {} of training, {:.0f} img/s); "
                      "wrote {}\n", r.test.loss, percent(r.test.top1), percent(r.test.top5), h.epochs_done,

@@ -76,7 +76,8 @@ class GradientReducer {
  public:
   virtual ~GradientReducer() = default;
   virtual void reduce(const std::vector<Slot>& slots) { (void)slots; }
-  virtual double seconds() const { return 0; }  // wall time spent in reduce() so far
+  virtual double seconds() const { return 0; }       // wall time spent in reduce() so far
+  virtual double wait_seconds() const { return 0; }  // the part of it spent waiting for the slowest rank
 };
 
 struct RunResult {
