@@ -57,7 +57,8 @@ std::string mpi_library() {
   char v[MPI_MAX_LIBRARY_VERSION_STRING];
   int len = 0;
   MPI_Get_library_version(v, &len);
-  std::string s(v, len);
+  std::string s(v, static_cast<size_t>(len));
+  s.resize(s.find('\0') == std::string::npos ? s.size() : s.find('\0'));  // len counts Open MPI's trailing NUL
   if (const auto nl = s.find_first_of("\r\n"); nl != std::string::npos) s.resize(nl);
   while (!s.empty() && (s.back() == ',' || s.back() == ' ')) s.pop_back();
   return s;
