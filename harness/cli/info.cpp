@@ -74,6 +74,8 @@ void add_info(CLI::App& app, const Common& common) {
     if (opt->capabilities) {
       fmt::print("isa {}\n", cpu_capabilities().isa);
       for (DType d : {DType::f32, DType::bf16}) fmt::print("{} {}\n", to_string(d), dtype_status(d));
+      // Data-parallel training (docs/distributed.md): `mpi compiled in: <library>` or `mpi not compiled in`.
+      fmt::print("mpi {}\n", dist::mpi_compiled() ? "compiled in: " + dist::mpi_library() : "not compiled in");
     } else if (!opt->model.model.empty())
       print_model_summary(opt->model.resolve());
     else
