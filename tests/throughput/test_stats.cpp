@@ -23,7 +23,7 @@ TEST_CASE("quantiles interpolate linearly between order statistics (numpy's defa
   CHECK_THROWS_WITH(quantile({1}, 1.5), Contains("[0, 1]"));
 }
 
-TEST_CASE("memory estimate: fixed + per image from two probes; a batch that does not fit is refused",
+TEST_CASE("memory estimate: fixed + per image from two probes, and a batch that does not fit is refused",
           "[throughput]") {
   // Heap growth 300 at batch 2, 500 at batch 4 -> 100 per image, 100 fixed.
   const MemoryEstimate e = estimate_from_probes(300, 500, 2);

@@ -72,7 +72,7 @@ TEST_CASE("training learns and records every step and epoch", "[train][trainer]"
   CHECK(rec.root_attr("kind") == "train");
 }
 
-TEST_CASE("same seed and threads give bit-identical per-step losses; another seed does not", "[train][trainer]") {
+TEST_CASE("same seed and threads give bit-identical per-step losses, another seed does not", "[train][trainer]") {
   const auto dir = temp_dir("train_repro");
   auto a = tiny(dir / "a"), b = tiny(dir / "b"), c = tiny(dir / "c");
   a.epochs = b.epochs = c.epochs = 1;
@@ -98,7 +98,7 @@ TEST_CASE("a run stopped after a checkpoint and resumed ends exactly as the unin
   CHECK(H5Input(resumed.record).read_f64("epochs/val_loss") == H5Input(whole.record).read_f64("epochs/val_loss"));
 }
 
-TEST_CASE("evaluating every K steps trains the same steps; stopped mid-epoch and resumed it ends the same",
+TEST_CASE("evaluating every K steps trains the same steps, and stopped mid-epoch and resumed it ends the same",
           "[train][trainer]") {
   // 320 training images / batch 32 = 10 steps per epoch, 3 epochs = 30 steps; eval_every 4 ends evaluation
   // periods mid-epoch (steps 4, 8, 12, ...) and the last one short (28-30).
