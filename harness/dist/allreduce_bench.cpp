@@ -7,12 +7,7 @@
 #include <fmt/format.h>
 
 #include "harness/dist/mpi.hpp"
-
-#ifdef VITBENCH_MPI
-#define OMPI_SKIP_MPICXX 1  // the C API only: Open MPI's deprecated C++ bindings warn under -Wextra
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
-#endif
+#include "harness/dist/mpi_api.hpp"
 
 namespace vb::dist {
 

@@ -10,11 +10,7 @@
 
 #include <fmt/format.h>
 
-#ifdef VITBENCH_MPI
-#define OMPI_SKIP_MPICXX 1  // the C API only: Open MPI's deprecated C++ bindings warn under -Wextra
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
-#endif
+#include "harness/dist/mpi_api.hpp"
 
 namespace vb::dist {
 
