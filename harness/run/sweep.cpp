@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -23,6 +24,7 @@
 #include "harness/h5read.hpp"
 #include "harness/provenance.hpp"
 #include "harness/run/rf.hpp"
+#include "harness/run/sweep_throughput.hpp"
 #include "harness/train/trainer.hpp"
 #include "models/config.hpp"
 #include "models/core/cpu.hpp"
@@ -38,10 +40,10 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 const std::set<std::string> kTopKeys = {"sweep", "description", "base", "arms", "reference_arm", "axes",
-                                        "tiers", "seconds_per_step", "claims", "rf"};
+                                        "tiers", "seconds_per_step", "claims", "rf", "kind"};
 const std::set<std::string> kRfKeys = {"when", "images", "batch", "layers", "map_downsample", "seconds"};
 const std::set<std::string> kArmKeys = {"name", "model", "overrides", "set"};
-const std::set<std::string> kTierKeys = {"set", "axes", "arm_models", "rf", "max_hours", "plan_only", "note"};
+const std::set<std::string> kTierKeys = {"set", "axes", "arms", "arm_models", "rf", "max_hours", "plan_only", "note"};
 const std::set<std::string> kTiers = {"smoke", "quick", "standard", "full"};
 
 [[noreturn]] void refuse(const fs::path& file, const std::string& field, const std::string& message) {
@@ -161,6 +163,76 @@ double Plan::est_seconds() const {
 
 namespace {
 
+// One training line: its settings (TrainConfig keys), the model they build, the data they read and the planned
+// seconds. A plan-only tier (a cluster recipe, e.g. ImageNet) is not checked against data or timed here.
+std::pair<json, double> check_train_line(const fs::path& file, const std::string& where, const json& c, const json& spec,
+                                         bool plan_only, std::set<std::string>& built,
+                                         std::map<std::string, int64_t>& train_images) {
+  train::TrainConfig tc;
+  try {
+    tc = train::TrainConfig::from_json(c);
+    ModelConfig mc = train::resolve_model(tc.model, tc.overrides);
+    if (tc.drop_path >= 0) mc.drop_path = tc.drop_path;
+    require_dtype(mc.dtype, mc.name);
+    if (built.insert(to_json(mc).dump()).second)
+      create_model(mc);  // architecture checks (e.g. embed_dim divisible by heads), once per distinct model
+  } catch (const std::exception& e) {
+    refuse(file, where, e.what());
+  }
+  // The data: the dataset exists, and the subset fits in what validation leaves.
+  double est = 0;
+  if (!plan_only) {
+    const std::string data_key = fmt::format("{}|{}", tc.dataset, tc.val_size);
+    if (!train_images.count(data_key)) {
+      try {
+        const data::Dataset ds = data::load_dataset(tc.dataset, {tc.cache_dir, false});
+        train_images[data_key] = ds.train.size() - tc.val_size;
+      } catch (const std::exception& e) {
+        refuse(file, where + " dataset", e.what());
+      }
+    }
+    const int64_t available = train_images[data_key];
+    if (tc.train_size > available)
+      refuse(file, where + " train_size",
+             fmt::format("{} is more than the {} training images of {} left after holding out {} for validation",
+                         tc.train_size, available, tc.dataset, tc.val_size));
+    const int64_t n = tc.train_size > 0 ? tc.train_size : available;
+    if (n < tc.batch) refuse(file, where + " train_size", fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
+
+    // Planned time from the measured end-to-end seconds per step (evaluation included) of the model.
+    const json& sps = spec["seconds_per_step"];
+    if (!sps.contains(tc.model))
+      refuse(file, "seconds_per_step", fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
+    const json& m = sps[tc.model];
+    const double per_step = m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
+    est = per_step * static_cast<double>(planned_steps(tc, n));
+  }
+
+  return {tc.to_json(), est};
+}
+
+// One throughput line (sweep_throughput.hpp) and its planned seconds; none when this CPU lacks its dtype.
+std::optional<std::pair<json, double>> check_throughput_plan_line(const fs::path& file, const std::string& where,
+                                                                  const json& c, const json& spec, bool plan_only,
+                                                                  std::set<std::string>& built) {
+  json line;
+  try {
+    line = check_throughput_line(c, built);
+  } catch (const std::exception& e) {
+    refuse(file, where, e.what());
+  }
+  if (!dtype_available(parse_dtype(line["dtype"]))) return std::nullopt;
+  if (plan_only) return std::pair{line, 0.0};
+  const std::string model = line["model"];
+  if (!spec["seconds_per_step"].contains(model))
+    refuse(file, "seconds_per_step", fmt::format("has no entry for {} (docs/sweeps.md)", model));
+  try {
+    return std::pair{line, throughput_line_seconds(line, spec["seconds_per_step"][model])};
+  } catch (const json::exception& e) {
+    refuse(file, "seconds_per_step." + model, e.what());
+  }
+}
+
 Plan plan_checked(const PlanOptions& opt) {
   const fs::path& file = opt.sweep_file;
   const json spec = read_json(file, "sweep file");
@@ -168,6 +240,8 @@ Plan plan_checked(const PlanOptions& opt) {
   for (const char* k : {"sweep", "base", "arms", "tiers", "seconds_per_step"})
     if (!spec.contains(k)) refuse(file, k, "missing");
   const std::string name = spec["sweep"].get<std::string>();
+  const std::string kind = spec.value("kind", "train");  // train: training runs; throughput: sweep_throughput.hpp
+  if (kind != "train" && kind != "throughput") refuse(file, "kind", fmt::format("'{}' (train or throughput)", kind));
   if (!spec["tiers"].is_object()) refuse(file, "tiers", "must be a JSON object of tiers");
   if (!spec["tiers"].contains(opt.tier)) {
     std::vector<std::string> have;
@@ -208,6 +282,13 @@ Plan plan_checked(const PlanOptions& opt) {
   }
   if (spec.contains("reference_arm") && !arm_names.count(spec["reference_arm"].get<std::string>()))
     refuse(file, "reference_arm", fmt::format("'{}' is not an arm", spec["reference_arm"].get<std::string>()));
+  std::set<std::string> tier_arms = arm_names;  // a tier may run a subset of the arms (e.g. smoke: no PyTorch)
+  if (tier.contains("arms")) {
+    tier_arms = tier["arms"].get<std::set<std::string>>();
+    for (const auto& a : tier_arms)
+      if (!arm_names.count(a)) refuse(file, fmt::format("tiers.{}.arms", opt.tier), fmt::format("'{}' is not an arm", a));
+  }
+  json left_out = json::array();  // throughput lines in a dtype this CPU lacks
 
   const json rf_spec = tier.contains("rf") ? tier["rf"] : spec.value("rf", json::object());  // the tier's, if it has one
   if (!rf_spec.empty()) {
@@ -222,6 +303,7 @@ Plan plan_checked(const PlanOptions& opt) {
     for (size_t a = 0; a < arms.size(); ++a) {
       const json& arm = arms[a];
       const std::string arm_name = arm["name"];
+      if (!tier_arms.count(arm_name)) continue;
       const std::string where = fmt::format("tier {} arm {} ({})", opt.tier, arm_name, pair_label(combo));
       json c = base;
       if (arm.contains("model")) c["model"] = arm["model"];
@@ -234,54 +316,21 @@ Plan plan_checked(const PlanOptions& opt) {
       const json arm_set = arm.value("set", json::object());
       for (const auto& [k, v] : arm_set.items()) c[k] = v;
       for (const auto& [k, v] : combo.items()) c[k] = v;
-      train::TrainConfig tc;
-      try {
-        tc = train::TrainConfig::from_json(c);
-        ModelConfig mc = train::resolve_model(tc.model, tc.overrides);
-        if (tc.drop_path >= 0) mc.drop_path = tc.drop_path;
-        require_dtype(mc.dtype, mc.name);
-        if (built.insert(to_json(mc).dump()).second)
-          create_model(mc);  // architecture checks (e.g. embed_dim divisible by heads), once per distinct model
-      } catch (const std::exception& e) {
-        refuse(file, where, e.what());
-      }
-      // The data: the dataset exists, and the subset fits in what validation leaves. A plan-only tier (a cluster
-      // recipe, e.g. ImageNet) is not checked against data or timed here.
-      double est = 0;
-      if (!plan_only) {
-        const std::string data_key = fmt::format("{}|{}", tc.dataset, tc.val_size);
-        if (!train_images.count(data_key)) {
-          try {
-            const data::Dataset ds = data::load_dataset(tc.dataset, {tc.cache_dir, false});
-            train_images[data_key] = ds.train.size() - tc.val_size;
-          } catch (const std::exception& e) {
-            refuse(file, where + " dataset", e.what());
-          }
-        }
-        const int64_t available = train_images[data_key];
-        if (tc.train_size > available)
-          refuse(file, where + " train_size",
-                 fmt::format("{} is more than the {} training images of {} left after holding out {} for validation",
-                             tc.train_size, available, tc.dataset, tc.val_size));
-        const int64_t n = tc.train_size > 0 ? tc.train_size : available;
-        if (n < tc.batch) refuse(file, where + " train_size", fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
-
-        // Planned time from the measured end-to-end seconds per step (evaluation included) of the model.
-        const json& sps = spec["seconds_per_step"];
-        if (!sps.contains(tc.model))
-          refuse(file, "seconds_per_step", fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
-        const json& m = sps[tc.model];
-        const double per_step = m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
-        est = per_step * static_cast<double>(planned_steps(tc, n));
-      }
-
       PlannedRun r;
-      r.config = tc.to_json();
+      if (kind == "throughput") {
+        const auto line = check_throughput_plan_line(file, where, c, spec, plan_only, built);
+        if (!line) {
+          left_out.push_back(where);
+          continue;
+        }
+        std::tie(r.config, r.est_seconds) = *line;
+      } else {
+        std::tie(r.config, r.est_seconds) = check_train_line(file, where, c, spec, plan_only, built, train_images);
+      }
       r.threads = threads;
       r.arm = arm_name;
       r.axes = combo;
       r.pair = pair_label(combo);
-      r.est_seconds = est;
       if (!rf_spec.empty()) {  // the rf step, for the runs whose axis values are listed in rf.when
         bool match = true;
         const json when = rf_spec.value("when", json::object());
@@ -306,6 +355,13 @@ Plan plan_checked(const PlanOptions& opt) {
       p.runs.push_back(std::move(r));
     }
   }
+  if (kind == "throughput") {  // rounds outermost: the frameworks alternate, A B A B, so drift hits both
+    std::stable_sort(p.runs.begin(), p.runs.end(), [](const PlannedRun& a, const PlannedRun& b) {
+      return a.axes.value("round", 0) < b.axes.value("round", 0);
+    });
+    for (size_t i = 0; i < p.runs.size(); ++i) p.runs[i].index = static_cast<int64_t>(i);
+  }
+  if (p.runs.empty()) refuse(file, "tiers." + opt.tier, "plans no run on this CPU (left out: " + left_out.dump() + ")");
   std::set<std::string> ids;
   for (const auto& r : p.runs)
     if (!ids.insert(r.id).second) refuse(file, "axes", fmt::format("two runs resolve to the same config ({})", r.name));
@@ -319,6 +375,7 @@ Plan plan_checked(const PlanOptions& opt) {
   p.dir = opt.out.empty() ? fs::path("runs/sweeps") / name / opt.tier : opt.out;
   const Provenance prov = collect_provenance();
   p.meta = {{"sweep", name},
+            {"kind", kind},
             {"tier", opt.tier},
             {"description", spec.value("description", "")},
             {"note", tier.value("note", "")},
@@ -336,7 +393,12 @@ Plan plan_checked(const PlanOptions& opt) {
             {"runs", p.runs.size()},
             {"est_hours", hours},
             {"created", utc_now()}};
-  for (const auto& arm : arms) p.meta["arms"].push_back(arm["name"]);
+  for (const auto& arm : arms)
+    if (tier_arms.count(arm["name"])) p.meta["arms"].push_back(arm["name"]);
+  if (!left_out.empty()) {
+    p.meta["left_out"] = left_out;
+    fmt::print(stderr, "plan: left out {} line(s) in a dtype this CPU lacks (see sweep.json left_out)\n", left_out.size());
+  }
 
   const std::string text = manifest_text(p.runs);
   const fs::path manifest = p.dir / "sweep.jsonl";
@@ -479,12 +541,19 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
   write_atomically(d / "config.json", r.config.dump(1) + "\n");
   fs::remove(d / "failed.json");
   if (omp_get_max_threads() != r.threads) omp_set_num_threads(r.threads);
-  train::TrainConfig cfg = train::TrainConfig::from_json(r.config);
-  cfg.output = d;
-  cfg.progress = progress;
+  train::TrainConfig cfg;
+  if (p.meta.value("kind", "train") == "train") {
+    cfg = train::TrainConfig::from_json(r.config);
+    cfg.output = d;
+    cfg.progress = progress;
+  }
   try {
-    if (!fs::exists(d / "record.h5")) train::train(cfg, fs::exists(d / "checkpoint.h5"), command);
-    if (!r.rf.empty()) rf_step(r, cfg, d, command, progress);
+    if (p.meta.value("kind", "train") == "throughput") {
+      exec_throughput_line(r.config, r.threads, d, command);
+    } else {
+      if (!fs::exists(d / "record.h5")) train::train(cfg, fs::exists(d / "checkpoint.h5"), command);
+      if (!r.rf.empty()) rf_step(r, cfg, d, command, progress);
+    }
   } catch (const std::exception& e) {
     const json failed = {{"id", r.id}, {"name", r.name}, {"error", e.what()}, {"time", utc_now()},
                          {"isa", isa}, {"commit", kGitCommit}, {"command", command}};
@@ -511,6 +580,7 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     throw std::runtime_error(fmt::format("{}: tier '{}' is planned, not run here ({})", (p.dir / "sweep.json").string(),
                                          p.meta.value("tier", ""), p.meta.value("note", "a cluster recipe")));
   const FileLock lock(folder_lock_path(p.dir), "sweep run folder " + p.dir.string());  // one runner per sweep
+  if (p.meta.value("kind", "train") == "throughput") set_throughput_environment();  // for the children
   int failures = 0;
   const size_t n = p.runs.size();
   for (size_t i = 0; i < n; ++i) {

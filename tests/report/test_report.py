@@ -6,6 +6,7 @@ distance against brute force, the per-arm tables, the figures, the RF claims' ve
 Run: /usr/bin/python3 -m unittest discover -s tests/report -v   (CTest: fast/report)
 """
 import contextlib
+import csv
 import io
 import json
 import math
@@ -225,6 +226,38 @@ def write_sweep(root, sweep, tier, arms, reference, runs, commit, claims=()):
                              train_images=size or 45000, **kwargs)
 
 
+def write_throughput_sweep(root, commit, measured):
+    """A throughput sweep (kind = throughput) as `vitbench sweep` writes it. measured: [(framework, model, mode,
+    round, images/s (None: no record))]; each line is one measurement at batch 32, f32."""
+    folder = os.path.join(root, "sweeps", "throughput", "quick")
+    os.makedirs(folder)
+    meta = {"sweep": "throughput", "kind": "throughput", "tier": "quick", "commit": commit, "dirty": False,
+            "isa": "avx512_core_amx", "cpu_model": "Test CPU", "reference_arm": "pytorch",
+            "arms": ["vitbench", "pytorch"], "description": "test throughput", "created": "2026-12-01T00:00:00Z"}
+    with open(os.path.join(folder, "sweep.json"), "w") as f:
+        json.dump(meta, f)
+    with open(os.path.join(folder, "sweep.jsonl"), "w") as f:
+        for i, (fw, model, mode, rnd, ips) in enumerate(measured):
+            name = f"{fw}-mode{mode}-model{model}-round{rnd}"
+            axes = {"dtype": "f32", "mode": mode, "model": model, "round": rnd}
+            cfg = dict(axes, framework=fw, batch=32, warmup=2, iters=3, peak_size=2048, overrides=[])
+            f.write(json.dumps({"id": f"{i:012x}", "index": i, "name": name, "arm": fw, "model": model, "axes": axes,
+                                "pair": json.dumps(axes), "config": cfg, "threads": 2, "est_seconds": 10.0,
+                                "output": name}) + "\n")
+            if ips is None:
+                continue
+            with h5py.File(os.path.join(folder, name + ".h5"), "w") as h:
+                for k, v in dict(complete=1, kind="throughput", git_commit=commit, git_dirty=0, isa="avx512_core_amx",
+                                 cpu_model="Test CPU", threads=2, start_time="2026-12-01T00:00:00Z",
+                                 end_time="2026-12-01T00:01:00Z", config=json.dumps(cfg)).items():
+                    h.attrs[k] = v
+                g = h.create_group(f"throughput/{model}/{mode}/f32/batch32")
+                g["images_per_s"] = np.full(3, float(ips))
+                g.attrs["images_per_s_median"] = float(ips)
+                if fw == "vitbench":
+                    g.attrs["peak_fraction"] = 0.5
+
+
 # ---- synthetic rf results (the rf step of data_scaling's full-data runs) -------------------------------------------
 
 def brute_uniform(grid, spacing):
@@ -356,6 +389,10 @@ def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
         for s in range(3):
             write_rf(os.path.join(folder, f"{arm}-seed{s}-n16000.rf.h5"), model, family, s, True)
             write_rf(os.path.join(folder, f"{arm}-seed{s}-n16000.rf_init.h5"), model, family, s, False)
+    write_throughput_sweep(results, commit, [
+        ("vitbench", "resnet50", "infer", 0, 120.0), ("pytorch", "resnet50", "infer", 0, 100.0),
+        ("vitbench", "resnet50", "infer", 1, 140.0), ("pytorch", "resnet50", "infer", 1, 100.0),
+        ("vitbench", "resnet50", "train", 0, 30.0), ("pytorch", "resnet50", "train", 0, None)])
     other = os.path.join(results, "sweeps", "rf_trained", "quick")
     os.makedirs(other)
     write_record(os.path.join(other, "x.h5"), 1.0, 0, commit)
@@ -407,6 +444,19 @@ class ReportTest(unittest.TestCase):
             self.assertIn(name, files)
         self.assertIn("\\toprule", files["tables/verdicts.tex"].decode())
         self.assertIn("../statistics.md", self.readme)
+
+    def test_throughput_sweep(self):
+        # per-round ratios 120/100 and 140/100: median 1.30, range 1.20-1.40; a case without PyTorch has no ratio
+        self.assertIn("| resnet50 | infer | f32 | 32 | 130.0 (120.0 / 140.0) | 100.0 (100.0 / 100.0) | "
+                      "**1.30** (1.20–1.40) | 2 | 50.0 |", self.readme)
+        self.assertIn("| resnet50 | train | f32 | 32 | 30.00 (30.00) | - | - | 0 | 50.0 |", self.readme)
+        self.assertIn("| throughput | quick (used) | 5 / 6 |", self.readme)
+        with open(os.path.join(self.out, "throughput_runs.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 5)
+        self.assertEqual({r["framework"] for r in rows}, {"vitbench", "pytorch"})
+        self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "throughput_quick.tex")))
+        self.assertTrue(os.path.exists(os.path.join(self.out, "figures", "throughput.png")))
 
     def test_highest_tier_used(self):
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 |", self.readme)

@@ -38,6 +38,16 @@ write no_tier 'pass'
   "$vitbench" sweep plan "$dir/no_tier.json" --tier quick --out "$dir/out-q" --allow-dirty
 write wrong_type 's["arms"][0]["name"] = 3'
 plan "wrong_type.json: a value has the wrong type: .*type must be string" wrong_type
+# A throughput sweep (kind = throughput): its settings are checked the same way.
+tp='s.update(kind="throughput", base={"model": "vit_tiny_patch4_32", "batch": 2, "iters": 1}); s["seconds_per_step"] = {"vit_tiny_patch4_32": {"infer": 0.01, "train": 0.03, "batch": 2}}'
+write tp_framework "$tp"'; s["arms"][0]["set"] = {"framework": "tensorflow"}; s["axes"] = {}'
+plan "tp_framework.json: tier smoke arm a .*framework: 'tensorflow' \(vitbench or pytorch\)" tp_framework
+write tp_setting "$tp"'; s["base"]["epochs"] = 3; s["axes"] = {}'
+plan "tp_setting.json: tier smoke arm a .*epochs: unknown throughput setting" tp_setting
+write tp_kind 's["kind"] = "inference"'
+plan "tp_kind.json: kind: 'inference' \(train or throughput\)" tp_kind
+write tp_arms 's["tiers"]["smoke"]["arms"] = ["b"]'
+plan "tp_arms.json: tiers.smoke.arms: 'b' is not an arm" tp_arms
 write no_speed 's["seconds_per_step"] = {}'
 plan "no_speed.json: seconds_per_step: has no entry for vit_tiny_patch4_32" no_speed
 for case in unknown_key bad_axis too_big no_data too_long no_speed; do

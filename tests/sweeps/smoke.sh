@@ -24,8 +24,14 @@ for l in lines:
     with h5py.File(d / "collected" / f"{l['name']}.h5", "r") as f:
         assert f.attrs["complete"] == 1 and f.attrs["git_commit"] == meta["commit"], l["name"]
         assert f.attrs["isa"] == meta["isa"], (f.attrs["isa"], meta["isa"])
-        cfg = json.loads(f.attrs["config"])
-        assert cfg["seed"] == l["config"]["seed"] and cfg["model"] == l["config"]["model"]
+        if meta.get("kind", "train") == "throughput":  # one measurement of the line's case
+            c = l["config"]
+            g = f"throughput/{c['model']}/{c['mode']}/{c['dtype']}/batch{c['batch']}"
+            assert f.attrs["kind"] == "throughput" and f[g].attrs["images_per_s_median"] > 0, l["name"]
+            assert len(f[g + "/total_s"]) == c["iters"], l["name"]
+        else:
+            cfg = json.loads(f.attrs["config"])
+            assert cfg["seed"] == l["config"]["seed"] and cfg["model"] == l["config"]["model"]
     if "rf" in l:  # the rf step: trained weights and random init, both whole rf results
         for suffix in (".rf.h5", ".rf_init.h5"):
             with h5py.File(d / "collected" / f"{l['name']}{suffix}", "r") as f:
