@@ -38,6 +38,11 @@ class Model {
   // Every state_dict entry in PyTorch's order.
   virtual std::vector<StateEntry> state() = 0;
 
+  // Inference: the logits of forward(images, Mode::eval) up to rounding, possibly from a faster graph (ResNet
+  // folds its BatchNorms into the convolutions: models/families/resnet/fused_inference.hpp). Reads the current
+  // parameters on every call. No taps, attention maps or backward after it.
+  virtual const Tensor& infer(const Tensor& images) { return forward(images, Mode::eval); }
+
   // Measurement taps: named intermediate outputs of the last forward, in depth order ("conv1", "layer1.0",
   // ..., "layer4.2" for ResNet; "patch_embed", "blocks.0", ... for ViT; TNT adds the inner (word) outputs
   // "blocks.i.inner"). ResNet taps are (B, C, H, W) maps (any layout), transformer taps (B, tokens, D).

@@ -37,7 +37,7 @@ void run_predict(const PredictOptions& opt, const std::string& command) {
     const int64_t b = std::min(opt.batch, n - start);
     const Tensor x = Tensor::from({b, want[1], want[2], want[3]},
                                   {images.begin() + start * per_image, images.begin() + (start + b) * per_image});
-    const auto y = model->forward(x, Mode::eval).to_vector();
+    const auto y = model->infer(x).to_vector();
     logits.insert(logits.end(), y.begin(), y.end());
   }
   Provenance prov = collect_provenance();

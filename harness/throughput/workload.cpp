@@ -37,7 +37,7 @@ void iteration(Workload& w, double* phases) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   if (w.mode == RunMode::infer) {
-    w.model->forward(w.images, Mode::eval);
+    w.model->infer(w.images);  // the fastest inference graph the family has (Model::infer)
     Runtime::wait();
     if (phases) phases[0] = std::chrono::duration<double>(clock::now() - t0).count();
     return;

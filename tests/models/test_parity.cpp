@@ -92,6 +92,7 @@ void check_small(const SmallCase& c) {
   const auto labels = fx.read_int("labels");
   CrossEntropy ce("loss", {model->config().num_classes, static_cast<float>(fx.number("label_smoothing"))});
 
+  compare(to_double(model->infer(x)), fx.read("logits_eval"), kLogitTol, name + " logits_infer (Model::infer)");
   compare(to_double(model->forward(x, Mode::eval)), fx.read("logits_eval"), kLogitTol, name + " logits_eval");
   const Tensor& logits = model->forward(x, Mode::train);
   compare(to_double(logits), fx.read("logits_train"), kLogitTol, name + " logits_train");
@@ -142,6 +143,7 @@ void check_224(const std::string& name) {
   const Tensor x = fx.input();  // counter-generated, checked against the file's input_head and input_sum
   REQUIRE(x.shape() == Dims{1, 3, 224, 224});
   compare(to_double(model->forward(x, Mode::eval)), fx.read("logits_eval"), kLogitTol, name + " logits_eval");
+  compare(to_double(model->infer(x)), fx.read("logits_eval"), kLogitTol, name + " logits_infer (Model::infer)");
 }
 
 }  // namespace

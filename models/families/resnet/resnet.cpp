@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -204,6 +205,20 @@ void ResNet::check_images(const Tensor& images, Mode mode) const {
             fmt::format("training needs more than one value per channel in layer4: images {} give a {}x{} map "
                         "there; use a larger batch or image",
                         to_string(images.shape()), h, w));
+}
+
+const Tensor& ResNet::infer(const Tensor& images) {
+  static const bool fused = [] {
+    const char* v = std::getenv("VITBENCH_FUSED_INFERENCE");
+    return !(v && std::string(v) == "0");
+  }();
+  if (!fused) return forward(images, Mode::eval);
+  check_images(images, Mode::eval);
+  trained_ = false;
+  stem_out_ = nullptr;  // no taps after infer()
+  for (auto& block : blocks_) block->dst = nullptr;
+  if (!fused_) fused_ = std::make_unique<FusedResNetInference>(cfg_);
+  return fused_->forward(images, state());
 }
 
 const Tensor& ResNet::forward(const Tensor& images, Mode mode) {

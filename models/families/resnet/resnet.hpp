@@ -16,6 +16,7 @@
 #include "models/layers/linear.hpp"
 #include "models/layers/maxpool2d.hpp"
 #include "models/layers/relu.hpp"
+#include "models/families/resnet/fused_inference.hpp"
 #include "models/model.hpp"
 
 namespace vb {
@@ -61,6 +62,9 @@ class ResNet : public Model {
   explicit ResNet(const ModelConfig& cfg);
 
   const Tensor& forward(const Tensor& images, Mode mode) override;
+  // The fused graph (fused_inference.hpp); VITBENCH_FUSED_INFERENCE=0 runs forward(images, Mode::eval) instead
+  // (an A/B switch for measurements).
+  const Tensor& infer(const Tensor& images) override;
   const Tensor& backward(const Tensor& diff_logits) override;
   std::vector<StateEntry> state() override;
   // "conv1" (the stem's ReLU output; "maxpool" with the imagenet stem), then "layer1.0", ... one per block.
@@ -93,6 +97,7 @@ class ResNet : public Model {
   Linear fc_;
   const Tensor* stem_out_ = nullptr;  // the stem's output of the last forward (tap 0)
   bool trained_ = false;    // the last forward was Mode::train (backward allowed)
+  std::unique_ptr<FusedResNetInference> fused_;  // built at the first infer()
 };
 
 }  // namespace vb

@@ -1,0 +1,204 @@
+// Fused ResNet inference (see fused_inference.hpp). The graph mirrors ResNet's layers (torchvision v1.5: the
+// stride on each bottleneck's 3x3 conv) and reads its weights by their state_dict keys, so it needs nothing of
+// the layer objects but their parameters.
+#include "models/families/resnet/fused_inference.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "models/core/cpu.hpp"
+#include "models/core/geometry.hpp"
+#include "models/layers/batchnorm2d.hpp"
+
+namespace vb {
+
+using dnnl::algorithm;
+using dnnl::memory;
+using dnnl::prop_kind;
+
+namespace {
+
+constexpr int64_t kExpansion = 4;  // Bottleneck::expansion
+
+// What a fused convolution does after the convolution itself.
+enum class After { none, relu, sum_relu };  // sum_relu: dst = relu(conv(src) + dst)
+
+}  // namespace
+
+// One convolution with its BatchNorm folded in: (N, C, H, W) -> (N, O, Ho, Wo).
+struct FusedResNetInference::Conv {
+  std::string conv, norm;  // state_dict prefixes: "layer1.0.conv1", "layer1.0.bn1"
+  int64_t in = 0, out = 0, kernel = 0;
+  dnnl::convolution_forward::primitive_desc pd;
+  std::vector<float> folded;  // (O, C, k, k) plain f32: the folded weights before their reorder
+  memory folded_mem, weights, bias;
+  dnnl::reorder to_weights;  // folded (plain f32) -> weights (the primitive's layout and dtype)
+
+  // Writes w' and b' from the current weights and running statistics (see the header), then reorders w'.
+  void fold(const std::unordered_map<std::string, const StateEntry*>& state, float eps) {
+    const auto get = [&](const std::string& key, int64_t n) -> const float* {
+      const auto it = state.find(key);
+      if (it == state.end()) throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", key));
+      const Tensor& t = it->second->param ? it->second->param->value : *it->second->buffer;
+      if (t.numel() != n) throw std::invalid_argument(fmt::format("fused ResNet inference: {} has {} values, expected {}", key, t.numel(), n));
+      return t.data();
+    };
+    const int64_t per_out = in * kernel * kernel;
+    const float* w = get(conv + ".weight", out * per_out);
+    const float *gamma = get(norm + ".weight", out), *beta = get(norm + ".bias", out);
+    const float *mean = get(norm + ".running_mean", out), *var = get(norm + ".running_var", out);
+    auto* b = static_cast<float*>(bias.get_data_handle());
+#pragma omp parallel for
+    for (int64_t o = 0; o < out; ++o) {
+      const float s = gamma[o] / std::sqrt(var[o] + eps);
+      for (int64_t i = 0; i < per_out; ++i) folded[o * per_out + i] = w[o * per_out + i] * s;
+      b[o] = beta[o] - mean[o] * s;
+    }
+    to_weights.execute(Runtime::stream(), folded_mem, weights);
+  }
+};
+
+FusedResNetInference::FusedResNetInference(const ModelConfig& cfg) : cfg_(cfg) {}
+FusedResNetInference::~FusedResNetInference() = default;
+
+void FusedResNetInference::build(const memory::desc& images_md) {
+  convs_.clear();
+  steps_.clear();
+  const dt compute = to_dnnl(cfg_.dtype);
+  const auto& engine = Runtime::engine();
+
+  // Adds one fused conv reading `src` (its desc is src.get_desc()); dst is a new buffer in the layout the
+  // primitive picks, or `into` (a sum_relu conv accumulates into it; its desc is then the dst desc).
+  auto conv = [&](const std::string& conv_key, const std::string& norm_key, const memory& src, int64_t out,
+                  int64_t kernel, int64_t stride, int64_t padding, After after, const memory* into) -> memory {
+    auto c = std::make_unique<Conv>();
+    const Dims sd = src.get_desc().dims();
+    c->conv = conv_key, c->norm = norm_key, c->in = sd[1], c->out = out, c->kernel = kernel;
+    const Dims dst_dims{sd[0], out, conv_out(sd[2], kernel, stride, padding), conv_out(sd[3], kernel, stride, padding)};
+    const Dims strides{stride, stride}, pad{padding, padding}, wdims{out, sd[1], kernel, kernel};
+    const memory::desc dst_md = into ? into->get_desc() : memory::desc(dst_dims, compute, tag::any);
+    dnnl::post_ops po;
+    if (after == After::sum_relu) po.append_sum(1.f);
+    if (after != After::none) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    c->pd = dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                        memory::desc(sd, compute, tag::any), memory::desc(wdims, compute, tag::any),
+                                        plain_desc({out}), dst_md, strides, pad, pad),
+        attr, engine);
+    memory in = src;
+    if (c->pd.src_desc() != src.get_desc()) {  // e.g. the plain image into the stem's layout
+      in = memory(c->pd.src_desc(), engine);
+      steps_.push_back({dnnl::reorder(src, in), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, in}}});
+    }
+    c->folded.resize(static_cast<size_t>(product(wdims)));
+    c->folded_mem = memory(plain_desc(wdims), engine, c->folded.data());
+    c->weights = memory(c->pd.weights_desc(), engine);
+    c->bias = memory(plain_desc({out}), engine);
+    c->to_weights = dnnl::reorder(c->folded_mem, c->weights);
+    const memory dst = into ? *into : memory(c->pd.dst_desc(), engine);
+    steps_.push_back({dnnl::convolution_forward(c->pd), {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, c->weights},
+                                                         {DNNL_ARG_BIAS, c->bias}, {DNNL_ARG_DST, dst}}});
+    convs_.push_back(std::move(c));
+    return dst;
+  };
+  auto pool = [&](const memory& src, algorithm alg, int64_t kernel_h, int64_t kernel_w, int64_t stride,
+                  int64_t padding, const memory::desc& dst_any) -> memory {
+    const dnnl::pooling_forward::primitive_desc pd(
+        dnnl::pooling_forward::desc(prop_kind::forward_inference, alg, src.get_desc(), dst_any, {stride, stride},
+                                    {kernel_h, kernel_w}, {padding, padding}, {padding, padding}),
+        engine);
+    memory dst(pd.dst_desc(), engine);
+    steps_.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
+    return dst;
+  };
+
+  // Stem: conv1 + bn1 + relu (+ maxpool 3x3/2 with the imagenet stem).
+  image_ = memory(images_md, engine);
+  const bool imagenet = cfg_.stem == Stem::imagenet;
+  memory x = conv("conv1", "bn1", image_, cfg_.base_width, imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1,
+                  After::relu, nullptr);
+  if (imagenet) {
+    const Dims d = x.get_desc().dims();
+    x = pool(x, algorithm::pooling_max, 3, 3, 2, 1,
+             memory::desc({d[0], d[1], conv_out(d[2], 3, 2, 1), conv_out(d[3], 3, 2, 1)}, compute, tag::any));
+  }
+  // Bottlenecks: conv1 1x1 + relu, conv2 3x3 (stride) + relu, shortcut, conv3 1x1 + sum + relu.
+  int64_t channels = cfg_.base_width;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t width = cfg_.base_width << s;
+    for (int64_t b = 0; b < cfg_.layers[s]; ++b) {
+      const std::string name = fmt::format("layer{}.{}", s + 1, b);
+      const int64_t stride = (b == 0 && s > 0) ? 2 : 1;
+      const bool downsample = stride != 1 || channels != width * kExpansion;
+      memory t = conv(name + ".conv1", name + ".bn1", x, width, 1, 1, 0, After::relu, nullptr);
+      t = conv(name + ".conv2", name + ".bn2", t, width, 3, stride, 1, After::relu, nullptr);
+      if (downsample) {
+        // conv3 picks its dst layout; the downsample conv then writes the shortcut straight into that buffer,
+        // and conv3 (run after it) adds its own result on top.
+        const Dims td = t.get_desc().dims();
+        const Dims sum_dims{td[0], width * kExpansion, td[2], td[3]};
+        const memory::desc probe =  // the layout conv3 would pick for its dst
+            dnnl::convolution_forward::primitive_desc(
+                dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                                memory::desc(td, compute, tag::any),
+                                                memory::desc({width * kExpansion, width, 1, 1}, compute, tag::any),
+                                                plain_desc({width * kExpansion}),
+                                                memory::desc(sum_dims, compute, tag::any), {1, 1},
+                                                {0, 0}, {0, 0}),
+                engine).dst_desc();
+        const memory sum(probe, engine);
+        conv(name + ".downsample.0", name + ".downsample.1", x, width * kExpansion, 1, stride, 0, After::none, &sum);
+        x = conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &sum);
+      } else {
+        // Identity shortcut: conv3 accumulates into the block's input buffer itself (conv1 has read it).
+        x = conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &x);
+      }
+      channels = width * kExpansion;
+    }
+  }
+  // Head: global average pool -> (B, C) f32 -> fc.
+  const Dims d = x.get_desc().dims();
+  memory pooled = pool(x, algorithm::pooling_avg_exclude_padding, d[2], d[3], 1, 0,
+                       memory::desc({d[0], d[1], 1, 1}, compute, tag::any));
+  if (pooled.get_desc() != memory::desc({d[0], d[1], 1, 1}, dt::f32, tag::nchw)) {  // to plain f32
+    memory f32(memory::desc({d[0], d[1], 1, 1}, dt::f32, tag::nchw), engine);
+    steps_.push_back({dnnl::reorder(pooled, f32), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, f32}}});
+    pooled = f32;
+  }
+  const memory features(plain_desc({d[0], d[1]}), engine, pooled.get_data_handle());  // (B, C, 1, 1) as (B, C)
+  logits_ = Tensor({d[0], cfg_.num_classes});
+  const dnnl::inner_product_forward::primitive_desc fc(
+      dnnl::inner_product_forward::desc(prop_kind::forward_inference, features.get_desc(),
+                                        plain_desc({cfg_.num_classes, d[1]}), plain_desc({cfg_.num_classes}),
+                                        logits_.desc()),
+      engine);
+  fc_weights_ = memory(plain_desc({cfg_.num_classes, d[1]}), engine, nullptr);
+  fc_bias_ = memory(plain_desc({cfg_.num_classes}), engine, nullptr);
+  steps_.push_back({dnnl::inner_product_forward(fc), {{DNNL_ARG_SRC, features}, {DNNL_ARG_WEIGHTS, fc_weights_},
+                                                      {DNNL_ARG_BIAS, fc_bias_}, {DNNL_ARG_DST, logits_.mem()}}});
+  in_md_ = images_md;
+}
+
+const Tensor& FusedResNetInference::forward(const Tensor& images, const std::vector<StateEntry>& state) {
+  require_dtype(cfg_.dtype, cfg_.name);
+  if (images.desc() != in_md_) build(images.desc());
+  std::unordered_map<std::string, const StateEntry*> by_key;
+  for (const auto& e : state) by_key[e.key] = &e;
+  const float eps = BatchNorm2d::Config{}.eps;
+  for (auto& c : convs_) c->fold(by_key, eps);
+  for (const char* k : {"fc.weight", "fc.bias"})
+    if (!by_key.count(k)) throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", k));
+  fc_weights_.set_data_handle(by_key.at("fc.weight")->param->value.data());
+  fc_bias_.set_data_handle(by_key.at("fc.bias")->param->value.data());
+  image_.set_data_handle(images.mem().get_data_handle());
+  for (const Step& s : steps_) s.run();
+  Runtime::wait();
+  return logits_;
+}
+
+}  // namespace vb

@@ -1,0 +1,45 @@
+// ResNet inference as a fused oneDNN graph (issue 13: ONNX Runtime and PyTorch's JIT do the same): every
+// BatchNorm folded into the convolution before it, ReLU an eltwise post-op of that convolution, and each
+// bottleneck's residual add a sum post-op of its conv3 (then ReLU), accumulating into the shortcut's buffer -
+// in place into the block's input when the shortcut is the identity. One primitive per convolution, none for
+// BatchNorm, ReLU or the add: the memory-bound passes over the feature maps are gone.
+//
+// Folding (per output channel o, with the BatchNorm's running statistics, eps as in BatchNorm2d):
+//   s_o = gamma_o / sqrt(var_o + eps);   w'[o] = w[o] * s_o;   b'_o = beta_o - mean_o * s_o
+// The fold reads the model's current parameters on every forward (no stale weights after a training step or a
+// checkpoint load); it costs what the unfused path's weight reorders cost. Results equal Mode::eval's up to
+// rounding (tests/models/test_resnet_fused.cpp; the parity fixtures check it against PyTorch).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/config.hpp"
+#include "models/core/tensor.hpp"
+#include "models/model.hpp"
+
+namespace vb {
+
+class FusedResNetInference {
+ public:
+  explicit FusedResNetInference(const ModelConfig& cfg);
+  ~FusedResNetInference();
+  // images (B, in_chans, H, W) plain f32 -> logits (B, num_classes) plain f32, with the weights and running
+  // statistics of `state` (the model's state_dict entries, torchvision keys).
+  const Tensor& forward(const Tensor& images, const std::vector<StateEntry>& state);
+
+ private:
+  struct Conv;
+  void build(const dnnl::memory::desc& images_md);
+  ModelConfig cfg_;
+  dnnl::memory::desc in_md_;  // the image desc the graph was built for
+  std::vector<std::unique_ptr<Conv>> convs_;
+  std::vector<Step> steps_;  // the whole graph in execution order
+  Reorder image_reorder_;
+  dnnl::memory image_;
+  dnnl::memory fc_weights_, fc_bias_;
+  Tensor logits_;
+};
+
+}  // namespace vb
