@@ -1288,7 +1288,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None):
     verdicts = verdict_table(analyses, results)
     what_ran = what_ran_table(tiers, used, other)
     what_ran.rows += [throughput_what_ran_row(td, tp_used) for td in tp_read]
-    tp_tables = {sweep: Table(f"{sweep}_{td.tier}", RT.caption(td), RT.HEADER, RT.ALIGN, RT.rows(td, DAGGER),
+    tp_tables = {sweep: Table(f"{sweep}_{td.tier}", RT.caption(td), RT.header(td), RT.align(td), RT.rows(td, DAGGER),
                               RT.notes(td)) for sweep, td in tp_used.items()}
     tp_sections = []
     for sweep, td in tp_used.items():

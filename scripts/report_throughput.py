@@ -123,69 +123,99 @@ def _fmt(v):
     return f"{v:.2f}" if v < 100 else f"{v:.1f}"
 
 
+OTHERS = (("pytorch", "PyTorch"), ("onnxruntime", "ONNX Runtime"))  # the anchors, in column order
+
+
+def others(td):
+    """The anchors this tier measured, in column order."""
+    present = {r.framework for r in td.runs}
+    return [(fw, label) for fw, label in OTHERS if fw in present]
+
+
+def ratios(td, case, fw):
+    """vitbench / fw images/s of each round where both measured `case`."""
+    theirs = {r.round: r.ips for r in td.runs if r.case == case and r.framework == fw}
+    return [r.ips / theirs[r.round] for r in sorted(td.runs, key=lambda r: r.round)
+            if r.case == case and r.framework == "vitbench" and r.round in theirs]
+
+
+def header(td):
+    h = ["model", "mode", "dtype", "batch", "vitbench img/s (per round)"]
+    for _, label in others(td):
+        h += [f"{label} img/s (per round)", f"vitbench / {label} (lowest–highest; rounds)"]
+    return h + ["vitbench % of GEMM peak"]
+
+
+def align(td):
+    return "llll" + "r" * (len(header(td)) - 4)
+
+
 def rows(td, dagger="†"):
     """Table rows, one per case in manifest order: medians over rounds, per-round values, ratio median (range)."""
     cases = list(dict.fromkeys(r.case for r in td.runs))
     out = []
+
+    def cell(rs):
+        if not rs:
+            return "-"
+        return f"{_fmt(statistics.median(r.ips for r in rs))} ({' / '.join(_fmt(r.ips) for r in rs)})"
+
+    def ratio_cell(rs):
+        if not rs:
+            return "-"
+        spread = f"{min(rs):.2f}–{max(rs):.2f}; " if len(rs) > 1 else ""
+        return f"**{statistics.median(rs):.2f}** ({spread}{len(rs)})"
+
     for case in cases:
-        side = {fw: sorted((r for r in td.runs if r.case == case and r.framework == fw), key=lambda r: r.round)
-                for fw in ("vitbench", "pytorch")}
-        v, t = side["vitbench"], side["pytorch"]
-        t_by_round = {r.round: r for r in t}
-        ratios = [r.ips / t_by_round[r.round].ips for r in v if r.round in t_by_round]
-        flagged = any(r.flags for r in v + t)
-
-        def cell(rs):
-            if not rs:
-                return "-"
-            return f"{_fmt(statistics.median(r.ips for r in rs))} ({' / '.join(_fmt(r.ips) for r in rs)})"
-        peaks = [r.peak_fraction for r in v if r.peak_fraction]
-        ratio = (f"**{statistics.median(ratios):.2f}** ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1
-                 else f"**{ratios[0]:.2f}**" if ratios else "-")
-        out.append([case[0] + (f" {dagger}" if flagged else ""), case[1], case[2], str(case[3]), cell(v), cell(t),
-                    ratio, str(len(ratios)), f"{100 * statistics.median(peaks):.1f}" if peaks else "-"])
+        mine = [r for r in td.runs if r.case == case]
+        by_fw = {fw: sorted((r for r in mine if r.framework == fw), key=lambda r: r.round)
+                 for fw in ["vitbench"] + [fw for fw, _ in OTHERS]}
+        row = [case[0] + (f" {dagger}" if any(r.flags for r in mine) else ""), case[1], case[2], str(case[3]),
+               cell(by_fw["vitbench"])]
+        for fw, _ in others(td):
+            row += [cell(by_fw[fw]), ratio_cell(ratios(td, case, fw))]
+        peaks = [r.peak_fraction for r in by_fw["vitbench"] if r.peak_fraction]
+        out.append(row + [f"{100 * statistics.median(peaks):.1f}" if peaks else "-"])
     return out
-
-
-HEADER = ["model", "mode", "dtype", "batch", "vitbench img/s (per round)", "PyTorch img/s (per round)",
-          "ratio (lowest–highest round)", "rounds paired", "vitbench % of GEMM peak"]
-ALIGN = "llllrrrrr"
 
 
 def caption(td):
     cpus = sorted({r.attrs.get("cpu_model", "?") for r in td.runs})
     isas = sorted({r.attrs.get("isa", "?") for r in td.runs})
     threads = sorted({str(r.attrs.get("threads", "?")) for r in td.runs})
-    return (f"Throughput, vitbench vs PyTorch eager ({td.sweep}, tier {td.tier}) on {', '.join(cpus)} "
+    names = " and ".join(label for _, label in others(td)) or "nothing else"
+    return (f"Throughput, vitbench vs {names} ({td.sweep}, tier {td.tier}) on {', '.join(cpus)} "
             f"({', '.join(isas)}), {', '.join(threads)} threads")
 
 
 def notes(td):
-    return ["Ratio = vitbench / PyTorch images/s of the same round (the two ran back to back); bold: the median "
-            "over rounds. img/s: the median of each run's timed iterations, then the median over rounds. % of GEMM "
-            "peak: the model's FLOP rate over the f32/bf16 GEMM rate vitbench measured in the same process "
-            "(docs/throughput.md)."]
+    return ["Ratio = vitbench / the other framework's images/s in the same round (they ran back to back); bold: "
+            "the median over rounds, then the lowest and highest round and the number of rounds. img/s: the median "
+            "of each run's timed iterations, then the median over rounds. % of GEMM peak: the model's FLOP rate over "
+            "the f32/bf16 GEMM rate vitbench measured in the same process (docs/throughput.md)."]
 
 
 def figure(td, plt, save, out):
-    """Bars: the median ratio per case with the lowest and highest round as whiskers; 1 = level with PyTorch."""
-    cases = list(dict.fromkeys(r.case for r in td.runs))
-    labels, med, lo, hi = [], [], [], []
-    for case in cases:
-        t = {r.round: r.ips for r in td.runs if r.case == case and r.framework == "pytorch"}
-        ratios = [r.ips / t[r.round] for r in td.runs if r.case == case and r.framework == "vitbench" and r.round in t]
-        if not ratios:
-            continue
-        m = statistics.median(ratios)
-        labels.append(f"{case[0]}\n{case[1]} {case[2]}")
-        med.append(m), lo.append(m - min(ratios)), hi.append(max(ratios) - m)
-    if not labels:
+    """Bars: the median ratio per case and anchor, the lowest and highest round as whiskers; 1 = level."""
+    cases = [c for c in dict.fromkeys(r.case for r in td.runs) if any(ratios(td, c, fw) for fw, _ in OTHERS)]
+    anchors = others(td)
+    if not cases or not anchors:
         return None
-    fig, ax = plt.subplots(figsize=(0.75 * len(labels) + 2.5, 3.8))
-    ax.bar(range(len(labels)), med, yerr=[lo, hi], capsize=3, color="#4c72b0")
+    fig, ax = plt.subplots(figsize=(0.9 * len(cases) + 2.5, 3.8))
+    width = 0.8 / len(anchors)
+    for k, (fw, label) in enumerate(anchors):
+        xs, med, lo, hi = [], [], [], []
+        for i, case in enumerate(cases):
+            rs = ratios(td, case, fw)
+            if rs:
+                m = statistics.median(rs)
+                xs.append(i + (k - (len(anchors) - 1) / 2) * width)
+                med.append(m), lo.append(m - min(rs)), hi.append(max(rs) - m)
+        ax.bar(xs, med, width, yerr=[lo, hi], capsize=3, label=f"vs {label}")
     ax.axhline(1.0, color="black", lw=0.8, ls="--")
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("vitbench / PyTorch images/s")
+    ax.set_xticks(range(len(cases)), [f"{c[0]}\n{c[1]} {c[2]}" for c in cases], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("vitbench / other images/s")
+    ax.legend(fontsize=7)
     ax.set_title(f"{td.sweep} ({td.tier})", fontsize=9)
     fig.tight_layout()
     return save(fig, out, f"{td.sweep}.png")

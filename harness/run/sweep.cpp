@@ -211,17 +211,19 @@ std::pair<json, double> check_train_line(const fs::path& file, const std::string
   return {tc.to_json(), est};
 }
 
-// One throughput line (sweep_throughput.hpp) and its planned seconds; none when this CPU lacks its dtype.
+// One throughput line (sweep_throughput.hpp) and its planned seconds; none when it is left out on this CPU or
+// for its framework (throughput_line_left_out).
 std::optional<std::pair<json, double>> check_throughput_plan_line(const fs::path& file, const std::string& where,
                                                                   const json& c, const json& spec, bool plan_only,
-                                                                  std::set<std::string>& built) {
+                                                                  std::set<std::string>& built, std::string& why_not) {
   json line;
   try {
     line = check_throughput_line(c, built);
   } catch (const std::exception& e) {
     refuse(file, where, e.what());
   }
-  if (!dtype_available(parse_dtype(line["dtype"]))) return std::nullopt;
+  why_not = throughput_line_left_out(line);
+  if (!why_not.empty()) return std::nullopt;
   if (plan_only) return std::pair{line, 0.0};
   const std::string model = line["model"];
   if (!spec["seconds_per_step"].contains(model))
@@ -288,7 +290,7 @@ Plan plan_checked(const PlanOptions& opt) {
     for (const auto& a : tier_arms)
       if (!arm_names.count(a)) refuse(file, fmt::format("tiers.{}.arms", opt.tier), fmt::format("'{}' is not an arm", a));
   }
-  json left_out = json::array();  // throughput lines in a dtype this CPU lacks
+  json left_out = json::array();  // throughput lines left out (a dtype this CPU lacks; ORT outside f32 inference)
 
   const json rf_spec = tier.contains("rf") ? tier["rf"] : spec.value("rf", json::object());  // the tier's, if it has one
   if (!rf_spec.empty()) {
@@ -318,9 +320,10 @@ Plan plan_checked(const PlanOptions& opt) {
       for (const auto& [k, v] : combo.items()) c[k] = v;
       PlannedRun r;
       if (kind == "throughput") {
-        const auto line = check_throughput_plan_line(file, where, c, spec, plan_only, built);
+        std::string why_not;
+        const auto line = check_throughput_plan_line(file, where, c, spec, plan_only, built, why_not);
         if (!line) {
-          left_out.push_back(where);
+          left_out.push_back(where + ": " + why_not);
           continue;
         }
         std::tie(r.config, r.est_seconds) = *line;
@@ -397,7 +400,8 @@ Plan plan_checked(const PlanOptions& opt) {
     if (tier_arms.count(arm["name"])) p.meta["arms"].push_back(arm["name"]);
   if (!left_out.empty()) {
     p.meta["left_out"] = left_out;
-    fmt::print(stderr, "plan: left out {} line(s) in a dtype this CPU lacks (see sweep.json left_out)\n", left_out.size());
+    fmt::print(stderr, "plan: left out {} line(s): a dtype this CPU lacks, or ONNX Runtime outside f32 inference "
+               "(sweep.json left_out)\n", left_out.size());
   }
 
   const std::string text = manifest_text(p.runs);

@@ -40,13 +40,11 @@ const json kDefaults = {{"framework", "vitbench"}, {"overrides", json::array()},
                         {"iters", 5},              {"peak_size", 2048},          {"round", 0},
                         {"memory_check", true}};  // memory_check: vitbench's probe that refuses a batch that won't fit
 
-std::string torch_script() {
-  if (const char* s = std::getenv("VITBENCH_TORCH_THROUGHPUT")) return s;  // tests point it elsewhere
-  return std::string(VITBENCH_SOURCE_DIR) + "/scripts/torch_throughput.py";
-}
+// A script of the checkout this binary was built from (a sweep's pinned commit runs its own scripts).
+std::string source_path(const std::string& relative) { return std::string(VITBENCH_SOURCE_DIR) + "/" + relative; }
 
 // Runs argv with `env`, returns its stdout (stderr passes through: the script's progress).
-std::string run_capture(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+std::string run_capture(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& hint) {
   int fd[2];
   if (pipe(fd) != 0) throw std::runtime_error("cannot create a pipe");
   posix_spawn_file_actions_t fa;
@@ -74,10 +72,10 @@ std::string run_capture(const std::vector<std::string>& args, const std::vector<
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error(fmt::format("{} {} failed ({}); is PyTorch installed? (bash scripts/setup-torch.sh)",
-                                         a[0], a.size() > 1 ? a[1] : "",
+    throw std::runtime_error(fmt::format("{} {} failed ({}); {}", a[0], a.size() > 1 ? a[1] : "",
                                          WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
-                                                             : fmt::format("exit {}", WEXITSTATUS(status))));
+                                                             : fmt::format("exit {}", WEXITSTATUS(status)),
+                                         hint));
   return out;
 }
 
@@ -97,11 +95,8 @@ void exec_vitbench(const json& line, const fs::path& dir, const std::string& com
   measure_throughput(o);
 }
 
-// Writes PyTorch's measurement in the layout of vitbench's (throughput/<model>/<mode>/<dtype>/batch<b>/...).
-void exec_pytorch(const json& line, int threads, const fs::path& dir, const std::string& command) {
-  if (!fs::exists(fs::path(kOpenBlasDir) / "libblas.so.3"))
-    throw std::runtime_error(fmt::format("{}/libblas.so.3 missing: bash scripts/setup-torch.sh installs "
-                                         "libopenblas0-openmp (the fair BLAS for Debian's torch)", kOpenBlasDir));
+// The environment of a PyTorch or ONNX Runtime child: this one's, with the fair setup on top.
+std::vector<std::string> external_environment(int threads) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     const std::string s = *e;
@@ -114,32 +109,37 @@ void exec_pytorch(const json& line, int threads, const fs::path& dir, const std:
   env.push_back("OPENBLAS_CORETYPE=SkylakeX");
   env.push_back(std::string("GLIBC_TUNABLES=") + kMallocTunable);
   env.push_back(std::string("LD_LIBRARY_PATH=") + kOpenBlasDir + (ld && *ld ? std::string(":") + ld : ""));
-  const std::string out = run_capture(
-      {"/usr/bin/python3", torch_script(), "--model", line["model"], "--batch", line["batch"].dump(), "--mode",
-       line["mode"], "--dtype", line["dtype"], "--threads", std::to_string(threads), "--warmup",
-       line["warmup"].dump(), "--iters", line["iters"].dump(), "--facts"},
-      env);
-  json facts, m;
+  return env;
+}
+
+// The last JSON line of a child's stdout that has `key`.
+json json_line(const std::string& out, const std::string& key, const std::string& who) {
+  json found;
   size_t start = 0;
   for (size_t end; (end = out.find('\n', start)) != std::string::npos; start = end + 1) {
     const std::string l = out.substr(start, end - start);
     if (l.empty() || l[0] != '{') continue;
     const json j = json::parse(l);
-    (j.contains("facts") ? facts : m) = j.contains("facts") ? j["facts"] : j;
+    if (j.contains(key)) found = j;
   }
-  if (m.empty() || !m.contains("total_s"))
-    throw std::runtime_error(fmt::format("{}: printed no measurement", torch_script()));
+  if (found.empty()) throw std::runtime_error(fmt::format("{}: printed no {} line", who, key));
+  return found;
+}
 
+// Writes another framework's measurement `m` (torch_throughput.py's JSON layout) in the layout of vitbench's
+// (throughput/<model>/<mode>/<dtype>/batch<b>/...), with its facts as a JSON attribute.
+void write_external_record(const json& line, int threads, const fs::path& dir, const std::string& command,
+                           const json& m, const json& facts) {
   Provenance prov = collect_provenance();
   prov.command = command;
   prov.threads = threads;
   ResultFile rec(dir / "record.h5", "throughput", prov, line);
-  rec.attr("framework", std::string("pytorch"));
-  rec.attr("torch_facts", facts.dump());
+  rec.attr("framework", line["framework"].get<std::string>());
+  rec.attr("framework_facts", facts.dump());
   const std::string g = fmt::format("throughput/{}/{}/{}/batch{}", line["model"].get<std::string>(),
                                     line["mode"].get<std::string>(), line["dtype"].get<std::string>(),
                                     line["batch"].get<int64_t>());
-  const auto total = m["total_s"].get<std::vector<double>>();
+  const auto total = m.at("total_s").get<std::vector<double>>();
   const double batch = static_cast<double>(line["batch"].get<int64_t>());
   std::vector<double> ips;
   for (double t : total) ips.push_back(batch / t);
@@ -157,6 +157,54 @@ void exec_pytorch(const json& line, int threads, const fs::path& dir, const std:
   rec.attr("images_per_s_p90", quantile(ips, 0.9), g);
   rec.attr("gflops", m.value("gflops", 0.0), g);
   rec.commit();
+}
+
+void require_openblas() {
+  if (!fs::exists(fs::path(kOpenBlasDir) / "libblas.so.3"))
+    throw std::runtime_error(fmt::format("{}/libblas.so.3 missing: bash scripts/setup-torch.sh installs "
+                                         "libopenblas0-openmp (the fair BLAS for Debian's torch)", kOpenBlasDir));
+}
+
+void exec_pytorch(const json& line, int threads, const fs::path& dir, const std::string& command) {
+  require_openblas();
+  const std::string out = run_capture(
+      {"/usr/bin/python3", source_path("scripts/torch_throughput.py"), "--model", line["model"], "--batch",
+       line["batch"].dump(), "--mode", line["mode"], "--dtype", line["dtype"], "--threads", std::to_string(threads),
+       "--warmup", line["warmup"].dump(), "--iters", line["iters"].dump(), "--facts"},
+      external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
+  write_external_record(line, threads, dir, command, json_line(out, "total_s", "torch_throughput.py"),
+                        json_line(out, "facts", "torch_throughput.py")["facts"]);
+}
+
+// ONNX Runtime: the model exported once per sweep folder (scripts/export_onnx.py: the PyTorch module and weights
+// torch_throughput.py measures), then scripts/ort/ort_throughput.mjs, which first checks ORT's logits against
+// PyTorch's on the export's reference input.
+void exec_onnxruntime(const json& line, int threads, const fs::path& dir, const std::string& command) {
+  require_openblas();
+  const std::string model = line["model"];
+  const std::string script = source_path("scripts/ort/ort_throughput.mjs");
+  if (!fs::exists(fs::path(script).parent_path() / "node_modules" / "onnxruntime-node"))
+    throw std::runtime_error(fmt::format("{}: onnxruntime-node is not installed next to it: bash scripts/setup-ort.sh",
+                                         script));
+  const fs::path onnx = dir.parent_path() / "onnx" / (model + ".onnx");
+  if (!fs::exists(onnx))
+    run_capture({"/usr/bin/python3", source_path("scripts/export_onnx.py"), "--model", model, "--out", onnx.string()},
+                external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
+  const ModelConfig mc = train::resolve_model(model, {});
+  const std::string out = run_capture(
+      {"/usr/bin/node", script, "--onnx", onnx.string(), "--model", model, "--batch", line["batch"].dump(),
+       "--threads", std::to_string(threads), "--warmup", line["warmup"].dump(), "--iters", line["iters"].dump(),
+       "--img", std::to_string(mc.img_size), "--in-chans", std::to_string(mc.in_chans), "--check",
+       onnx.string() + ".check"},
+      external_environment(threads), "is onnxruntime-node installed? (bash scripts/setup-ort.sh)");
+  const json m = json_line(out, "total_s", "ort_throughput.mjs");
+  const double rel = m.at("check").at("relative").get<double>();
+  if (!(rel < 1e-3))  // the exported graph computes something else than PyTorch's module: no speed to compare
+    throw std::runtime_error(fmt::format("{}: ONNX Runtime's logits differ from PyTorch's by {:.3g} of the largest "
+                                         "logit (limit 1e-3)", onnx.string(), rel));
+  json facts = m.at("facts");
+  facts["logits_check"] = m["check"];
+  write_external_record(line, threads, dir, command, m, facts);
 }
 
 }  // namespace
@@ -180,8 +228,10 @@ json check_throughput_line(const json& settings, std::set<std::string>& built) {
   }
   if (!line.contains("model")) throw std::invalid_argument("model: missing (an arm's model or an axis)");
   const std::string fw = line["framework"];
-  if (fw != "vitbench" && fw != "pytorch")
-    throw std::invalid_argument(fmt::format("framework: '{}' (vitbench or pytorch)", fw));
+  if (fw != "vitbench" && fw != "pytorch" && fw != "onnxruntime")
+    throw std::invalid_argument(fmt::format("framework: '{}' (vitbench, pytorch or onnxruntime)", fw));
+  if (fw != "vitbench" && !line["overrides"].empty())
+    throw std::invalid_argument(fmt::format("overrides: {} measures the preset as it is (overrides are vitbench's)", fw));
   parse_dtype(line["dtype"]);
   const std::string mode = line["mode"];
   if (mode != "infer" && mode != "train") throw std::invalid_argument(fmt::format("mode: '{}' (infer or train)", mode));
@@ -207,9 +257,18 @@ void set_throughput_environment() {
   setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
 }
 
+std::string throughput_line_left_out(const json& line) {
+  if (!dtype_available(parse_dtype(line["dtype"]))) return "this CPU has no " + line["dtype"].get<std::string>();
+  if (line["framework"] == "onnxruntime" && (line["mode"] != "infer" || line["dtype"] != "f32"))
+    return "ONNX Runtime's side measures f32 inference only";
+  return "";
+}
+
 void exec_throughput_line(const json& line, int threads, const fs::path& dir, const std::string& command) {
   if (line["framework"] == "pytorch")
     exec_pytorch(line, threads, dir, command);
+  else if (line["framework"] == "onnxruntime")
+    exec_onnxruntime(line, threads, dir, command);
   else
     exec_vitbench(line, dir, command);
 }

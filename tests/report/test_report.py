@@ -392,6 +392,7 @@ def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
     write_throughput_sweep(results, commit, [
         ("vitbench", "resnet50", "infer", 0, 120.0), ("pytorch", "resnet50", "infer", 0, 100.0),
         ("vitbench", "resnet50", "infer", 1, 140.0), ("pytorch", "resnet50", "infer", 1, 100.0),
+        ("onnxruntime", "resnet50", "infer", 0, 65.0),
         ("vitbench", "resnet50", "train", 0, 30.0), ("pytorch", "resnet50", "train", 0, None)])
     other = os.path.join(results, "sweeps", "rf_trained", "quick")
     os.makedirs(other)
@@ -448,13 +449,13 @@ class ReportTest(unittest.TestCase):
     def test_throughput_sweep(self):
         # per-round ratios 120/100 and 140/100: median 1.30, range 1.20-1.40; a case without PyTorch has no ratio
         self.assertIn("| resnet50 | infer | f32 | 32 | 130.0 (120.0 / 140.0) | 100.0 (100.0 / 100.0) | "
-                      "**1.30** (1.20–1.40) | 2 | 50.0 |", self.readme)
-        self.assertIn("| resnet50 | train | f32 | 32 | 30.00 (30.00) | - | - | 0 | 50.0 |", self.readme)
-        self.assertIn("| throughput | quick (used) | 5 / 6 |", self.readme)
+                      "**1.30** (1.20–1.40; 2) | 65.00 (65.00) | **1.85** (1) | 50.0 |", self.readme)
+        self.assertIn("| resnet50 | train | f32 | 32 | 30.00 (30.00) | - | - | - | - | 50.0 |", self.readme)
+        self.assertIn("| throughput | quick (used) | 6 / 7 |", self.readme)
         with open(os.path.join(self.out, "throughput_runs.csv")) as f:
             rows = list(csv.DictReader(f))
-        self.assertEqual(len(rows), 5)
-        self.assertEqual({r["framework"] for r in rows}, {"vitbench", "pytorch"})
+        self.assertEqual(len(rows), 6)
+        self.assertEqual({r["framework"] for r in rows}, {"vitbench", "pytorch", "onnxruntime"})
         self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "throughput_quick.tex")))
         self.assertTrue(os.path.exists(os.path.join(self.out, "figures", "throughput.png")))
 
