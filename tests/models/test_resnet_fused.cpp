@@ -68,3 +68,24 @@ TEST_CASE("fused resnet inference in bf16 stays within bf16 rounding of the eval
   for (size_t i = 0; i < eval.size(); ++i) num += (fused[i] - eval[i]) * (fused[i] - eval[i]), den += eval[i] * eval[i];
   CHECK(std::sqrt(num / den) < 3e-2);  // bf16 has 8 bits of mantissa; both paths round feature maps to bf16
 }
+
+TEST_CASE("training after fused inference trains the model's own weights (the fold never writes them)",
+          "[model][resnet]") {
+  const ModelConfig cfg = config("resnet50_w16_32", {"layers=1,1,1,1"});
+  auto a = create_model(cfg), b = create_model(cfg);
+  randomize(*a, 21);
+  randomize(*b, 21);
+  const Tensor x = tensor({2, 3, 32, 32}, random_vec(2 * 3 * 32 * 32, 8));
+  a->infer(x);  // b never runs the fused graph
+  const Tensor diff = tensor({2, 10}, random_vec(20, 9));
+  const Vec la = to_double(a->forward(x, Mode::train)), lb = to_double(b->forward(x, Mode::train));
+  REQUIRE(la == lb);
+  a->backward(diff);
+  b->backward(diff);
+  const auto sa = a->state(), sb = b->state();
+  for (size_t i = 0; i < sa.size(); ++i) {
+    if (sa[i].param) REQUIRE(to_double(sa[i].param->grad) == to_double(sb[i].param->grad));
+    if (sa[i].param) REQUIRE(to_double(sa[i].param->value) == to_double(sb[i].param->value));
+    if (sa[i].buffer) REQUIRE(to_double(*sa[i].buffer) == to_double(*sb[i].buffer));
+  }
+}
