@@ -39,8 +39,9 @@ void save_checkpoint(const std::filesystem::path& path, Model& model) {
   file.commit();
 }
 
-void load_checkpoint(const std::filesystem::path& path, Model& model) {
-  const H5Input in(path);
+void load_checkpoint(const std::filesystem::path& path, Model& model) { load_checkpoint(H5Input(path), model); }
+
+void load_checkpoint(const H5Input& in, Model& model) {
   in.require_complete();
   const auto found = in.datasets();
   const std::string& where = in.path();

@@ -9,6 +9,7 @@
 
 namespace vb {
 
+class H5Input;
 class ResultFile;
 
 // A training checkpoint keeps the optimizer and loop state in this group beside the model's entries; loading
@@ -22,5 +23,6 @@ void save_checkpoint(const std::filesystem::path& path, Model& model);
 // Strict: a missing key, an unexpected key or a shape mismatch is an error naming the key and both shapes;
 // the one exception is a learned position table stored for another grid, which is resampled (pos_resample.hpp).
 void load_checkpoint(const std::filesystem::path& path, Model& model);
+void load_checkpoint(const H5Input& in, Model& model);  // the same from an open file (or in-memory image)
 
 }  // namespace vb

@@ -4,6 +4,7 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -43,6 +44,26 @@ H5Input::H5Input(const std::filesystem::path& path) : path_(path.string()) {
   } catch (const H5::Exception& e) {
     throw std::runtime_error(fmt::format("{}: cannot open: {}", path_, e.getDetailMsg()));
   }
+  std::error_code ec;
+  bytes_ = std::filesystem::file_size(path, ec);
+  if (ec) bytes_ = 0;
+}
+
+H5Input::H5Input(const void* image, size_t bytes, const std::string& name) : path_(name), bytes_(bytes) {
+  H5::Exception::dontPrint();
+  // HDF5's superblock signature; anything shorter or without it is not worth handing to the library.
+  static constexpr unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (bytes < 64 || std::memcmp(image, kSignature, sizeof kSignature) != 0)
+    throw std::runtime_error(fmt::format("{}: not an HDF5 file (or truncated)", path_));
+  try {
+    H5::FileAccPropList fapl;
+    fapl.setCore(64 * 1024, false);  // in memory, never written back
+    if (H5Pset_file_image(fapl.getId(), const_cast<void*>(image), bytes) < 0)
+      throw std::runtime_error(fmt::format("{}: cannot hand the file image to HDF5", path_));
+    file_ = std::make_unique<H5::H5File>(path_, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
+  } catch (const H5::Exception& e) {
+    throw std::runtime_error(fmt::format("{}: cannot open: {}", path_, e.getDetailMsg()));
+  }
 }
 
 H5Input::~H5Input() = default;
@@ -67,10 +88,14 @@ std::map<std::string, Dims> H5Input::datasets() const {
 
 Dims H5Input::shape(const std::string& dataset) const {
   if (!has(dataset)) throw std::runtime_error(fmt::format("{}: has no dataset '{}'", path_, dataset));
-  const H5::DataSpace space = file_->openDataSet(dataset).getSpace();
-  std::vector<hsize_t> d(space.getSimpleExtentNdims());
-  space.getSimpleExtentDims(d.data());
-  return Dims(d.begin(), d.end());
+  try {
+    const H5::DataSpace space = file_->openDataSet(dataset).getSpace();
+    std::vector<hsize_t> d(space.getSimpleExtentNdims());
+    space.getSimpleExtentDims(d.data());
+    return Dims(d.begin(), d.end());
+  } catch (const H5::Exception& e) {
+    throw std::runtime_error(fmt::format("{}: cannot read the shape of '{}': {}", path_, dataset, e.getDetailMsg()));
+  }
 }
 
 namespace {
@@ -80,18 +105,16 @@ namespace {
 constexpr uint64_t kMaxExpansion = 1032;
 
 template <class T>
-std::vector<T> read_as(const H5::H5File& f, const std::string& path, const std::string& dataset, Dims shape,
-                       const H5::PredType& type, const char* type_name) {
+std::vector<T> read_as(const H5::H5File& f, const std::string& path, uint64_t file_bytes, const std::string& dataset,
+                       Dims shape, const H5::PredType& type, const char* type_name) {
   uint64_t bytes = sizeof(T);
   for (int64_t d : shape)
     if (d < 0 || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes)) bytes = UINT64_MAX;
-  std::error_code ec;
-  const uint64_t file_bytes = std::filesystem::file_size(path, ec);
-  if (bytes > std::max<uint64_t>(ec ? 0 : file_bytes, 1) * kMaxExpansion)
+  if (bytes > std::max<uint64_t>(file_bytes, 1) * kMaxExpansion)
     throw std::runtime_error(fmt::format("{}: '{}' claims shape {} ({} bytes as {}), more than a file of {} bytes "
                                          "can hold (corrupt?)", path, dataset, to_string(shape),
                                          bytes == UINT64_MAX ? std::string("> 2^64") : std::to_string(bytes),
-                                         type_name, ec ? 0 : file_bytes));
+                                         type_name, file_bytes));
   std::vector<T> v(bytes / sizeof(T));
   try {
     if (!v.empty()) f.openDataSet(dataset).read(v.data(), type);
@@ -105,15 +128,15 @@ std::vector<T> read_as(const H5::H5File& f, const std::string& path, const std::
 }  // namespace
 
 std::vector<float> H5Input::read_f32(const std::string& dataset) const {
-  return read_as<float>(*file_, path_, dataset, shape(dataset), H5::PredType::NATIVE_FLOAT, "float32");
+  return read_as<float>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_FLOAT, "float32");
 }
 
 std::vector<double> H5Input::read_f64(const std::string& dataset) const {
-  return read_as<double>(*file_, path_, dataset, shape(dataset), H5::PredType::NATIVE_DOUBLE, "float64");
+  return read_as<double>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_DOUBLE, "float64");
 }
 
 std::vector<int64_t> H5Input::read_i64(const std::string& dataset) const {
-  return read_as<int64_t>(*file_, path_, dataset, shape(dataset), H5::PredType::NATIVE_INT64, "int64");
+  return read_as<int64_t>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_INT64, "int64");
 }
 
 std::string H5Input::root_attr(const std::string& name) const {

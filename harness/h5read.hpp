@@ -19,6 +19,9 @@ namespace vb {
 class H5Input {
  public:
   explicit H5Input(const std::filesystem::path& path);  // throws if missing or not HDF5
+  // An HDF5 file image held in memory (HDF5's core driver, no backing store; the bytes are copied), called
+  // `name` in errors. The fuzz targets (tests/fuzz/) read checkpoints this way, without touching the disk.
+  H5Input(const void* image, size_t bytes, const std::string& name);
   ~H5Input();
   const std::string& path() const { return path_; }
   bool has(const std::string& dataset) const;
@@ -39,6 +42,7 @@ class H5Input {
 
  private:
   std::string path_;
+  uint64_t bytes_ = 0;  // the file's size: what bounds the shapes it may claim
   std::unique_ptr<H5::H5File> file_;
 };
 

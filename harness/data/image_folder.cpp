@@ -33,6 +33,7 @@ namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'V', 'B', 'I', 'M', 'G', 'C', '0', '1'};  // bump with any format change
 std::atomic<int64_t> g_decodes{0};
+constexpr int64_t kMaxPixels = int64_t{1} << 26;  // per image (8192 x 8192): far above any dataset used here
 
 struct Entry {
   fs::path path;
@@ -126,10 +127,16 @@ ImageSet decode_split(const std::vector<Entry>& entries, const std::vector<std::
     if (!in.good() && !in.eof()) {
       d.error = "cannot read";
     } else {
-      uint8_t* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &d.w, &d.h, &d.comp, 0);
-      if (!px) {
+      // The header first: a few bytes of PNG or JPEG can claim a 100000x100000 image (a decompression bomb).
+      const int size = static_cast<int>(bytes.size());
+      uint8_t* px = nullptr;
+      if (!stbi_info_from_memory(bytes.data(), size, &d.w, &d.h, &d.comp))
         d.error = fmt::format("cannot decode ({})", stbi_failure_reason() ? stbi_failure_reason() : "unknown");
-      } else {
+      else if (int64_t{d.w} * d.h > kMaxPixels)
+        d.error = fmt::format("{}x{} pixels, more than the {} an image may have here (corrupt?)", d.w, d.h, kMaxPixels);
+      else if (!(px = stbi_load_from_memory(bytes.data(), size, &d.w, &d.h, &d.comp, 0)))
+        d.error = fmt::format("cannot decode ({})", stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+      if (px) {
         d.hwc.assign(px, px + static_cast<size_t>(d.w) * d.h * d.comp);
         stbi_image_free(px);
       }
@@ -308,8 +315,10 @@ void write_cache(const fs::path& file, const Dataset& d) {
   fs::rename(tmp, file);
 }
 
+}  // namespace
+
 // The cached dataset, or false (with the reason) when the file is missing, truncated or fails its checksum.
-bool read_cache(const fs::path& file, Dataset& d, std::string& why) {
+bool read_folder_cache(const fs::path& file, Dataset& d, std::string& why) {
   if (!fs::exists(file)) return false;
   try {
     Reader r(file);
@@ -332,8 +341,6 @@ bool read_cache(const fs::path& file, Dataset& d, std::string& why) {
   }
   return true;
 }
-
-}  // namespace
 
 int64_t folder_decode_count() { return g_decodes.load(); }
 
@@ -370,7 +377,7 @@ Dataset load_image_folder(const fs::path& root_in, const DatasetOptions& opt) {
   const fs::path dir = cache_dir(opt);
   const fs::path file = dir / fmt::format("{}-{}.vbcache", folder, folder_key(train, test));
   std::string why;
-  if (read_cache(file, d, why)) {
+  if (read_folder_cache(file, d, why)) {
     d.train.source = d.test.source = root.string();
   } else {
     if (fs::exists(file)) fmt::print(stderr, "{}: unusable cache ({}): decoding again\n", file.string(), why);

@@ -32,6 +32,9 @@ ImageSet read_cifar_batches(const std::vector<std::filesystem::path>& files, con
 Dataset load_image_folder(const std::filesystem::path& root, const DatasetOptions& opt);
 // The cache folder opt.cache_dir, else $XDG_CACHE_HOME/vitbench, else $HOME/.cache/vitbench.
 std::filesystem::path cache_dir(const DatasetOptions& opt);
+// A cache file as load_image_folder reads it: false, with the reason in `why`, when it is missing, truncated,
+// malformed or fails its checksum (load_image_folder then decodes the folder again). Exposed for the fuzz target.
+bool read_folder_cache(const std::filesystem::path& file, Dataset& d, std::string& why);
 // How many image splits this process decoded from image files (not from the cache): lets tests see a cache hit.
 int64_t folder_decode_count();
 

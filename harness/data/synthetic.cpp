@@ -17,6 +17,8 @@ namespace vb::data {
 
 namespace {
 
+constexpr int64_t kMaxSyntheticBytes = int64_t{4} << 30;  // both splits; far above any test's or smoke run's
+
 ImageSet make_split(const SyntheticOptions& o, int64_t n, uint64_t split, const std::string& name) {
   ImageSet set;
   set.name = name;
@@ -88,6 +90,12 @@ SyntheticOptions parse_synthetic(const std::string& keys) {
       throw std::runtime_error(fmt::format(
           "synthetic dataset: unknown key '{}' (keys: train, test, classes, size, channels, seed)", name));
   }
+  // Each key is bounded, their product too: train=4194304,size=1024 would be 13 TB of pixels.
+  const int64_t bytes = (o.train + o.test) * o.channels * o.size * o.size;
+  if (bytes > kMaxSyntheticBytes)
+    throw std::runtime_error(fmt::format("synthetic dataset: {} images of {}x{}x{} are {:.1f} GB of pixels, more than "
+                                         "the {} GB allowed", o.train + o.test, o.channels, o.size, o.size, bytes / 1e9,
+                                         kMaxSyntheticBytes >> 30));
   return o;
 }
 
