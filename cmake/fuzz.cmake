@@ -2,7 +2,9 @@
 #   VITBENCH_FUZZ (preset `fuzz`, clang): everything compiled with -fsanitize=fuzzer-no-link,address,undefined and
 #     one libFuzzer binary fuzz_<target> per parser (tests/fuzz/); `cmake --build --preset fuzz` builds only
 #     those and the libraries they link (target `fuzz`).
+#   VITBENCH_TSAN (preset `tsan`): ThreadSanitizer, for the loader's prefetch-thread soak (scripts/tsan_soak.sh).
 option(VITBENCH_FUZZ "Build the libFuzzer targets (clang): see the fuzz preset" OFF)
+option(VITBENCH_TSAN "Build with ThreadSanitizer: see the tsan preset" OFF)
 
 set(VITBENCH_FUZZ_TARGETS idx_raw idx_gzip cifar_bin image_folder image_cache preset_json sweep_json checkpoint_h5
     set_override)
@@ -13,6 +15,10 @@ if(VITBENCH_FUZZ)
   endif()
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
+endif()
+if(VITBENCH_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
 endif()
 
 # Called after the libraries are declared.
@@ -44,6 +50,16 @@ function(vitbench_fuzz_targets)
       add_dependencies(fuzz fuzz_${t})
     endforeach()
   endif()
+  if(VITBENCH_TSAN)
+    # The loader soak (tests/soak/), run by scripts/tsan_soak.sh. harness/data needs nothing else of vitbench,
+    # so the tsan tree compiles those few files instead of the models and the whole harness.
+    file(GLOB data_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/harness/data/*.cpp)
+    add_executable(loader_soak ${CMAKE_SOURCE_DIR}/tests/soak/loader_soak.cpp ${data_sources})
+    target_include_directories(loader_soak PRIVATE ${CMAKE_SOURCE_DIR})
+    target_link_libraries(loader_soak PRIVATE fmt::fmt OpenMP::OpenMP_CXX ZLIB::ZLIB ${STB_LIBRARY})
+  endif()
+  add_test(NAME slow/tsan/loader-soak COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/tsan_soak.sh 60)
+  set_tests_properties(slow/tsan/loader-soak PROPERTIES LABELS slow TIMEOUT 3600 SKIP_REGULAR_EXPRESSION "VITBENCH_SKIP:")
   # The time-boxed runs (slow tier, from the release tree): scripts/fuzz.sh builds the fuzz preset when needed
   # and fuzzes a copy of the target's corpus; a crash fails the test and is saved under build/fuzz/crashes/.
   foreach(t ${VITBENCH_FUZZ_TARGETS})
