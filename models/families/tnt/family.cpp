@@ -26,28 +26,32 @@ std::vector<ModelConfig> tnt_presets() {
 }
 
 std::vector<CostRow> tnt_cost_table(const ModelConfig& c) {
+  check_blocks(c.depth);
   std::vector<CostRow> rows;
-  const int64_t g = c.img_size / c.patch_size, n = g * g, d = c.embed_dim, ci = c.inner_dim, p = c.patch_size;
-  const int64_t w = conv_out(p, c.word_kernel, c.word_stride, c.word_padding), m = w * w;
+  const Count g = Count(c.img_size) / c.patch_size, n = g * g, d = c.embed_dim, ci = c.inner_dim;  // checked
+  const Count w = (Count(c.patch_size) + 2 * c.word_padding - c.word_kernel) / c.word_stride + 1, m = w * w;  // conv_out
+  const Count k2 = Count(c.word_kernel) * c.word_kernel;
   const bool inner_pos = c.tnt_pos == TntPos::inner || c.tnt_pos == TntPos::both;
   const bool outer_pos = c.tnt_pos == TntPos::outer || c.tnt_pos == TntPos::both;
-  const int64_t hidden = static_cast<int64_t>(d * c.mlp_ratio), inner_hidden = static_cast<int64_t>(ci * c.inner_mlp_ratio);
-  CostRow embed{"pixel_embed+patch_embed", {n + 1, d}, 0, 0};
-  embed.params = c.in_chans * c.word_kernel * c.word_kernel * ci + ci + (inner_pos ? ci * m : 0)  // pixel_embed
-                 + ln_params(m * ci) + linear_params(m * ci, d, true) + ln_params(d)                // patch proj
-                 + d + (outer_pos ? (n + 1) * d : 0);                                               // cls, patch_pos
-  embed.macs = n * (m * c.in_chans * c.word_kernel * c.word_kernel * ci + m * ci * d);
+  const Count hidden = scaled(d, c.mlp_ratio), inner_hidden = scaled(ci, c.inner_mlp_ratio);
+  CostRow embed{"pixel_embed+patch_embed", {(n + 1).v, d.v}, 0, 0};
+  embed.params = (c.in_chans * k2 * ci + ci + (inner_pos ? ci * m : 0)  // pixel_embed
+                  + ln_params(m * ci) + linear_params(m * ci, d, true) + ln_params(d)  // patch proj
+                  + d + (outer_pos ? (n + 1) * d : 0))  // cls, patch_pos
+                     .v;
+  embed.macs = (n * (m * c.in_chans * k2 * ci + m * ci * d)).v;
   rows.push_back(embed);
   for (int64_t i = 0; i < c.depth; ++i) {
     const std::string name = "blocks." + std::to_string(i);
     CostRow inner = transformer_block_cost(name + ".inner", m, ci, inner_hidden, c.qkv_bias);
     CostRow outer = transformer_block_cost(name, n + 1, d, hidden, c.qkv_bias);
-    CostRow r{name, {n + 1, d}, 0, 0};
-    r.params = inner.params + outer.params + ln_params(m * ci) + linear_params(m * ci, d, false) + ln_params(d);
-    r.macs = n * inner.macs + outer.macs + n * m * ci * d;
+    CostRow r{name, {(n + 1).v, d.v}, 0, 0};
+    r.params = (Count(inner.params) + outer.params + ln_params(m * ci) + linear_params(m * ci, d, false) + ln_params(d)).v;
+    r.macs = (n * inner.macs + outer.macs + n * m * ci * d).v;
     rows.push_back(r);
   }
-  rows.push_back({"norm+head", {c.num_classes}, ln_params(d) + linear_params(d, c.num_classes, true), d * c.num_classes});
+  rows.push_back({"norm+head", {c.num_classes}, (ln_params(d) + linear_params(d, c.num_classes, true)).v,
+                  (d * c.num_classes).v});
   return rows;
 }
 

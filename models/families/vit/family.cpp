@@ -21,15 +21,18 @@ std::vector<ModelConfig> vit_presets() {
 }
 
 std::vector<CostRow> vit_cost_table(const ModelConfig& c) {
+  check_blocks(c.depth);
   std::vector<CostRow> rows;
-  const int64_t g = c.img_size / c.patch_size, n = g * g, d = c.embed_dim, p = c.patch_size;
-  int64_t pos = 0;
+  const Count g = Count(c.img_size) / c.patch_size, n = g * g, d = c.embed_dim, p = c.patch_size;  // checked
+  Count pos = 0;
   if (c.pos_embed == PosEmbed::learned_1d) pos = (n + 1) * d;
   if (c.pos_embed == PosEmbed::learned_2d) pos = g * d / 2 * 2 + d;
-  rows.push_back({"patch_embed+cls+pos", {n + 1, d}, c.in_chans * p * p * d + d + d + pos, n * c.in_chans * p * p * d});
+  rows.push_back({"patch_embed+cls+pos", {(n + 1).v, d.v}, (c.in_chans * p * p * d + d + d + pos).v,
+                  (n * c.in_chans * p * p * d).v});
   for (int64_t i = 0; i < c.depth; ++i)
     rows.push_back(transformer_block_cost("blocks." + std::to_string(i), n + 1, d, c.mlp_dim, c.qkv_bias));
-  rows.push_back({"norm+head", {c.num_classes}, ln_params(d) + linear_params(d, c.num_classes, true), d * c.num_classes});
+  rows.push_back({"norm+head", {c.num_classes}, (ln_params(d) + linear_params(d, c.num_classes, true)).v,
+                  (d * c.num_classes).v});
   return rows;
 }
 
