@@ -41,6 +41,10 @@ struct ModelConfig {
   // Compute dtype of convolutions, linears and attention (bf16: mixed precision on AVX512-BF16/AMX). Params,
   // grads and the optimizer stay f32 (master weights); logits are f32 either way. Not architecture.
   DType dtype = DType::f32;
+  // ResNet, data-parallel training: SyncBatchNorm, BatchNorm statistics of the global batch over every rank
+  // (models/layers/sync_batchnorm.hpp) instead of each rank's slice (the default, as PyTorch DDP). Not
+  // architecture; the same function as plain BatchNorm in one process. `sync_bn=true`, recorded only when on.
+  bool sync_bn = false;
 };
 
 // A derived preset: a copy of `parent` named `name`, with `edit` applied (vit_jax's way: B/8 = B/16 with patch 8).

@@ -152,6 +152,15 @@ std::vector<ConfigField> make_fields() {
          }
        },
        [](const ModelConfig& c) { return nlohmann::json(to_string(c.dtype)); }},
+      {"sync_bn", "true|false (ResNet only)",
+       [](ModelConfig& c, const std::string& v) {
+         if (v != "true" && v != "false") throw std::invalid_argument(fmt::format("sync_bn={}: expected true or false", v));
+         if (v == "true" && c.family != Family::resnet)
+           throw std::invalid_argument(fmt::format("sync_bn=true: {} is a {} model, which has no BatchNorm", c.name,
+                                                   to_string(c.family)));
+         c.sync_bn = v == "true";
+       },
+       [](const ModelConfig& c) { return nlohmann::json(c.sync_bn); }},
   };
 }
 
@@ -184,6 +193,8 @@ nlohmann::json to_json(const ModelConfig& c) {
   nlohmann::json j = {{"name", c.name}, {"family", to_string(c.family)}};
   for (const auto& f : common_fields()) j[f] = config_field(f).get(c);
   for (const auto& f : family_info(c.family).fields) j[f] = config_field(f).get(c);
+  // Only when on: the configs of runs without it (and so sweep run ids) stay as they were.
+  if (c.sync_bn) j["sync_bn"] = true;
   return j;
 }
 

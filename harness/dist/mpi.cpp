@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "harness/dist/mpi_api.hpp"
+#include "models/core/cross_rank.hpp"
 
 namespace vb::dist {
 
@@ -26,6 +27,18 @@ bool launched() {
     if (std::getenv(v)) return true;
   return false;
 }
+
+// The models' cross-rank sum (SyncBatchNorm's statistics, models/core/cross_rank.hpp) over MPI_COMM_WORLD.
+struct MpiCrossRankSum : CrossRankSum {
+  void sum(double* values, int64_t n) override {
+    for (int64_t done = 0; done < n;) {  // MPI counts are int
+      const int count = static_cast<int>(std::min<int64_t>(n - done, int64_t{1} << 30));
+      dist::sum(values + done, count);
+      done += count;
+    }
+  }
+};
+MpiCrossRankSum g_cross_rank_sum;
 
 #ifdef VITBENCH_MPI
 void check(int rc, const char* call) {
@@ -76,6 +89,7 @@ Session::Session(int& argc, char**& argv) {
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node);
   MPI_Comm_size(node, &g_local);
   MPI_Comm_free(&node);
+  if (g_size > 1) set_cross_rank_sum(&g_cross_rank_sum);
 #else
   (void)argc;
   (void)argv;
@@ -84,6 +98,7 @@ Session::Session(int& argc, char**& argv) {
 
 Session::~Session() {
 #ifdef VITBENCH_MPI
+  set_cross_rank_sum(nullptr);
   if (g_initialised) MPI_Finalize();
 #endif
 }

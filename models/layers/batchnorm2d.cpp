@@ -76,6 +76,12 @@ void BatchNorm2d::freeze_stats(bool on) {
   bwd_in_md_.reset();
 }
 
+void BatchNorm2d::sync_stats(bool on, CrossRankSum* sum) {
+  sync_ = on ? std::make_unique<BatchNormSync>(name_, cfg_.channels, cfg_.eps, cfg_.momentum, sum) : nullptr;
+  saved_ = false;
+  bwd_in_md_.reset();
+}
+
 void BatchNorm2d::setup_frozen() {
   const auto flags = kAffine | normalization_flags::use_global_stats;
   const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md_, cfg_.eps, flags);
@@ -104,6 +110,23 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
     frozen_step_->args[DNNL_ARG_SCALE] = weight.value.mem();
     frozen_step_->args[DNNL_ARG_SHIFT] = bias.value.mem();
     frozen_step_->run();
+    src_saved_ = src.mem();
+    saved_ = true;
+  } else if (mode == Mode::train && sync_) {
+    // This rank's statistics (dst_ written and discarded), replaced by the global batch's, which normalise.
+    train_.args[DNNL_ARG_SRC] = src.mem();
+    train_.args[DNNL_ARG_SCALE] = weight.value.mem();
+    train_.args[DNNL_ARG_SHIFT] = bias.value.mem();
+    train_.run();
+    sync_->global_statistics(mean_, variance_, src.dim(0) * src.dim(2) * src.dim(3), running_mean, running_var);
+    if (!frozen_step_) setup_frozen();
+    frozen_step_->args[DNNL_ARG_SRC] = src.mem();
+    frozen_step_->args[DNNL_ARG_MEAN] = mean_.mem();
+    frozen_step_->args[DNNL_ARG_VARIANCE] = variance_.mem();
+    frozen_step_->args[DNNL_ARG_SCALE] = weight.value.mem();
+    frozen_step_->args[DNNL_ARG_SHIFT] = bias.value.mem();
+    frozen_step_->run();
+    ++num_batches_tracked;
     src_saved_ = src.mem();
     saved_ = true;
   } else if (mode == Mode::train) {
@@ -136,10 +159,12 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
 }
 
 void BatchNorm2d::setup_backward(const memory::desc& diff_dst_md) {
-  const auto flags = frozen_ ? kAffine | normalization_flags::use_global_stats : kAffine;
+  // Frozen and synced statistics are constants to oneDNN (sync adds the terms through them afterwards).
+  const bool given = frozen_ || sync_;
+  const auto flags = given ? kAffine | normalization_flags::use_global_stats : kAffine;
   const dnnl::batch_normalization_backward::desc desc(prop_kind::backward, src_md_, src_md_, cfg_.eps, flags);
   const dnnl::batch_normalization_backward::primitive_desc pd(desc, Runtime::engine(),
-                                                              frozen_ ? frozen_pd_ : train_pd_);
+                                                              given ? frozen_pd_ : train_pd_);
   bwd_in_md_ = diff_dst_md;
   diff_dst_reorder_ = Reorder(diff_dst_md, pd.diff_dst_desc());
   diff_src_ = Tensor(pd.diff_src_desc());
@@ -167,6 +192,8 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   bwd_.args[DNNL_ARG_DIFF_SCALE] = weight.grad.mem();
   bwd_.args[DNNL_ARG_DIFF_SHIFT] = bias.grad.mem();
   bwd_.run();
+  if (sync_ && !frozen_)
+    return sync_->diff_src(src_saved_, diff_src_, mean_, variance_, weight.value, weight.grad, bias.grad);
   return diff_src_;
 }
 

@@ -3,12 +3,14 @@
 // running variance takes the *unbiased* batch variance); eval normalises with the running statistics.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "models/core/layer.hpp"
+#include "models/layers/sync_batchnorm.hpp"
 
 namespace vb {
 
@@ -40,6 +42,11 @@ class BatchNorm2d : public Layer {
   // pixel (and every image of the batch) influence every unit.
   void freeze_stats(bool on);
   bool stats_frozen() const { return frozen_; }
+  // SyncBatchNorm (models/layers/sync_batchnorm.hpp): training statistics of the global batch over every rank
+  // of a data-parallel job, summed through `sum` (null: the process's cross_rank_sum()). Off by default
+  // (per-rank statistics, as PyTorch DDP). Frozen statistics take precedence.
+  void sync_stats(bool on, CrossRankSum* sum = nullptr);
+  bool stats_synced() const { return sync_ != nullptr; }
 
   Param weight;                     // (C), gamma, initially 1
   Param bias;                       // (C), beta, initially 0
@@ -61,6 +68,7 @@ class BatchNorm2d : public Layer {
   Step update_var_;           // running_var = (1 - m) running_var + m n/(n-1) variance
   std::optional<Step> eval_;  // dst from the running statistics, built on the first eval forward
   bool frozen_ = false;
+  std::unique_ptr<BatchNormSync> sync_;  // set: SyncBatchNorm
   dnnl::batch_normalization_forward::primitive_desc frozen_pd_;  // training, use_global_stats (backward's hint)
   std::optional<Step> frozen_step_;                              // dst from the running statistics
   Tensor dst_;                // (N, C, H, W), layout of src

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bad input to a data-parallel run fails clearly and never hangs: ranks started with different settings stop on
 # every rank naming the field, with nothing written; a batch the ranks cannot split equally is refused; a resume
-# with another world size is refused naming resolved.world_size; a rank killed mid-run ends the whole job with a
-# failing status well within mpirun's --timeout (docs/distributed.md).
+# with another world size is refused naming resolved.world_size, one with SyncBatchNorm switched off naming
+# resolved.model.sync_bn; a rank killed mid-run ends the whole job with a failing status well within mpirun's
+# --timeout (docs/distributed.md).
 # usage: bad_input.sh <vitbench>
 set -euo pipefail
 vitbench=$1
@@ -40,6 +41,14 @@ expect_fail indivisible "batch 9 is not divisible by the 2 MPI ranks" \
   --output "$dir/resume" > "$dir/resume1.log" 2>&1 || { cat "$dir/resume1.log"; fail "resume: first run failed"; }
 expect_fail resize "resolved.world_size: 1 in the checkpoint, 2 now" \
   mpi -np 2 "$vitbench" --threads 1 train "${base[@]}" --steps 4 --eval-every 2 --batch 8 --resume --output "$dir/resume"
+
+# 3b. Resume with SyncBatchNorm switched off: refused naming the field (the statistics are another function).
+rn=(--model resnet50_w16_32 --dataset synthetic:train=288,test=32,classes=4,size=16 --val 32 --eval-batch 32 -q
+    --steps 4 --eval-every 2 --batch 8)
+"$vitbench" --threads 1 train "${rn[@]}" --set img_size=16 layers=1,1,1,1 sync_bn=true --stop-after-epochs 1 \
+  --output "$dir/sync" > "$dir/sync1.log" 2>&1 || { cat "$dir/sync1.log"; fail "sync: first run failed"; }
+expect_fail sync-off "resolved.model.sync_bn: true in the checkpoint, absent now" \
+  "$vitbench" --threads 1 train "${rn[@]}" --set img_size=16 layers=1,1,1,1 --resume --output "$dir/sync"
 
 # 4. A rank dies (SIGKILL once training runs): mpirun must end the job with a failure, not hang.
 t0=$SECONDS

@@ -1,7 +1,10 @@
 """Compares data-parallel runs with the 1-process run (tests/dist/parity.sh): per-step loss, final parameters,
 test metrics. The tolerance comes from the reference run's own sensitivity to summation order (`reordered`:
 same run, other thread count), so it scales with the model, the step count and the machine's kernels.
-usage: compare.py <dir> <reference> <reordered> <run>...   (each a run folder <dir>/<name> + <name>.json)"""
+A --control run must differ by more than the tolerance (a run that is a different function of the batch, e.g.
+per-rank BatchNorm): it shows that the comparison can fail.
+usage: compare.py <dir> <reference> <reordered> <run>... [--control <run>]...
+       (each a run folder <dir>/<name> + <name>.json)"""
 import json
 import sys
 
@@ -29,7 +32,11 @@ def diffs(a, b):
     return dl, dp
 
 
-d, ref_name, reo_name, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+argv, controls = [], []
+it = iter(sys.argv[1:])
+for a in it:
+    (controls.append(next(it)) if a == "--control" else argv.append(a))
+d, ref_name, reo_name, runs = argv[0], argv[1], argv[2], argv[3:]
 ref, reo = load(d, ref_name), load(d, reo_name)
 steps = len(ref["loss"])
 pmax = max(float(np.max(np.abs(v))) for v in ref["params"].values() if v.size)
@@ -52,6 +59,14 @@ for name in runs:
     ok &= good
     print(f"{name}: world_size {ws}, max |loss diff| {dl:.3g}, max |param diff| {dp:.3g}, "
           f"test top-1 {r['json']['top1']:.2f}% vs {ref['json']['top1']:.2f}%: {'ok' if good else 'FAIL'}")
+for name in controls:
+    r = load(d, name)
+    dl, dp = diffs(ref, r)
+    step1 = abs(float(r["loss"][0] - ref["loss"][0]))
+    good = dl > tol_loss and dp > tol_param
+    ok &= good
+    print(f"{name} (control, must differ): max |loss diff| {dl:.3g} (step 1: {step1:.3g}), max |param diff| {dp:.3g}, "
+          f"test top-1 {r['json']['top1']:.2f}%: {'differs, ok' if good else 'FAIL: within the tolerance'}")
 # The check must be able to fail: the runs' losses move by far more than the tolerance from step to step.
 move = float(np.max(np.abs(np.diff(ref["loss"]))))
 if move <= 100 * tol_loss:

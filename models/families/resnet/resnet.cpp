@@ -191,6 +191,12 @@ ResNet::ResNet(const ModelConfig& cfg)
       channels = width * Bottleneck::expansion;
     }
   }
+  if (cfg_.sync_bn) {  // SyncBatchNorm: statistics over every rank's slice (docs/distributed.md)
+    bn1_.sync_stats(true);
+    for (auto& b : blocks_)
+      for (BatchNorm2d* bn : {&b->bn1, &b->bn2, &b->bn3, b->downsample_bn.get()})
+        if (bn) bn->sync_stats(true);
+  }
 }
 
 void ResNet::check_images(const Tensor& images, Mode mode) const {
