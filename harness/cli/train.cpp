@@ -1,52 +1,32 @@
-// `vitbench train`: trains a model from scratch on a dataset (harness/train/trainer.hpp). Settings come from
-// an experiment preset (--config experiments/<name>.json) and/or flags; a flag given overrides the preset.
-#include <fstream>
-#include <functional>
-
+// `vitbench train`: the flags of harness/run/train.hpp. Settings come from an experiment preset (--config
+// experiments/<name>.json) and/or flags; a flag given overrides the preset.
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
 #include "harness/dist/mpi.hpp"
-#include "harness/train/trainer.hpp"
+#include "harness/run/train.hpp"
 
 namespace vb::cli {
 
 namespace {
 
 struct TrainOptions {
-  train::TrainConfig given;            // flag values (defaults where not given)
+  train::TrainConfig given;  // flag values (defaults where not given)
   std::vector<std::pair<CLI::Option*, std::string>> keys;  // flag -> TrainConfig JSON key
-  std::string config_file, output = "runs/run", cache_dir;
-  bool resume = false, json = false, quiet = false;
-  int64_t stop_after = 0;
+  run::TrainOptions run;
+  std::string output = "runs/run";  // a string, not run.output's path: CLI11 would print a path's default quoted
+  bool json = false, quiet = false;
 };
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open the experiment preset", path));
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path, e.what()));
-  }
-}
-
 void run_train(const TrainOptions& o, const std::string& command) {
-  nlohmann::json j = o.config_file.empty() ? nlohmann::json::object() : read_json_file(o.config_file);
+  run::TrainOptions ro = o.run;
   const nlohmann::json flags = o.given.to_json();
   for (const auto& [opt, key] : o.keys)
-    if (opt->count() > 0) j[key] = flags[key];
-  train::TrainConfig cfg;
-  try {
-    cfg = train::TrainConfig::from_json(j);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(o.config_file.empty() ? e.what() : fmt::format("{}: {}", o.config_file, e.what()));
-  }
-  if (cfg.model.empty()) throw std::runtime_error("no model: pass --model (see `vitbench models`) or a --config preset");
-  cfg.output = o.output;
-  cfg.cache_dir = o.cache_dir;
-  cfg.progress = !o.quiet;
-  const train::RunResult r = train::train(cfg, o.resume, command, o.stop_after);
+    if (opt->count() > 0) ro.settings[key] = flags[key];
+  ro.output = o.output;
+  ro.progress = !o.quiet;
+  ro.command = command;
+  const train::RunResult r = run::run_training(ro).run;
   if (o.json && !r.record.empty())
     fmt::print("{}\n", nlohmann::json{{"top1", r.test.top1}, {"top5", r.test.top5}, {"loss", r.test.loss},
                                       {"wall_s", r.wall_s}, {"images_per_s", r.images_per_s},
@@ -65,14 +45,14 @@ void add_train(CLI::App& app, const Common& common) {
                            dist::mpi_compiled() ? "compiled in" : "not compiled in"));
   train::TrainConfig& g = o->given;
   auto key = [&](CLI::Option* opt, const std::string& k) { o->keys.emplace_back(opt, k); };
-  cmd->add_option("-c,--config", o->config_file, "experiment preset (JSON of the settings below), e.g. "
+  cmd->add_option("-c,--config", o->run.config_file, "experiment preset (JSON of the settings below), e.g. "
                                                   "experiments/fmnist_resnet.json; flags override it");
   key(cmd->add_option("-m,--model", g.model, "model preset (see `vitbench models`)"), "model");
   key(cmd->add_option("--set", g.overrides, "override a model preset field, e.g. --set img_size=28")->take_all(),
       "overrides");
   key(cmd->add_option("-d,--dataset", g.dataset, "fashion-mnist (default), mnist:<dir>, folder:<root>, cifar10:<dir>, "
                                                  "synthetic[:k=v,...] (docs/data.md)"), "dataset");
-  cmd->add_option("--cache-dir", o->cache_dir, "where decoded image folders are cached (default "
+  cmd->add_option("--cache-dir", o->run.cache_dir, "where decoded image folders are cached (default "
                                                "$XDG_CACHE_HOME/vitbench)");
   key(cmd->add_option("--val", g.val_size, "images held out of train for validation (stratified)")->capture_default_str(), "val_size");
   key(cmd->add_option("--train-size", g.train_size, "train on a stratified subset of this many images (0 = all)"), "train_size");
@@ -104,8 +84,8 @@ void add_train(CLI::App& app, const Common& common) {
   key(cmd->add_option("--eval-every", g.eval_every, "validate and checkpoint every N optimizer steps (0 = every "
                                                     "epoch); keeps evaluation cheap on small subsets"), "eval_every");
   cmd->add_option("-o,--output", o->output, "run folder: record.h5, checkpoint.h5, best.h5")->capture_default_str();
-  cmd->add_flag("--resume", o->resume, "continue the run in --output from its last checkpoint");
-  cmd->add_option("--stop-after-epochs", o->stop_after, "stop after this many epochs of this invocation (a "
+  cmd->add_flag("--resume", o->run.resume, "continue the run in --output from its last checkpoint");
+  cmd->add_option("--stop-after-epochs", o->run.stop_after_epochs, "stop after this many epochs of this invocation (a "
                                                         "job time limit); continue with --resume");
   cmd->add_flag("--json", o->json, "end with one JSON line of the final metrics (for scripts)");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bars");

@@ -25,6 +25,7 @@
 #include "harness/provenance.hpp"
 #include "harness/run/rf.hpp"
 #include "harness/run/sweep_throughput.hpp"
+#include "harness/run/train.hpp"
 #include "harness/train/trainer.hpp"
 #include "models/config.hpp"
 #include "models/core/cpu.hpp"
@@ -545,17 +546,22 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
   write_atomically(d / "config.json", r.config.dump(1) + "\n");
   fs::remove(d / "failed.json");
   if (omp_get_max_threads() != r.threads) omp_set_num_threads(r.threads);
+  const bool throughput = p.meta.value("kind", "train") == "throughput";
+  TrainOptions to;
   train::TrainConfig cfg;
-  if (p.meta.value("kind", "train") == "train") {
-    cfg = train::TrainConfig::from_json(r.config);
-    cfg.output = d;
-    cfg.progress = progress;
+  if (!throughput) {
+    to.settings = r.config;
+    to.output = d;
+    to.progress = progress;
+    to.resume = fs::exists(d / "checkpoint.h5");
+    to.command = command;
+    cfg = train_config(to);
   }
   try {
-    if (p.meta.value("kind", "train") == "throughput") {
+    if (throughput) {
       exec_throughput_line(r.config, r.threads, d, command);
     } else {
-      if (!fs::exists(d / "record.h5")) train::train(cfg, fs::exists(d / "checkpoint.h5"), command);
+      if (!fs::exists(d / "record.h5")) run_training(to);
       if (!r.rf.empty()) rf_step(r, cfg, d, command, progress);
     }
   } catch (const std::exception& e) {

@@ -223,15 +223,52 @@ Metrics evaluate(Model& model, data::Loader& loader, const std::string& what, bo
   return evaluate_sums(model, loader, what, progress, false);
 }
 
-RunResult train(const TrainConfig& cfg, bool resume, const std::string& command, int64_t stop_after_epochs) {
-  const auto run_start = Clock::now();
-  // Ranks started with different settings stop here, every one naming the field (nothing written yet).
-  dist::check_agreement(cfg.to_json(), "train settings");
+namespace {
+
+// What the steps of one training run share, in the order train() fills it in. Built in place and never moved:
+// the loaders refer to the dataset.
+struct Run {
+  explicit Run(const TrainConfig& c) : cfg(c), progress(c.progress && dist::rank() == 0) {}
+  const TrainConfig& cfg;
   const int64_t ranks = dist::size(), rank = dist::rank();
-  const bool progress = cfg.progress && rank == 0;
-  auto say = [&](const std::string& text) {
+  const bool progress;
+  // Data (load_data, split_data)
+  data::Dataset ds;
+  data::HoldOut split;
+  data::Augment aug;
+  std::unique_ptr<data::Loader> train_loader, val_loader, test_loader;
+  // Model (build_model, build_training)
+  ModelConfig mc;
+  std::unique_ptr<Model> model;
+  std::vector<Slot> slots;
+  std::unique_ptr<Optimizer> opt;
+  std::unique_ptr<CrossEntropy> ce;
+  std::unique_ptr<GradientReducer> reducer;
+  // Budget (plan_steps): steps per epoch, the whole run, and its evaluation periods (an epoch or eval_every steps)
+  int64_t spe = 0, total_steps = 0, epochs = 0, period = 0, periods = 0;
+  Schedule sched;
+  // Run folder and record (describe_run, open_run_folder)
+  nlohmann::json config;
+  Provenance prov;
+  std::filesystem::path ckpt_path, record_path, best_path;
+  std::optional<FileLock> folder_lock;
+  // Progress (train_period, evaluate_period)
+  History h;
+  int64_t global_step = 0, loader_epoch = -1;
+  double session_train_s = 0;  // this process's training time (for the allreduce share)
+  Tensor x, targets;
+  data::Batch batch;
+
+  void say(const std::string& text) const {
     if (rank == 0) fmt::print(stderr, "{}", text);
-  };
+  }
+  std::string last_checkpoint() const {
+    return std::filesystem::exists(ckpt_path) ? ckpt_path.string() : "none yet";
+  }
+};
+
+// Settings that cannot work, refused before the dataset is read or anything is written.
+void check_settings(const TrainConfig& cfg, int64_t ranks) {
   need(cfg.batch > 0 && cfg.eval_batch > 0, fmt::format("batch sizes must be > 0, given {} / {}", cfg.batch, cfg.eval_batch));
   need(cfg.epochs > 0 || cfg.steps > 0, "give a budget: epochs > 0 or steps > 0");
   need(cfg.lr > 0 && cfg.min_lr >= 0 && cfg.min_lr <= cfg.lr,
@@ -247,283 +284,341 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   need(cfg.batch % ranks == 0,
        fmt::format("batch {} is not divisible by the {} MPI ranks: every rank takes an equal contiguous slice of "
                    "each global batch; use a batch that is a multiple of {}", cfg.batch, ranks, ranks));
-
   require_writable_folder(cfg.output);  // a folder that cannot hold the checkpoints: refused before any work
   {  // bf16 on a CPU without it: refused before the dataset is read or anything is written.
     const ModelConfig asked = resolve_model(cfg.model, cfg.overrides);
     require_dtype(asked.dtype, asked.name);
   }
+}
 
-  // Data: the dataset decides the model's input channels and classes.
-  const data::Dataset ds = data::load_dataset(cfg.dataset, {cfg.cache_dir, progress});
-  ModelConfig mc = model_for(cfg.model, cfg.overrides, ds);
-  if (cfg.drop_path >= 0) mc.drop_path = cfg.drop_path;
-  auto model = create_model(mc);
+// Data: the dataset decides the model's input channels and classes.
+void load_data(Run& r) { r.ds = data::load_dataset(r.cfg.dataset, {r.cfg.cache_dir, r.progress}); }
 
+// The model, built (architecture checks) before the data is split.
+void build_model(Run& r) {
+  r.mc = model_for(r.cfg.model, r.cfg.overrides, r.ds);
+  if (r.cfg.drop_path >= 0) r.mc.drop_path = r.cfg.drop_path;
+  r.model = create_model(r.mc);
+}
+
+// The validation hold-out, the training subset, augmentation and the three loaders.
+void split_data(Run& r) {
+  const TrainConfig& cfg = r.cfg;
+  const data::Dataset& ds = r.ds;
   need(cfg.val_size < ds.train.size() / 2,
        fmt::format("val_size {} leaves too little of {}'s {} training images", cfg.val_size, ds.name, ds.train.size()));
-  data::HoldOut split = data::hold_out(ds.train.labels, cfg.val_size, cfg.seed);
+  r.split = data::hold_out(ds.train.labels, cfg.val_size, cfg.seed);
   if (cfg.train_size > 0) {
-    need(cfg.train_size <= static_cast<int64_t>(split.train.size()),
+    need(cfg.train_size <= static_cast<int64_t>(r.split.train.size()),
          fmt::format("train_size {} is more than the {} training images left after holding out {} for validation",
-                     cfg.train_size, split.train.size(), cfg.val_size));
-    split.train = data::stratified_subset(ds.train.labels, split.train, cfg.train_size, cfg.seed);
+                     cfg.train_size, r.split.train.size(), cfg.val_size));
+    r.split.train = data::stratified_subset(ds.train.labels, r.split.train, cfg.train_size, cfg.seed);
   }
-  data::Augment aug = ds.augment;
-  if (cfg.crop_pad >= 0) aug.crop_pad = cfg.crop_pad;
-  if (!cfg.hflip.empty()) aug.hflip = cfg.hflip == "on";
-  aug.mixup = static_cast<float>(cfg.mixup);
-  aug.cutmix = static_cast<float>(cfg.cutmix);
+  r.aug = ds.augment;
+  if (cfg.crop_pad >= 0) r.aug.crop_pad = cfg.crop_pad;
+  if (!cfg.hflip.empty()) r.aug.hflip = cfg.hflip == "on";
+  r.aug.mixup = static_cast<float>(cfg.mixup);
+  r.aug.cutmix = static_cast<float>(cfg.cutmix);
 
   data::LoaderOptions train_opt;
   train_opt.batch = cfg.batch;
-  train_opt.out_size = mc.img_size;
+  train_opt.out_size = r.mc.img_size;
   train_opt.upsample = cfg.upsample;
   train_opt.shuffle = train_opt.drop_last = train_opt.train = true;
-  train_opt.augment = aug;
+  train_opt.augment = r.aug;
   train_opt.normalize = ds.normalize;
   train_opt.seed = cfg.seed;
   data::LoaderOptions eval_opt = train_opt;
   // Evaluation is sharded by images (each rank a contiguous share, eval_batch / ranks at a time), training by
   // batch rows: each rank takes rows [rank * B/R, (rank + 1) * B/R) of every global batch of B.
-  eval_opt.batch = std::max<int64_t>(1, cfg.eval_batch / ranks);
+  eval_opt.batch = std::max<int64_t>(1, cfg.eval_batch / r.ranks);
   eval_opt.shuffle = eval_opt.drop_last = eval_opt.train = false;
-  train_opt.shard = rank;
-  train_opt.shards = ranks;
-  data::Loader train_loader(ds.train, split.train, train_opt);
-  data::Loader val_loader(ds.train, shard_of(split.val), eval_opt);
+  train_opt.shard = r.rank;
+  train_opt.shards = r.ranks;
+  r.train_loader = std::make_unique<data::Loader>(ds.train, r.split.train, train_opt);
+  r.val_loader = std::make_unique<data::Loader>(ds.train, shard_of(r.split.val), eval_opt);
   std::vector<int64_t> all_test(ds.test.size());
   std::iota(all_test.begin(), all_test.end(), 0);
-  data::Loader test_loader(ds.test, shard_of(all_test), eval_opt);
+  r.test_loader = std::make_unique<data::Loader>(ds.test, shard_of(all_test), eval_opt);
   // Stochastic depth and dropout masks drawn as for the global batch (random_mask.hpp).
-  if (ranks > 1) RandomMask::set_batch_slice(rank * cfg.batch / ranks, cfg.batch / ranks, cfg.batch);
+  if (r.ranks > 1) RandomMask::set_batch_slice(r.rank * cfg.batch / r.ranks, cfg.batch / r.ranks, cfg.batch);
+}
 
-  const int64_t spe = train_loader.steps_per_epoch();
-  need(spe > 0, fmt::format("{} training images are fewer than one batch of {}", split.train.size(), cfg.batch));
-  const int64_t total_steps = cfg.steps > 0 ? cfg.steps : cfg.epochs * spe;
-  const int64_t epochs = (total_steps + spe - 1) / spe;
-  const int64_t warmup = cfg.warmup_steps >= 0 ? cfg.warmup_steps : std::llround(cfg.warmup_epochs * spe);
-  const Schedule sched{cfg.lr, cfg.min_lr, warmup, total_steps};
+// The budget in steps, epochs and evaluation periods, and the learning-rate schedule over it.
+void plan_steps(Run& r) {
+  const TrainConfig& cfg = r.cfg;
+  r.spe = r.train_loader->steps_per_epoch();
+  need(r.spe > 0, fmt::format("{} training images are fewer than one batch of {}", r.split.train.size(), cfg.batch));
+  r.total_steps = cfg.steps > 0 ? cfg.steps : cfg.epochs * r.spe;
+  r.epochs = (r.total_steps + r.spe - 1) / r.spe;
+  const int64_t warmup = cfg.warmup_steps >= 0 ? cfg.warmup_steps : std::llround(cfg.warmup_epochs * r.spe);
+  r.sched = {cfg.lr, cfg.min_lr, warmup, r.total_steps};
+  r.period = cfg.eval_every > 0 ? cfg.eval_every : r.spe;
+  r.periods = (r.total_steps + r.period - 1) / r.period;
+}
 
-  model->init(cfg.seed);
-  const std::vector<Slot> slots = trainable_slots(*model);
-  auto opt = make_optimizer(slots, cfg.optimizer);
-  CrossEntropy ce("loss", {mc.num_classes, static_cast<float>(cfg.label_smoothing)});
-  const std::unique_ptr<GradientReducer> reducer = dist::make_gradient_reducer();
+// Initial weights, optimizer, loss and the gradient reducer (MPI or none).
+void build_training(Run& r) {
+  r.model->init(r.cfg.seed);
+  r.slots = trainable_slots(*r.model);
+  r.opt = make_optimizer(r.slots, r.cfg.optimizer);
+  r.ce = std::make_unique<CrossEntropy>("loss", CrossEntropy::Config{r.mc.num_classes,
+                                                                     static_cast<float>(r.cfg.label_smoothing)});
+  r.reducer = dist::make_gradient_reducer();
+}
 
-  // The record's config: the settings plus everything they resolved to.
-  nlohmann::json config = cfg.to_json();
-  config["resolved"] = {
-      {"model", to_json(mc)},
-      {"params", model->num_params()},
+// The record's config: the settings plus everything they resolved to; and the provenance.
+void describe_run(Run& r, const std::string& command) {
+  const data::Dataset& ds = r.ds;
+  r.config = r.cfg.to_json();
+  r.config["resolved"] = {
+      {"model", to_json(r.mc)},
+      {"params", r.model->num_params()},
       {"dataset", {{"name", ds.name}, {"train_source", ds.train.source}, {"test_source", ds.test.source},
                    {"classes", ds.train.classes}, {"image", {ds.train.channels, ds.train.height, ds.train.width}},
-                   {"train_images", split.train.size()}, {"val_images", split.val.size()},
+                   {"train_images", r.split.train.size()}, {"val_images", r.split.val.size()},
                    {"test_images", ds.test.size()}, {"mean", ds.normalize.mean}, {"std", ds.normalize.std}}},
-      {"augment", {{"crop_pad", aug.crop_pad}, {"hflip", aug.hflip}, {"mixup", aug.mixup}, {"cutmix", aug.cutmix}}},
-      {"steps_per_epoch", spe}, {"total_steps", total_steps}, {"epochs", epochs},
-      {"warmup_steps", sched.warmup_steps},
+      {"augment", {{"crop_pad", r.aug.crop_pad}, {"hflip", r.aug.hflip}, {"mixup", r.aug.mixup}, {"cutmix", r.aug.cutmix}}},
+      {"steps_per_epoch", r.spe}, {"total_steps", r.total_steps}, {"epochs", r.epochs},
+      {"warmup_steps", r.sched.warmup_steps},
       // Bit-identical results need the same thread count and the same kernels: resume checks both.
       {"threads", omp_get_max_threads()}, {"isa", cpu_isa_string()},
       // The batch split (and so the order of the gradient sums) depends on it: resume refuses another.
-      {"world_size", ranks}};
+      {"world_size", r.ranks}};
   // Ranks whose data, threads or anything resolved differs stop here, naming the field.
-  dist::check_agreement(config, "resolved train settings");
-  Provenance prov = collect_provenance();
-  prov.seed = cfg.seed;
-  prov.command = command;
+  dist::check_agreement(r.config, "resolved train settings");
+  r.prov = collect_provenance();
+  r.prov.seed = r.cfg.seed;
+  r.prov.command = command;
+}
 
-  const auto ckpt_path = cfg.output / "checkpoint.h5", record_path = cfg.output / "record.h5",
-             best_path = cfg.output / "best.h5";
-  // One process per run folder: taken before the folder's checkpoint is read or any file is written. Under MPI
-  // by rank 0 alone, the one process that reads and writes the folder.
-  std::optional<FileLock> folder_lock;
+// Locks the run folder, then resumes from its checkpoint or refuses a folder that already holds a run; under MPI
+// rank 0 alone reads the folder and the other ranks get its state by broadcast (the folder need not be shared).
+void open_run_folder(Run& r, bool resume) {
+  const TrainConfig& cfg = r.cfg;
+  r.ckpt_path = cfg.output / "checkpoint.h5";
+  r.record_path = cfg.output / "record.h5";
+  r.best_path = cfg.output / "best.h5";
+  // One process per run folder: taken before the folder's checkpoint is read or any file is written.
   on_root([&] {
     create_output_folder(cfg.output);
-    folder_lock.emplace(folder_lock_path(cfg.output), "run folder " + cfg.output.string());
+    r.folder_lock.emplace(folder_lock_path(cfg.output), "run folder " + cfg.output.string());
   });
-  History h;
-  int64_t global_step = 0;
-  // Rank 0 reads (and later writes) the run folder; the other ranks get its state by broadcast, so the folder
-  // need not be shared.
   on_root([&] {
     if (resume) {
-      if (!std::filesystem::exists(ckpt_path))
+      if (!std::filesystem::exists(r.ckpt_path))
         throw std::runtime_error(fmt::format("{}: no checkpoint to resume from (the run saves one after each epoch)",
-                                             ckpt_path.string()));
-      global_step = load_train_state(ckpt_path, *model, *opt, h, config);
-      fmt::print(stderr, "resuming {} at epoch {} (step {})\n", ckpt_path.string(), h.epochs_done + 1, global_step);
-    } else if (std::filesystem::exists(ckpt_path) || std::filesystem::exists(record_path)) {
+                                             r.ckpt_path.string()));
+      r.global_step = load_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.config);
+      fmt::print(stderr, "resuming {} at epoch {} (step {})\n", r.ckpt_path.string(), r.h.epochs_done + 1,
+                 r.global_step);
+    } else if (std::filesystem::exists(r.ckpt_path) || std::filesystem::exists(r.record_path)) {
       throw std::runtime_error(fmt::format("{}: already holds a run; pass --resume to continue it, or choose "
                                            "another --output", cfg.output.string()));
     }
   });
-  if (ranks > 1) {
-    broadcast_state(*model, false);
-    int64_t counters[3] = {global_step, h.epochs_done, opt->steps()};
+  if (r.ranks > 1) {
+    broadcast_state(*r.model, false);
+    int64_t counters[3] = {r.global_step, r.h.epochs_done, r.opt->steps()};
     dist::broadcast(counters, sizeof counters);
-    global_step = counters[0];
-    h.epochs_done = counters[1];
-    opt->set_steps(counters[2]);
-    for (auto& [name, values] : opt->state()) dist::broadcast(values->data(), static_cast<int64_t>(values->size() * 4));
+    r.global_step = counters[0];
+    r.h.epochs_done = counters[1];
+    r.opt->set_steps(counters[2]);
+    for (auto& [name, values] : r.opt->state()) dist::broadcast(values->data(), static_cast<int64_t>(values->size() * 4));
   }
-  model->set_random_step(global_step);
+  r.model->set_random_step(r.global_step);
+}
 
-  say(fmt::format("{}: {} params, {} on {} ({} train / {} val / {} test images), {} epochs x {} steps of {}{}\n",
-                  mc.name, model->num_params(), cfg.optimizer.name, ds.name, split.train.size(), split.val.size(),
-                  ds.test.size(), epochs, spe, cfg.batch,
-                  ranks > 1 ? fmt::format(" ({} ranks x {}, {} threads each)", ranks, cfg.batch / ranks,
-                                          omp_get_max_threads())
-                            : ""));
+// The global batch's loss and top-k counts of one step, and how many images it held.
+struct StepStats {
+  double loss = 0;
+  int64_t top1 = 0, top5 = 0, images = 0;
+};
 
-  // Evaluation periods: an epoch each (eval_every = 0), or eval_every steps. Each ends with validation, test
-  // (if asked), best.h5 and a checkpoint; a resumed run starts at a period boundary, mid-epoch if need be.
-  const int64_t period = cfg.eval_every > 0 ? cfg.eval_every : spe;
-  const int64_t periods = (total_steps + period - 1) / period;
-  Tensor x, targets;
-  data::Batch b;
-  const int64_t first_period = h.epochs_done;
-  int64_t loader_epoch = -1;
-  double session_train_s = 0;  // this process's training time (for the allreduce share)
-  for (int64_t p = first_period; p < periods; ++p) {
-    if (stop_after_epochs > 0 && p - first_period == stop_after_epochs) {
-      say(fmt::format("stopped after {} {} as asked; continue with --resume\n", p,
-                      cfg.eval_every > 0 ? "evaluation periods" : "epochs"));
-      return {};
-    }
-    const auto period_start = Clock::now();
-    const int64_t p_begin = p * period, p_end = std::min(total_steps, p_begin + period);
-    const std::string label = cfg.eval_every > 0 ? fmt::format("steps {}-{}/{}", p_begin + 1, p_end, total_steps)
-                                                 : fmt::format("epoch {}/{}", p + 1, epochs);
-    ProgressBar bar(label, p_end - p_begin, progress);
-    double loss_sum = 0;
-    int64_t top1 = 0, top5 = 0, seen = 0;
-    for (global_step = p_begin; global_step < p_end; ++global_step) {
-      const int64_t epoch = global_step / spe, s = global_step % spe;
-      if (epoch != loader_epoch) {  // a new epoch, or the first step of this process (mid-epoch on resume)
-        train_loader.start_epoch(epoch, s);
-        loader_epoch = epoch;
-      }
-      if (!train_loader.next(b))
-        throw std::logic_error(fmt::format("training loader ended early at step {} of epoch {}", s, epoch + 1));
-      const Tensor& logits = model->forward(input_tensor(x, b, train_loader.channels(), train_loader.out_size()), Mode::train);
-      double loss;
-      if (b.targets.empty()) {
-        loss = ce.forward(logits, b.labels);
-      } else {
-        if (targets.empty() || targets.dim(0) != b.size) targets = Tensor({b.size, mc.num_classes});
-        std::memcpy(targets.data(), b.targets.data(), b.targets.size() * sizeof(float));
-        loss = ce.forward(logits, targets);
-      }
-      int64_t step_top1 = 0, step_top5 = 0;
-      count_topk(ce.softmax(), b.labels, step_top1, step_top5);
-      if (ranks > 1) {  // the global batch's mean loss (equal slices) and top-k counts, the same on every rank
-        double v[3] = {loss, static_cast<double>(step_top1), static_cast<double>(step_top5)};
-        dist::sum(v, 3);
-        loss = v[0] / static_cast<double>(ranks);
-        step_top1 = static_cast<int64_t>(v[1]);
-        step_top5 = static_cast<int64_t>(v[2]);
-      }
-      top1 += step_top1;
-      top5 += step_top5;
-      // Every rank sees the same loss and gradient norm, so every rank stops here together.
-      if (!std::isfinite(loss))
-        throw dist::CollectiveError(fmt::format("step {} (epoch {}, batch {}): the loss is {}; stopping. The last good "
-                                             "checkpoint is {}. Lower the learning rate or set a gradient clip "
-                                             "(--clip-grad 1).", global_step, epoch + 1, s, loss,
-                                             std::filesystem::exists(ckpt_path) ? ckpt_path.string() : "none yet"));
-      model->backward(ce.backward());
-      Runtime::wait();
-      reducer->reduce(slots);
-      const double gnorm = grad_norm(slots);
-      if (!std::isfinite(gnorm))
-        throw dist::CollectiveError(fmt::format("step {} (epoch {}): the gradient norm is {}; stopping. The last good "
-                                             "checkpoint is {}.", global_step, epoch + 1, gnorm,
-                                             std::filesystem::exists(ckpt_path) ? ckpt_path.string() : "none yet"));
-      if (cfg.clip_grad > 0 && gnorm > cfg.clip_grad) scale_grads(slots, cfg.clip_grad / (gnorm + 1e-6));
-      const double lr = sched.at(global_step);
-      opt->step(lr);
-      h.step_loss.push_back(loss);
-      h.step_lr.push_back(lr);
-      h.step_grad_norm.push_back(gnorm);
-      loss_sum += loss * static_cast<double>(b.size * ranks);
-      seen += b.size * ranks;
-      const double el = seconds_since(period_start);
-      bar.update(global_step - p_begin + 1, fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s",
-                                                        loss_sum / static_cast<double>(seen), lr,
-                                                        static_cast<double>(seen) / el));
-    }
-    const double train_s = seconds_since(period_start);
-    bar.finish(fmt::format("loss {:.4f} | top-1 {} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
-                           percent(100.0 * static_cast<double>(top1) / static_cast<double>(seen)),
-                           static_cast<double>(seen) / train_s));
-    h.train_loss.push_back(loss_sum / static_cast<double>(seen));
-    h.train_top1.push_back(100.0 * static_cast<double>(top1) / static_cast<double>(seen));
-    h.epoch_wall_s.push_back(train_s);
-    h.epoch_images_per_s.push_back(static_cast<double>(seen) / train_s);
-    h.eval_step.push_back(static_cast<double>(global_step));
-    h.train_wall_s += train_s;
-    session_train_s += train_s;
-    h.train_images += static_cast<double>(seen);
-
-    broadcast_state(*model, true);
-    const Metrics val = split.val.empty() ? Metrics{} : evaluate_sums(*model, val_loader, "val", progress, true);
-    h.val_loss.push_back(val.loss);
-    h.val_top1.push_back(val.top1);
-    h.val_top5.push_back(val.top5);
-    if (cfg.test_every_epoch || p + 1 == periods) {
-      const Metrics test = evaluate_sums(*model, test_loader, "test", progress, true);
-      h.test_loss.push_back(test.loss);
-      h.test_top1.push_back(test.top1);
-      h.test_top5.push_back(test.top5);
-    } else {
-      h.test_loss.push_back(NAN);
-      h.test_top1.push_back(NAN);
-      h.test_top5.push_back(NAN);
-    }
-    h.epochs_done = p + 1;
-    if (!split.val.empty() && val.top1 > h.best_val_top1) {
-      h.best_val_top1 = val.top1;
-      h.best_epoch = p;
-      if (rank == 0) save_checkpoint(best_path, *model);
-    }
-    if (rank == 0) save_train_state(ckpt_path, *model, *opt, h, global_step, prov, config);
+// One optimizer step, r.global_step, on the next batch: forward, loss, backward, GradientReducer::reduce,
+// clipping, update; appended to the step history.
+StepStats train_step(Run& r) {
+  const int64_t epoch = r.global_step / r.spe, s = r.global_step % r.spe;
+  data::Loader& loader = *r.train_loader;
+  if (epoch != r.loader_epoch) {  // a new epoch, or the first step of this process (mid-epoch on resume)
+    loader.start_epoch(epoch, s);
+    r.loader_epoch = epoch;
   }
+  const data::Batch& b = r.batch;
+  if (!loader.next(r.batch))
+    throw std::logic_error(fmt::format("training loader ended early at step {} of epoch {}", s, epoch + 1));
+  const Tensor& logits = r.model->forward(input_tensor(r.x, b, loader.channels(), loader.out_size()), Mode::train);
+  StepStats st;
+  if (b.targets.empty()) {
+    st.loss = r.ce->forward(logits, b.labels);
+  } else {
+    if (r.targets.empty() || r.targets.dim(0) != b.size) r.targets = Tensor({b.size, r.mc.num_classes});
+    std::memcpy(r.targets.data(), b.targets.data(), b.targets.size() * sizeof(float));
+    st.loss = r.ce->forward(logits, r.targets);
+  }
+  count_topk(r.ce->softmax(), b.labels, st.top1, st.top5);
+  if (r.ranks > 1) {  // the global batch's mean loss (equal slices) and top-k counts, the same on every rank
+    double v[3] = {st.loss, static_cast<double>(st.top1), static_cast<double>(st.top5)};
+    dist::sum(v, 3);
+    st.loss = v[0] / static_cast<double>(r.ranks);
+    st.top1 = static_cast<int64_t>(v[1]);
+    st.top5 = static_cast<int64_t>(v[2]);
+  }
+  st.images = b.size * r.ranks;
+  // Every rank sees the same loss and gradient norm, so every rank stops here together.
+  if (!std::isfinite(st.loss))
+    throw dist::CollectiveError(fmt::format("step {} (epoch {}, batch {}): the loss is {}; stopping. The last good "
+                                            "checkpoint is {}. Lower the learning rate or set a gradient clip "
+                                            "(--clip-grad 1).", r.global_step, epoch + 1, s, st.loss,
+                                            r.last_checkpoint()));
+  r.model->backward(r.ce->backward());
+  Runtime::wait();
+  r.reducer->reduce(r.slots);
+  const double gnorm = grad_norm(r.slots);
+  if (!std::isfinite(gnorm))
+    throw dist::CollectiveError(fmt::format("step {} (epoch {}): the gradient norm is {}; stopping. The last good "
+                                            "checkpoint is {}.", r.global_step, epoch + 1, gnorm, r.last_checkpoint()));
+  if (r.cfg.clip_grad > 0 && gnorm > r.cfg.clip_grad) scale_grads(r.slots, r.cfg.clip_grad / (gnorm + 1e-6));
+  const double lr = r.sched.at(r.global_step);
+  r.opt->step(lr);
+  r.h.step_loss.push_back(st.loss);
+  r.h.step_lr.push_back(lr);
+  r.h.step_grad_norm.push_back(gnorm);
+  return st;
+}
 
-  // The record: written once, complete or not at all.
-  RunResult r;
-  r.test = {h.test_loss.back(), h.test_top1.back(), h.test_top5.back(), ds.test.size()};
-  if (h.best_epoch >= 0) r.best_val = {h.val_loss[h.best_epoch], h.val_top1[h.best_epoch], h.val_top5[h.best_epoch],
-                                       static_cast<int64_t>(split.val.size())};
-  r.best_epoch = h.best_epoch;
-  r.wall_s = h.train_wall_s;
-  r.images_per_s = h.train_wall_s > 0 ? h.train_images / h.train_wall_s : 0;
-  if (rank != 0) return r;  // rank 0 writes the record
-  ResultFile rec(record_path, "train", prov, config);
-  for (auto& [name, values] : h.arrays()) rec.write(name, *values);
-  rec.attr("test_top1", r.test.top1, "/");
-  rec.attr("test_top5", r.test.top5);
-  rec.attr("test_loss", r.test.loss);
+// The training steps of evaluation period p, with a progress bar; its loss, top-1 and speed go to the history.
+void train_period(Run& r, int64_t p) {
+  const auto period_start = Clock::now();
+  const int64_t p_begin = p * r.period, p_end = std::min(r.total_steps, p_begin + r.period);
+  const std::string label = r.cfg.eval_every > 0
+                                ? fmt::format("steps {}-{}/{}", p_begin + 1, p_end, r.total_steps)
+                                : fmt::format("epoch {}/{}", p + 1, r.epochs);
+  ProgressBar bar(label, p_end - p_begin, r.progress);
+  double loss_sum = 0;
+  int64_t top1 = 0, seen = 0;
+  for (r.global_step = p_begin; r.global_step < p_end; ++r.global_step) {
+    const StepStats st = train_step(r);
+    top1 += st.top1;
+    loss_sum += st.loss * static_cast<double>(st.images);
+    seen += st.images;
+    const double el = seconds_since(period_start);
+    bar.update(r.global_step - p_begin + 1, fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s",
+                                                        loss_sum / static_cast<double>(seen),
+                                                        r.h.step_lr.back(), static_cast<double>(seen) / el));
+  }
+  const double train_s = seconds_since(period_start);
+  bar.finish(fmt::format("loss {:.4f} | top-1 {} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
+                         percent(100.0 * static_cast<double>(top1) / static_cast<double>(seen)),
+                         static_cast<double>(seen) / train_s));
+  History& h = r.h;
+  h.train_loss.push_back(loss_sum / static_cast<double>(seen));
+  h.train_top1.push_back(100.0 * static_cast<double>(top1) / static_cast<double>(seen));
+  h.epoch_wall_s.push_back(train_s);
+  h.epoch_images_per_s.push_back(static_cast<double>(seen) / train_s);
+  h.eval_step.push_back(static_cast<double>(r.global_step));
+  h.train_wall_s += train_s;
+  r.session_train_s += train_s;
+  h.train_images += static_cast<double>(seen);
+}
+
+// The end of evaluation period p: validation, test (if asked, and always after the last), best.h5 when
+// validation improved, and the checkpoint.
+void evaluate_period(Run& r, int64_t p) {
+  History& h = r.h;
+  broadcast_state(*r.model, true);
+  const Metrics val = r.split.val.empty() ? Metrics{} : evaluate_sums(*r.model, *r.val_loader, "val", r.progress, true);
+  h.val_loss.push_back(val.loss);
+  h.val_top1.push_back(val.top1);
+  h.val_top5.push_back(val.top5);
+  const bool test_now = r.cfg.test_every_epoch || p + 1 == r.periods;
+  const Metrics test = test_now ? evaluate_sums(*r.model, *r.test_loader, "test", r.progress, true)
+                                : Metrics{NAN, NAN, NAN, 0};
+  h.test_loss.push_back(test.loss);
+  h.test_top1.push_back(test.top1);
+  h.test_top5.push_back(test.top5);
+  h.epochs_done = p + 1;
+  if (!r.split.val.empty() && val.top1 > h.best_val_top1) {
+    h.best_val_top1 = val.top1;
+    h.best_epoch = p;
+    if (r.rank == 0) save_checkpoint(r.best_path, *r.model);
+  }
+  if (r.rank == 0) save_train_state(r.ckpt_path, *r.model, *r.opt, h, r.global_step, r.prov, r.config);
+}
+
+// The result, and on rank 0 the record: written once, complete or not at all.
+RunResult write_record(Run& r, Clock::time_point run_start) {
+  const History& h = r.h;
+  RunResult res;
+  res.test = {h.test_loss.back(), h.test_top1.back(), h.test_top5.back(), r.ds.test.size()};
+  if (h.best_epoch >= 0)
+    res.best_val = {h.val_loss[h.best_epoch], h.val_top1[h.best_epoch], h.val_top5[h.best_epoch],
+                    static_cast<int64_t>(r.split.val.size())};
+  res.best_epoch = h.best_epoch;
+  res.wall_s = h.train_wall_s;
+  res.images_per_s = h.train_wall_s > 0 ? h.train_images / h.train_wall_s : 0;
+  if (r.rank != 0) return res;  // rank 0 writes the record
+  ResultFile rec(r.record_path, "train", r.prov, r.config);
+  for (auto& [name, values] : r.h.arrays()) rec.write(name, *values);
+  rec.attr("test_top1", res.test.top1, "/");
+  rec.attr("test_top5", res.test.top5);
+  rec.attr("test_loss", res.test.loss);
   rec.attr("best_epoch", h.best_epoch);
   rec.attr("best_val_top1", h.best_val_top1);
-  rec.attr("train_wall_s", r.wall_s);
-  rec.attr("images_per_s", r.images_per_s);
+  rec.attr("train_wall_s", res.wall_s);
+  rec.attr("images_per_s", res.images_per_s);
   rec.attr("run_wall_s", seconds_since(run_start));
-  rec.attr("steps", global_step);
-  rec.attr("epochs", epochs);  // epochs begun (the last may be partial with a step budget)
+  rec.attr("steps", r.global_step);
+  rec.attr("epochs", r.epochs);  // epochs begun (the last may be partial with a step budget)
   rec.attr("evaluations", h.epochs_done);
-  rec.attr("world_size", ranks);
+  rec.attr("world_size", r.ranks);
   rec.attr("threads_per_rank", static_cast<int64_t>(omp_get_max_threads()));
   rec.attr("threads_rule", dist::threads_rule());
   // Wall time of the gradient allreduce in this session and its share of this session's training time.
-  rec.attr("allreduce_s", reducer->seconds());
-  rec.attr("allreduce_share", session_train_s > 0 ? reducer->seconds() / session_train_s : 0.0);
-  rec.attr("allreduce_wait_s", reducer->wait_seconds());  // of allreduce_s: waiting for the slowest rank
-  r.record = rec.commit();
+  rec.attr("allreduce_s", r.reducer->seconds());
+  rec.attr("allreduce_share", r.session_train_s > 0 ? r.reducer->seconds() / r.session_train_s : 0.0);
+  rec.attr("allreduce_wait_s", r.reducer->wait_seconds());  // of allreduce_s: waiting for the slowest rank
+  res.record = rec.commit();
   fmt::print(stderr, "test: loss {:.4f} | top-1 {} | top-5 {} (after {} epochs, {} of training, {:.0f} img/s); "
-                     "wrote {}\n", r.test.loss, percent(r.test.top1), percent(r.test.top5), h.epochs_done,
-             format_duration(r.wall_s), r.images_per_s, r.record.string());
-  return r;
+                     "wrote {}\n", res.test.loss, percent(res.test.top1), percent(res.test.top5), h.epochs_done,
+             format_duration(res.wall_s), res.images_per_s, res.record.string());
+  return res;
+}
+
+}  // namespace
+
+RunResult train(const TrainConfig& cfg, bool resume, const std::string& command, int64_t stop_after_epochs) {
+  const auto run_start = Clock::now();
+  // Ranks started with different settings stop here, every one naming the field (nothing written yet).
+  dist::check_agreement(cfg.to_json(), "train settings");
+  check_settings(cfg, dist::size());
+  Run r(cfg);
+  load_data(r);
+  build_model(r);
+  split_data(r);
+  plan_steps(r);
+  build_training(r);
+  describe_run(r, command);
+  open_run_folder(r, resume);
+  r.say(fmt::format("{}: {} params, {} on {} ({} train / {} val / {} test images), {} epochs x {} steps of {}{}\n",
+                    r.mc.name, r.model->num_params(), cfg.optimizer.name, r.ds.name, r.split.train.size(),
+                    r.split.val.size(), r.ds.test.size(), r.epochs, r.spe, cfg.batch,
+                    r.ranks > 1 ? fmt::format(" ({} ranks x {}, {} threads each)", r.ranks, cfg.batch / r.ranks,
+                                              omp_get_max_threads())
+                                : ""));
+  // Each evaluation period ends with validation, test (if asked), best.h5 and a checkpoint; a resumed run starts
+  // at a period boundary, mid-epoch if need be.
+  const int64_t first_period = r.h.epochs_done;
+  for (int64_t p = first_period; p < r.periods; ++p) {
+    if (stop_after_epochs > 0 && p - first_period == stop_after_epochs) {
+      r.say(fmt::format("stopped after {} {} as asked; continue with --resume\n", p,
+                        cfg.eval_every > 0 ? "evaluation periods" : "epochs"));
+      return {};
+    }
+    train_period(r, p);
+    evaluate_period(r, p);
+  }
+  return write_record(r, run_start);
 }
 
 }  // namespace vb::train

@@ -1,0 +1,46 @@
+// run::train_config: how `vitbench train` (and a sweep line) turns an experiment preset and the settings given on
+// top of it into the TrainConfig the trainer runs; errors name the file and the setting.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "harness/run/train.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace vb::test {
+
+TEST_CASE("a preset's settings, with the given ones on top, become the run's config", "[train][run]") {
+  const auto dir = temp_dir("run_train_config");
+  const auto preset = dir / "preset.json";
+  std::ofstream(preset) << R"({"model": "resnet50_w16_32", "lr": 0.05, "batch": 64, "overrides": ["img_size=16"]})";
+  run::TrainOptions o;
+  o.config_file = preset.string();
+  o.settings = {{"batch", 32}, {"seed", 4}};
+  o.output = dir / "run";
+  o.cache_dir = "cache";
+  o.progress = false;
+  const train::TrainConfig cfg = run::train_config(o), defaults;
+  CHECK(cfg.model == "resnet50_w16_32");
+  CHECK(cfg.lr == 0.05);                                           // from the preset
+  CHECK(cfg.batch == 32);                                          // the given setting wins
+  CHECK(cfg.seed == 4);                                            // given, not in the preset
+  CHECK(cfg.epochs == defaults.epochs);                            // in neither: the default
+  CHECK(cfg.overrides == std::vector<std::string>{"img_size=16"});
+  CHECK(cfg.output == dir / "run");  // local settings: never from the preset, never recorded
+  CHECK(cfg.cache_dir == "cache");
+  CHECK_FALSE(cfg.progress);
+  CHECK_FALSE(cfg.to_json().contains("cache_dir"));
+
+  o.settings = {{"epochz", 3}};
+  CHECK_THROWS_WITH(run::train_config(o), Catch::StartsWith(preset.string() + ": unknown training setting 'epochz'"));
+  std::ofstream(preset) << "[1, 2]";
+  o.settings = nlohmann::json::object();
+  CHECK_THROWS_WITH(run::train_config(o), Catch::Contains(preset.string() + ": a training config must be a JSON object"));
+  o.config_file = (dir / "missing.json").string();
+  CHECK_THROWS_WITH(run::train_config(o), Catch::Contains("missing.json: cannot open the experiment preset"));
+  o.config_file.clear();
+  CHECK_THROWS_WITH(run::train_config(o), Catch::Contains("no model"));
+}
+
+}  // namespace vb::test
