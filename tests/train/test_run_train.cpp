@@ -1,11 +1,13 @@
-// run::train_config: how `vitbench train` (and a sweep line) turns an experiment preset and the settings given on
+// The TrainConfig setting list, and run::train_config: how `vitbench train` (and a sweep line) turns an experiment preset and the settings given on
 // top of it into the TrainConfig the trainer runs; errors name the file and the setting.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "harness/run/train.hpp"
+#include "harness/train/train_fields.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace vb::test {
@@ -41,6 +43,23 @@ TEST_CASE("a preset's settings, with the given ones on top, become the run's con
   CHECK_THROWS_WITH(run::train_config(o), Catch::Contains("missing.json: cannot open the experiment preset"));
   o.config_file.clear();
   CHECK_THROWS_WITH(run::train_config(o), Catch::Contains("no model"));
+}
+
+TEST_CASE("the setting list: every key and flag once; JSON holds exactly the keyed settings", "[train][config]") {
+  const train::TrainConfig c;
+  std::set<std::string> keys, flags;
+  train::for_each_train_field(c, [&](const train::TrainField& f, const auto&) {
+    INFO((f.key ? f.key : "") << " " << (f.flag ? f.flag : ""));
+    CHECK((f.key || f.flag));  // a setting neither recorded nor settable would be dead
+    CHECK(std::string(f.help).size() > 3);
+    if (f.key) CHECK(keys.insert(f.key).second);
+    if (f.flag) CHECK(flags.insert(f.flag).second);
+  });
+  std::set<std::string> written;
+  const nlohmann::json j = c.to_json();
+  for (const auto& [k, v] : j.items()) written.insert(k);
+  CHECK(written == keys);
+  CHECK(keys.size() == 31);  // the run record's config keys (changing them changes every record)
 }
 
 }  // namespace vb::test
