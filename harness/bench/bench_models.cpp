@@ -10,7 +10,7 @@
 namespace vb::bench {
 namespace {
 
-void model_benchmark(benchmark::State& state, const std::string& name, RunMode mode, int64_t batch) {
+void model_benchmark(benchmark::State& state, const std::string& name, Mode mode, int64_t batch) {
   const ModelConfig& cfg = preset(name);
   Workload w = make_workload(cfg, mode, batch, 0);
   iteration(w);  // builds the primitives outside the timed loop
@@ -24,8 +24,8 @@ const int registered = [] {
       {"vit_tiny_patch4_32", 32}, {"tnt_tiny_patch8_32", 32}, {"resnet50_w16_32", 32}, {"resnet50_32", 32},
       {"resnet50", 8},            {"vit_small_patch16_224", 8}, {"tnt_s_patch16_224", 8}};
   for (const auto& [name, batch] : models)
-    for (RunMode mode : {RunMode::infer, RunMode::train}) {
-      const std::string label = fmt::format("Model/{}/{}/b{}", name, mode == RunMode::infer ? "forward" : "train_step", batch);
+    for (Mode mode : {Mode::eval, Mode::train}) {
+      const std::string label = fmt::format("Model/{}/{}/b{}", name, mode == Mode::eval ? "forward" : "train_step", batch);
       benchmark::RegisterBenchmark(label.c_str(), [name = std::string(name), mode, batch](benchmark::State& s) {
         model_benchmark(s, name, mode, batch);
       })->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);

@@ -6,8 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "models/config.hpp"
-#include "models/core/cpu.hpp"
+#include "harness/model_spec.hpp"
 
 namespace vb::cli {
 
@@ -21,12 +20,8 @@ struct ModelOptions {
     cmd.add_option("--set", overrides, "override a preset field, e.g. --set pos_embed=learned_2d --set depth=6")
         ->take_all();
   }
-  ModelConfig resolve() const {
-    ModelConfig cfg = preset(model);
-    for (const auto& o : overrides) apply_override(cfg, o);
-    require_dtype(cfg.dtype, cfg.name);  // bf16 on a CPU without it: refused before any work or output
-    return cfg;
-  }
+  // Refuses an unknown preset or field and bf16 on a CPU without it, before any work or output.
+  ModelConfig resolve() const { return resolve_model(model, overrides); }
 };
 
 }  // namespace vb::cli

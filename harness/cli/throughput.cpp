@@ -29,7 +29,7 @@ void run_throughput(const ThroughputOptions& opt, const std::string& command) {
                "img/s", "p10", "p90", "GFLOP/s", "%peak");
     for (const Measurement& m : r.measurements)
       fmt::print("{:<24} {:<5} {:<4} {:>5} {:>10.2f} {:>10.2f} {:>10.2f} {:>9.1f} {:>7.1f}\n", m.c.cfg.name,
-                 to_string(m.c.mode), to_string(m.c.dtype), m.c.batch, m.ips.median, m.ips.p10, m.ips.p90,
+                 enum_name(m.c.mode), to_string(m.c.dtype), m.c.batch, m.ips.median, m.ips.p10, m.ips.p90,
                  m.gflops, 100 * m.peak_fraction);
   }
   fmt::print(stderr, "wrote {}\n", r.path.string());

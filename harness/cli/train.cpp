@@ -45,13 +45,18 @@ void add_setting_flags(CLI::App& cmd, TrainOptions& o) {
     if (!f.flag) return;
     using T = std::decay_t<decltype(member)>;
     CLI::Option* opt = nullptr;
-    if constexpr (std::is_same_v<T, bool>)
+    if constexpr (std::is_same_v<T, bool>) {
       opt = cmd.add_flag(f.flag, member, f.help);
-    else
+    } else if constexpr (std::is_enum_v<T>) {  // one of its names (CLI11 would read an enum as its number)
+      opt = cmd.add_option_function<std::string>(
+          f.flag, [&member, key = f.key](const std::string& s) { member = parse_enum<T>(key, s); }, f.help);
+      opt->check(CLI::IsMember(enum_names<T>()));
+      if (f.show_default) opt->default_str(enum_name(member));
+    } else {
       opt = cmd.add_option(f.flag, member, f.help);
+      if (f.show_default) opt->capture_default_str();
+    }
     if constexpr (std::is_same_v<T, std::vector<std::string>>) opt->take_all();
-    if (!f.choices.empty()) opt->check(CLI::IsMember(f.choices));
-    if (f.show_default) opt->capture_default_str();
     if (f.key) o.keys.emplace_back(opt, f.key);
   });
 }

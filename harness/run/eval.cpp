@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "harness/checkpoint.hpp"
+#include "harness/model_spec.hpp"
 #include "harness/results.hpp"
 #include "models/config_fields.hpp"
 
@@ -14,7 +15,7 @@ EvalResult evaluate_checkpoint(const EvalOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const data::Dataset ds = data::load_dataset(o.dataset, {o.cache_dir, o.progress});
   EvalResult r;
-  r.model = train::model_for(o.model, o.overrides, ds);
+  r.model = model_for(o.model, o.overrides, ds);
   r.dataset = ds.name;
   auto model = create_model(r.model);
   load_checkpoint(o.weights, *model);

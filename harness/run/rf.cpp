@@ -69,7 +69,6 @@ RfResult measure_rf_file(const RfOptions& opt) {
     cfg.num_classes = static_cast<int64_t>(loaded->test.classes.size());
   }
   cfg.drop_path = 0;  // measurements need a deterministic forward
-  require_dtype(cfg.dtype, cfg.name);
   auto model = create_model(cfg);
   if (!opt.weights.empty())
     load_checkpoint(opt.weights, *model);

@@ -22,6 +22,7 @@
 #include "harness/data/dataset.hpp"
 #include "harness/file_lock.hpp"
 #include "harness/h5read.hpp"
+#include "harness/model_spec.hpp"
 #include "harness/provenance.hpp"
 #include "harness/run/rf.hpp"
 #include "harness/run/sweep_throughput.hpp"
@@ -172,9 +173,8 @@ std::pair<json, double> check_train_line(const fs::path& file, const std::string
   train::TrainConfig tc;
   try {
     tc = train::TrainConfig::from_json(c);
-    ModelConfig mc = train::resolve_model(tc.model, tc.overrides);
+    ModelConfig mc = resolve_model(tc.model, tc.overrides);
     if (tc.drop_path >= 0) mc.drop_path = tc.drop_path;
-    require_dtype(mc.dtype, mc.name);
     if (built.insert(to_json(mc).dump()).second)
       create_model(mc);  // architecture checks (e.g. embed_dim divisible by heads), once per distinct model
   } catch (const std::exception& e) {
@@ -483,7 +483,7 @@ namespace {
 void rf_step(const PlannedRun& r, const train::TrainConfig& cfg, const fs::path& d, const std::string& command,
              bool progress) {
   RfOptions ro;
-  ro.model = train::resolve_model(cfg.model, cfg.overrides);
+  ro.model = resolve_model(cfg.model, cfg.overrides);
   ro.overrides = cfg.overrides;
   ro.adapt_to_dataset = true;
   ro.dataset = cfg.dataset;

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/model_spec.hpp"
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
 #include "harness/run/throughput.hpp"
@@ -190,7 +191,7 @@ void exec_onnxruntime(const json& line, int threads, const fs::path& dir, const 
   if (!fs::exists(onnx))
     run_capture({"/usr/bin/python3", source_path("scripts/export_onnx.py"), "--model", model, "--out", onnx.string()},
                 external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
-  const ModelConfig mc = train::resolve_model(model, {});
+  const ModelConfig mc = resolve_model(model, {});
   const std::string out = run_capture(
       {"/usr/bin/node", script, "--onnx", onnx.string(), "--model", model, "--batch", line["batch"].dump(),
        "--threads", std::to_string(threads), "--warmup", line["warmup"].dump(), "--iters", line["iters"].dump(),
@@ -239,7 +240,7 @@ json check_throughput_line(const json& settings, std::set<std::string>& built) {
     if (line[k].get<int64_t>() <= 0) throw std::invalid_argument(fmt::format("{}: must be positive", k));
   if (line["warmup"].get<int64_t>() < 0 || line["peak_size"].get<int64_t>() < 0)
     throw std::invalid_argument("warmup and peak_size must be >= 0");
-  const ModelConfig mc = train::resolve_model(line["model"], line["overrides"].get<std::vector<std::string>>());
+  const ModelConfig mc = resolve_model(line["model"], line["overrides"].get<std::vector<std::string>>());
   if (built.insert(to_json(mc).dump()).second) create_model(mc);  // architecture checks, once per model
   return line;
 }

@@ -8,7 +8,7 @@
 #include "harness/results.hpp"
 #include "harness/throughput/memory.hpp"
 #include "harness/throughput/stats.hpp"
-#include "harness/train/trainer.hpp"
+#include "harness/model_spec.hpp"
 #include "models/core/cpu.hpp"
 
 namespace vb::run {
@@ -36,9 +36,9 @@ void measure_peaks(std::map<DType, PeakSamples>& peaks, bool at_start, const Thr
 ThroughputResult measure_throughput(const ThroughputOptions& opt) {
   // A folder that cannot hold the result is refused before anything is built or timed.
   require_writable_folder(opt.output.has_parent_path() ? opt.output.parent_path() : ".");
-  std::vector<RunMode> modes;
+  std::vector<Mode> modes;
   std::vector<DType> dtypes;
-  for (const auto& m : opt.modes) modes.push_back(parse_run_mode(m));
+  for (const auto& m : opt.modes) modes.push_back(parse_enum<Mode>("mode", m));
   for (const auto& d : opt.dtypes) dtypes.push_back(parse_dtype(d));
   for (int64_t b : opt.batches)
     if (b <= 0) throw std::invalid_argument(fmt::format("--batch: batch must be positive, given {}", b));
@@ -46,15 +46,15 @@ ThroughputResult measure_throughput(const ThroughputOptions& opt) {
   std::vector<ThroughputCase> cases;
   std::vector<MemoryEstimate> estimates;
   for (const auto& name : opt.models) {
-    const ModelConfig base = train::resolve_model(name, opt.overrides);
-    for (RunMode mode : modes)
+    const ModelConfig base = resolve_model(name, opt.overrides);
+    for (Mode mode : modes)
       for (DType d : dtypes) {
         const ModelConfig cfg = with_dtype(base, d);
         MemoryEstimate e;
         if (opt.memory_check) {
           e = probe_memory(cfg, mode, opt.timing.seed);
           for (int64_t b : opt.batches)
-            check_fits(e, b, mem_available_bytes(), fmt::format("{} {} {}", name, to_string(mode), to_string(d)));
+            check_fits(e, b, mem_available_bytes(), fmt::format("{} {} {}", name, enum_name(mode), to_string(d)));
         }
         for (int64_t b : opt.batches) cases.push_back({cfg, d, mode, b}), estimates.push_back(e);
       }
@@ -76,7 +76,7 @@ ThroughputResult measure_throughput(const ThroughputOptions& opt) {
   measure_peaks(r.peaks, true, opt);
   for (size_t i = 0; i < cases.size(); ++i) {
     const ThroughputCase& c = cases[i];
-    fmt::print(stderr, "[{}/{}] {} {} {} batch {}: ", i + 1, cases.size(), c.cfg.name, to_string(c.mode),
+    fmt::print(stderr, "[{}/{}] {} {} {} batch {}: ", i + 1, cases.size(), c.cfg.name, enum_name(c.mode),
                to_string(c.dtype), c.batch);
     Measurement m = measure(c, opt.timing);
     m.estimate = estimates[i];

@@ -34,18 +34,12 @@ double seconds_since(clock_type::time_point t0) {
     const auto t0 = clock_type::now();
     iteration(w, phases);
     m.total_s.push_back(seconds_since(t0));
-    if (w.mode == RunMode::train) {
+    if (w.mode == Mode::train) {
       m.forward_s.push_back(phases[0]);
       m.backward_s.push_back(phases[1]);
       m.step_s.push_back(phases[2]);
     }
   }
-}
-
-RunMode parse_run_mode(const std::string& s) {
-  if (s == "infer") return RunMode::infer;
-  if (s == "train") return RunMode::train;
-  throw std::invalid_argument(fmt::format("--mode: unknown mode '{}' (infer or train)", s));
 }
 
 ModelConfig with_dtype(ModelConfig cfg, DType d) {
@@ -54,7 +48,7 @@ ModelConfig with_dtype(ModelConfig cfg, DType d) {
   return cfg;
 }
 
-MemoryEstimate probe_memory(const ModelConfig& cfg, RunMode mode, uint64_t seed) {
+MemoryEstimate probe_memory(const ModelConfig& cfg, Mode mode, uint64_t seed) {
   // Batches 2 and 4, not 1: training BatchNorm needs more than one value per channel.
   int64_t growth[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
@@ -97,7 +91,7 @@ Measurement measure(const ThroughputCase& c, const TimingOptions& opt) {
 
 nlohmann::json json_line(const Measurement& m) {
   nlohmann::json j = {{"model", m.c.cfg.name},
-                      {"mode", to_string(m.c.mode)},
+                      {"mode", enum_name(m.c.mode)},
                       {"dtype", to_string(m.c.dtype)},
                       {"batch", m.c.batch},
                       {"threads", m.threads},
@@ -109,7 +103,7 @@ nlohmann::json json_line(const Measurement& m) {
                       {"latency_ms", 1e3 * m.latency_s},
                       {"iters", m.total_s.size()},
                       {"peak_rss_mb", static_cast<double>(m.peak_rss) / (1024.0 * 1024.0)}};
-  if (m.c.mode == RunMode::train) {
+  if (m.c.mode == Mode::train) {
     j["forward_ms"] = 1e3 * quantile(m.forward_s, 0.5);
     j["backward_ms"] = 1e3 * quantile(m.backward_s, 0.5);
     j["step_ms"] = 1e3 * quantile(m.step_s, 0.5);
@@ -118,20 +112,20 @@ nlohmann::json json_line(const Measurement& m) {
 }
 
 std::string group_name(const ThroughputCase& c) {
-  return fmt::format("throughput/{}/{}/{}/batch{}", c.cfg.name, to_string(c.mode), to_string(c.dtype), c.batch);
+  return fmt::format("throughput/{}/{}/{}/batch{}", c.cfg.name, enum_name(c.mode), to_string(c.dtype), c.batch);
 }
 
 void write_measurement(ResultFile& out, const Measurement& m) {
   const std::string g = group_name(m.c);
   out.write(g + "/total_s", m.total_s);
   out.write(g + "/images_per_s", m.images_per_s);
-  if (m.c.mode == RunMode::train) {
+  if (m.c.mode == Mode::train) {
     out.write(g + "/forward_s", m.forward_s);
     out.write(g + "/backward_s", m.backward_s);
     out.write(g + "/step_s", m.step_s);
   }
   out.attr("model", m.c.cfg.name, g);
-  out.attr("mode", to_string(m.c.mode), g);
+  out.attr("mode", enum_name(m.c.mode), g);
   out.attr("dtype", to_string(m.c.dtype), g);
   out.attr("batch", m.c.batch, g);
   out.attr("threads", int64_t{m.threads}, g);
@@ -142,7 +136,7 @@ void write_measurement(ResultFile& out, const Measurement& m) {
   out.attr("images_per_s_p10", m.ips.p10, g);
   out.attr("images_per_s_p90", m.ips.p90, g);
   out.attr("latency_s_median", m.latency_s, g);
-  if (m.c.mode == RunMode::train) {
+  if (m.c.mode == Mode::train) {
     out.attr("forward_s_median", quantile(m.forward_s, 0.5), g);
     out.attr("backward_s_median", quantile(m.backward_s, 0.5), g);
     out.attr("step_s_median", quantile(m.step_s, 0.5), g);

@@ -20,7 +20,6 @@ namespace vb {
 
 class ResultFile;
 
-RunMode parse_run_mode(const std::string& s);  // "infer" | "train"; throws naming the value
 
 // `cfg` computing in `d` (its dtype field); throws as require_dtype (models/core/cpu.hpp) on a CPU without `d`.
 ModelConfig with_dtype(ModelConfig cfg, DType d);
@@ -28,7 +27,7 @@ ModelConfig with_dtype(ModelConfig cfg, DType d);
 struct ThroughputCase {
   ModelConfig cfg;  // resolved preset + overrides, dtype already applied (with_dtype)
   DType dtype = DType::f32;
-  RunMode mode = RunMode::infer;
+  Mode mode = Mode::eval;
   int64_t batch = 1;
 };
 
@@ -59,7 +58,7 @@ struct Measurement {
 
 // Heap growth of one step at batch 1 and 2 of this (model, mode, dtype) -> the estimate used to refuse a
 // batch that would not fit.
-MemoryEstimate probe_memory(const ModelConfig& cfg, RunMode mode, uint64_t seed);
+MemoryEstimate probe_memory(const ModelConfig& cfg, Mode mode, uint64_t seed);
 
 Measurement measure(const ThroughputCase& c, const TimingOptions& opt);
 

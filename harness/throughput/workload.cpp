@@ -8,9 +8,7 @@
 
 namespace vb {
 
-const char* to_string(RunMode m) { return m == RunMode::infer ? "infer" : "train"; }
-
-Workload make_workload(const ModelConfig& cfg, RunMode mode, int64_t batch, uint64_t seed) {
+Workload make_workload(const ModelConfig& cfg, Mode mode, int64_t batch, uint64_t seed) {
   Workload w;
   w.mode = mode;
   w.model = create_model(cfg);
@@ -19,13 +17,13 @@ Workload make_workload(const ModelConfig& cfg, RunMode mode, int64_t batch, uint
   std::vector<float> x(product(in));
   for (size_t i = 0; i < x.size(); ++i) x[i] = 2.0f * rng::uniform(seed + 1, i) - 1.0f;
   w.images = Tensor::from(in, x);
-  if (mode == RunMode::train) {
+  if (mode == Mode::train) {
     std::vector<float> d(batch * cfg.num_classes);
     for (size_t i = 0; i < d.size(); ++i) d[i] = rng::normal(seed + 2, i) / static_cast<float>(batch);
     w.diff_logits = Tensor::from({batch, cfg.num_classes}, d);
     // Small steps: the weights move (the update is real work) but stay finite over many iterations.
     train::OptimizerConfig sgd;
-    sgd.name = "sgd";
+    sgd.kind = train::OptimizerKind::sgd;
     sgd.momentum = 0.9;
     sgd.weight_decay = 0;
     w.optimizer = train::make_optimizer(train::trainable_slots(*w.model), sgd);
@@ -36,7 +34,7 @@ Workload make_workload(const ModelConfig& cfg, RunMode mode, int64_t batch, uint
 void iteration(Workload& w, double* phases) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
-  if (w.mode == RunMode::infer) {
+  if (w.mode == Mode::eval) {
     w.model->infer(w.images);  // the fastest inference graph the family has (Model::infer)
     Runtime::wait();
     if (phases) phases[0] = std::chrono::duration<double>(clock::now() - t0).count();
@@ -56,9 +54,9 @@ void iteration(Workload& w, double* phases) {
   }
 }
 
-double flop_per_iteration(const ModelConfig& cfg, RunMode mode, int64_t batch) {
+double flop_per_iteration(const ModelConfig& cfg, Mode mode, int64_t batch) {
   return 2.0 * static_cast<double>(total_macs(cost_table(cfg))) * static_cast<double>(batch) *
-         (mode == RunMode::train ? 3.0 : 1.0);
+         (mode == Mode::train ? 3.0 : 1.0);
 }
 
 }  // namespace vb

@@ -114,18 +114,19 @@ std::vector<Slot> trainable_slots(Model& model) {
 
 std::unique_ptr<Optimizer> make_optimizer(std::vector<Slot> slots, const OptimizerConfig& cfg) {
   need(cfg.weight_decay >= 0, fmt::format("optimizer: weight_decay must be >= 0, given {}", cfg.weight_decay));
-  if (cfg.name == "sgd") {
-    need(cfg.momentum >= 0 && cfg.momentum < 1, fmt::format("optimizer: momentum must be in [0, 1), given {}", cfg.momentum));
-    need(!cfg.nesterov || cfg.momentum > 0, "optimizer: nesterov needs momentum > 0");
-    return std::make_unique<Sgd>(std::move(slots), cfg);
+  switch (cfg.kind) {
+    case OptimizerKind::sgd:
+      need(cfg.momentum >= 0 && cfg.momentum < 1,
+           fmt::format("optimizer: momentum must be in [0, 1), given {}", cfg.momentum));
+      need(!cfg.nesterov || cfg.momentum > 0, "optimizer: nesterov needs momentum > 0");
+      return std::make_unique<Sgd>(std::move(slots), cfg);
+    case OptimizerKind::adamw:
+      need(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1,
+           fmt::format("optimizer: betas must be in [0, 1), given {}, {}", cfg.beta1, cfg.beta2));
+      need(cfg.eps > 0, fmt::format("optimizer: eps must be > 0, given {}", cfg.eps));
+      return std::make_unique<AdamW>(std::move(slots), cfg);
   }
-  if (cfg.name == "adamw") {
-    need(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1,
-         fmt::format("optimizer: betas must be in [0, 1), given {}, {}", cfg.beta1, cfg.beta2));
-    need(cfg.eps > 0, fmt::format("optimizer: eps must be > 0, given {}", cfg.eps));
-    return std::make_unique<AdamW>(std::move(slots), cfg);
-  }
-  throw std::invalid_argument(fmt::format("optimizer: unknown optimizer '{}'; known: adamw, sgd", cfg.name));
+  throw std::logic_error("make_optimizer: an OptimizerKind without a case");
 }
 
 double grad_norm(const std::vector<Slot>& slots) {

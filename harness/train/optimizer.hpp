@@ -10,12 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "harness/enum_names.hpp"
 #include "models/model.hpp"
 
 namespace vb::train {
 
+enum class OptimizerKind { adamw, sgd };
+
 struct OptimizerConfig {
-  std::string name = "adamw";  // "adamw" | "sgd"
+  OptimizerKind kind = OptimizerKind::adamw;
   double weight_decay = 0.05;
   // SGD
   double momentum = 0.9;
@@ -59,3 +62,11 @@ double grad_norm(const std::vector<Slot>& slots);
 void scale_grads(const std::vector<Slot>& slots, double factor);
 
 }  // namespace vb::train
+
+namespace vb {
+template <>
+struct EnumNames<train::OptimizerKind> {  // the "optimizer" setting's values
+  inline static const std::vector<std::pair<train::OptimizerKind, const char*>> list{
+      {train::OptimizerKind::adamw, "adamw"}, {train::OptimizerKind::sgd, "sgd"}};
+};
+}  // namespace vb

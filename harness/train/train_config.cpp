@@ -16,7 +16,12 @@ using json = nlohmann::json;
 json TrainConfig::to_json() const {
   json j;
   for_each_train_field(*this, [&](const TrainField& f, const auto& member) {
-    if (f.key) j[f.key] = json(member);
+    using T = std::decay_t<decltype(member)>;
+    if (!f.key) return;
+    if constexpr (std::is_enum_v<T>)
+      j[f.key] = enum_name(member);
+    else
+      j[f.key] = json(member);
   });
   return j;
 }
@@ -29,8 +34,14 @@ TrainConfig TrainConfig::from_json(const json& j) {
     for_each_train_field(c, [&](const TrainField& f, auto& member) {
       if (!f.key || key != f.key) return;
       known = true;
+      using T = std::decay_t<decltype(member)>;
       try {
-        member = value.get<std::decay_t<decltype(member)>>();
+        if constexpr (std::is_enum_v<T>)
+          member = parse_enum<T>(key, value.get<std::string>());
+        else
+          member = value.get<T>();
+      } catch (const std::invalid_argument& e) {  // parse_enum: names the setting and its values
+        throw std::invalid_argument(fmt::format("training setting {}", e.what()));
       } catch (const json::exception& e) {
         throw std::invalid_argument(fmt::format("training setting '{}': {} (given {})", key, e.what(), value.dump()));
       }

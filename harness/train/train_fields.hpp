@@ -14,11 +14,11 @@ struct TrainField {
   const char* key;   // JSON key; nullptr: a local setting, never recorded (where the image cache lives)
   const char* flag;  // CLI11 names, e.g. "-e,--epochs" ("!--no-x": a flag that sets false); nullptr: JSON only
   const char* help;
-  bool show_default = false;          // --help prints the default value
-  std::vector<std::string> choices{};  // the values the flag accepts (empty: any of its type)
+  bool show_default = false;  // --help prints the default value
 };
 
-// Calls v(field, member) for every setting, in the order of `vitbench train --help`; C is TrainConfig or
+// Calls v(field, member) for every setting; an enum member is one of EnumNames<E>'s names in JSON and on the
+// command line. Calls v(field, member) for every setting, in the order of `vitbench train --help`; C is TrainConfig or
 // const TrainConfig.
 template <class C, class V>
 void for_each_train_field(C& c, V&& v) {
@@ -37,7 +37,7 @@ void for_each_train_field(C& c, V&& v) {
   v({"steps", "--steps", "budget in optimizer steps instead (overrides --epochs)"}, c.steps);
   v({"batch", "-b,--batch", "training batch size", show}, c.batch);
   v({"eval_batch", "--eval-batch", "evaluation batch size", show}, c.eval_batch);
-  v({"optimizer", "--opt", "optimizer: adamw or sgd", show}, c.optimizer.name);
+  v({"optimizer", "--opt", "optimizer: adamw or sgd", show}, c.optimizer.kind);
   v({"lr", "--lr", "peak learning rate", show}, c.lr);
   v({"min_lr", "--min-lr", "learning rate at the end of the cosine", show}, c.min_lr);
   v({"warmup_epochs", "--warmup-epochs", "linear warm-up length (epochs, may be fractional)", show}, c.warmup_epochs);
@@ -52,7 +52,7 @@ void for_each_train_field(C& c, V&& v) {
   v({"clip_grad", "--clip-grad", "clip the global gradient norm to this (0 = off)"}, c.clip_grad);
   v({"drop_path", "--drop-path", "stochastic depth rate of ViT/TNT (default: the preset's)"}, c.drop_path);
   v({"crop_pad", "--crop-pad", "random-crop padding (default: the dataset's)"}, c.crop_pad);
-  v({"hflip", "--hflip", "random horizontal flip on/off (default: the dataset's)", false, {"on", "off"}}, c.hflip);
+  v({"hflip", "--hflip", "random horizontal flip on/off (default: the dataset's)"}, c.hflip);
   v({"mixup", "--mixup", "mixup alpha (0 = off)"}, c.mixup);
   v({"cutmix", "--cutmix", "cutmix alpha (0 = off)"}, c.cutmix);
   v({"seed", "-s,--seed", "seed of init, split, shuffling, augmentation, stochastic depth"}, c.seed);

@@ -19,6 +19,7 @@
 #include "harness/dist/reducer.hpp"
 #include "models/config_fields.hpp"
 #include "harness/h5read.hpp"
+#include "harness/model_spec.hpp"
 #include "harness/progress.hpp"
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
@@ -129,23 +130,6 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
   }
   return in.read_i64_scalar(g + "/global_step");
 }
-
-}  // namespace
-
-ModelConfig resolve_model(const std::string& model, const std::vector<std::string>& overrides) {
-  ModelConfig mc = preset(model);
-  for (const auto& o : overrides) apply_override(mc, o);
-  return mc;
-}
-
-ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds) {
-  ModelConfig mc = resolve_model(model, overrides);
-  mc.in_chans = ds.train.channels;
-  mc.num_classes = static_cast<int64_t>(ds.train.classes.size());
-  return mc;
-}
-
-namespace {
 
 // Evaluation over `loader`; with `all_ranks`, the sums (loss x images, top-1 and top-5 counts, images) over
 // every rank's shard, so that each rank returns the metrics of the whole split.
@@ -277,18 +261,13 @@ void check_settings(const TrainConfig& cfg, int64_t ranks) {
        fmt::format("label_smoothing must be in [0, 1), given {}", cfg.label_smoothing));
   need(cfg.clip_grad >= 0, fmt::format("clip_grad must be >= 0 (0 = off), given {}", cfg.clip_grad));
   need(cfg.warmup_epochs >= 0, fmt::format("warmup_epochs must be >= 0, given {}", cfg.warmup_epochs));
-  need(cfg.hflip.empty() || cfg.hflip == "on" || cfg.hflip == "off",
-       fmt::format("hflip must be on or off, given '{}'", cfg.hflip));
   need(cfg.val_size >= 0 && cfg.train_size >= 0, "val_size and train_size must be >= 0");
   need(cfg.eval_every >= 0, fmt::format("eval_every must be >= 0 (0 = every epoch), given {}", cfg.eval_every));
   need(cfg.batch % ranks == 0,
        fmt::format("batch {} is not divisible by the {} MPI ranks: every rank takes an equal contiguous slice of "
                    "each global batch; use a batch that is a multiple of {}", cfg.batch, ranks, ranks));
   require_writable_folder(cfg.output);  // a folder that cannot hold the checkpoints: refused before any work
-  {  // bf16 on a CPU without it: refused before the dataset is read or anything is written.
-    const ModelConfig asked = resolve_model(cfg.model, cfg.overrides);
-    require_dtype(asked.dtype, asked.name);
-  }
+  resolve_model(cfg.model, cfg.overrides);  // an unknown preset or field, bf16 on a CPU without it
 }
 
 // Data: the dataset decides the model's input channels and classes.
@@ -316,7 +295,7 @@ void split_data(Run& r) {
   }
   r.aug = ds.augment;
   if (cfg.crop_pad >= 0) r.aug.crop_pad = cfg.crop_pad;
-  if (!cfg.hflip.empty()) r.aug.hflip = cfg.hflip == "on";
+  if (cfg.hflip != HFlip::dataset) r.aug.hflip = cfg.hflip == HFlip::on;
   r.aug.mixup = static_cast<float>(cfg.mixup);
   r.aug.cutmix = static_cast<float>(cfg.cutmix);
 
@@ -601,7 +580,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   describe_run(r, command);
   open_run_folder(r, resume);
   r.say(fmt::format("{}: {} params, {} on {} ({} train / {} val / {} test images), {} epochs x {} steps of {}{}\n",
-                    r.mc.name, r.model->num_params(), cfg.optimizer.name, r.ds.name, r.split.train.size(),
+                    r.mc.name, r.model->num_params(), enum_name(cfg.optimizer.kind), r.ds.name, r.split.train.size(),
                     r.split.val.size(), r.ds.test.size(), r.epochs, r.spe, cfg.batch,
                     r.ranks > 1 ? fmt::format(" ({} ranks x {}, {} threads each)", r.ranks, cfg.batch / r.ranks,
                                               omp_get_max_threads())

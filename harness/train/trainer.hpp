@@ -15,11 +15,15 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/data/loader.hpp"
+#include "harness/enum_names.hpp"
 #include "harness/train/optimizer.hpp"
 #include "models/config.hpp"
 #include "models/model.hpp"
 
 namespace vb::train {
+
+// Random horizontal flip: the dataset's default, or forced on or off.
+enum class HFlip { dataset, on, off };
 
 struct TrainConfig {
   std::string model;                   // preset name
@@ -41,7 +45,7 @@ struct TrainConfig {
   double drop_path = -1;               // stochastic depth rate (< 0: the preset's)
   // Augmentation: < 0 / "" = the dataset's default.
   int64_t crop_pad = -1;
-  std::string hflip;                   // "", "on", "off"
+  HFlip hflip = HFlip::dataset;
   double mixup = 0, cutmix = 0;
   uint64_t seed = 0;
   bool test_every_epoch = true;        // also record test metrics at every evaluation (never used for choices)
@@ -58,11 +62,6 @@ struct Metrics {
   double loss = 0, top1 = 0, top5 = 0;  // top-k in percent
   int64_t images = 0;
 };
-
-// The preset `model` with its "field=value" overrides applied (throws naming an unknown preset or field).
-ModelConfig resolve_model(const std::string& model, const std::vector<std::string>& overrides);
-// The preset with its overrides, adapted to the dataset: input channels and classes come from the data.
-ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds);
 
 // Loss (plain cross-entropy, no smoothing), top-1 and top-5 of `model` in eval mode over every batch of
 // `loader` (one epoch, epoch index 0).
@@ -95,3 +94,11 @@ struct RunResult {
 RunResult train(const TrainConfig& cfg, bool resume, const std::string& command, int64_t stop_after_epochs = 0);
 
 }  // namespace vb::train
+
+namespace vb {
+template <>
+struct EnumNames<train::HFlip> {  // the "hflip" setting's values ("": the dataset's default)
+  inline static const std::vector<std::pair<train::HFlip, const char*>> list{
+      {train::HFlip::dataset, ""}, {train::HFlip::on, "on"}, {train::HFlip::off, "off"}};
+};
+}  // namespace vb

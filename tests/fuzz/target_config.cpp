@@ -1,6 +1,7 @@
 // Fuzz targets for the text inputs: experiment presets (TrainConfig JSON), sweep files, `--set` overrides.
 #include <nlohmann/json.hpp>
 
+#include "harness/model_spec.hpp"
 #include "harness/run/sweep.hpp"
 #include "harness/train/trainer.hpp"
 #include "models/config_fields.hpp"
@@ -62,7 +63,7 @@ std::string preset_json(const uint8_t* data, size_t size) {
     const train::TrainConfig c = train::TrainConfig::from_json(j);
     if (train::TrainConfig::from_json(c.to_json()).to_json() != c.to_json())
       violated("TrainConfig: to_json/from_json does not round-trip");
-    if (!c.model.empty()) cost_of(train::resolve_model(c.model, c.overrides));
+    if (!c.model.empty()) cost_of(resolve_model(c.model, c.overrides));
   });
 }
 

@@ -15,7 +15,7 @@ using namespace vb;
 
 namespace {
 
-ThroughputCase tiny_case(RunMode mode) {
+ThroughputCase tiny_case(Mode mode) {
   ModelConfig cfg = preset("vit_tiny_patch4_32");
   apply_override(cfg, "depth=1");
   return {with_dtype(cfg, DType::f32), DType::f32, mode, 2};
@@ -42,10 +42,10 @@ TEST_CASE("a throughput measurement: samples, phases, GFLOP/s from the cost tabl
   opt.warmup = 0;
   opt.iters = 2;
   std::vector<Measurement> ms;
-  for (RunMode mode : {RunMode::infer, RunMode::train}) {
+  for (Mode mode : {Mode::eval, Mode::train}) {
     Measurement m = measure(tiny_case(mode), opt);
     m.set_peak(1000.0);
-    const bool train = mode == RunMode::train;
+    const bool train = mode == Mode::train;
     REQUIRE(m.total_s.size() == 2);
     CHECK(m.images_per_s.size() == 2);
     CHECK(m.images_per_s[0] == Approx(2.0 / m.total_s[0]));
@@ -98,7 +98,7 @@ TEST_CASE("a throughput measurement: samples, phases, GFLOP/s from the cost tabl
 TEST_CASE("the memory probe sees the model: params and activations in the estimate", "[throughput]") {
   ModelConfig cfg = preset("vit_tiny_patch4_32");
   apply_override(cfg, "depth=1");
-  const MemoryEstimate e = probe_memory(cfg, RunMode::train, 0);
+  const MemoryEstimate e = probe_memory(cfg, Mode::train, 0);
   const auto model_bytes = 4 * create_model(cfg)->num_params();  // f32 values alone
   CHECK(e.per_image_bytes > 0);
   CHECK(e.bytes(2) >= model_bytes);

@@ -49,11 +49,12 @@ TEST_CASE("memory estimate: fixed + per image from two probes, and a batch that 
 }
 
 TEST_CASE("throughput options: modes and dtypes by name, unknown ones named", "[throughput]") {
-  CHECK(parse_run_mode("infer") == RunMode::infer);
-  CHECK(parse_run_mode("train") == RunMode::train);
+  CHECK(parse_enum<Mode>("mode", "infer") == Mode::eval);
+  CHECK(parse_enum<Mode>("mode", "train") == Mode::train);
+  CHECK(std::string(enum_name(Mode::eval)) == "infer");
   CHECK(parse_dtype("bf16") == DType::bf16);
   CHECK_THROWS_WITH(parse_dtype("f16"), Contains("unknown dtype 'f16'"));
-  CHECK_THROWS_WITH(parse_run_mode("eval"), Contains("unknown mode 'eval'"));
+  CHECK_THROWS_WITH(parse_enum<Mode>("mode", "eval"), Contains("unknown mode 'eval'; known: infer, train"));
   const ModelConfig cfg = preset("vit_tiny_patch4_32");
   CHECK(with_dtype(cfg, DType::f32).name == cfg.name);
   CHECK(with_dtype(cfg, DType::f32).dtype == DType::f32);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "harness/model_spec.hpp"
 #include "harness/train/trainer.hpp"
 
 namespace vb::test {
@@ -17,8 +18,7 @@ TEST_CASE("every experiment preset parses and names a registered model", "[train
     INFO(entry.path().string());
     std::ifstream in(entry.path());
     const auto cfg = train::TrainConfig::from_json(nlohmann::json::parse(in));
-    ModelConfig mc = preset(cfg.model);
-    for (const auto& o : cfg.overrides) apply_override(mc, o);
+    CHECK_NOTHROW(resolve_model(cfg.model, cfg.overrides));
     CHECK((cfg.epochs > 0 || cfg.steps > 0));
     ++n;
   }

@@ -41,11 +41,11 @@ void replay(const std::string& name, const train::OptimizerConfig& cfg) {
 }  // namespace
 
 TEST_CASE("SGD with momentum and Nesterov, and AdamW, match PyTorch step by step", "[train][optimizer]") {
-  train::OptimizerConfig sgd{.name = "sgd", .weight_decay = 0.01, .momentum = 0.9};
+  train::OptimizerConfig sgd{.kind = train::OptimizerKind::sgd, .weight_decay = 0.01, .momentum = 0.9};
   replay("sgd", sgd);
   sgd.nesterov = true;
   replay("sgd_nesterov", sgd);
-  replay("adamw", train::OptimizerConfig{.name = "adamw", .weight_decay = 0.05});
+  replay("adamw", train::OptimizerConfig{.kind = train::OptimizerKind::adamw, .weight_decay = 0.05});
 }
 
 TEST_CASE("optimizer state round-trips and resuming from it continues identically", "[train][optimizer]") {
@@ -54,7 +54,7 @@ TEST_CASE("optimizer state round-trips and resuming from it continues identicall
     TwoParams p;
     p.w.value.assign(f.read_f32("init/w"));
     p.b.value.assign(f.read_f32("init/b"));
-    const train::OptimizerConfig cfg{.name = "adamw"};
+    const train::OptimizerConfig cfg{.kind = train::OptimizerKind::adamw};
     auto opt = train::make_optimizer(p.slots(), cfg);
     for (int i = 0; i < 4; ++i) {
       if (restart && i == 2) {  // a new optimizer given the saved state, as a resumed run does
@@ -76,9 +76,9 @@ TEST_CASE("optimizer state round-trips and resuming from it continues identicall
 
 TEST_CASE("optimizer settings are checked", "[train][optimizer]") {
   TwoParams p;
-  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.name = "adam"}), Catch::Contains("unknown optimizer 'adam'"));
-  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.name = "sgd", .momentum = 1.5}), Catch::Contains("momentum"));
-  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.name = "sgd", .weight_decay = -1}), Catch::Contains("weight_decay"));
+  REQUIRE_THROWS_WITH(parse_enum<train::OptimizerKind>("optimizer", "adam"), "optimizer: unknown optimizer 'adam'; known: adamw, sgd");
+  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.kind = train::OptimizerKind::sgd, .momentum = 1.5}), Catch::Contains("momentum"));
+  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.kind = train::OptimizerKind::sgd, .weight_decay = -1}), Catch::Contains("weight_decay"));
 }
 
 TEST_CASE("warm-up then cosine schedule", "[train][schedule]") {

@@ -45,7 +45,7 @@ TEST_CASE("a preset's settings, with the given ones on top, become the run's con
   CHECK_THROWS_WITH(run::train_config(o), Catch::Contains("no model"));
 }
 
-TEST_CASE("the setting list: every key and flag once; JSON holds exactly the keyed settings", "[train][config]") {
+TEST_CASE("the setting list: every key and flag once, and JSON holds exactly the keyed settings", "[train][config]") {
   const train::TrainConfig c;
   std::set<std::string> keys, flags;
   train::for_each_train_field(c, [&](const train::TrainField& f, const auto&) {
@@ -60,6 +60,18 @@ TEST_CASE("the setting list: every key and flag once; JSON holds exactly the key
   for (const auto& [k, v] : j.items()) written.insert(k);
   CHECK(written == keys);
   CHECK(keys.size() == 31);  // the run record's config keys (changing them changes every record)
+}
+
+TEST_CASE("enum settings are their names in JSON, and an unknown name is refused listing the known ones", "[train][config]") {
+  const auto cfg = train::TrainConfig::from_json({{"optimizer", "sgd"}, {"hflip", "off"}});
+  CHECK(cfg.optimizer.kind == train::OptimizerKind::sgd);
+  CHECK(cfg.hflip == train::HFlip::off);
+  CHECK(cfg.to_json()["optimizer"] == "sgd");
+  CHECK(train::TrainConfig{}.to_json()["hflip"] == "");  // the dataset's default, as records have always said
+  CHECK(train::TrainConfig::from_json({{"hflip", ""}}).hflip == train::HFlip::dataset);
+  CHECK_THROWS_WITH(train::TrainConfig::from_json({{"hflip", "maybe"}}),
+                    "training setting hflip: unknown hflip 'maybe'; known: on, off");
+  CHECK_THROWS_WITH(train::TrainConfig::from_json({{"optimizer", "adam"}}), Catch::Contains("known: adamw, sgd"));
 }
 
 }  // namespace vb::test

@@ -144,7 +144,7 @@ TEST_CASE("resume refuses other settings and a fresh run refuses a folder holdin
 TEST_CASE("a diverging loss stops the run naming the step, and leaves no record", "[train][trainer]") {
   const auto dir = temp_dir("train_nan");
   auto cfg = tiny(dir / "run");
-  cfg.optimizer.name = "sgd";
+  cfg.optimizer.kind = train::OptimizerKind::sgd;
   cfg.lr = cfg.min_lr = 1e12;
   cfg.warmup_epochs = 0;
   cfg.label_smoothing = 0;
@@ -175,7 +175,7 @@ TEST_CASE("bad training settings are refused with the setting's name", "[train][
 TEST_CASE("training settings round-trip through JSON and unknown keys are named", "[train][config]") {
   auto cfg = tiny("unused");
   cfg.optimizer.nesterov = true;
-  cfg.hflip = "off";
+  cfg.hflip = train::HFlip::off;
   const auto back = train::TrainConfig::from_json(cfg.to_json());
   CHECK(back.to_json() == cfg.to_json());
   REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochz", 3}}), Catch::Contains("unknown training setting 'epochz'"));
