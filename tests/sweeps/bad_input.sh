@@ -41,7 +41,7 @@ plan "wrong_type.json: a value has the wrong type: .*type must be string" wrong_
 # A throughput sweep (kind = throughput): its settings are checked the same way.
 tp='s.update(kind="throughput", base={"model": "vit_tiny_patch4_32", "batch": 2, "iters": 1}); s["seconds_per_step"] = {"vit_tiny_patch4_32": {"infer": 0.01, "train": 0.03, "batch": 2}}'
 write tp_framework "$tp"'; s["arms"][0]["set"] = {"framework": "tensorflow"}; s["axes"] = {}'
-plan "tp_framework.json: tier smoke arm a .*framework: 'tensorflow' \(vitbench or pytorch\)" tp_framework
+plan "tp_framework.json: tier smoke arm a .*framework: 'tensorflow' \(vitbench, pytorch or onnxruntime\)" tp_framework
 write tp_setting "$tp"'; s["base"]["epochs"] = 3; s["axes"] = {}'
 plan "tp_setting.json: tier smoke arm a .*epochs: unknown throughput setting" tp_setting
 write tp_kind 's["kind"] = "inference"'
