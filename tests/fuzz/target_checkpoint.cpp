@@ -77,6 +77,19 @@ herr_t collect(hid_t, const char* name, const H5O_info_t* info, void* out) {
 }
 
 // Replaces dataset `name` by one of `type` and `dims` (filled from the old values where they fit).
+// The dims of dataset `name` ({} if it cannot be opened).
+std::vector<hsize_t> dims_of(hid_t file, const std::string& name) {
+  std::vector<hsize_t> dims;
+  if (hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT); d >= 0) {
+    const hid_t space = H5Dget_space(d);
+    dims.resize(std::max(H5Sget_simple_extent_ndims(space), 0));
+    H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    H5Sclose(space);
+    H5Dclose(d);
+  }
+  return dims;
+}
+
 void recreate(hid_t file, const std::string& name, hid_t type, const std::vector<hsize_t>& dims) {
   std::vector<double> old;
   if (hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT); d >= 0) {
@@ -143,14 +156,7 @@ void mutate(hid_t file, std::mt19937& rng) {
     }
     case 1: {  // one dimension off by one or swapped, the rank kept
       const std::string name = pick_dataset();
-      std::vector<hsize_t> dims;
-      if (hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT); d >= 0) {
-        const hid_t space = H5Dget_space(d);
-        dims.resize(std::max(H5Sget_simple_extent_ndims(space), 0));
-        H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-        H5Sclose(space);
-        H5Dclose(d);
-      }
+      std::vector<hsize_t> dims = dims_of(file, name);
       if (!dims.empty()) {
         hsize_t& x = dims[pick(dims.size())];
         x = pick(2) ? x + 1 : (x > 0 ? x - 1 : 0);
@@ -160,14 +166,7 @@ void mutate(hid_t file, std::mt19937& rng) {
     }
     case 2: {  // another dtype
       const std::string name = pick_dataset();
-      std::vector<hsize_t> dims;
-      if (hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT); d >= 0) {
-        const hid_t space = H5Dget_space(d);
-        dims.resize(std::max(H5Sget_simple_extent_ndims(space), 0));
-        H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-        H5Sclose(space);
-        H5Dclose(d);
-      }
+      const std::vector<hsize_t> dims = dims_of(file, name);
       recreate(file, name, types[pick(std::size(types))], dims);
       break;
     }
