@@ -9,6 +9,7 @@ usage: export_onnx.py --model vit_small_patch16_224 --out out/onnx/vit_small_pat
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def main():
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     x = torch.rand(2, cfg.in_chans, cfg.img_size, cfg.img_size, generator=torch.Generator().manual_seed(a.seed + 1)) * 2 - 1
-    tmp = out.with_name(out.name + ".partial")
+    tmp = out.with_name(f"{out.name}.partial.{os.getpid()}")  # two sweep lines exporting at once never share it
     with torch.no_grad():
         torch.onnx.export(model, x, str(tmp), opset_version=17, input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
