@@ -27,7 +27,7 @@ a, b = (h5py.File(f"{out}/{m}-{k}/record.h5", "r").attrs for k in ("1x2", "2x1")
 print(f"{m:<22} 1 rank x 2 threads {a['images_per_s']:8.1f} img/s | 2 ranks x 1 thread {b['images_per_s']:8.1f} img/s "
       f"(x{b['images_per_s'] / a['images_per_s']:.2f}) | allreduce {b['allreduce_s'] / b['steps'] * 1e3:.2f} ms/step, "
       f"{b['allreduce_share'] * 100:.2f}% of training, of which waiting for the other rank "
-      f"{b['allreduce_wait_s'] / b['steps'] * 1e3:.2f} ms/step")
+      f"{b['allreduce_wait_s'] / b['steps'] * 1e3:.2f} ms/step, inside MPI_Allreduce {b['allreduce_mpi_s'] / b['steps'] * 1e3:.2f} ms/step")
 PY
 done
 "${mpi[@]}" "$vitbench" --threads 1 allreduce --max-bytes $((64 << 20)) --output "$out/allreduce-shm.h5"

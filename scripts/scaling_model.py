@@ -60,6 +60,10 @@ def main():
         print(f"\ncheck {a.check}: {ranks} ranks, {params} params, measured allreduce transfer {measured * 1e3:.3f} ms/step, "
               f"model {model * 1e3:.3f} ms/step (ratio {measured / model:.2f}); allreduce share of training "
               f"{float(rec.attrs['allreduce_share']) * 100:.2f}%")
+        if "allreduce_mpi_s" in rec.attrs:  # records since 2026-12-06 split the transfer into MPI and packing
+            mpi = float(rec.attrs["allreduce_mpi_s"]) / steps
+            print(f"  of the transfer: inside MPI_Allreduce {mpi * 1e3:.3f} ms/step (ratio to the model {mpi / model:.2f}), "
+                  f"packing gradients into and out of buckets {(measured - mpi) * 1e3:.3f} ms/step")
 
 
 if __name__ == "__main__":

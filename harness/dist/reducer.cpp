@@ -11,7 +11,9 @@
 namespace vb::dist {
 
 namespace {
-void allreduce_in_place(float* data, size_t n) {
+// Returns the seconds spent inside MPI (the transfer; packing into and out of buckets is timed apart).
+double allreduce_in_place(float* data, size_t n) {
+  const auto t0 = std::chrono::steady_clock::now();
 #ifdef VITBENCH_MPI
   // MPI counts are int: chunks of at most 2^30 floats.
   for (size_t done = 0; done < n;) {
@@ -22,6 +24,7 @@ void allreduce_in_place(float* data, size_t n) {
 #else
   (void)data, (void)n;
 #endif
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void scale(float* data, size_t n, float f) {
@@ -48,7 +51,7 @@ void MpiGradientReducer::reduce(const std::vector<train::Slot>& slots) {
   size_t fill = 0;
   auto flush = [&] {
     if (fill == 0) return;
-    allreduce_in_place(bucket_.data(), fill);
+    mpi_seconds_ += allreduce_in_place(bucket_.data(), fill);
     size_t off = 0;
     for (size_t i = 0; i < members.size(); ++i) {
       for (size_t k = 0; k < sizes[i]; ++k) members[i][k] = bucket_[off + k] * inv;
@@ -62,7 +65,7 @@ void MpiGradientReducer::reduce(const std::vector<train::Slot>& slots) {
     float* g = s.param->grad.data();
     const size_t n = static_cast<size_t>(s.param->grad.numel());
     if (n > bucket_floats_) {  // on its own, in place
-      allreduce_in_place(g, n);
+      mpi_seconds_ += allreduce_in_place(g, n);
       scale(g, n, inv);
       continue;
     }

@@ -17,11 +17,12 @@ class MpiGradientReducer : public train::GradientReducer {
   void reduce(const std::vector<train::Slot>& slots) override;
   double seconds() const override { return seconds_; }
   double wait_seconds() const override { return wait_seconds_; }
+  double mpi_seconds() const override { return mpi_seconds_; }
 
  private:
   size_t bucket_floats_;
   std::vector<float> bucket_;
-  double seconds_ = 0, wait_seconds_ = 0;
+  double seconds_ = 0, wait_seconds_ = 0, mpi_seconds_ = 0;
 };
 
 // The reducer for this job: the MPI one when there are several ranks, the no-op one otherwise.

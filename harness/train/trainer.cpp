@@ -557,6 +557,7 @@ RunResult write_record(Run& r, Clock::time_point run_start) {
   rec.attr("allreduce_s", r.reducer->seconds());
   rec.attr("allreduce_share", r.session_train_s > 0 ? r.reducer->seconds() / r.session_train_s : 0.0);
   rec.attr("allreduce_wait_s", r.reducer->wait_seconds());  // of allreduce_s: waiting for the slowest rank
+  rec.attr("allreduce_mpi_s", r.reducer->mpi_seconds());    // of allreduce_s: inside MPI_Allreduce
   res.record = rec.commit();
   fmt::print(stderr, "test: loss {:.4f} | top-1 {} | top-5 {} (after {} epochs, {} of training, {:.0f} img/s); "
                      "wrote {}\n", res.test.loss, percent(res.test.top1), percent(res.test.top5), h.epochs_done,

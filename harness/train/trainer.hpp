@@ -77,6 +77,7 @@ class GradientReducer {
   virtual void reduce(const std::vector<Slot>& slots) { (void)slots; }
   virtual double seconds() const { return 0; }       // wall time spent in reduce() so far
   virtual double wait_seconds() const { return 0; }  // the part of it spent waiting for the slowest rank
+  virtual double mpi_seconds() const { return 0; }   // the part of it inside MPI_Allreduce (the rest: packing)
 };
 
 struct RunResult {
