@@ -236,15 +236,24 @@ std::optional<std::pair<json, double>> check_throughput_plan_line(const fs::path
   }
 }
 
-Plan plan_checked(const PlanOptions& opt) {
+// The sweep file with its top-level checks done: keys, kind, the tier asked for, every tier's keys.
+struct SweepFile {
+  json spec, tier;  // tier: the one asked for
+  std::string name, kind;
+  bool plan_only = false;
+};
+
+SweepFile read_sweep(const PlanOptions& opt) {
   const fs::path& file = opt.sweep_file;
-  const json spec = read_json(file, "sweep file");
+  SweepFile f;
+  f.spec = read_json(file, "sweep file");
+  const json& spec = f.spec;
   check_keys(file, "", spec, kTopKeys);
   for (const char* k : {"sweep", "base", "arms", "tiers", "seconds_per_step"})
     if (!spec.contains(k)) refuse(file, k, "missing");
-  const std::string name = spec["sweep"].get<std::string>();
-  const std::string kind = spec.value("kind", "train");  // train: training runs; throughput: sweep_throughput.hpp
-  if (kind != "train" && kind != "throughput") refuse(file, "kind", fmt::format("'{}' (train or throughput)", kind));
+  f.name = spec["sweep"].get<std::string>();
+  f.kind = spec.value("kind", "train");  // train: training runs; throughput: sweep_throughput.hpp
+  if (f.kind != "train" && f.kind != "throughput") refuse(file, "kind", fmt::format("'{}' (train or throughput)", f.kind));
   if (!spec["tiers"].is_object()) refuse(file, "tiers", "must be a JSON object of tiers");
   if (!spec["tiers"].contains(opt.tier)) {
     std::vector<std::string> have;
@@ -255,26 +264,29 @@ Plan plan_checked(const PlanOptions& opt) {
     if (!kTiers.count(t)) refuse(file, "tiers." + t, "unknown tier (smoke, quick, standard or full)");
     check_keys(file, "tiers." + t, tier, kTierKeys);
   }
-  const json& tier = spec["tiers"][opt.tier];
-  const bool plan_only = tier.value("plan_only", false);
+  f.tier = spec["tiers"][opt.tier];
+  f.plan_only = f.tier.value("plan_only", false);
+  return f;
+}
 
-  if (kGitDirty && !opt.allow_dirty)
-    throw std::runtime_error(fmt::format(
-        "this vitbench was built from a modified tree (commit {} + changes): a sweep's runs must come from a binary "
-        "built from a clean checkout of one commit on main (scripts/sweep.sh builds one); --allow-dirty plans anyway "
-        "for development, and the report flags such records", std::string(kGitCommit).substr(0, 12)));
-
-  // The base recipe with the tier's settings on top, and the axes with the tier's values.
-  json base = spec["base"];
+// The base recipe with the tier's settings on top, and the axes with the tier's values.
+std::pair<json, json> tier_base_and_axes(const fs::path& file, const SweepFile& f) {
+  json base = f.spec["base"];
   if (!base.is_object()) refuse(file, "base", "must be a JSON object of training settings (docs/training.md)");
-  const json tier_set = tier.value("set", json::object()), tier_axes = tier.value("axes", json::object());
+  // (named: a range-for over .items() of a temporary would dangle)
+  const json tier_set = f.tier.value("set", json::object()), tier_axes = f.tier.value("axes", json::object());
   for (const auto& [k, v] : tier_set.items()) base[k] = v;
-  json axes = spec.value("axes", json::object());
+  json axes = f.spec.value("axes", json::object());
   for (const auto& [k, v] : tier_axes.items()) axes[k] = v;
   for (const auto& [k, v] : axes.items())
     if (!v.is_array() || v.empty()) refuse(file, "axes." + k, "must be a non-empty list of values");
+  return {base, axes};
+}
 
-  const json& arms = spec["arms"];
+// The arms this tier runs: every arm named once, the reference arm one of them, and the tier's subset of them
+// if it has one (e.g. smoke: no PyTorch).
+std::set<std::string> tier_arms(const fs::path& file, const SweepFile& f, const std::string& tier_name) {
+  const json& arms = f.spec["arms"];
   if (!arms.is_array() || arms.empty()) refuse(file, "arms", "must be a non-empty list");
   std::set<std::string> arm_names;
   for (size_t i = 0; i < arms.size(); ++i) {
@@ -283,128 +295,147 @@ Plan plan_checked(const PlanOptions& opt) {
     if (!arm_names.insert(arms[i]["name"].get<std::string>()).second)
       refuse(file, fmt::format("arms[{}].name", i), "appears twice");
   }
-  if (spec.contains("reference_arm") && !arm_names.count(spec["reference_arm"].get<std::string>()))
-    refuse(file, "reference_arm", fmt::format("'{}' is not an arm", spec["reference_arm"].get<std::string>()));
-  std::set<std::string> tier_arms = arm_names;  // a tier may run a subset of the arms (e.g. smoke: no PyTorch)
-  if (tier.contains("arms")) {
-    tier_arms = tier["arms"].get<std::set<std::string>>();
-    for (const auto& a : tier_arms)
-      if (!arm_names.count(a)) refuse(file, fmt::format("tiers.{}.arms", opt.tier), fmt::format("'{}' is not an arm", a));
-  }
-  json left_out = json::array();  // throughput lines left out (a dtype this CPU lacks; ORT outside f32 inference)
+  if (f.spec.contains("reference_arm") && !arm_names.count(f.spec["reference_arm"].get<std::string>()))
+    refuse(file, "reference_arm", fmt::format("'{}' is not an arm", f.spec["reference_arm"].get<std::string>()));
+  if (!f.tier.contains("arms")) return arm_names;
+  const auto subset = f.tier["arms"].get<std::set<std::string>>();
+  for (const auto& a : subset)
+    if (!arm_names.count(a)) refuse(file, fmt::format("tiers.{}.arms", tier_name), fmt::format("'{}' is not an arm", a));
+  return subset;
+}
 
-  const json rf_spec = tier.contains("rf") ? tier["rf"] : spec.value("rf", json::object());  // the tier's, if it has one
-  if (!rf_spec.empty()) {
-    check_keys(file, "rf", rf_spec, kRfKeys);
-    if (!rf_spec.contains("images") || rf_spec["images"].get<int64_t>() <= 0) refuse(file, "rf.images", "must be > 0");
+// The receptive-field step of the tier (or the sweep's), checked; empty when there is none.
+json rf_step(const fs::path& file, const SweepFile& f) {
+  const json rf = f.tier.contains("rf") ? f.tier["rf"] : f.spec.value("rf", json::object());
+  if (!rf.empty()) {
+    check_keys(file, "rf", rf, kRfKeys);
+    if (!rf.contains("images") || rf["images"].get<int64_t>() <= 0) refuse(file, "rf.images", "must be > 0");
   }
-  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  return rf;
+}
+
+// One run's settings: the base, then the arm's model, overrides and settings, then the axes' values.
+json run_settings(const json& base, const json& arm, const json& tier, const json& combo) {
+  const std::string arm_name = arm["name"];
+  json c = base;
+  if (arm.contains("model")) c["model"] = arm["model"];
+  if (tier.contains("arm_models") && tier["arm_models"].contains(arm_name)) c["model"] = tier["arm_models"][arm_name];
+  if (arm.contains("overrides")) {
+    json o = c.value("overrides", json::array());
+    for (const auto& v : arm["overrides"]) o.push_back(v);
+    c["overrides"] = o;
+  }
+  const json arm_set = arm.value("set", json::object());
+  for (const auto& [k, v] : arm_set.items()) c[k] = v;
+  for (const auto& [k, v] : combo.items()) c[k] = v;
+  return c;
+}
+
+// The rf step joins the runs whose axis values are all listed in rf.when.
+void attach_rf(PlannedRun& r, const json& rf, const json& combo) {
+  if (rf.empty()) return;
+  const json when = rf.value("when", json::object());
+  for (const auto& [k, values] : when.items()) {
+    bool any = false;
+    for (const auto& v : values) any |= combo.contains(k) && combo[k] == v;
+    if (!any) return;
+  }
+  r.rf = rf;
+  r.rf.erase("when");
+  r.est_seconds += rf.value("seconds", 0.0);
+}
+
+// The run's id (a hash of its resolved config and threads) and folder name.
+void name_run(PlannedRun& r, const json& combo, int threads) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(fnv1a64(r.config.dump() + "|threads=" + std::to_string(threads))));
+  r.id = std::string(hex).substr(0, 12);
+  const std::string label = axes_label(combo);
+  r.name = r.arm + (label.empty() ? "" : "-" + label) + "-" + r.id.substr(0, 8);
+}
+
+// Every run of the tier: axes combinations outer, arms inner, each checked (model built once per distinct
+// config, data and planned time); throughput lines this CPU or framework cannot run go to left_out.
+std::vector<PlannedRun> expand_runs(const fs::path& file, const SweepFile& f, const std::string& tier_name,
+                                    const json& base, const json& axes, const std::set<std::string>& arms_run,
+                                    int threads, json& left_out) {
+  const json rf = rf_step(file, f);
   std::map<std::string, int64_t> train_images;  // dataset spec + val_size -> images left for training
   std::set<std::string> built;                  // model configs already checked by building them
-  Plan p;
+  std::vector<PlannedRun> runs;
   for (const json& combo : cartesian(axes)) {
-    for (size_t a = 0; a < arms.size(); ++a) {
-      const json& arm = arms[a];
+    for (const json& arm : f.spec["arms"]) {
       const std::string arm_name = arm["name"];
-      if (!tier_arms.count(arm_name)) continue;
-      const std::string where = fmt::format("tier {} arm {} ({})", opt.tier, arm_name, pair_label(combo));
-      json c = base;
-      if (arm.contains("model")) c["model"] = arm["model"];
-      if (tier.contains("arm_models") && tier["arm_models"].contains(arm_name)) c["model"] = tier["arm_models"][arm_name];
-      if (arm.contains("overrides")) {
-        json o = c.value("overrides", json::array());
-        for (const auto& v : arm["overrides"]) o.push_back(v);
-        c["overrides"] = o;
-      }
-      const json arm_set = arm.value("set", json::object());
-      for (const auto& [k, v] : arm_set.items()) c[k] = v;
-      for (const auto& [k, v] : combo.items()) c[k] = v;
+      if (!arms_run.count(arm_name)) continue;
+      const std::string where = fmt::format("tier {} arm {} ({})", tier_name, arm_name, pair_label(combo));
+      const json c = run_settings(base, arm, f.tier, combo);
       PlannedRun r;
-      if (kind == "throughput") {
+      if (f.kind == "throughput") {
         std::string why_not;
-        const auto line = check_throughput_plan_line(file, where, c, spec, plan_only, built, why_not);
+        const auto line = check_throughput_plan_line(file, where, c, f.spec, f.plan_only, built, why_not);
         if (!line) {
           left_out.push_back(where + ": " + why_not);
           continue;
         }
         std::tie(r.config, r.est_seconds) = *line;
       } else {
-        std::tie(r.config, r.est_seconds) = check_train_line(file, where, c, spec, plan_only, built, train_images);
+        std::tie(r.config, r.est_seconds) = check_train_line(file, where, c, f.spec, f.plan_only, built, train_images);
       }
       r.threads = threads;
       r.arm = arm_name;
       r.axes = combo;
       r.pair = pair_label(combo);
-      if (!rf_spec.empty()) {  // the rf step, for the runs whose axis values are listed in rf.when
-        bool match = true;
-        const json when = rf_spec.value("when", json::object());
-        for (const auto& [k, values] : when.items()) {
-          bool any = false;
-          for (const auto& v : values) any |= combo.contains(k) && combo[k] == v;
-          match &= any;
-        }
-        if (match) {
-          r.rf = rf_spec;
-          r.rf.erase("when");
-          r.est_seconds += rf_spec.value("seconds", 0.0);
-        }
-      }
-      char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx",
-                    static_cast<unsigned long long>(fnv1a64(r.config.dump() + "|threads=" + std::to_string(threads))));
-      r.id = std::string(hex).substr(0, 12);
-      const std::string label = axes_label(combo);
-      r.name = arm_name + (label.empty() ? "" : "-" + label) + "-" + r.id.substr(0, 8);
-      r.index = static_cast<int64_t>(p.runs.size());
-      p.runs.push_back(std::move(r));
+      attach_rf(r, rf, combo);
+      name_run(r, combo, threads);
+      r.index = static_cast<int64_t>(runs.size());
+      runs.push_back(std::move(r));
     }
   }
-  if (kind == "throughput") {  // rounds outermost: the frameworks alternate, A B A B, so drift hits both
-    std::stable_sort(p.runs.begin(), p.runs.end(), [](const PlannedRun& a, const PlannedRun& b) {
+  if (f.kind == "throughput") {  // rounds outermost: the frameworks alternate, A B A B, so drift hits both
+    std::stable_sort(runs.begin(), runs.end(), [](const PlannedRun& a, const PlannedRun& b) {
       return a.axes.value("round", 0) < b.axes.value("round", 0);
     });
-    for (size_t i = 0; i < p.runs.size(); ++i) p.runs[i].index = static_cast<int64_t>(i);
+    for (size_t i = 0; i < runs.size(); ++i) runs[i].index = static_cast<int64_t>(i);
   }
-  if (p.runs.empty()) refuse(file, "tiers." + opt.tier, "plans no run on this CPU (left out: " + left_out.dump() + ")");
+  if (runs.empty()) refuse(file, "tiers." + tier_name, "plans no run on this CPU (left out: " + left_out.dump() + ")");
   std::set<std::string> ids;
-  for (const auto& r : p.runs)
+  for (const auto& r : runs)
     if (!ids.insert(r.id).second) refuse(file, "axes", fmt::format("two runs resolve to the same config ({})", r.name));
+  return runs;
+}
 
-  const double hours = p.est_seconds() / 3600;
-  if (tier.contains("max_hours") && hours > tier["max_hours"].get<double>())
-    refuse(file, fmt::format("tiers.{}.max_hours", opt.tier),
-           fmt::format("the plan needs an estimated {:.1f} machine-hours ({} runs), above the tier's limit of {}", hours,
-                       p.runs.size(), tier["max_hours"].get<double>()));
-
-  p.dir = opt.out.empty() ? fs::path("runs/sweeps") / name / opt.tier : opt.out;
+// sweep.json: what was planned, from which file, with which binary, on which CPU.
+json plan_meta(const PlanOptions& opt, const SweepFile& f, const json& axes, const std::set<std::string>& arms_run,
+               const Plan& p, int threads, const json& left_out) {
   const Provenance prov = collect_provenance();
-  p.meta = {{"sweep", name},
-            {"kind", kind},
-            {"tier", opt.tier},
-            {"description", spec.value("description", "")},
-            {"note", tier.value("note", "")},
-            {"plan_only", tier.value("plan_only", false)},
-            {"source", file.string()},
-            {"reference_arm", spec.value("reference_arm", "")},
-            {"arms", json::array()},
-            {"axes", axes},
-            {"claims", spec.value("claims", json::array())},
-            {"commit", kGitCommit},
-            {"dirty", kGitDirty},
-            {"isa", prov.isa},
-            {"cpu_model", prov.cpu_model},
-            {"threads", threads},
-            {"runs", p.runs.size()},
-            {"est_hours", hours},
-            {"created", utc_now()}};
-  for (const auto& arm : arms)
-    if (tier_arms.count(arm["name"])) p.meta["arms"].push_back(arm["name"]);
-  if (!left_out.empty()) {
-    p.meta["left_out"] = left_out;
-    fmt::print(stderr, "plan: left out {} line(s): a dtype this CPU lacks, or ONNX Runtime outside f32 inference "
-               "(sweep.json left_out)\n", left_out.size());
-  }
+  json meta = {{"sweep", f.name},
+               {"kind", f.kind},
+               {"tier", opt.tier},
+               {"description", f.spec.value("description", "")},
+               {"note", f.tier.value("note", "")},
+               {"plan_only", f.plan_only},
+               {"source", opt.sweep_file.string()},
+               {"reference_arm", f.spec.value("reference_arm", "")},
+               {"arms", json::array()},
+               {"axes", axes},
+               {"claims", f.spec.value("claims", json::array())},
+               {"commit", kGitCommit},
+               {"dirty", kGitDirty},
+               {"isa", prov.isa},
+               {"cpu_model", prov.cpu_model},
+               {"threads", threads},
+               {"runs", p.runs.size()},
+               {"est_hours", p.est_seconds() / 3600},
+               {"created", utc_now()}};
+  for (const auto& arm : f.spec["arms"])
+    if (arms_run.count(arm["name"])) meta["arms"].push_back(arm["name"]);
+  if (!left_out.empty()) meta["left_out"] = left_out;
+  return meta;
+}
 
+// Manifests are immutable: the same plan again keeps the folder as it is; a different one needs --force.
+Plan write_plan(Plan p, const PlanOptions& opt) {
   const std::string text = manifest_text(p.runs);
   const fs::path manifest = p.dir / "sweep.jsonl";
   if (fs::exists(manifest)) {
@@ -419,6 +450,33 @@ Plan plan_checked(const PlanOptions& opt) {
   write_atomically(p.dir / "sweep.json", p.meta.dump(1) + "\n");
   write_atomically(manifest, text);
   return p;
+}
+
+Plan plan_checked(const PlanOptions& opt) {
+  const fs::path& file = opt.sweep_file;
+  const SweepFile f = read_sweep(opt);
+  if (kGitDirty && !opt.allow_dirty)
+    throw std::runtime_error(fmt::format(
+        "this vitbench was built from a modified tree (commit {} + changes): a sweep's runs must come from a binary "
+        "built from a clean checkout of one commit on main (scripts/sweep.sh builds one); --allow-dirty plans anyway "
+        "for development, and the report flags such records", std::string(kGitCommit).substr(0, 12)));
+  const auto [base, axes] = tier_base_and_axes(file, f);
+  const std::set<std::string> arms_run = tier_arms(file, f, opt.tier);
+  const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  json left_out = json::array();  // throughput lines left out (a dtype this CPU lacks; ORT outside f32 inference)
+  Plan p;
+  p.runs = expand_runs(file, f, opt.tier, base, axes, arms_run, threads, left_out);
+  const double hours = p.est_seconds() / 3600;
+  if (f.tier.contains("max_hours") && hours > f.tier["max_hours"].get<double>())
+    refuse(file, fmt::format("tiers.{}.max_hours", opt.tier),
+           fmt::format("the plan needs an estimated {:.1f} machine-hours ({} runs), above the tier's limit of {}", hours,
+                       p.runs.size(), f.tier["max_hours"].get<double>()));
+  p.dir = opt.out.empty() ? fs::path("runs/sweeps") / f.name / opt.tier : opt.out;
+  p.meta = plan_meta(opt, f, axes, arms_run, p, threads, left_out);
+  if (!left_out.empty())
+    fmt::print(stderr, "plan: left out {} line(s): a dtype this CPU lacks, or ONNX Runtime outside f32 inference "
+               "(sweep.json left_out)\n", left_out.size());
+  return write_plan(std::move(p), opt);
 }
 
 }  // namespace
