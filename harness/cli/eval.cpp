@@ -30,7 +30,7 @@ void run_eval(const EvalOptions& o, const std::string& command) {
                                       {"record", record}}.dump());
   else
     fmt::print("{} on {} {} ({} images): loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}%{}\n", r.model.name, r.dataset,
-               ro.split, m.images, m.loss, m.top1, m.top5, record.empty() ? "" : "; wrote " + record);
+               enum_name(ro.split), m.images, m.loss, m.top1, m.top5, record.empty() ? "" : "; wrote " + record);
 }
 
 }  // namespace
@@ -43,8 +43,10 @@ void add_eval(CLI::App& app, const Common& common) {
   cmd->add_option("-w,--weights", o->run.weights, "checkpoint (a run's best.h5 or checkpoint.h5, or imported weights)")
       ->required();
   cmd->add_option("-d,--dataset", o->run.dataset, "dataset (as for train)")->capture_default_str();
-  cmd->add_option("--split", o->run.split, "test, or val (the split train held out: give its --val and --seed)")
-      ->check(CLI::IsMember({"test", "val"}))->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--split", [o](const std::string& s) { o->run.split = parse_enum<run::Split>("split", s); },
+         "test, or val (the split train held out: give its --val and --seed)")
+      ->check(CLI::IsMember(enum_names<run::Split>()))->default_str("test");
   cmd->add_option("--val", o->run.val_size, "validation size used in training (--split val)")->capture_default_str();
   cmd->add_option("-s,--seed", o->run.seed, "seed used in training (--split val)");
   cmd->add_option("-b,--batch", o->run.batch, "batch size")->capture_default_str();

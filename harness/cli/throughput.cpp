@@ -49,8 +49,19 @@ void add_throughput(CLI::App& app, const Common& common) {
   cmd->add_option("--set", opt->run.overrides, "override a preset field of every model, e.g. --set depth=6")
       ->take_all();
   cmd->add_option("-b,--batch", opt->run.batches, "batch sizes, comma-separated")->delimiter(',')->capture_default_str();
-  cmd->add_option("--mode", opt->run.modes, "infer and/or train, comma-separated")->delimiter(',')->capture_default_str();
-  cmd->add_option("--dtype", opt->run.dtypes, "f32 and/or bf16, comma-separated")->delimiter(',')->capture_default_str();
+  // Modes and dtypes by name (CLI11 would read an enum as its number).
+  cmd->add_option_function<std::vector<std::string>>(
+         "--mode", [opt](const std::vector<std::string>& v) {
+           opt->run.modes.clear();
+           for (const auto& s : v) opt->run.modes.push_back(parse_enum<Mode>("mode", s));
+         }, "infer and/or train, comma-separated")
+      ->delimiter(',')->check(CLI::IsMember(enum_names<Mode>()))->default_str("infer");
+  cmd->add_option_function<std::vector<std::string>>(
+         "--dtype", [opt](const std::vector<std::string>& v) {
+           opt->run.dtypes.clear();
+           for (const auto& s : v) opt->run.dtypes.push_back(parse_dtype(s));
+         }, "f32 and/or bf16, comma-separated")
+      ->delimiter(',')->check(CLI::IsMember({"f32", "bf16"}))->default_str("f32");
   cmd->add_option("--warmup", opt->run.timing.warmup, "untimed iterations after the one that builds the primitives")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));

@@ -21,7 +21,7 @@ EvalResult evaluate_checkpoint(const EvalOptions& o) {
   load_checkpoint(o.weights, *model);
 
   // The validation split is rebuilt exactly as training held it out (same val size and seed).
-  const bool val = o.split == "val";
+  const bool val = o.split == Split::val;
   const data::ImageSet& set = val ? ds.train : ds.test;
   std::vector<int64_t> indices;
   if (val) {
@@ -36,7 +36,7 @@ EvalResult evaluate_checkpoint(const EvalOptions& o) {
   lo.upsample = o.upsample;
   lo.normalize = ds.normalize;
   data::Loader loader(set, indices, lo);
-  r.metrics = train::evaluate(*model, loader, o.split, o.progress);
+  r.metrics = train::evaluate(*model, loader, enum_name(o.split), o.progress);
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   if (!o.output.empty()) {
@@ -45,7 +45,7 @@ EvalResult evaluate_checkpoint(const EvalOptions& o) {
     prov.command = o.command;
     ResultFile f(o.output, "eval", prov,
                  {{"model", o.model}, {"overrides", o.overrides}, {"resolved_model", to_json(r.model)},
-                  {"weights", o.weights}, {"dataset", o.dataset}, {"split", o.split}, {"val_size", o.val_size},
+                  {"weights", o.weights}, {"dataset", o.dataset}, {"split", enum_name(o.split)}, {"val_size", o.val_size},
                   {"images", r.metrics.images}, {"batch", o.batch}, {"upsample", o.upsample}});
     f.attr("loss", r.metrics.loss);
     f.attr("top1", r.metrics.top1);

@@ -6,15 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "harness/enum_names.hpp"
 #include "harness/train/trainer.hpp"
 
 namespace vb::run {
+
+enum class Split { test, val };  // val: the validation split a training run held out
 
 struct EvalOptions {
   std::string model;                   // preset name
   std::vector<std::string> overrides;  // field=value
   std::string weights;                 // checkpoint
-  std::string dataset = "fashion-mnist", split = "test", cache_dir;  // split: test | val
+  std::string dataset = "fashion-mnist", cache_dir;
+  Split split = Split::test;
   int64_t batch = 256, val_size = 5000;  // val_size and seed: as the training run held out (split val)
   uint64_t seed = 0;
   bool upsample = false, progress = true;
@@ -33,3 +37,9 @@ struct EvalResult {
 EvalResult evaluate_checkpoint(const EvalOptions& opt);
 
 }  // namespace vb::run
+
+template <>
+struct vb::EnumNames<vb::run::Split> {
+  inline static const std::vector<std::pair<vb::run::Split, const char*>> list{{vb::run::Split::test, "test"},
+                                                                               {vb::run::Split::val, "val"}};
+};

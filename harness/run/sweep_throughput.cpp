@@ -84,8 +84,8 @@ void exec_vitbench(const json& line, const fs::path& dir, const std::string& com
   ThroughputOptions o;
   o.models = {line["model"].get<std::string>()};
   o.overrides = line["overrides"].get<std::vector<std::string>>();
-  o.modes = {line["mode"].get<std::string>()};
-  o.dtypes = {line["dtype"].get<std::string>()};
+  o.modes = {parse_enum<Mode>("mode", line["mode"].get<std::string>())};
+  o.dtypes = {parse_dtype(line["dtype"].get<std::string>())};
   o.batches = {line["batch"].get<int64_t>()};
   o.timing.warmup = line["warmup"].get<int>();
   o.timing.iters = line["iters"].get<int>();

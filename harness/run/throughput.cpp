@@ -36,10 +36,6 @@ void measure_peaks(std::map<DType, PeakSamples>& peaks, bool at_start, const Thr
 ThroughputResult measure_throughput(const ThroughputOptions& opt) {
   // A folder that cannot hold the result is refused before anything is built or timed.
   require_writable_folder(opt.output.has_parent_path() ? opt.output.parent_path() : ".");
-  std::vector<Mode> modes;
-  std::vector<DType> dtypes;
-  for (const auto& m : opt.modes) modes.push_back(parse_enum<Mode>("mode", m));
-  for (const auto& d : opt.dtypes) dtypes.push_back(parse_dtype(d));
   for (int64_t b : opt.batches)
     if (b <= 0) throw std::invalid_argument(fmt::format("--batch: batch must be positive, given {}", b));
   // Cases, each with its memory estimate: probed once per model, mode and dtype, before anything is timed.
@@ -47,8 +43,8 @@ ThroughputResult measure_throughput(const ThroughputOptions& opt) {
   std::vector<MemoryEstimate> estimates;
   for (const auto& name : opt.models) {
     const ModelConfig base = resolve_model(name, opt.overrides);
-    for (Mode mode : modes)
-      for (DType d : dtypes) {
+    for (Mode mode : opt.modes)
+      for (DType d : opt.dtypes) {
         const ModelConfig cfg = with_dtype(base, d);
         MemoryEstimate e;
         if (opt.memory_check) {
@@ -63,9 +59,12 @@ ThroughputResult measure_throughput(const ThroughputOptions& opt) {
   Provenance prov = collect_provenance();
   prov.command = opt.command;
   prov.seed = opt.timing.seed;
+  std::vector<std::string> mode_names, dtype_names;
+  for (Mode m : opt.modes) mode_names.emplace_back(enum_name(m));
+  for (DType d : opt.dtypes) dtype_names.emplace_back(to_string(d));
   const nlohmann::json config = {{"models", opt.models},   {"overrides", opt.overrides},
-                                 {"batches", opt.batches}, {"modes", opt.modes},
-                                 {"dtypes", opt.dtypes},   {"warmup", opt.timing.warmup},
+                                 {"batches", opt.batches}, {"modes", mode_names},
+                                 {"dtypes", dtype_names},  {"warmup", opt.timing.warmup},
                                  {"iters", opt.timing.iters}, {"min_time_s", opt.timing.min_time},
                                  {"peak_size", opt.peak_size}, {"peak_repeats", opt.peak_repeats},
                                  {"flop_convention", "GFLOP = 2 x MACs; train = 3 x forward MACs"}};

@@ -13,7 +13,9 @@
 namespace vb::run {
 
 struct ThroughputOptions {
-  std::vector<std::string> models, modes{"infer"}, dtypes{"f32"}, overrides;
+  std::vector<std::string> models, overrides;
+  std::vector<Mode> modes{Mode::eval};  // eval: inference (named "infer"); train: a training step
+  std::vector<DType> dtypes{DType::f32};
   std::vector<int64_t> batches{32};
   TimingOptions timing;
   std::filesystem::path output = "out/throughput.h5";
