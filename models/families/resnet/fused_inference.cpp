@@ -23,8 +23,17 @@ namespace {
 
 constexpr int64_t kExpansion = 4;  // Bottleneck::expansion
 
-// What a fused convolution does after the convolution itself.
-enum class After { none, relu, sum_relu };  // sum_relu: dst = relu(conv(src) + dst)
+// An inference convolution's primitive descriptor: src, weights and (unless given) dst in the layouts it picks.
+dnnl::convolution_forward::primitive_desc conv_pd(const Dims& src, const Dims& weights, const memory::desc& dst,
+                                                  int64_t stride, int64_t padding, dt compute,
+                                                  const dnnl::primitive_attr& attr = {}) {
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                      memory::desc(src, compute, tag::any), memory::desc(weights, compute, tag::any),
+                                      plain_desc({weights[0]}), dst, {stride, stride}, {padding, padding},
+                                      {padding, padding}),
+      attr, Runtime::engine());
+}
 
 }  // namespace
 
@@ -64,107 +73,75 @@ struct FusedResNetInference::Conv {
 FusedResNetInference::FusedResNetInference(const ModelConfig& cfg) : cfg_(cfg) {}
 FusedResNetInference::~FusedResNetInference() = default;
 
-void FusedResNetInference::build(const memory::desc& images_md) {
-  convs_.clear();
-  steps_.clear();
+memory FusedResNetInference::add_conv(const std::string& conv_key, const std::string& norm_key, const memory& src,
+                                     int64_t out, int64_t kernel, int64_t stride, int64_t padding, After after,
+                                     const memory* into) {
   const dt compute = to_dnnl(cfg_.dtype);
   const auto& engine = Runtime::engine();
-
-  // Adds one fused conv reading `src` (its desc is src.get_desc()); dst is a new buffer in the layout the
-  // primitive picks, or `into` (a sum_relu conv accumulates into it; its desc is then the dst desc).
-  auto conv = [&](const std::string& conv_key, const std::string& norm_key, const memory& src, int64_t out,
-                  int64_t kernel, int64_t stride, int64_t padding, After after, const memory* into) -> memory {
-    auto c = std::make_unique<Conv>();
-    const Dims sd = src.get_desc().dims();
-    c->conv = conv_key, c->norm = norm_key, c->in = sd[1], c->out = out, c->kernel = kernel;
-    const Dims dst_dims{sd[0], out, conv_out(sd[2], kernel, stride, padding), conv_out(sd[3], kernel, stride, padding)};
-    const Dims strides{stride, stride}, pad{padding, padding}, wdims{out, sd[1], kernel, kernel};
-    const memory::desc dst_md = into ? into->get_desc() : memory::desc(dst_dims, compute, tag::any);
-    dnnl::post_ops po;
-    if (after == After::sum_relu) po.append_sum(1.f);
-    if (after != After::none) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    c->pd = dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                        memory::desc(sd, compute, tag::any), memory::desc(wdims, compute, tag::any),
-                                        plain_desc({out}), dst_md, strides, pad, pad),
-        attr, engine);
-    memory in = src;
-    if (c->pd.src_desc() != src.get_desc()) {  // e.g. the plain image into the stem's layout
-      in = memory(c->pd.src_desc(), engine);
-      steps_.push_back({dnnl::reorder(src, in), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, in}}});
-    }
-    c->folded.resize(static_cast<size_t>(product(wdims)));
-    c->folded_mem = memory(plain_desc(wdims), engine, c->folded.data());
-    c->weights = memory(c->pd.weights_desc(), engine);
-    c->bias = memory(plain_desc({out}), engine);
-    c->to_weights = dnnl::reorder(c->folded_mem, c->weights);
-    const memory dst = into ? *into : memory(c->pd.dst_desc(), engine);
-    steps_.push_back({dnnl::convolution_forward(c->pd), {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, c->weights},
-                                                         {DNNL_ARG_BIAS, c->bias}, {DNNL_ARG_DST, dst}}});
-    convs_.push_back(std::move(c));
-    return dst;
-  };
-  auto pool = [&](const memory& src, algorithm alg, int64_t kernel_h, int64_t kernel_w, int64_t stride,
-                  int64_t padding, const memory::desc& dst_any) -> memory {
-    const dnnl::pooling_forward::primitive_desc pd(
-        dnnl::pooling_forward::desc(prop_kind::forward_inference, alg, src.get_desc(), dst_any, {stride, stride},
-                                    {kernel_h, kernel_w}, {padding, padding}, {padding, padding}),
-        engine);
-    memory dst(pd.dst_desc(), engine);
-    steps_.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
-    return dst;
-  };
-
-  // Stem: conv1 + bn1 + relu (+ maxpool 3x3/2 with the imagenet stem).
-  image_ = memory(images_md, engine);
-  const bool imagenet = cfg_.stem == Stem::imagenet;
-  memory x = conv("conv1", "bn1", image_, cfg_.base_width, imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1,
-                  After::relu, nullptr);
-  if (imagenet) {
-    const Dims d = x.get_desc().dims();
-    x = pool(x, algorithm::pooling_max, 3, 3, 2, 1,
-             memory::desc({d[0], d[1], conv_out(d[2], 3, 2, 1), conv_out(d[3], 3, 2, 1)}, compute, tag::any));
+  auto c = std::make_unique<Conv>();
+  const Dims sd = src.get_desc().dims();
+  c->conv = conv_key, c->norm = norm_key, c->in = sd[1], c->out = out, c->kernel = kernel;
+  const Dims dst_dims{sd[0], out, conv_out(sd[2], kernel, stride, padding), conv_out(sd[3], kernel, stride, padding)};
+  const Dims wdims{out, sd[1], kernel, kernel};
+  dnnl::post_ops po;
+  if (after == After::sum_relu) po.append_sum(1.f);
+  if (after != After::none) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  c->pd = conv_pd(sd, wdims, into ? into->get_desc() : memory::desc(dst_dims, compute, tag::any), stride, padding,
+                  compute, attr);
+  memory in = src;
+  if (c->pd.src_desc() != src.get_desc()) {  // e.g. the plain image into the stem's layout
+    in = memory(c->pd.src_desc(), engine);
+    steps_.push_back({dnnl::reorder(src, in), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, in}}});
   }
-  // Bottlenecks: conv1 1x1 + relu, conv2 3x3 (stride) + relu, shortcut, conv3 1x1 + sum + relu.
-  int64_t channels = cfg_.base_width;
-  for (int s = 0; s < 4; ++s) {
-    const int64_t width = cfg_.base_width << s;
-    for (int64_t b = 0; b < cfg_.layers[s]; ++b) {
-      const std::string name = fmt::format("layer{}.{}", s + 1, b);
-      const int64_t stride = (b == 0 && s > 0) ? 2 : 1;
-      const bool downsample = stride != 1 || channels != width * kExpansion;
-      memory t = conv(name + ".conv1", name + ".bn1", x, width, 1, 1, 0, After::relu, nullptr);
-      t = conv(name + ".conv2", name + ".bn2", t, width, 3, stride, 1, After::relu, nullptr);
-      if (downsample) {
-        // conv3 picks its dst layout; the downsample conv then writes the shortcut straight into that buffer,
-        // and conv3 (run after it) adds its own result on top.
-        const Dims td = t.get_desc().dims();
-        const Dims sum_dims{td[0], width * kExpansion, td[2], td[3]};
-        const memory::desc probe =  // the layout conv3 would pick for its dst
-            dnnl::convolution_forward::primitive_desc(
-                dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                                memory::desc(td, compute, tag::any),
-                                                memory::desc({width * kExpansion, width, 1, 1}, compute, tag::any),
-                                                plain_desc({width * kExpansion}),
-                                                memory::desc(sum_dims, compute, tag::any), {1, 1},
-                                                {0, 0}, {0, 0}),
-                engine).dst_desc();
-        const memory sum(probe, engine);
-        conv(name + ".downsample.0", name + ".downsample.1", x, width * kExpansion, 1, stride, 0, After::none, &sum);
-        x = conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &sum);
-      } else {
-        // Identity shortcut: conv3 accumulates into the block's input buffer itself (conv1 has read it).
-        x = conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &x);
-      }
-      channels = width * kExpansion;
-    }
-  }
-  // Head: global average pool -> (B, C) f32 -> fc.
+  c->folded.resize(static_cast<size_t>(product(wdims)));
+  c->folded_mem = memory(plain_desc(wdims), engine, c->folded.data());
+  c->weights = memory(c->pd.weights_desc(), engine);
+  c->bias = memory(plain_desc({out}), engine);
+  c->to_weights = dnnl::reorder(c->folded_mem, c->weights);
+  const memory dst = into ? *into : memory(c->pd.dst_desc(), engine);
+  steps_.push_back({dnnl::convolution_forward(c->pd), {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, c->weights},
+                                                       {DNNL_ARG_BIAS, c->bias}, {DNNL_ARG_DST, dst}}});
+  convs_.push_back(std::move(c));
+  return dst;
+}
+
+memory FusedResNetInference::add_pool(const memory& src, algorithm alg, int64_t kernel_h, int64_t kernel_w,
+                                      int64_t stride, int64_t padding, const memory::desc& dst_any) {
+  const dnnl::pooling_forward::primitive_desc pd(
+      dnnl::pooling_forward::desc(prop_kind::forward_inference, alg, src.get_desc(), dst_any, {stride, stride},
+                                  {kernel_h, kernel_w}, {padding, padding}, {padding, padding}),
+      Runtime::engine());
+  memory dst(pd.dst_desc(), Runtime::engine());
+  steps_.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
+  return dst;
+}
+
+// conv1 1x1 + relu, conv2 3x3 (stride) + relu, shortcut, conv3 1x1 + sum + relu: (N, C, H, W) -> (N, 4 width,
+// H / stride, W / stride).
+memory FusedResNetInference::add_bottleneck(const std::string& name, const memory& x, int64_t width, int64_t stride,
+                                            bool downsample) {
+  memory t = add_conv(name + ".conv1", name + ".bn1", x, width, 1, 1, 0, After::relu, nullptr);
+  t = add_conv(name + ".conv2", name + ".bn2", t, width, 3, stride, 1, After::relu, nullptr);
+  if (!downsample)  // identity shortcut: conv3 accumulates into the block's input buffer itself (conv1 has read it)
+    return add_conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &x);
+  // conv3 picks its dst layout; the downsample conv then writes the shortcut straight into that buffer, and
+  // conv3 (run after it) adds its own result on top.
+  const Dims td = t.get_desc().dims();
+  const memory::desc sum_any({td[0], width * kExpansion, td[2], td[3]}, to_dnnl(cfg_.dtype), tag::any);
+  const memory sum(conv_pd(td, {width * kExpansion, width, 1, 1}, sum_any, 1, 0, to_dnnl(cfg_.dtype)).dst_desc(),
+                   Runtime::engine());
+  add_conv(name + ".downsample.0", name + ".downsample.1", x, width * kExpansion, 1, stride, 0, After::none, &sum);
+  return add_conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &sum);
+}
+
+// Global average pool -> (B, C) f32 -> fc -> logits (B, num_classes).
+void FusedResNetInference::add_head(const memory& x) {
+  const auto& engine = Runtime::engine();
   const Dims d = x.get_desc().dims();
-  memory pooled = pool(x, algorithm::pooling_avg_exclude_padding, d[2], d[3], 1, 0,
-                       memory::desc({d[0], d[1], 1, 1}, compute, tag::any));
+  memory pooled = add_pool(x, algorithm::pooling_avg_exclude_padding, d[2], d[3], 1, 0,
+                           memory::desc({d[0], d[1], 1, 1}, to_dnnl(cfg_.dtype), tag::any));
   if (pooled.get_desc() != memory::desc({d[0], d[1], 1, 1}, dt::f32, tag::nchw)) {  // to plain f32
     memory f32(memory::desc({d[0], d[1], 1, 1}, dt::f32, tag::nchw), engine);
     steps_.push_back({dnnl::reorder(pooled, f32), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, f32}}});
@@ -181,6 +158,33 @@ void FusedResNetInference::build(const memory::desc& images_md) {
   fc_bias_ = memory(plain_desc({cfg_.num_classes}), engine, nullptr);
   steps_.push_back({dnnl::inner_product_forward(fc), {{DNNL_ARG_SRC, features}, {DNNL_ARG_WEIGHTS, fc_weights_},
                                                       {DNNL_ARG_BIAS, fc_bias_}, {DNNL_ARG_DST, logits_.mem()}}});
+}
+
+void FusedResNetInference::build(const memory::desc& images_md) {
+  convs_.clear();
+  steps_.clear();
+  // Stem: conv1 + bn1 + relu (+ maxpool 3x3/2 with the imagenet stem).
+  image_ = memory(images_md, Runtime::engine());
+  const bool imagenet = cfg_.stem == Stem::imagenet;
+  memory x = add_conv("conv1", "bn1", image_, cfg_.base_width, imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1,
+                      After::relu, nullptr);
+  if (imagenet) {
+    const Dims d = x.get_desc().dims();
+    x = add_pool(x, algorithm::pooling_max, 3, 3, 2, 1,
+                 memory::desc({d[0], d[1], conv_out(d[2], 3, 2, 1), conv_out(d[3], 3, 2, 1)}, to_dnnl(cfg_.dtype),
+                              tag::any));
+  }
+  int64_t channels = cfg_.base_width;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t width = cfg_.base_width << s;
+    for (int64_t b = 0; b < cfg_.layers[s]; ++b) {
+      const int64_t stride = (b == 0 && s > 0) ? 2 : 1;
+      x = add_bottleneck(fmt::format("layer{}.{}", s + 1, b), x, width, stride,
+                         stride != 1 || channels != width * kExpansion);
+      channels = width * kExpansion;
+    }
+  }
+  add_head(x);
   in_md_ = images_md;
 }
 

@@ -31,7 +31,18 @@ class FusedResNetInference {
 
  private:
   struct Conv;
+  enum class After { none, relu, sum_relu };  // after the convolution; sum_relu: dst = relu(conv(src) + dst)
   void build(const dnnl::memory::desc& images_md);
+  // Adds one fused conv reading `src`; dst is a new buffer in the layout the primitive picks, or `*into` (a
+  // sum_relu conv accumulates into it). Returns dst.
+  dnnl::memory add_conv(const std::string& conv_key, const std::string& norm_key, const dnnl::memory& src,
+                        int64_t out, int64_t kernel, int64_t stride, int64_t padding, After after,
+                        const dnnl::memory* into);
+  dnnl::memory add_pool(const dnnl::memory& src, dnnl::algorithm alg, int64_t kernel_h, int64_t kernel_w,
+                        int64_t stride, int64_t padding, const dnnl::memory::desc& dst_any);
+  dnnl::memory add_bottleneck(const std::string& name, const dnnl::memory& x, int64_t width, int64_t stride,
+                              bool downsample);
+  void add_head(const dnnl::memory& x);
   ModelConfig cfg_;
   dnnl::memory::desc in_md_;  // the image desc the graph was built for
   std::vector<std::unique_ptr<Conv>> convs_;
