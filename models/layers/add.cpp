@@ -15,8 +15,7 @@ void Add::build(const dnnl::memory::desc& a_md, const dnnl::memory::desc& b_md) 
                                         Runtime::engine());
   dst_ = Tensor(a_md);
   add_ = Step{dnnl::binary(pd), {{DNNL_ARG_DST, dst_.mem()}}};
-  diff_dst_md_ = {};
-  diff_owned_ = Tensor();
+  diff_dst_to_a_ = InputReorder(a_md);
   diff_ = Tensor();
 }
 
@@ -38,17 +37,8 @@ const Tensor& Add::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_dtype(name_, "diff_dst", diff_dst, dtype_);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (diff_dst.desc() == a_md_) {
-    diff_ = diff_dst;  // shares the buffer: both inputs receive diff_dst unchanged
-    return diff_;
-  }
-  if (diff_dst.desc() != diff_dst_md_) {
-    diff_dst_md_ = diff_dst.desc();
-    diff_dst_to_a_ = Reorder(diff_dst_md_, a_md_);
-    if (diff_owned_.empty()) diff_owned_ = Tensor(a_md_);
-  }
-  diff_dst_to_a_.into(diff_dst.mem(), diff_owned_.mem());
-  diff_ = diff_owned_;
+  // Both inputs receive diff_dst unchanged: the same buffer when it is already in a's layout.
+  diff_ = diff_dst_to_a_.tensor(diff_dst);
   return diff_;
 }
 

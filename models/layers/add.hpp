@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/tensor.hpp"
 
 namespace vb {
@@ -36,10 +37,8 @@ class Add {
   Step add_;                        // binary add: src0 a, src1 b (a's layout), dst
   Tensor dst_;                      // a's desc
 
-  dnnl::memory::desc diff_dst_md_;  // desc diff_dst_to_a_ was built for
-  Reorder diff_dst_to_a_;
-  Tensor diff_owned_;  // a's desc: the reordered copy when diff_dst has another layout
-  Tensor diff_;        // returned by backward: diff_dst itself or diff_owned_
+  InputReorder diff_dst_to_a_;  // diff_dst -> a's layout (diff_dst itself when it has a's desc)
+  Tensor diff_;                 // returned by backward: diff_dst itself or its copy in a's layout
 };
 
 }  // namespace vb

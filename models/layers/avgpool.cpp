@@ -36,7 +36,7 @@ void GlobalAvgPool::setup(const memory::desc& src_md) {
   pooled_ = pooled_to_plain_.needed() ? memory(fwd_pd_.dst_desc(), Runtime::engine()) : dst_4d_;
   fwd_ = Step{dnnl::pooling_forward(fwd_pd_), {{DNNL_ARG_DST, pooled_}}};
   saved_ = false;
-  bwd_in_md_.reset();
+  bwd_built_ = false;
 }
 
 const Tensor& GlobalAvgPool::forward(const Tensor& src, Mode mode) {
@@ -50,14 +50,14 @@ const Tensor& GlobalAvgPool::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void GlobalAvgPool::setup_backward(const memory::desc& diff_dst_md) {
+void GlobalAvgPool::setup_backward() {
   const Dims s = src_md_.dims();
   const dnnl::pooling_backward::desc desc(algorithm::pooling_avg_exclude_padding, src_md_, fwd_pd_.dst_desc(),
                                           {1, 1}, {s[2], s[3]}, {0, 0}, {0, 0});
   const dnnl::pooling_backward::primitive_desc pd(desc, Runtime::engine(), fwd_pd_);
-  bwd_in_md_ = diff_dst_md;
+  bwd_built_ = true;
   const DType d = dtype_of(src_md_);
-  diff_dst_to_plain_ = Reorder(diff_dst_md, plain_desc({s[0], s[1]}, d));
+  diff_dst_to_plain_ = InputReorder(plain_desc({s[0], s[1]}, d));
   const memory::desc plain_4d = plain_desc({s[0], s[1], 1, 1}, d);
   diff_dst_4d_ = memory(plain_4d, Runtime::engine(), DNNL_MEMORY_NONE);
   diff_dst_to_pool_ = Reorder(plain_4d, pd.diff_dst_desc());
@@ -71,7 +71,7 @@ const Tensor& GlobalAvgPool::backward(const Tensor& diff_dst) {
   check_rank(name_, "diff_dst", 2, diff_dst);
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
+  if (!bwd_built_) setup_backward();
   diff_dst_4d_.set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_to_pool_(diff_dst_4d_);
   bwd_.run();

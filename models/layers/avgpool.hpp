@@ -2,9 +2,9 @@
 // plain f32, the head input of ResNet. oneDNN pooling_avg over the whole map, then a reorder to plain.
 #pragma once
 
-#include <optional>
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -25,7 +25,7 @@ class GlobalAvgPool : public Layer {
 
  private:
   void setup(const dnnl::memory::desc& src_md);
-  void setup_backward(const dnnl::memory::desc& diff_dst_md);
+  void setup_backward();
 
   Config cfg_;
   dnnl::memory::desc src_md_;
@@ -37,8 +37,8 @@ class GlobalAvgPool : public Layer {
   Reorder pooled_to_plain_;
   bool saved_ = false;
 
-  std::optional<dnnl::memory::desc> bwd_in_md_;
-  Reorder diff_dst_to_plain_;  // incoming (N, C) -> plain (N, C)
+  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  InputReorder diff_dst_to_plain_;  // incoming (N, C) -> plain (N, C)
   dnnl::memory diff_dst_4d_;   // (N, C, 1, 1) plain view of the plain diff_dst
   Reorder diff_dst_to_pool_;   // plain (N, C, 1, 1) -> pooling's diff_dst layout
   Step bwd_;

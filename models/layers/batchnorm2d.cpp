@@ -66,20 +66,20 @@ void BatchNorm2d::setup(const memory::desc& src_md) {
   eval_.reset();
   frozen_step_.reset();
   saved_ = false;
-  bwd_in_md_.reset();
+  bwd_built_ = false;
 }
 
 void BatchNorm2d::freeze_stats(bool on) {
   if (on == frozen_) return;
   frozen_ = on;
   saved_ = false;
-  bwd_in_md_.reset();
+  bwd_built_ = false;
 }
 
 void BatchNorm2d::sync_stats(bool on, CrossRankSum* sum) {
   sync_ = on ? std::make_unique<BatchNormSync>(name_, cfg_.channels, cfg_.eps, cfg_.momentum, sum) : nullptr;
   saved_ = false;
-  bwd_in_md_.reset();
+  bwd_built_ = false;
 }
 
 void BatchNorm2d::setup_frozen() {
@@ -158,15 +158,15 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void BatchNorm2d::setup_backward(const memory::desc& diff_dst_md) {
+void BatchNorm2d::setup_backward() {
   // Frozen and synced statistics are constants to oneDNN (sync adds the terms through them afterwards).
   const bool given = frozen_ || sync_;
   const auto flags = given ? kAffine | normalization_flags::use_global_stats : kAffine;
   const dnnl::batch_normalization_backward::desc desc(prop_kind::backward, src_md_, src_md_, cfg_.eps, flags);
   const dnnl::batch_normalization_backward::primitive_desc pd(desc, Runtime::engine(),
                                                               given ? frozen_pd_ : train_pd_);
-  bwd_in_md_ = diff_dst_md;
-  diff_dst_reorder_ = Reorder(diff_dst_md, pd.diff_dst_desc());
+  bwd_built_ = true;
+  diff_dst_reorder_ = InputReorder(pd.diff_dst_desc());
   diff_src_ = Tensor(pd.diff_src_desc());
   bwd_ = Step{dnnl::batch_normalization_backward(pd),
               {{DNNL_ARG_MEAN, mean_.mem()},
@@ -180,7 +180,7 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   check_rank(name_, "diff_dst", 4, diff_dst);
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
+  if (!bwd_built_) setup_backward();
   bwd_.args[DNNL_ARG_SRC] = src_saved_;
   if (frozen_) {  // constants: the running statistics the forward used
     bwd_.args[DNNL_ARG_MEAN] = running_mean.mem();

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 #include "models/layers/sync_batchnorm.hpp"
 
@@ -58,7 +59,7 @@ class BatchNorm2d : public Layer {
   void setup(const dnnl::memory::desc& src_md);
   void setup_eval();
   void setup_frozen();
-  void setup_backward(const dnnl::memory::desc& diff_dst_md);
+  void setup_backward();
 
   Config cfg_;
   dnnl::memory::desc src_md_;  // the src desc everything below was built for
@@ -76,8 +77,8 @@ class BatchNorm2d : public Layer {
   dnnl::memory src_saved_;    // src of the last training forward
   bool saved_ = false;
 
-  std::optional<dnnl::memory::desc> bwd_in_md_;
-  Reorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
+  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  InputReorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
   Step bwd_;
   Tensor diff_src_;  // (N, C, H, W), layout of src
 };

@@ -21,7 +21,7 @@ void ClsToken::build(const dnnl::memory::desc& src_md) {
   batch_ = src_md.dims()[0];
   tokens_ = src_md.dims()[1];
   saved_ = false;
-  diff_dst_md_ = {};
+  bwd_built_ = false;
 
   // dst (B, N+1, D) plain; its views: head (B, 1, D) at row 0 and tail (B, N, D) from row 1.
   dst_ = Tensor({batch_, tokens_ + 1, D});
@@ -54,12 +54,12 @@ const Tensor& ClsToken::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void ClsToken::build_backward(const dnnl::memory::desc& diff_dst_md) {
+void ClsToken::build_backward() {
   const auto& eng = Runtime::engine();
   const int64_t D = cfg_.dim;
-  diff_dst_md_ = diff_dst_md;
+  bwd_built_ = true;
   const auto plain_md = plain_desc({batch_, tokens_ + 1, D});
-  diff_dst_to_plain_ = Reorder(diff_dst_md, plain_md);
+  diff_dst_to_plain_ = InputReorder(plain_md);
   const dnnl::memory tail(plain_md.submemory_desc({batch_, tokens_, D}, {0, 1, 0}), eng, nullptr);
   diff_src_ = Tensor(src_md_);
   diff_dst_to_diff_src_ =
@@ -71,7 +71,7 @@ const Tensor& ClsToken::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (diff_dst.desc() != diff_dst_md_) build_backward(diff_dst.desc());
+  if (!bwd_built_) build_backward();
   void* plain = diff_dst_to_plain_(diff_dst.mem()).get_data_handle();  // (B, N+1, D)
   diff_dst_to_diff_src_.args[DNNL_ARG_FROM].set_data_handle(plain);
   diff_dst_to_diff_src_.run();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -33,7 +34,7 @@ class ClsToken : public Layer {
 
  private:
   void build(const dnnl::memory::desc& src_md);
-  void build_backward(const dnnl::memory::desc& diff_dst_md);
+  void build_backward();
 
   Config cfg_;
   Param cls_token_;  // (1, 1, D)
@@ -45,8 +46,8 @@ class ClsToken : public Layer {
   Step token_to_dst_;         // reorder token_bcast_ -> dst[:, 0:1, :]
   Step src_to_dst_;           // reorder src -> dst[:, 1:, :]
 
-  dnnl::memory::desc diff_dst_md_;  // the caller's diff_dst desc the backward steps were built for
-  Reorder diff_dst_to_plain_;       // -> (B, N+1, D) plain (no-op in the usual plain case)
+  bool bwd_built_ = false;         // build_backward() ran since the last build
+  InputReorder diff_dst_to_plain_;       // -> (B, N+1, D) plain (no-op in the usual plain case)
   Step diff_dst_to_diff_src_;       // reorder diff_dst[:, 1:, :] -> diff_src (src's layout)
   Tensor diff_src_;                 // (B, N, D) in src's layout
 

@@ -70,7 +70,7 @@ void Conv2d::setup_forward(const memory::desc& src_md) {
   dst_ = Tensor(fwd_pd_.dst_desc());
   fwd_ = Step{dnnl::convolution_forward(fwd_pd_), {{DNNL_ARG_DST, dst_.mem()}}};
   saved_ = false;
-  bwd_in_md_.reset();
+  bwd_built_ = false;
 }
 
 const Tensor& Conv2d::forward(const Tensor& src, Mode mode) {
@@ -91,7 +91,7 @@ const Tensor& Conv2d::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void Conv2d::setup_backward(const memory::desc& diff_dst_md) {
+void Conv2d::setup_backward() {
   const Dims src_dims = in_md_.dims();
   const Dims dst_dims = dst_.shape();
   const Dims strides{cfg_.stride, cfg_.stride}, padding{cfg_.padding, cfg_.padding};
@@ -131,10 +131,10 @@ void Conv2d::setup_backward(const memory::desc& diff_dst_md) {
   const dnnl::convolution_backward_weights::primitive_desc weights_pd(weights_desc, Runtime::engine(),
                                                                       fwd_pd_);
 
-  bwd_in_md_ = diff_dst_md;
-  diff_dst_reorder_data_ = Reorder(diff_dst_md, data_pd.diff_dst_desc());
+  bwd_built_ = true;
+  diff_dst_reorder_data_ = InputReorder(data_pd.diff_dst_desc());
   share_diff_dst_ = weights_pd.diff_dst_desc() == data_pd.diff_dst_desc();
-  diff_dst_reorder_weights_ = share_diff_dst_ ? Reorder() : Reorder(diff_dst_md, weights_pd.diff_dst_desc());
+  diff_dst_reorder_weights_ = share_diff_dst_ ? InputReorder() : InputReorder(weights_pd.diff_dst_desc());
   weights_to_bwd_ = Reorder(fwd_pd_.weights_desc(), data_pd.weights_desc());
   src_to_bwd_ = Reorder(fwd_pd_.src_desc(), weights_pd.src_desc());
 
@@ -157,7 +157,7 @@ const Tensor& Conv2d::backward(const Tensor& diff_dst) {
   check_rank(name_, "diff_dst", 4, diff_dst);
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
+  if (!bwd_built_) setup_backward();
 
   const memory& diff_dst_data = diff_dst_reorder_data_(diff_dst.mem());
   bwd_data_.args[DNNL_ARG_DIFF_DST] = diff_dst_data;

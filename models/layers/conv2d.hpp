@@ -5,11 +5,11 @@
 // unless dst_dtype asks for bf16 (a bf16 ResNet keeps its feature maps bf16); grads stay f32.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "models/core/geometry.hpp"
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -49,7 +49,7 @@ class Conv2d : public Layer {
 
  private:
   void setup_forward(const dnnl::memory::desc& src_md);
-  void setup_backward(const dnnl::memory::desc& diff_dst_md);
+  void setup_backward();
 
   Config cfg_;
 
@@ -63,10 +63,10 @@ class Conv2d : public Layer {
   dnnl::memory src_used_;  // the src the forward read (fwd layout), kept for backward_weights
   bool saved_ = false;     // a train forward has run since the last setup
 
-  // Backward, built for one incoming diff_dst desc (and rebuilt with the forward).
-  std::optional<dnnl::memory::desc> bwd_in_md_;
-  Reorder diff_dst_reorder_data_;     // incoming diff_dst -> bwd_data diff_dst
-  Reorder diff_dst_reorder_weights_;  // incoming diff_dst -> bwd_weights diff_dst (when it differs)
+  // Backward, built on the first backward after each forward setup; any incoming diff_dst layout is adapted.
+  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  InputReorder diff_dst_reorder_data_;     // incoming diff_dst -> bwd_data diff_dst
+  InputReorder diff_dst_reorder_weights_;  // incoming diff_dst -> bwd_weights diff_dst (when it differs)
   bool share_diff_dst_ = false;       // bwd_weights reads bwd_data's diff_dst
   Reorder weights_to_bwd_;            // fwd weights -> bwd_data weights
   Reorder src_to_bwd_;                // fwd src -> bwd_weights src

@@ -26,7 +26,7 @@ void CrossEntropy::build(const dnnl::memory::desc& logits_md) {
   scratch_.assign(batch_ * cfg_.classes, 0.0);
   diff_to_logits_ = Reorder(diff_plain_.desc(), logits_md);
   diff_logits_ = diff_to_logits_.needed() ? Tensor(logits_md) : diff_plain_;
-  targets_md_ = {};
+  targets_to_plain_ = InputReorder(plain_desc(shape));
   saved_ = false;
 }
 
@@ -99,10 +99,6 @@ double CrossEntropy::forward(const Tensor& logits, const Tensor& targets) {
   check_arg(!targets.empty(), name_, "targets is empty");
   check_f32(name_, "targets", targets);
   check_shape(name_, "targets", logits.shape(), targets.shape());
-  if (targets.desc() != targets_md_) {
-    targets_md_ = targets.desc();
-    targets_to_plain_ = Reorder(targets_md_, plain_desc(targets.shape()));
-  }
   const float* t = static_cast<const float*>(targets_to_plain_(targets.mem()).get_data_handle());
   Runtime::wait();
   const int64_t K = cfg_.classes;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/tensor.hpp"
 
 namespace vb {
@@ -55,8 +56,7 @@ class CrossEntropy {
   std::vector<double> scratch_;    // (B, K) exp(x - row max)
   Reorder diff_to_logits_;         // plain -> logits' layout (usually not needed)
   Tensor diff_logits_;             // returned: diff_plain_ or its copy in logits' layout
-  dnnl::memory::desc targets_md_;  // the caller's soft-target desc targets_to_plain_ was built for
-  Reorder targets_to_plain_;
+  InputReorder targets_to_plain_;  // the caller's soft targets -> (B, K) plain
   bool saved_ = false;  // a forward ran since the last build
 };
 

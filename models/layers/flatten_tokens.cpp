@@ -22,7 +22,7 @@ void FlattenTokens::build(const dnnl::memory::desc& src_md) {
   const auto& eng = Runtime::engine();
   src_md_ = src_md;
   saved_ = false;
-  diff_dst_md_ = {};
+  bwd_built_ = false;
   const Dims s = src_md.dims();  // (B, C, H, W)
   dst_ = Tensor({s[0], s[2] * s[3], s[1]});
   const dnnl::memory view(token_view(s), eng, dst_.mem().get_data_handle());
@@ -42,10 +42,10 @@ const Tensor& FlattenTokens::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void FlattenTokens::build_backward(const dnnl::memory::desc& diff_dst_md) {
+void FlattenTokens::build_backward() {
   const auto& eng = Runtime::engine();
-  diff_dst_md_ = diff_dst_md;
-  diff_dst_to_plain_ = Reorder(diff_dst_md, plain_desc(dst_.shape()));
+  bwd_built_ = true;
+  diff_dst_to_plain_ = InputReorder(plain_desc(dst_.shape()));
   diff_src_ = Tensor(src_md_);
   const dnnl::memory view(token_view(src_md_.dims()), eng, nullptr);
   bwd_ = Step{dnnl::reorder(dnnl::reorder::primitive_desc(eng, view.get_desc(), eng, src_md_)),
@@ -57,7 +57,7 @@ const Tensor& FlattenTokens::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (diff_dst.desc() != diff_dst_md_) build_backward(diff_dst.desc());
+  if (!bwd_built_) build_backward();
   // diff_dst (B, H*W, C) plain, read through the (B, C, H, W) view.
   bwd_.args[DNNL_ARG_FROM].set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
   bwd_.run();

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -22,14 +23,14 @@ class FlattenTokens : public Layer {
 
  private:
   void build(const dnnl::memory::desc& src_md);
-  void build_backward(const dnnl::memory::desc& diff_dst_md);
+  void build_backward();
 
   dnnl::memory::desc src_md_;  // the caller's src desc the steps were built for
   Tensor dst_;                 // (B, H*W, C) plain
   Step fwd_;                   // reorder src -> dst viewed as (B, C, H, W) with strides (HWC, 1, WC, C)
 
-  dnnl::memory::desc diff_dst_md_;  // the caller's diff_dst desc the backward was built for
-  Reorder diff_dst_to_plain_;       // -> (B, H*W, C) plain (no-op in the usual case)
+  bool bwd_built_ = false;         // build_backward() ran since the last build
+  InputReorder diff_dst_to_plain_;       // -> (B, H*W, C) plain (no-op in the usual case)
   Step bwd_;                        // reorder the strided (B, C, H, W) view -> diff_src (src's layout)
   Tensor diff_src_;                 // (B, C, H, W) in src's layout
   bool saved_ = false;              // a train-mode forward ran since the last build

@@ -17,7 +17,7 @@ void GELU::build(const dnnl::memory::desc& src_md) {
   src_md_ = src_md;
   bwd_built_ = false;
   saved_ = false;
-  diff_dst_md_ = {};
+  diff_dst_to_src_ = InputReorder(src_md);
   // forward_training serves eval too: the eltwise computation is the same, and it is the hint backward needs.
   fwd_pd_ = dnnl::eltwise_forward::primitive_desc({pk::forward_training, gelu_erf, src_md}, Runtime::engine());
   dst_ = Tensor(fwd_pd_.dst_desc());
@@ -47,10 +47,6 @@ const Tensor& GELU::backward(const Tensor& diff_dst) {
     diff_src_ = Tensor(pd.diff_src_desc());
     bwd_ = Step{dnnl::eltwise_backward(pd), {{DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
     bwd_built_ = true;
-  }
-  if (diff_dst.desc() != diff_dst_md_) {
-    diff_dst_to_src_ = Reorder(diff_dst.desc(), src_md_);
-    diff_dst_md_ = diff_dst.desc();
   }
   // diff_src = diff_dst * (Phi(src) + src * phi(src))
   bwd_.args[DNNL_ARG_SRC] = src_.mem();

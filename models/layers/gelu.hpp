@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -33,8 +34,7 @@ class GELU : public Layer {
   Tensor dst_;  // desc of src
 
   bool bwd_built_ = false;
-  dnnl::memory::desc diff_dst_md_;
-  Reorder diff_dst_to_src_;
+  InputReorder diff_dst_to_src_;  // caller's diff_dst -> layout of src
   Step bwd_;
   Tensor diff_src_;
   bool saved_ = false;

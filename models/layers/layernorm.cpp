@@ -30,7 +30,7 @@ void LayerNorm::build(const dnnl::memory::desc& src_md) {
   src_md_ = src_md;
   bwd_built_ = false;
   saved_ = false;
-  diff_dst_md_ = {};
+  diff_dst_to_src_ = InputReorder(src_md);
   try {
     train_pd_ = lnorm_fwd::primitive_desc({pk::forward_training, src_md, cfg_.eps, scale_shift}, eng);
     const lnorm_fwd::primitive_desc infer_pd({pk::forward_inference, src_md, cfg_.eps, scale_shift}, eng);
@@ -95,10 +95,6 @@ const Tensor& LayerNorm::backward(const Tensor& diff_dst) {
   check_shape(name_, "diff_dst", src_md_.dims(), diff_dst.shape());
   check_f32(name_, "diff_dst", diff_dst);
   if (!bwd_built_) build_backward();
-  if (diff_dst.desc() != diff_dst_md_) {
-    diff_dst_to_src_ = Reorder(diff_dst.desc(), src_md_);
-    diff_dst_md_ = diff_dst.desc();
-  }
   // diff_src, diff_weight = sum over rows of diff_dst * x_hat, diff_bias = sum over rows of diff_dst
   bwd_.args[DNNL_ARG_SRC] = src_.mem();
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_to_src_(diff_dst.mem());

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -44,8 +45,7 @@ class LayerNorm : public Layer {
   dnnl::memory mean_, variance_;  // (rows): the leading dims
 
   bool bwd_built_ = false;
-  dnnl::memory::desc diff_dst_md_;  // caller's diff_dst desc diff_dst_to_src_ was built for
-  Reorder diff_dst_to_src_;         // diff_dst -> layout of src (usually not needed)
+  InputReorder diff_dst_to_src_;    // caller's diff_dst -> layout of src (usually not needed)
   Step bwd_;
   Tensor diff_src_;                 // desc of src
   bool saved_ = false;

@@ -44,7 +44,6 @@ void Linear::build(const dnnl::memory::desc& src_md) {
   rows_ = product(src_shape_) / in;
   bwd_built_ = false;
   saved_ = false;
-  diff_dst_md_ = {};
 
   // src (M, in) and weights (out, in) in the compute dtype, layout of oneDNN's choice; dst (M, out) plain in
   // dst_dtype (AMX writes bf16 from its f32 accumulators).
@@ -124,6 +123,8 @@ void Linear::build_backward() {
 
   // diff_dst^T: the (M, out) compute-dtype buffer read as (out, M) (strides 1, out); handle bound per call.
   diff_dst_t_ = dnnl::memory(dnnl::memory::desc({out, M}, to_dnnl(cd), tag::ba), Runtime::engine(), nullptr);
+  diff_dst_to_compute_ = InputReorder(plain_desc(dst_shape_, cd));
+  diff_dst_rows_ = rows_view(M, out, nullptr, cd);
   weights_to_compute_ = Reorder(weight_.value.desc(), plain(out, in, cd));
   src_to_compute_ = Reorder(fwd_pd_.src_desc(), plain(M, in, cd));
 
@@ -157,16 +158,8 @@ const Tensor& Linear::backward(const Tensor& diff_dst) {
   check_shape(name_, "diff_dst", dst_shape_, diff_dst.shape());
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   if (!bwd_built_) build_backward();
-  if (diff_dst.desc() != diff_dst_md_) {
-    // diff_dst -> plain in its own dtype -> (M, out) rows -> compute dtype.
-    const DType d = diff_dst.dtype();
-    diff_dst_to_plain_ = Reorder(diff_dst.desc(), plain_desc(dst_shape_, d));
-    diff_dst_rows_ = rows_view(rows_, cfg_.out_features, nullptr, d);
-    diff_dst_to_compute_ = Reorder(diff_dst_rows_.get_desc(), plain_desc({rows_, cfg_.out_features}, cfg_.dtype));
-    diff_dst_md_ = diff_dst.desc();
-  }
-  diff_dst_rows_.set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
-  const dnnl::memory& dy = diff_dst_to_compute_(diff_dst_rows_);  // (M, out), compute dtype
+  diff_dst_rows_.set_data_handle(diff_dst_to_compute_(diff_dst.mem()).get_data_handle());
+  const dnnl::memory& dy = diff_dst_rows_;  // (M, out), compute dtype
   diff_dst_t_.set_data_handle(dy.get_data_handle());
 
   bwd_data_.args[DNNL_ARG_SRC] = dy;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -69,10 +70,8 @@ class Linear : public Layer {
   // (brgemm; measured ~1.4x faster than inner_product's backward kernels at ViT-S shapes, and they write the
   // gradient in PyTorch layout directly, with no reorder).
   bool bwd_built_ = false;
-  dnnl::memory::desc diff_dst_md_;  // caller's diff_dst desc that diff_dst_to_plain_ was built for
-  Reorder diff_dst_to_plain_;
-  dnnl::memory diff_dst_rows_;      // (M, out) plain view of diff_dst in its own dtype
-  Reorder diff_dst_to_compute_;     // (M, out) -> (M, out) plain in the compute dtype
+  InputReorder diff_dst_to_compute_;  // caller's diff_dst (any layout, f32/bf16) -> (..., out) plain, compute dtype
+  dnnl::memory diff_dst_rows_;        // (M, out) view of that
   dnnl::memory diff_dst_t_;         // the same buffer read as (out, M): diff_dst^T
   Reorder weights_to_compute_;      // (out, in) f32 -> (out, in) plain in the compute dtype
   Reorder src_to_compute_;          // the forward's src (pd layout) -> (M, in) plain in the compute dtype

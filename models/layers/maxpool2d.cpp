@@ -44,7 +44,7 @@ void MaxPool2d::setup(const memory::desc& src_md) {
       Step{dnnl::pooling_forward(train_pd_), {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_WORKSPACE, workspace_}}};
   eval_.reset();
   saved_ = false;
-  bwd_in_md_.reset();
+  bwd_built_ = false;
 }
 
 const Tensor& MaxPool2d::forward(const Tensor& src, Mode mode) {
@@ -73,14 +73,14 @@ const Tensor& MaxPool2d::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void MaxPool2d::setup_backward(const memory::desc& diff_dst_md) {
+void MaxPool2d::setup_backward() {
   // diff_src (N, C, H, W) in the layout of src, scattered from diff_dst through the workspace's argmax
   const dnnl::pooling_backward::desc desc(algorithm::pooling_max, src_md_, dst_.desc(),
                                           {cfg_.stride, cfg_.stride}, {cfg_.kernel, cfg_.kernel},
                                           {cfg_.padding, cfg_.padding}, {cfg_.padding, cfg_.padding});
   const dnnl::pooling_backward::primitive_desc pd(desc, Runtime::engine(), train_pd_);
-  bwd_in_md_ = diff_dst_md;
-  diff_dst_reorder_ = Reorder(diff_dst_md, pd.diff_dst_desc());
+  bwd_built_ = true;
+  diff_dst_reorder_ = InputReorder(pd.diff_dst_desc());
   diff_src_ = Tensor(pd.diff_src_desc());
   bwd_ = Step{dnnl::pooling_backward(pd),
               {{DNNL_ARG_DIFF_SRC, diff_src_.mem()}, {DNNL_ARG_WORKSPACE, workspace_}}};
@@ -92,7 +92,7 @@ const Tensor& MaxPool2d::backward(const Tensor& diff_dst) {
   check_rank(name_, "diff_dst", 4, diff_dst);
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
+  if (!bwd_built_) setup_backward();
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_dst.mem());
   bwd_.run();
   return diff_src_;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "models/core/geometry.hpp"
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -31,7 +32,7 @@ class MaxPool2d : public Layer {
 
  private:
   void setup(const dnnl::memory::desc& src_md);
-  void setup_backward(const dnnl::memory::desc& diff_dst_md);
+  void setup_backward();
 
   Config cfg_;
   dnnl::memory::desc src_md_;
@@ -42,8 +43,8 @@ class MaxPool2d : public Layer {
   dnnl::memory workspace_;
   bool saved_ = false;
 
-  std::optional<dnnl::memory::desc> bwd_in_md_;
-  Reorder diff_dst_reorder_;  // incoming diff_dst -> layout of dst
+  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  InputReorder diff_dst_reorder_;  // incoming diff_dst -> layout of dst
   Step bwd_;
   Tensor diff_src_;
 };

@@ -33,9 +33,9 @@ void PatchUnfold::build(const dnnl::memory::desc& src_md) {
   const int64_t B = s[0], C = s[1], H = s[2], W = s[3], P = cfg_.patch;
   src_md_ = src_md;
   saved_ = false;
-  diff_dst_md_ = {};
   src_to_plain_ = Reorder(src_md, plain_desc(s));
   dst_ = Tensor({B, (H / P) * (W / P), C * P * P});
+  diff_dst_to_plain_ = InputReorder(dst_.desc());
   const Views v = views(B, C, H, W, P);
   const dnnl::memory image(v.image, eng, nullptr), patches(v.patches, eng, dst_.mem().get_data_handle());
   unfold_ = Step{dnnl::reorder(image, patches), {{DNNL_ARG_FROM, image}, {DNNL_ARG_TO, patches}}};
@@ -69,10 +69,6 @@ const Tensor& PatchUnfold::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (diff_dst.desc() != diff_dst_md_) {
-    diff_dst_md_ = diff_dst.desc();
-    diff_dst_to_plain_ = Reorder(diff_dst_md_, dst_.desc());
-  }
   fold_.args[DNNL_ARG_FROM].set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
   fold_.run();
   if (diff_src_to_src_.needed()) diff_src_to_src_.into(diff_src_plain_.mem(), diff_src_.mem());

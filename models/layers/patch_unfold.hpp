@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -36,8 +37,7 @@ class PatchUnfold : public Layer {
   Step unfold_;                // 6-D reorder: image view of plain src -> patch view of dst
   Tensor dst_;                 // (B, L, C*P*P) plain
 
-  dnnl::memory::desc diff_dst_md_;  // the caller's diff_dst desc diff_dst_to_plain_ was built for
-  Reorder diff_dst_to_plain_;       // -> (B, L, C*P*P) plain (usually not needed)
+  InputReorder diff_dst_to_plain_;  // -> (B, L, C*P*P) plain (usually not needed)
   Step fold_;                       // 6-D reorder: patch view of diff_dst -> image view of diff_src_plain_
   Tensor diff_src_plain_;           // (B, C, H, W) plain
   Reorder diff_src_to_src_;         // plain -> src's layout (usually not needed)

@@ -42,7 +42,8 @@ LearnedPosEmbed::LearnedPosEmbed(std::string name, Config cfg) : Layer(std::move
 void LearnedPosEmbed::build(const dnnl::memory::desc& src_md) {
   src_md_ = src_md;
   saved_ = false;
-  diff_dst_md_ = {};
+  diff_dst_to_src_ = InputReorder(src_md);
+  diff_dst_to_plain_ = InputReorder(plain_desc(src_md.dims()));
   const dnnl::binary::primitive_desc pd(
       dnnl::binary::desc(dnnl::algorithm::binary_add, src_md, table_.value.desc(), src_md),
       Runtime::engine());
@@ -66,30 +67,17 @@ const Tensor& LearnedPosEmbed::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void LearnedPosEmbed::build_backward(const dnnl::memory::desc& diff_dst_md) {
-  diff_dst_md_ = diff_dst_md;
-  diff_dst_to_src_ = Reorder(diff_dst_md, src_md_);
-  diff_src_owned_ = diff_dst_to_src_.needed() ? Tensor(src_md_) : Tensor();
-  diff_dst_to_plain_ = Reorder(diff_dst_md, plain_desc(diff_dst_md.dims()));
-}
-
 const Tensor& LearnedPosEmbed::backward(const Tensor& diff_dst) {
   if (!saved_) throw std::logic_error(fmt::format("{}: backward needs a train-mode forward first", name_));
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (diff_dst.desc() != diff_dst_md_) build_backward(diff_dst.desc());
   // table.grad (1, ...) = sum over the batch of diff_dst (B, ...), read as (B, T) row-major.
   const float* dy = static_cast<const float*>(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
   Runtime::wait();
   const int64_t T = product(cfg_.table_shape);
   batch_sum(table_.grad.data(), dy, diff_dst.dim(0), T);
-  if (diff_dst_to_src_.needed()) {
-    diff_dst_to_src_.into(diff_dst.mem(), diff_src_owned_.mem());
-    diff_src_ = diff_src_owned_;
-  } else {
-    diff_src_ = diff_dst;
-  }
+  diff_src_ = diff_dst_to_src_.tensor(diff_dst);
   return diff_src_;
 }
 

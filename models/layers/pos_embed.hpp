@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -32,7 +33,6 @@ class LearnedPosEmbed : public Layer {
 
  private:
   void build(const dnnl::memory::desc& src_md);
-  void build_backward(const dnnl::memory::desc& diff_dst_md);
 
   Config cfg_;
   Param table_;  // table_shape, plain
@@ -41,11 +41,9 @@ class LearnedPosEmbed : public Layer {
   Step add_;                   // binary add: src0 src, src1 table (broadcast over dim 0), dst
   Tensor dst_;                 // src's desc
 
-  dnnl::memory::desc diff_dst_md_;  // the caller's diff_dst desc the backward steps were built for
-  Reorder diff_dst_to_src_;         // diff_dst -> src's layout (no-op in the usual case)
-  Tensor diff_src_owned_;           // src's desc, when a reorder is needed
-  Tensor diff_src_;                 // returned: diff_dst itself or diff_src_owned_
-  Reorder diff_dst_to_plain_;       // for the batch sum (no-op in the usual case)
+  InputReorder diff_dst_to_src_;    // diff_dst -> src's layout (no-op in the usual case)
+  Tensor diff_src_;                 // returned: diff_dst itself or its copy in src's layout
+  InputReorder diff_dst_to_plain_;  // for the batch sum (no-op in the usual case)
 
   bool saved_ = false;  // a train-mode forward ran since the last build
 };

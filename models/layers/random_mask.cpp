@@ -36,7 +36,7 @@ void RandomMask::build(const dnnl::memory::desc& src_md) {
   const auto& eng = Runtime::engine();
   src_md_ = src_md;
   saved_ = Saved::none;
-  diff_dst_md_ = {};
+  diff_dst_to_src_ = InputReorder(src_md);
   const Layout l = layout(src_md);
   const dnnl::binary::primitive_desc pd(
       dnnl::binary::desc(dnnl::algorithm::binary_mul, l.data, l.mask, l.data), eng);
@@ -94,20 +94,12 @@ const Tensor& RandomMask::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);
   check_shape(name_, "diff_dst", src_md_.dims(), diff_dst.shape());
-  if (diff_dst.desc() != diff_dst_md_) {
-    diff_dst_md_ = diff_dst.desc();
-    diff_dst_to_src_ = Reorder(diff_dst_md_, src_md_);
-  }
   if (saved_ == Saved::identity) {
-    if (!diff_dst_to_src_.needed()) {
-      diff_out_ = diff_dst;
-      return diff_out_;
-    }
-    diff_dst_to_src_.into(diff_dst.mem(), diff_src_.mem());
-  } else {
-    bwd_.args[DNNL_ARG_SRC_0].set_data_handle(diff_dst_to_src_(diff_dst.mem()).get_data_handle());
-    bwd_.run();
+    diff_out_ = diff_dst_to_src_.tensor(diff_dst);  // diff_dst itself unless its layout differs from src's
+    return diff_out_;
   }
+  bwd_.args[DNNL_ARG_SRC_0].set_data_handle(diff_dst_to_src_(diff_dst.mem()).get_data_handle());
+  bwd_.run();
   diff_out_ = diff_src_;
   return diff_out_;
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -66,8 +67,7 @@ class RandomMask : public Layer {
   Tensor dst_;                 // src's desc
   Tensor out_;                 // returned by forward: dst_ or src itself
 
-  dnnl::memory::desc diff_dst_md_;  // the caller's diff_dst desc diff_dst_to_src_ was built for
-  Reorder diff_dst_to_src_;
+  InputReorder diff_dst_to_src_;  // caller's diff_dst -> src's layout
   Tensor diff_src_;  // src's desc
   Tensor diff_out_;  // returned by backward: diff_src_ or diff_dst itself (identity)
 

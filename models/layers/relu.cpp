@@ -21,7 +21,7 @@ void ReLU::setup(const dnnl::memory::desc& src_md) {
   dst_ = Tensor(fwd_pd_.dst_desc());
   fwd_ = Step{dnnl::eltwise_forward(fwd_pd_), {{DNNL_ARG_DST, dst_.mem()}}};
   saved_ = false;
-  bwd_in_md_.reset();
+  bwd_built_ = false;
 }
 
 const Tensor& ReLU::forward(const Tensor& src, Mode mode) {
@@ -34,13 +34,13 @@ const Tensor& ReLU::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void ReLU::setup_backward(const dnnl::memory::desc& diff_dst_md) {
+void ReLU::setup_backward() {
   // diff_src = diff_dst where dst > 0, else 0; diff data in the layout of src (= dst)
   const dnnl::eltwise_backward::desc desc(algorithm::eltwise_relu_use_dst_for_bwd, src_md_, dst_.desc(), 0.0f,
                                           0.0f);
   const dnnl::eltwise_backward::primitive_desc pd(desc, Runtime::engine(), fwd_pd_);
-  bwd_in_md_ = diff_dst_md;
-  diff_dst_reorder_ = Reorder(diff_dst_md, pd.diff_dst_desc());
+  bwd_built_ = true;
+  diff_dst_reorder_ = InputReorder(pd.diff_dst_desc());
   diff_src_ = Tensor(pd.diff_src_desc());
   bwd_ = Step{dnnl::eltwise_backward(pd), {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
 }
@@ -51,7 +51,7 @@ const Tensor& ReLU::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (!bwd_in_md_ || *bwd_in_md_ != diff_dst.desc()) setup_backward(diff_dst.desc());
+  if (!bwd_built_) setup_backward();
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_dst.mem());
   bwd_.run();
   return diff_src_;

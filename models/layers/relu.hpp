@@ -2,9 +2,9 @@
 // relu_use_dst_for_bwd algorithm, so it needs only the layer's own dst (not the upstream buffer).
 #pragma once
 
-#include <optional>
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -25,7 +25,7 @@ class ReLU : public Layer {
 
  private:
   void setup(const dnnl::memory::desc& src_md);
-  void setup_backward(const dnnl::memory::desc& diff_dst_md);
+  void setup_backward();
 
   Config cfg_;
   dnnl::memory::desc src_md_;
@@ -34,8 +34,8 @@ class ReLU : public Layer {
   Tensor dst_;
   bool saved_ = false;
 
-  std::optional<dnnl::memory::desc> bwd_in_md_;
-  Reorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
+  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  InputReorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
   Step bwd_;
   Tensor diff_src_;
 };

@@ -16,10 +16,10 @@ void Softmax::build(const dnnl::memory::desc& src_md) {
   axis_ = src_md.data.ndims - 1;
   bwd_built_ = false;
   saved_ = false;
-  diff_dst_md_ = {};
   // forward_training serves eval too: same computation, and it is the hint backward needs.
   fwd_pd_ = dnnl::softmax_forward::primitive_desc({pk::forward_training, src_md, axis_}, Runtime::engine());
   dst_ = Tensor(fwd_pd_.dst_desc());
+  diff_dst_to_dst_ = InputReorder(dst_.desc());
   fwd_ = Step{dnnl::softmax_forward(fwd_pd_), {{DNNL_ARG_DST, dst_.mem()}}};
 }
 
@@ -45,10 +45,6 @@ const Tensor& Softmax::backward(const Tensor& diff_dst) {
     diff_src_ = Tensor(pd.diff_src_desc());
     bwd_ = Step{dnnl::softmax_backward(pd), {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
     bwd_built_ = true;
-  }
-  if (diff_dst.desc() != diff_dst_md_) {
-    diff_dst_to_dst_ = Reorder(diff_dst.desc(), dst_.desc());
-    diff_dst_md_ = diff_dst.desc();
   }
   // diff_src = dst * (diff_dst - sum(diff_dst * dst)) along the last axis
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_to_dst_(diff_dst.mem());

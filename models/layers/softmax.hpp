@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
 
 namespace vb {
@@ -29,8 +30,7 @@ class Softmax : public Layer {
   Tensor dst_;  // desc of src; also what backward reads
 
   bool bwd_built_ = false;
-  dnnl::memory::desc diff_dst_md_;
-  Reorder diff_dst_to_dst_;
+  InputReorder diff_dst_to_dst_;  // caller's diff_dst -> layout of dst
   Step bwd_;
   Tensor diff_src_;
   bool saved_ = false;

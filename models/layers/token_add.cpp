@@ -19,9 +19,8 @@ void TokenAdd::build(const dnnl::memory::desc& tokens_md, const dnnl::memory::de
   x_md_ = x_md;
   batch_ = x_md.dims()[0];
   tokens_ = x_md.dims()[1];
-  diff_dst_md_ = {};
+  bwd_built_ = false;
   diff_x_ = Tensor();
-  diff_tokens_owned_ = Tensor();
   diff_tokens_ = Tensor();
   tokens_to_plain_ = Reorder(tokens_md, plain_desc({batch_, tokens_ + 1, D}));
   x_to_plain_ = Reorder(x_md, plain_desc({batch_, tokens_, D}));
@@ -59,18 +58,17 @@ const Tensor& TokenAdd::forward(const Tensor& tokens, const Tensor& x) {
   return dst_;
 }
 
-void TokenAdd::build_backward(const dnnl::memory::desc& diff_dst_md) {
+void TokenAdd::build_backward() {
   const auto& eng = Runtime::engine();
   const int64_t B = batch_, N = tokens_, D = cfg_.dim;
-  diff_dst_md_ = diff_dst_md;
+  bwd_built_ = true;
   const auto seq_md = plain_desc({B, N + 1, D});
-  diff_dst_to_plain_ = Reorder(diff_dst_md, seq_md);
+  diff_dst_to_plain_ = InputReorder(seq_md);
   const dnnl::memory tail(seq_md.submemory_desc({B, N, D}, {0, 1, 0}), eng, nullptr);
   diff_x_ = Tensor(x_md_);
   diff_dst_to_diff_x_ =
       Step{dnnl::reorder(tail, diff_x_.mem()), {{DNNL_ARG_FROM, tail}, {DNNL_ARG_TO, diff_x_.mem()}}};
-  diff_dst_to_tokens_ = Reorder(diff_dst_md, tokens_md_);
-  diff_tokens_owned_ = diff_dst_to_tokens_.needed() ? Tensor(tokens_md_) : Tensor();
+  diff_dst_to_tokens_ = InputReorder(tokens_md_);
 }
 
 const Tensor& TokenAdd::backward(const Tensor& diff_dst) {
@@ -78,18 +76,13 @@ const Tensor& TokenAdd::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (diff_dst.desc() != diff_dst_md_) build_backward(diff_dst.desc());
+  if (!bwd_built_) build_backward();
   // diff_x (B, N, D) = diff_dst[:, 1:, :]
   diff_dst_to_diff_x_.args[DNNL_ARG_FROM].set_data_handle(
       diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
   diff_dst_to_diff_x_.run();
   // diff_tokens (B, N+1, D) = diff_dst, in the tokens' layout
-  if (diff_dst_to_tokens_.needed()) {
-    diff_dst_to_tokens_.into(diff_dst.mem(), diff_tokens_owned_.mem());
-    diff_tokens_ = diff_tokens_owned_;
-  } else {
-    diff_tokens_ = diff_dst;
-  }
+  diff_tokens_ = diff_dst_to_tokens_.tensor(diff_dst);
   return diff_x_;
 }
 

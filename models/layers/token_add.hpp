@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "models/core/input_reorder.hpp"
 #include "models/core/tensor.hpp"
 
 namespace vb {
@@ -34,7 +35,7 @@ class TokenAdd {
 
  private:
   void build(const dnnl::memory::desc& tokens_md, const dnnl::memory::desc& x_md);
-  void build_backward(const dnnl::memory::desc& diff_dst_md);
+  void build_backward();
 
   std::string name_;
   Config cfg_;
@@ -45,13 +46,12 @@ class TokenAdd {
   Reorder x_to_plain_;                   // -> (B, N, D) plain (no-op in the usual case)
   Tensor dst_;                           // (B, N+1, D) plain
 
-  dnnl::memory::desc diff_dst_md_;  // the caller's diff_dst desc the backward steps were built for
-  Reorder diff_dst_to_plain_;       // -> (B, N+1, D) plain (no-op in the usual case)
-  Step diff_dst_to_diff_x_;         // reorder diff_dst[:, 1:, :] -> diff_x (x's layout)
-  Tensor diff_x_;                   // (B, N, D) in x's layout
-  Reorder diff_dst_to_tokens_;      // diff_dst -> tokens' layout (no-op in the usual case)
-  Tensor diff_tokens_owned_;        // tokens' desc, when that reorder is needed
-  Tensor diff_tokens_;              // diff_dst itself or diff_tokens_owned_
+  bool bwd_built_ = false;           // build_backward() ran since the last build
+  InputReorder diff_dst_to_plain_;   // -> (B, N+1, D) plain (no-op in the usual case)
+  Step diff_dst_to_diff_x_;          // reorder diff_dst[:, 1:, :] -> diff_x (x's layout)
+  Tensor diff_x_;                    // (B, N, D) in x's layout
+  InputReorder diff_dst_to_tokens_;  // diff_dst -> tokens' layout (no-op in the usual case)
+  Tensor diff_tokens_;               // diff_dst itself or its copy in the tokens' layout
 };
 
 }  // namespace vb

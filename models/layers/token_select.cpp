@@ -16,7 +16,7 @@ void TokenSelect::build(const dnnl::memory::desc& src_md) {
   const auto& eng = Runtime::engine();
   src_md_ = src_md;
   saved_ = false;
-  diff_dst_md_ = {};
+  bwd_built_ = false;
   const Dims s = src_md.dims();  // (B, N, D)
   const int64_t B = s[0], D = s[2];
   const auto plain_md = plain_desc(s);
@@ -41,12 +41,12 @@ const Tensor& TokenSelect::forward(const Tensor& src, Mode mode) {
   return dst_;
 }
 
-void TokenSelect::build_backward(const dnnl::memory::desc& diff_dst_md) {
+void TokenSelect::build_backward() {
   const auto& eng = Runtime::engine();
-  diff_dst_md_ = diff_dst_md;
+  bwd_built_ = true;
   const Dims s = src_md_.dims();  // (B, N, D)
   const int64_t B = s[0], D = s[2];
-  diff_dst_to_plain_ = Reorder(diff_dst_md, plain_desc({B, D}));
+  diff_dst_to_plain_ = InputReorder(plain_desc({B, D}));
   diff_plain_ = Tensor(s);  // zeroed: rows other than `token` are never written
   const dnnl::memory row(diff_plain_.desc().submemory_desc({B, 1, D}, {0, cfg_.token, 0}), eng,
                          diff_plain_.mem().get_data_handle());
@@ -62,7 +62,7 @@ const Tensor& TokenSelect::backward(const Tensor& diff_dst) {
   check_arg(!diff_dst.empty(), name_, "diff_dst is empty");
   check_f32(name_, "diff_dst", diff_dst);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
-  if (diff_dst.desc() != diff_dst_md_) build_backward(diff_dst.desc());
+  if (!bwd_built_) build_backward();
   // diff_dst (B, D) plain, written into row `token` of diff_plain_ (B, N, D).
   bwd_.args[DNNL_ARG_FROM].set_data_handle(diff_dst_to_plain_(diff_dst.mem()).get_data_handle());
   bwd_.run();

@@ -11,6 +11,7 @@
 
 #include "models/blocks/transformer_block.hpp"
 #include "models/core/geometry.hpp"
+#include "models/core/input_reorder.hpp"
 #include "models/core/tensor.hpp"
 #include "models/families/families.hpp"
 #include "models/init.hpp"
@@ -137,9 +138,8 @@ class Tnt : public Model {
 
   // The word conv's dst in its blocked layout -> plain for pixel_pos: oneDNN 2.6 has only its reference
   // binary for a blocked src with a plain broadcast table (27 ms per 2 images), the plain one is jit.
-  dnnl::memory::desc conv_md_;
-  Reorder conv_to_plain_;
-  Tensor conv_plain_;                  // (B*N, c, w, w) plain
+  InputReorder conv_to_plain_;         // -> (B*N, c, w, w) plain, rebuilt when B changes
+  Tensor conv_plain_;                  // conv itself or its plain copy
   Tensor pixels_, words_flat_;         // views (B*N, C, P, P) and (B, N, m*c)
   Tensor d_words_branch_, d_patches_;  // views (B*N, m, c) and (B, N, C*P*P)
   std::vector<const Tensor*> taps_;    // patch_embed, blocks.0.inner, blocks.0, blocks.1.inner, ...
@@ -244,13 +244,8 @@ const Tensor& Tnt::forward(const Tensor& images, Mode mode) {
 }
 
 const Tensor& Tnt::plain_conv(const Tensor& conv) {
-  if (conv.desc() != conv_md_) {
-    conv_md_ = conv.desc();
-    conv_to_plain_ = Reorder(conv_md_, plain_desc(conv.shape()));
-    conv_plain_ = conv_to_plain_.needed() ? Tensor(conv.shape()) : Tensor();
-  }
-  if (!conv_to_plain_.needed()) return conv;
-  conv_to_plain_.into(conv.mem(), conv_plain_.mem());
+  if (conv_to_plain_.to().dims() != conv.shape()) conv_to_plain_ = InputReorder(plain_desc(conv.shape()));
+  conv_plain_ = conv_to_plain_.tensor(conv);
   return conv_plain_;
 }
 
