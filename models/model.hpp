@@ -8,20 +8,11 @@
 #include <vector>
 
 #include "models/config.hpp"
+#include "models/core/layer.hpp"
 #include "models/core/receptive_field.hpp"
 #include "models/core/tensor.hpp"
 
 namespace vb {
-
-// One state_dict entry: a trainable parameter, a float buffer (BatchNorm running stats) or an integer
-// counter (num_batches_tracked).
-struct StateEntry {
-  std::string key;
-  Param* param = nullptr;      // trainable (value + grad)
-  Tensor* buffer = nullptr;    // non-trainable float tensor
-  int64_t* counter = nullptr;  // int64 scalar
-  Dims shape() const;          // PyTorch shape ({} for a counter)
-};
 
 class Model {
  public:

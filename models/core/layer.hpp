@@ -2,6 +2,8 @@
 // returns diff_src and writes every parameter's gradient (overwriting it: oneDNN's backward-weights
 // primitives write, they do not accumulate; accumulation over micro-batches is the trainer's job).
 // Layers with several inputs or outputs (residual add, cross-entropy) have their own signatures.
+// A layer also lists its state: trainable params() and non-trainable buffers(), which models collect into
+// their PyTorch state_dict (checkpoints, the broadcast of buffers in data-parallel training) without naming them.
 #pragma once
 
 #include <string>
@@ -10,6 +12,16 @@
 #include "models/core/tensor.hpp"
 
 namespace vb {
+
+// One state_dict entry: a trainable parameter, a float buffer (BatchNorm's running statistics) or an integer
+// counter (num_batches_tracked). A layer's keys are relative to it ("running_mean"); a model's are PyTorch's.
+struct StateEntry {
+  std::string key;
+  Param* param = nullptr;      // trainable (value + grad)
+  Tensor* buffer = nullptr;    // non-trainable float tensor
+  int64_t* counter = nullptr;  // int64 scalar
+  Dims shape() const;          // PyTorch shape ({} for a counter)
+};
 
 class Layer {
  public:
@@ -24,10 +36,31 @@ class Layer {
   // Takes diff_dst (shape of dst, any layout), returns diff_src (layout of src), fills param grads.
   virtual const Tensor& backward(const Tensor& diff_dst) = 0;
   virtual std::vector<Param*> params() { return {}; }
+  // Named non-trainable state (BatchNorm's running_mean, running_var, num_batches_tracked), keys relative to
+  // the layer; empty for most layers.
+  virtual std::vector<StateEntry> buffers() { return {}; }
+  // Every state_dict entry of the layer in PyTorch's order, keys relative to the layer: params() then
+  // buffers(), as a PyTorch module lists its own tensors. A block whose sub-layers hold buffers overrides it
+  // so that each sub-layer's entries stay together (torchvision's Bottleneck: conv1, bn1 and its statistics, ...).
+  virtual std::vector<StateEntry> state() {
+    std::vector<StateEntry> out;
+    for (Param* p : params()) out.push_back({.key = p->name, .param = p});
+    for (StateEntry& b : buffers()) out.push_back(std::move(b));
+    return out;
+  }
   const std::string& name() const { return name_; }
 
  protected:
   std::string name_;
 };
+
+// Appends layer.state() to `out` with keys prefix + "." + key (the key alone for an empty prefix: timm keeps
+// cls_token and the position tables at the root). How models and blocks collect their state: no entry by hand.
+inline void append_state(std::vector<StateEntry>& out, const std::string& prefix, Layer& layer) {
+  for (StateEntry& e : layer.state()) {
+    if (!prefix.empty()) e.key = prefix + "." + e.key;
+    out.push_back(std::move(e));
+  }
+}
 
 }  // namespace vb

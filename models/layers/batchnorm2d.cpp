@@ -40,8 +40,10 @@ BatchNorm2d::BatchNorm2d(std::string name, Config cfg) : Layer(std::move(name)),
   running_var = Tensor::from(c, std::vector<float>(cfg_.channels, 1.0f));
 }
 
-std::vector<std::pair<std::string, Tensor*>> BatchNorm2d::buffers() {
-  return {{"running_mean", &running_mean}, {"running_var", &running_var}};
+std::vector<StateEntry> BatchNorm2d::buffers() {
+  return {{.key = "running_mean", .buffer = &running_mean},
+          {.key = "running_var", .buffer = &running_var},
+          {.key = "num_batches_tracked", .counter = &num_batches_tracked}};
 }
 
 void BatchNorm2d::setup(const memory::desc& src_md) {

@@ -33,8 +33,8 @@ class BatchNorm2d : public Layer {
   // diff_dst is (N, C, H, W) in any layout; returns diff_src in the layout of src. Train forward only.
   const Tensor& backward(const Tensor& diff_dst) override;
   std::vector<Param*> params() override { return {&weight, &bias}; }
-  // Non-trainable state for checkpoints: running_mean, running_var (num_batches_tracked is the int below).
-  std::vector<std::pair<std::string, Tensor*>> buffers();
+  // Non-trainable state for checkpoints and buffer broadcasts: running_mean, running_var, num_batches_tracked.
+  std::vector<StateEntry> buffers() override;
 
   const Config& config() const { return cfg_; }
   // Frozen statistics: a Mode::train forward normalises with the running statistics (and leaves them as they

@@ -82,9 +82,11 @@ TEST_CASE("batchnorm2d running statistics follow PyTorch (unbiased variance) and
     const Vec w = random_vec(C, 1, 0.5, 1.5), b = random_vec(C, 2);
     bn.weight.value.assign(to_float(w));
     bn.bias.value.assign(to_float(b));
-    REQUIRE(bn.buffers().size() == 2);
-    REQUIRE(bn.buffers()[0].first == "running_mean");
-    REQUIRE(bn.buffers()[1].first == "running_var");
+    REQUIRE(bn.buffers().size() == 3);
+    REQUIRE(bn.buffers()[0].key == "running_mean");
+    REQUIRE(bn.buffers()[1].key == "running_var");
+    REQUIRE(bn.buffers()[2].key == "num_batches_tracked");
+    REQUIRE(bn.buffers()[2].counter == &bn.num_batches_tracked);
     require_close(to_double(bn.running_mean), Vec(C, 0.0), 0, 0, "initial running_mean");
     require_close(to_double(bn.running_var), Vec(C, 1.0), 0, 0, "initial running_var");
     REQUIRE(bn.num_batches_tracked == 0);
@@ -98,8 +100,8 @@ TEST_CASE("batchnorm2d running statistics follow PyTorch (unbiased variance) and
       bn.forward(tensor({N, C, H, W}, x), Mode::train);
     }
     REQUIRE(bn.num_batches_tracked == 2);
-    require_close(to_double(*bn.buffers()[0].second), running_mean, 1e-5, 1e-6, "running_mean");
-    require_close(to_double(*bn.buffers()[1].second), running_var, 1e-5, 1e-6, "running_var");
+    require_close(to_double(*bn.buffers()[0].buffer), running_mean, 1e-5, 1e-6, "running_mean");
+    require_close(to_double(*bn.buffers()[1].buffer), running_var, 1e-5, 1e-6, "running_var");
 
     // Eval normalises with the running statistics and leaves them alone.
     const Vec x = random_vec(N * C * H * W, 20, 1.0, 4.0);

@@ -42,18 +42,6 @@ Conv2d::Config stem_config(const ModelConfig& cfg) {
           .dtype = cfg.dtype, .dst_dtype = cfg.dtype};
 }
 
-void add_conv(std::vector<StateEntry>& out, Conv2d& conv) {
-  out.push_back({conv.name() + ".weight", &conv.weight, nullptr, nullptr});
-}
-
-void add_norm(std::vector<StateEntry>& out, BatchNorm2d& bn) {
-  out.push_back({bn.name() + ".weight", &bn.weight, nullptr, nullptr});
-  out.push_back({bn.name() + ".bias", &bn.bias, nullptr, nullptr});
-  out.push_back({bn.name() + ".running_mean", nullptr, &bn.running_mean, nullptr});
-  out.push_back({bn.name() + ".running_var", nullptr, &bn.running_var, nullptr});
-  out.push_back({bn.name() + ".num_batches_tracked", nullptr, nullptr, &bn.num_batches_tracked});
-}
-
 // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), std = sqrt(2 / fan_out).
 void init_conv(Conv2d& conv, uint64_t seed) {
   const Dims& shape = conv.weight.value.shape();
@@ -146,14 +134,10 @@ const Tensor& Bottleneck::backward(const Tensor& diff_dst) {
 }
 
 void Bottleneck::append_state(std::vector<StateEntry>& out) {
-  add_conv(out, conv1);
-  add_norm(out, bn1);
-  add_conv(out, conv2);
-  add_norm(out, bn2);
-  add_conv(out, conv3);
-  add_norm(out, bn3);
-  if (downsample_conv) add_conv(out, *downsample_conv);
-  if (downsample_bn) add_norm(out, *downsample_bn);
+  // Layer names are full module paths ("layer1.0.conv1"), so they are the prefixes.
+  for (Layer* l : std::initializer_list<Layer*>{&conv1, &bn1, &conv2, &bn2, &conv3, &bn3, downsample_conv.get(),
+                                                downsample_bn.get()})
+    if (l) vb::append_state(out, l->name(), *l);
 }
 
 void Bottleneck::init(uint64_t seed) {
@@ -266,11 +250,10 @@ const Tensor& ResNet::backward_from(size_t i, const Tensor& diff_tap) {
 
 std::vector<StateEntry> ResNet::state() {
   std::vector<StateEntry> s;
-  add_conv(s, conv1_);
-  add_norm(s, bn1_);
+  append_state(s, conv1_.name(), conv1_);
+  append_state(s, bn1_.name(), bn1_);
   for (auto& block : blocks_) block->append_state(s);
-  s.push_back({"fc.weight", &fc_.weight(), nullptr, nullptr});
-  s.push_back({"fc.bias", &fc_.bias(), nullptr, nullptr});
+  append_state(s, fc_.name(), fc_);
   return s;
 }
 

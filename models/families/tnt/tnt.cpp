@@ -300,32 +300,24 @@ const Tensor& Tnt::backward_embed(const Tensor* d_patches, const Tensor* d_words
 
 std::vector<StateEntry> Tnt::state() {
   std::vector<StateEntry> s;
-  auto add = [&](const std::string& prefix, Layer& layer) {
-    for (Param* p : layer.params()) {
-      StateEntry e;
-      e.key = prefix.empty() ? p->name : prefix + "." + p->name;
-      e.param = p;
-      s.push_back(e);
-    }
-  };
-  add("", *cls_token_);  // timm keeps cls_token, patch_pos and pixel_pos at the root
-  if (patch_pos_) add("", *patch_pos_);
-  if (pixel_pos_) add("", *pixel_pos_);
-  add("pixel_embed.proj", *pixel_proj_);
-  add("norm1_proj", *norm1_proj_);
-  add("proj", *proj_);
-  add("norm2_proj", *norm2_proj_);
+  append_state(s, "", *cls_token_);  // timm keeps cls_token, patch_pos and pixel_pos at the root
+  if (patch_pos_) append_state(s, "", *patch_pos_);
+  if (pixel_pos_) append_state(s, "", *pixel_pos_);
+  append_state(s, "pixel_embed.proj", *pixel_proj_);
+  append_state(s, "norm1_proj", *norm1_proj_);
+  append_state(s, "proj", *proj_);
+  append_state(s, "norm2_proj", *norm2_proj_);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     TntBlock& blk = *blocks_[i];
     const std::string b = fmt::format("blocks.{}", i);
-    add(b, *blk.inner);
-    add(b + ".norm1_proj", *blk.norm1_proj);
-    add(b + ".proj", *blk.proj);
-    add(b + ".norm2_proj", *blk.norm2_proj);
-    add(b, *blk.outer);
+    append_state(s, b, *blk.inner);
+    append_state(s, b + ".norm1_proj", *blk.norm1_proj);
+    append_state(s, b + ".proj", *blk.proj);
+    append_state(s, b + ".norm2_proj", *blk.norm2_proj);
+    append_state(s, b, *blk.outer);
   }
-  add("norm", *norm_);
-  add("head", *head_);
+  append_state(s, "norm", *norm_);
+  append_state(s, "head", *head_);
   return s;
 }
 

@@ -121,17 +121,13 @@ class VisionTransformer : public Model {
 
   std::vector<StateEntry> state() override {
     std::vector<StateEntry> s;
-    auto add = [&](const std::string& prefix, Layer& l) {
-      for (Param* p : l.params())
-        s.push_back(StateEntry{prefix.empty() ? p->name : prefix + "." + p->name, p});
-    };
     // timm's order: the root's own parameters (cls token, position tables) first, then the submodules.
-    add("", *cls_);
-    if (pos_) add("", *pos_);  // pos_embed, or pos_embed_x, pos_embed_y, pos_embed_cls (sincos: none)
-    add("patch_embed.proj", *patch_proj_);
-    for (auto& b : blocks_) add(b->name(), *b);
-    add("norm", *norm_);
-    add("head", *head_);
+    append_state(s, "", *cls_);
+    if (pos_) append_state(s, "", *pos_);  // pos_embed, or pos_embed_x, pos_embed_y, pos_embed_cls (sincos: none)
+    append_state(s, "patch_embed.proj", *patch_proj_);
+    for (auto& b : blocks_) append_state(s, b->name(), *b);
+    append_state(s, "norm", *norm_);
+    append_state(s, "head", *head_);
     return s;
   }
 
