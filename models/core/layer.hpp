@@ -56,11 +56,14 @@ class Layer {
 
 // Appends layer.state() to `out` with keys prefix + "." + key (the key alone for an empty prefix: timm keeps
 // cls_token and the position tables at the root). How models and blocks collect their state: no entry by hand.
-inline void append_state(std::vector<StateEntry>& out, const std::string& prefix, Layer& layer) {
-  for (StateEntry& e : layer.state()) {
+inline void append_state(std::vector<StateEntry>& out, const std::string& prefix, std::vector<StateEntry> entries) {
+  for (StateEntry& e : entries) {
     if (!prefix.empty()) e.key = prefix + "." + e.key;
     out.push_back(std::move(e));
   }
+}
+inline void append_state(std::vector<StateEntry>& out, const std::string& prefix, Layer& layer) {
+  append_state(out, prefix, layer.state());
 }
 
 }  // namespace vb

@@ -116,7 +116,7 @@ TEST_CASE("resnet feature maps stay blocked from the stem to the pool, with no r
     }
     for (size_t b = 0; b < model.blocks().size(); ++b) {
       const Bottleneck& block = *model.blocks()[b];
-      INFO(block.name);
+      INFO(block.name());
       // Each conv reads its input in the layout it arrives in: the previous block's (or the stem's) output,
       // or the previous BN/ReLU's, which keep the layout of the conv before them.
       CHECK(block.conv1.src_desc() == model.tap(b).desc());

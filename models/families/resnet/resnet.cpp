@@ -70,7 +70,7 @@ int64_t final_extent(const ModelConfig& cfg, int64_t in) {
 
 Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride,
                        DType dtype)
-    : name(name),
+    : Layer(name),
       conv1(name + ".conv1",
             {.in_channels = in_channels, .out_channels = width, .kernel = 1, .dtype = dtype, .dst_dtype = dtype}),
       bn1(name + ".bn1", {.channels = width, .dtype = dtype}),
@@ -133,11 +133,31 @@ const Tensor& Bottleneck::backward(const Tensor& diff_dst) {
   return grad_sum.forward(*d, *diff_shortcut);                                         // (B, Cin, H, W)
 }
 
-void Bottleneck::append_state(std::vector<StateEntry>& out) {
-  // Layer names are full module paths ("layer1.0.conv1"), so they are the prefixes.
-  for (Layer* l : std::initializer_list<Layer*>{&conv1, &bn1, &conv2, &bn2, &conv3, &bn3, downsample_conv.get(),
-                                                downsample_bn.get()})
-    if (l) vb::append_state(out, l->name(), *l);
+std::vector<Layer*> Bottleneck::stateful() {
+  std::vector<Layer*> out{&conv1, &bn1, &conv2, &bn2, &conv3, &bn3};
+  if (downsample_conv) out.insert(out.end(), {downsample_conv.get(), downsample_bn.get()});
+  return out;
+}
+
+std::vector<StateEntry> Bottleneck::state() {
+  std::vector<StateEntry> out;
+  // Sub-layer names are module paths ("layer1.0.conv1"): keys relative to the block drop "layer1.0.".
+  for (Layer* l : stateful()) append_state(out, l->name().substr(name_.size() + 1), *l);
+  return out;
+}
+
+std::vector<Param*> Bottleneck::params() {
+  std::vector<Param*> out;
+  for (const StateEntry& e : state())
+    if (e.param) out.push_back(e.param);
+  return out;
+}
+
+std::vector<StateEntry> Bottleneck::buffers() {
+  std::vector<StateEntry> out;
+  for (StateEntry& e : state())
+    if (!e.param) out.push_back(std::move(e));
+  return out;
 }
 
 void Bottleneck::init(uint64_t seed) {
@@ -252,14 +272,14 @@ std::vector<StateEntry> ResNet::state() {
   std::vector<StateEntry> s;
   append_state(s, conv1_.name(), conv1_);
   append_state(s, bn1_.name(), bn1_);
-  for (auto& block : blocks_) block->append_state(s);
+  for (auto& block : blocks_) append_state(s, block->name(), *block);
   append_state(s, fc_.name(), fc_);
   return s;
 }
 
 std::vector<std::string> ResNet::taps() const {
   std::vector<std::string> names{maxpool_ ? "maxpool" : "conv1"};
-  for (const auto& block : blocks_) names.push_back(block->name);
+  for (const auto& block : blocks_) names.push_back(block->name());
   return names;
 }
 
@@ -319,10 +339,10 @@ rf::TapInfo ResNet::tap_info() const {
     if (b->downsample_conv) shortcut = step(b->downsample_conv->name(), "conv", window_of(*b->downsample_conv), f);
     // The add joins two fields on the same grid; the output sees the union, i.e. the wider one.
     if (main.jump != shortcut.jump || main.start != shortcut.start || main.extent != shortcut.extent)
-      throw std::logic_error(b->name + ": the two paths of the block end on different grids");
+      throw std::logic_error(b->name() + ": the two paths of the block end on different grids");
     f = main;
     f.size = std::max(main.size, shortcut.size);
-    r.taps.push_back(rf::tap_at_centre(b->name, TapLayout::feature_map, f));
+    r.taps.push_back(rf::tap_at_centre(b->name(), TapLayout::feature_map, f));
   }
   return r;
 }

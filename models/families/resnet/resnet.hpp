@@ -24,7 +24,9 @@ namespace vb {
 // torchvision's Bottleneck (v1.5: the stride sits on the 3x3 conv): conv1 1x1 -> bn1 -> relu -> conv2 3x3
 // (stride) -> bn2 -> relu -> conv3 1x1 (4x width) -> bn3, plus the shortcut (identity, or downsample.0 1x1
 // conv with the stride + downsample.1 BN when the stride or the channel count changes), then relu.
-struct Bottleneck {
+// A Layer, as TransformerBlock: forward, backward and its state side by side.
+class Bottleneck : public Layer {
+ public:
   static constexpr int64_t expansion = 4;
   // name is the module path ("layer2.0"); src has in_channels, dst width * 4.
   // dtype: compute dtype of the convolutions (ModelConfig::dtype).
@@ -32,15 +34,18 @@ struct Bottleneck {
              DType dtype = DType::f32);
 
   // src is (B, Cin, H, W) any layout -> dst (B, 4 width, H / stride, W / stride) in the convs' layout.
-  const Tensor& forward(const Tensor& src, Mode mode);
+  const Tensor& forward(const Tensor& src, Mode mode) override;
   // diff_dst (shape of dst) -> diff_src (B, Cin, H, W) in the layout of src; writes every grad.
-  const Tensor& backward(const Tensor& diff_dst);
-  // state_dict entries in torchvision's order, keys prefixed by the block's name.
-  void append_state(std::vector<StateEntry>& out);
+  const Tensor& backward(const Tensor& diff_dst) override;
+  // conv1.weight, bn1.weight, bn1.bias, conv2.weight, ... (keys relative to the block).
+  std::vector<Param*> params() override;
+  // bn1.running_mean, bn1.running_var, bn1.num_batches_tracked, ..., downsample.1.num_batches_tracked.
+  std::vector<StateEntry> buffers() override;
+  // torchvision's order: each sub-layer's parameters, then its buffers (conv1, bn1, conv2, ...).
+  std::vector<StateEntry> state() override;
   void init(uint64_t seed);
   bool has_downsample() const { return downsample_conv != nullptr; }
 
-  std::string name;
   Conv2d conv1;
   BatchNorm2d bn1;
   ReLU relu1;
@@ -55,6 +60,9 @@ struct Bottleneck {
   ReLU relu3;    // the block's output
   Add grad_sum;  // backward only: diff_src = main-branch gradient + shortcut gradient
   const Tensor* dst = nullptr;  // relu3's output of the last forward (a tap)
+
+ private:
+  std::vector<Layer*> stateful();  // the sub-layers with state, in torchvision's order
 };
 
 class ResNet : public Model {

@@ -48,13 +48,26 @@ float drop_rate(const ModelConfig& cfg, int64_t i) {
   return cfg.depth < 2 ? 0.f : static_cast<float>(cfg.drop_path * static_cast<double>(i) / (cfg.depth - 1));
 }
 
-// Block i: inner transformer on the words (B*N, m, c); patch tokens 1..N += norm2_proj(proj(norm1_proj(words
-// viewed (B, N, m*c)))); outer transformer on the patch tokens (B, N+1, d).
-struct TntBlock {
+// Block i on TNT's two streams: inner transformer on the words (B*N, m, c); patch tokens 1..N +=
+// norm2_proj(proj(norm1_proj(words viewed (B, N, m*c)))); outer transformer on the patch tokens (B, N+1, d).
+// Shaped like the other blocks (Bottleneck, TransformerBlock: forward, backward and state side by side), with
+// two inputs and two outputs instead of one, as Add and TokenAdd have their own signatures.
+class TntBlock {
+ public:
+  // The two streams: words (B*N, m, c) and patch tokens (B, N+1, d); in backward their gradients, where null
+  // means "not reached" (a backward from a tap below the loss).
+  struct Streams {
+    const Tensor* words = nullptr;
+    const Tensor* patches = nullptr;
+  };
+
   TntBlock(const ModelConfig& cfg, int64_t i, int64_t words)
-      : token_add(fmt::format("blocks.{}.token_add", i), {cfg.embed_dim}),
+      : name_(fmt::format("blocks.{}", i)),
+        m_(words),
+        c_(cfg.inner_dim),
+        token_add(fmt::format("blocks.{}.token_add", i), {cfg.embed_dim}),
         words_grad_sum(fmt::format("blocks.{}.words_grad_sum", i)) {
-    const std::string name = fmt::format("blocks.{}", i);
+    const std::string& name = name_;
     const int64_t c = cfg.inner_dim, d = cfg.embed_dim;
     const float eps = cfg.ln_eps, p = drop_rate(cfg, i);
     // Both transformers: pre-norm, separate qk and v projections (no bias unless qkv_bias), LayerNorm eps.
@@ -80,6 +93,56 @@ struct TntBlock {
     outer = block(d, cfg.num_heads, cfg.mlp_ratio, false);
   }
 
+  const std::string& name() const { return name_; }
+
+  // src: words (B*N, m, c), patch tokens (B, N+1, d) -> dst: the same shapes, owned by the block's layers.
+  Streams forward(Streams src, Mode mode) {
+    const Tensor& patches = *src.patches;
+    const int64_t B = patches.dim(0), N = patches.dim(1) - 1;
+    const Tensor& words = inner->forward(*src.words, mode);             // (B*N, m, c)
+    const Tensor& wf = view(words_flat, words, {B, N, m_ * c_});        // (B, N, m*c)
+    const Tensor& p0 = norm1_proj->forward(wf, mode);                   // (B, N, m*c)
+    const Tensor& p1 = proj->forward(p0, mode);                         // (B, N, d)
+    const Tensor& p2 = norm2_proj->forward(p1, mode);                   // (B, N, d)
+    const Tensor& added = token_add.forward(patches, p2);               // (B, N+1, d)
+    return {.words = &words, .patches = &outer->forward(added, mode)};  // (B*N, m, c), (B, N+1, d)
+  }
+
+  // diff_dst: gradients of the two outputs -> diff_src: gradients of the two inputs (patches null when
+  // diff_dst's was). Writes every parameter's grad reached.
+  Streams backward(Streams diff_dst) {
+    const Tensor* d_words = diff_dst.words;      // (B*N, m, c) or null
+    const Tensor* d_patches = diff_dst.patches;  // (B, N+1, d) or null
+    if (d_patches) {
+      const int64_t B = d_patches->dim(0), N = d_patches->dim(1) - 1;
+      const Tensor& d_added = outer->backward(*d_patches);                     // (B, N+1, d)
+      const Tensor& d_p2 = token_add.backward(d_added);                        // (B, N, d)
+      d_patches = &token_add.diff_tokens();                                    // (B, N+1, d)
+      const Tensor& d_p1 = norm2_proj->backward(d_p2);                         // (B, N, d)
+      const Tensor& d_p0 = proj->backward(d_p1);                               // (B, N, m*c)
+      const Tensor& d_wf = norm1_proj->backward(d_p0);                         // (B, N, m*c)
+      const Tensor& d_branch = view(d_words_branch, d_wf, {B * N, m_, c_});    // (B*N, m, c)
+      d_words = d_words ? &words_grad_sum.forward(*d_words, d_branch) : &d_branch;
+    }
+    return {.words = &inner->backward(*d_words), .patches = d_patches};  // (B*N, m, c), (B, N+1, d) or null
+  }
+
+  // Keys relative to the block, timm's order: the inner transformer's, norm1_proj, proj, norm2_proj, the outer's.
+  std::vector<StateEntry> state() {
+    std::vector<StateEntry> s;
+    append_state(s, "", *inner);
+    append_state(s, "norm1_proj", *norm1_proj);
+    append_state(s, "proj", *proj);
+    append_state(s, "norm2_proj", *norm2_proj);
+    append_state(s, "", *outer);
+    return s;
+  }
+
+ private:
+  std::string name_;
+  int64_t m_, c_;  // words per patch, inner dim
+
+ public:  // the sub-layers, in forward order (the model reseeds and reads them)
   std::unique_ptr<TransformerBlock> inner;  // norm_in, attn_in, norm_mlp_in, mlp_in
   std::unique_ptr<LayerNorm> norm1_proj;    // over m*c
   std::unique_ptr<Linear> proj;             // m*c -> d, no bias
@@ -224,14 +287,9 @@ const Tensor& Tnt::forward(const Tensor& images, Mode mode) {
   taps_[0] = patches_tok;
 
   for (size_t i = 0; i < blocks_.size(); ++i) {
-    TntBlock& blk = *blocks_[i];
-    words = &blk.inner->forward(*words, mode);                        // (B*N, m, c)
-    const Tensor& wf = view(blk.words_flat, *words, {B, N, m_ * c});  // (B, N, m*c)
-    const Tensor& p0 = blk.norm1_proj->forward(wf, mode);             // (B, N, m*c)
-    const Tensor& p1 = blk.proj->forward(p0, mode);                   // (B, N, d)
-    const Tensor& p2 = blk.norm2_proj->forward(p1, mode);             // (B, N, d)
-    const Tensor& added = blk.token_add.forward(*patches_tok, p2);    // (B, N+1, d)
-    patches_tok = &blk.outer->forward(added, mode);                   // (B, N+1, d)
+    const TntBlock::Streams out = blocks_[i]->forward({.words = words, .patches = patches_tok}, mode);
+    words = out.words;              // (B*N, m, c)
+    patches_tok = out.patches;      // (B, N+1, d)
     taps_[1 + 2 * i] = words;
     taps_[2 + 2 * i] = patches_tok;
   }
@@ -261,22 +319,9 @@ const Tensor& Tnt::backward(const Tensor& diff_logits) {
 
 const Tensor& Tnt::backward_blocks(int64_t top, const Tensor* d_patches, const Tensor* d_words) {
   // d_patches is (B, N+1, d), d_words is (B*N, m, c): gradients of block `top`'s outputs.
-  const int64_t B = batch_, N = N_, c = cfg_.inner_dim;
-  for (int64_t i = top; i >= 0; --i) {
-    TntBlock& blk = *blocks_[i];
-    if (d_patches) {
-      const Tensor& d_added = blk.outer->backward(*d_patches);                  // (B, N+1, d)
-      const Tensor& d_p2 = blk.token_add.backward(d_added);                     // (B, N, d)
-      d_patches = &blk.token_add.diff_tokens();                                 // (B, N+1, d)
-      const Tensor& d_p1 = blk.norm2_proj->backward(d_p2);                      // (B, N, d)
-      const Tensor& d_p0 = blk.proj->backward(d_p1);                            // (B, N, m*c)
-      const Tensor& d_wf = blk.norm1_proj->backward(d_p0);                      // (B, N, m*c)
-      const Tensor& d_branch = view(blk.d_words_branch, d_wf, {B * N, m_, c});  // (B*N, m, c)
-      d_words = d_words ? &blk.words_grad_sum.forward(*d_words, d_branch) : &d_branch;
-    }
-    d_words = &blk.inner->backward(*d_words);  // (B*N, m, c)
-  }
-  return backward_embed(d_patches, d_words);
+  TntBlock::Streams d{.words = d_words, .patches = d_patches};
+  for (int64_t i = top; i >= 0; --i) d = blocks_[i]->backward(d);  // (B*N, m, c), (B, N+1, d) or null
+  return backward_embed(d.patches, d.words);
 }
 
 const Tensor& Tnt::backward_embed(const Tensor* d_patches, const Tensor* d_words) {
@@ -307,15 +352,7 @@ std::vector<StateEntry> Tnt::state() {
   append_state(s, "norm1_proj", *norm1_proj_);
   append_state(s, "proj", *proj_);
   append_state(s, "norm2_proj", *norm2_proj_);
-  for (size_t i = 0; i < blocks_.size(); ++i) {
-    TntBlock& blk = *blocks_[i];
-    const std::string b = fmt::format("blocks.{}", i);
-    append_state(s, b, *blk.inner);
-    append_state(s, b + ".norm1_proj", *blk.norm1_proj);
-    append_state(s, b + ".proj", *blk.proj);
-    append_state(s, b + ".norm2_proj", *blk.norm2_proj);
-    append_state(s, b, *blk.outer);
-  }
+  for (auto& b : blocks_) append_state(s, b->name(), b->state());
   append_state(s, "norm", *norm_);
   append_state(s, "head", *head_);
   return s;
