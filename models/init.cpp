@@ -47,6 +47,23 @@ void uniform(Tensor& t, uint64_t seed, const std::string& key, double lo, double
   fill(t, [&](size_t i) { return static_cast<float>(lo + (hi - lo) * rng::uniform(s, i)); });
 }
 
+void apply(const Init& how, Tensor& t, uint64_t seed, const std::string& key) {
+  switch (how.kind) {
+    case Init::Kind::constant: return constant(t, static_cast<float>(how.a));
+    case Init::Kind::normal: return normal(t, seed, key, how.a);
+    case Init::Kind::trunc_normal: return trunc_normal(t, seed, key, how.a, how.b, how.c);
+    case Init::Kind::uniform: return uniform(t, seed, key, how.a, how.b);
+  }
+}
+
+void apply(const std::vector<StateEntry>& state, uint64_t seed) {
+  for (const StateEntry& e : state) {
+    if (e.param) apply(e.param->init, e.param->value, seed, e.key);
+    if (e.buffer) apply(e.init, *e.buffer, seed, e.key);
+    if (e.counter) *e.counter = 0;
+  }
+}
+
 int64_t fan_in(const Dims& shape) { return shape.size() < 2 ? shape.at(0) : product(shape) / shape[0]; }
 int64_t fan_out(const Dims& shape) { return shape.size() < 2 ? shape.at(0) : product(shape) / shape[1]; }
 

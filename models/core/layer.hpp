@@ -20,6 +20,7 @@ struct StateEntry {
   Param* param = nullptr;      // trainable (value + grad)
   Tensor* buffer = nullptr;    // non-trainable float tensor
   int64_t* counter = nullptr;  // int64 scalar
+  Init init = {};              // how init(seed) sets a buffer (a Param carries its own; a counter starts at 0)
   Dims shape() const;          // PyTorch shape ({} for a counter)
 };
 

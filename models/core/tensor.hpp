@@ -97,12 +97,25 @@ class Reorder {
   dnnl::memory dst_;
 };
 
+// How a parameter (or buffer) starts: declared by the layer or family that creates it, applied by the model's
+// init(seed) (models/init.hpp) on the random stream of its state_dict key, so equal keys start equal.
+struct Init {
+  enum class Kind { constant, normal, trunc_normal, uniform };
+  Kind kind = Kind::constant;
+  double a = 0, b = 0, c = 0;  // constant: value a; normal: std a; trunc_normal: std a in [b, c]; uniform: [a, b]
+  static Init constant(double value) { return {Kind::constant, value}; }
+  static Init normal(double std) { return {Kind::normal, std}; }
+  static Init trunc_normal(double std, double lo, double hi) { return {Kind::trunc_normal, std, lo, hi}; }  // absolute bounds
+  static Init uniform(double lo, double hi) { return {Kind::uniform, lo, hi}; }
+};
+
 // A trainable tensor with its gradient, named by its PyTorch state_dict key suffix (weight, bias, ...).
 struct Param {
   std::string name;
   Tensor value;  // f32, plain, PyTorch layout
   Tensor grad;   // same shape; written by backward
   bool decay = true;  // false for norms, biases, cls token and position tables (no weight decay)
+  Init init = {};     // how init(seed) sets value (zeros unless the creator says otherwise)
 };
 
 // Layer argument checks: throw std::invalid_argument naming the layer and expected vs given.

@@ -58,17 +58,19 @@ Attention::Attention(std::string name, Config cfg) : Layer(std::move(name)), cfg
   head_dim_ = D / cfg_.heads;
   scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));
   if (cfg_.qkv == QkvLayout::fused) {
-    in_ = std::make_unique<Linear>(name_ + ".qkv", Linear::Config{D, 3 * D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype});
+    in_ = std::make_unique<Linear>(name_ + ".qkv",
+                                   Linear::timm_init({D, 3 * D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype}));
     in_stride_ = v_stride_ = 3 * D;
     v_offset_ = 2 * D;
   } else {
-    in_ = std::make_unique<Linear>(name_ + ".qk", Linear::Config{D, 2 * D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype});
-    v_ = std::make_unique<Linear>(name_ + ".v", Linear::Config{D, D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype});
+    in_ = std::make_unique<Linear>(name_ + ".qk",
+                                   Linear::timm_init({D, 2 * D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype}));
+    v_ = std::make_unique<Linear>(name_ + ".v", Linear::timm_init({D, D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype}));
     in_stride_ = 2 * D;
     v_stride_ = D;
     v_offset_ = 0;
   }
-  proj_ = std::make_unique<Linear>(name_ + ".proj", Linear::Config{D, D, true, cfg_.dtype});
+  proj_ = std::make_unique<Linear>(name_ + ".proj", Linear::timm_init({D, D, true, cfg_.dtype}));
   // Param names relative to this layer (see params()).
   const std::string in_prefix = cfg_.qkv == QkvLayout::fused ? "qkv." : "qk.";
   for (Param* p : in_->params()) p->name = in_prefix + p->name;

@@ -36,13 +36,15 @@ BatchNorm2d::BatchNorm2d(std::string name, Config cfg) : Layer(std::move(name)),
   const Dims c{cfg_.channels};
   weight = Param{"weight", Tensor::from(c, std::vector<float>(cfg_.channels, 1.0f)), Tensor(c), false};
   bias = Param{"bias", Tensor(c), Tensor(c), false};
+  weight.init = Init::constant(1.0);  // PyTorch's start: the identity affine map
+  bias.init = Init::constant(0.0);
   running_mean = Tensor(c);
   running_var = Tensor::from(c, std::vector<float>(cfg_.channels, 1.0f));
 }
 
 std::vector<StateEntry> BatchNorm2d::buffers() {
-  return {{.key = "running_mean", .buffer = &running_mean},
-          {.key = "running_var", .buffer = &running_var},
+  return {{.key = "running_mean", .buffer = &running_mean, .init = Init::constant(0.0)},
+          {.key = "running_var", .buffer = &running_var, .init = Init::constant(1.0)},
           {.key = "num_batches_tracked", .counter = &num_batches_tracked}};
 }
 

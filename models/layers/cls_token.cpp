@@ -12,6 +12,7 @@ namespace vb {
 ClsToken::ClsToken(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
   check_arg(cfg_.dim > 0, name_, fmt::format("dim must be positive, given {}", cfg_.dim));
   cls_token_ = Param{"cls_token", Tensor({1, 1, cfg_.dim}), Tensor({1, 1, cfg_.dim}), false};
+  cls_token_.init = Init::trunc_normal(0.02, -2.0, 2.0);  // timm's trunc_normal_(std=.02)
 }
 
 void ClsToken::build(const dnnl::memory::desc& src_md) {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <stdexcept>
 
 #include "models/core/cpu.hpp"
@@ -33,6 +34,9 @@ Conv2d::Conv2d(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg)
   const Dims weight_dims{cfg_.out_channels, cfg_.in_channels, cfg_.kernel, cfg_.kernel};
   weight = Param{"weight", Tensor(weight_dims), Tensor(weight_dims), true};
   if (cfg_.bias) bias = Param{"bias", Tensor({cfg_.out_channels}), Tensor({cfg_.out_channels}), false};
+  const double bound = 1.0 / std::sqrt(static_cast<double>(cfg_.in_channels * cfg_.kernel * cfg_.kernel));
+  weight.init = cfg_.weight_init.value_or(Init::uniform(-bound, bound));
+  bias.init = cfg_.bias_init.value_or(Init::uniform(-bound, bound));
   check_arg(cfg_.dst_dtype == DType::f32 || cfg_.dtype == DType::bf16, name_, "a bf16 dst needs dtype bf16");
 }
 

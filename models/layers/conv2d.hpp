@@ -5,6 +5,7 @@
 // unless dst_dtype asks for bf16 (a bf16 ResNet keeps its feature maps bf16); grads stay f32.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ class Conv2d : public Layer {
     bool bias = false;
     DType dtype = DType::f32;
     DType dst_dtype = DType::f32;  // bf16 only with dtype bf16
+    // How weight and bias start (init(seed)); unset: PyTorch's nn.Conv2d default, U(+-1/sqrt(fan_in)).
+    std::optional<Init> weight_init = std::nullopt;
+    std::optional<Init> bias_init = std::nullopt;
   };
 
   Conv2d(std::string name, Config cfg);

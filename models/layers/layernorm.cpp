@@ -23,6 +23,8 @@ LayerNorm::LayerNorm(std::string name, Config cfg) : Layer(std::move(name)), cfg
   check_arg(cfg_.dtype == DType::f32, name_, "bf16 is not supported yet");
   weight_ = Param{"weight", Tensor::from({cfg_.dim}, filled(cfg_.dim, 1.0f)), Tensor({cfg_.dim}), false};
   bias_ = Param{"bias", Tensor({cfg_.dim}), Tensor({cfg_.dim}), false};
+  weight_.init = Init::constant(1.0);  // PyTorch's start: the identity affine map
+  bias_.init = Init::constant(0.0);
 }
 
 void LayerNorm::build(const dnnl::memory::desc& src_md) {

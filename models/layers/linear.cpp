@@ -1,6 +1,7 @@
 // Linear layer: inner product forward; backward as matmuls (data, weights, bias) on the (rows, in) view of src.
 #include "models/layers/linear.hpp"
 
+#include <cmath>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -26,7 +27,16 @@ Linear::Linear(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg)
   weight_ = Param{"weight", Tensor({cfg_.out_features, cfg_.in_features}),
                   Tensor({cfg_.out_features, cfg_.in_features}), true};
   if (cfg_.bias) bias_ = Param{"bias", Tensor({cfg_.out_features}), Tensor({cfg_.out_features}), false};
+  const double bound = 1.0 / std::sqrt(static_cast<double>(cfg_.in_features));
+  weight_.init = cfg_.weight_init.value_or(Init::uniform(-bound, bound));
+  bias_.init = cfg_.bias_init.value_or(Init::uniform(-bound, bound));
   check_arg(cfg_.dst_dtype == DType::f32 || cfg_.dtype == DType::bf16, name_, "a bf16 dst needs dtype bf16");
+}
+
+Linear::Config Linear::timm_init(Config c) {
+  c.weight_init = Init::trunc_normal(0.02, -2.0, 2.0);
+  c.bias_init = Init::constant(0.0);
+  return c;
 }
 
 std::vector<Param*> Linear::params() {

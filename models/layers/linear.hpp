@@ -4,6 +4,7 @@
 // dst is f32 unless dst_dtype asks for bf16 (when the next op reads bf16 anyway: saves a conversion pass).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,13 @@ class Linear : public Layer {
     // Eval-mode forward applies exact GELU to dst in the GEMM's epilogue (a oneDNN post-op): Mlp's fc1 then
     // skips its GELU pass in inference. Train mode is unchanged (GELU's backward needs fc1's output).
     bool fuse_gelu_eval = false;
+    // How weight and bias start (init(seed)); unset: PyTorch's nn.Linear default, U(+-1/sqrt(in_features)).
+    std::optional<Init> weight_init = std::nullopt;
+    std::optional<Init> bias_init = std::nullopt;
   };
+  // `c` with timm's start for the nn.Linear layers of its ViT and TNT (_init_weights): weight trunc_normal(std
+  // 0.02, +-2), bias 0.
+  static Config timm_init(Config c);
 
   Linear(std::string name, Config cfg);
 

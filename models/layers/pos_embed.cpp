@@ -37,6 +37,7 @@ LearnedPosEmbed::LearnedPosEmbed(std::string name, Config cfg) : Layer(std::move
             fmt::format("table_shape must be (1, ...) with positive sizes, given {}", to_string(t)));
   check_arg(!cfg_.param_name.empty(), name_, "param_name is empty");
   table_ = Param{cfg_.param_name, Tensor(t), Tensor(t), false};
+  table_.init = Init::trunc_normal(0.02, -2.0, 2.0);  // timm's trunc_normal_(std=.02)
 }
 
 void LearnedPosEmbed::build(const dnnl::memory::desc& src_md) {

@@ -19,6 +19,7 @@ PosEmbed2d::PosEmbed2d(std::string name, Config cfg) : Layer(std::move(name)), c
     x_ = Param{"pos_embed_x", Tensor({1, Gw, D / 2}), Tensor({1, Gw, D / 2}), false};
     y_ = Param{"pos_embed_y", Tensor({1, Gh, D / 2}), Tensor({1, Gh, D / 2}), false};
     cls_ = Param{"pos_embed_cls", Tensor({1, 1, D}), Tensor({1, 1, D}), false};
+    for (Param* p : {&x_, &y_, &cls_}) p->init = Init::trunc_normal(0.02, -2.0, 2.0);  // as timm's pos_embed
   } else {
     check_arg(D % 4 == 0, label(), fmt::format("sincos 2-D tables need dim % 4 == 0, given {}", D));
   }

@@ -34,27 +34,20 @@ const ModelConfig& validated(const ModelConfig& cfg) {
   return cfg;
 }
 
+// `c` with torchvision's start for every conv: kaiming_normal_(mode="fan_out", nonlinearity="relu"), std =
+// sqrt(2 / fan_out). (BatchNorm starts at weight 1, bias 0, running mean 0, variance 1; fc as nn.Linear.)
+Conv2d::Config kaiming(Conv2d::Config c) {
+  const Dims shape{c.out_channels, c.in_channels, c.kernel, c.kernel};
+  c.weight_init = Init::normal(std::sqrt(2.0 / init::fan_out(shape)));
+  return c;
+}
+
 Conv2d::Config stem_config(const ModelConfig& cfg) {
-  if (cfg.stem == Stem::imagenet) return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width,
-                                          .kernel = 7, .stride = 2, .padding = 3, .dtype = cfg.dtype,
-                                          .dst_dtype = cfg.dtype};
-  return {.in_channels = cfg.in_chans, .out_channels = cfg.base_width, .kernel = 3, .stride = 1, .padding = 1,
-          .dtype = cfg.dtype, .dst_dtype = cfg.dtype};
-}
-
-// torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), std = sqrt(2 / fan_out).
-void init_conv(Conv2d& conv, uint64_t seed) {
-  const Dims& shape = conv.weight.value.shape();
-  init::normal(conv.weight.value, seed, conv.name() + ".weight", std::sqrt(2.0 / init::fan_out(shape)));
-}
-
-// A fresh BatchNorm2d: weight 1, bias 0, running mean 0, running variance 1, no batches tracked.
-void init_norm(BatchNorm2d& bn) {
-  init::constant(bn.weight.value, 1.0f);
-  init::constant(bn.bias.value, 0.0f);
-  init::constant(bn.running_mean, 0.0f);
-  init::constant(bn.running_var, 1.0f);
-  bn.num_batches_tracked = 0;
+  if (cfg.stem == Stem::imagenet) return kaiming({.in_channels = cfg.in_chans, .out_channels = cfg.base_width,
+                                                  .kernel = 7, .stride = 2, .padding = 3, .dtype = cfg.dtype,
+                                                  .dst_dtype = cfg.dtype});
+  return kaiming({.in_channels = cfg.in_chans, .out_channels = cfg.base_width, .kernel = 3, .stride = 1,
+                  .padding = 1, .dtype = cfg.dtype, .dst_dtype = cfg.dtype});
 }
 
 // Spatial extent after the stem and the four stages (floor, as PyTorch), for the input checks.
@@ -71,18 +64,16 @@ int64_t final_extent(const ModelConfig& cfg, int64_t in) {
 Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride,
                        DType dtype)
     : Layer(name),
-      conv1(name + ".conv1",
-            {.in_channels = in_channels, .out_channels = width, .kernel = 1, .dtype = dtype, .dst_dtype = dtype}),
+      conv1(name + ".conv1", kaiming({.in_channels = in_channels, .out_channels = width, .kernel = 1,
+                                      .dtype = dtype, .dst_dtype = dtype})),
       bn1(name + ".bn1", {.channels = width, .dtype = dtype}),
       relu1(name + ".relu1", {dtype}),
-      conv2(name + ".conv2",
-            {.in_channels = width, .out_channels = width, .kernel = 3, .stride = stride, .padding = 1,
-             .dtype = dtype, .dst_dtype = dtype}),
+      conv2(name + ".conv2", kaiming({.in_channels = width, .out_channels = width, .kernel = 3, .stride = stride,
+                                      .padding = 1, .dtype = dtype, .dst_dtype = dtype})),
       bn2(name + ".bn2", {.channels = width, .dtype = dtype}),
       relu2(name + ".relu2", {dtype}),
-      conv3(name + ".conv3",
-            {.in_channels = width, .out_channels = width * expansion, .kernel = 1, .dtype = dtype,
-             .dst_dtype = dtype}),
+      conv3(name + ".conv3", kaiming({.in_channels = width, .out_channels = width * expansion, .kernel = 1,
+                                      .dtype = dtype, .dst_dtype = dtype})),
       bn3(name + ".bn3", {.channels = width * expansion, .dtype = dtype}),
       add(name + ".add", dtype),
       relu3(name + ".relu3", {dtype}),
@@ -90,8 +81,8 @@ Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t wid
   if (stride != 1 || in_channels != width * expansion) {
     downsample_conv = std::make_unique<Conv2d>(
         name + ".downsample.0",
-        Conv2d::Config{.in_channels = in_channels, .out_channels = width * expansion, .kernel = 1, .stride = stride,
-                       .dtype = dtype, .dst_dtype = dtype});
+        kaiming({.in_channels = in_channels, .out_channels = width * expansion, .kernel = 1, .stride = stride,
+                 .dtype = dtype, .dst_dtype = dtype}));
     downsample_bn = std::make_unique<BatchNorm2d>(
         name + ".downsample.1", BatchNorm2d::Config{.channels = width * expansion, .dtype = dtype});
   }
@@ -158,17 +149,6 @@ std::vector<StateEntry> Bottleneck::buffers() {
   for (StateEntry& e : state())
     if (!e.param) out.push_back(std::move(e));
   return out;
-}
-
-void Bottleneck::init(uint64_t seed) {
-  init_conv(conv1, seed);
-  init_norm(bn1);
-  init_conv(conv2, seed);
-  init_norm(bn2);
-  init_conv(conv3, seed);
-  init_norm(bn3);  // torchvision's optional zero_init_residual (bn3.weight = 0) is off by default, as here
-  if (downsample_conv) init_conv(*downsample_conv, seed);
-  if (downsample_bn) init_norm(*downsample_bn);
 }
 
 // ---- ResNet ----------------------------------------------------------------------------------------------
@@ -290,13 +270,9 @@ const Tensor& ResNet::tap(size_t i) const {
 }
 
 void ResNet::init(uint64_t seed) {
-  init_conv(conv1_, seed);
-  init_norm(bn1_);
-  for (auto& block : blocks_) block->init(seed);
-  // PyTorch's Linear default: U(+-1/sqrt(fan_in)) for weight and bias.
-  const double bound = 1.0 / std::sqrt(static_cast<double>(fc_.config().in_features));
-  init::uniform(fc_.weight().value, seed, "fc.weight", -bound, bound);
-  init::uniform(fc_.bias().value, seed, "fc.bias", -bound, bound);
+  // As the layers declared it: kaiming convs, BatchNorm 1 / 0 with fresh statistics (torchvision's optional
+  // zero_init_residual, bn3.weight = 0, is off by default, as here), fc as nn.Linear's default.
+  init::apply(state(), seed);
 }
 
 void ResNet::freeze_norm_stats(bool on) {

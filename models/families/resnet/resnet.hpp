@@ -43,7 +43,6 @@ class Bottleneck : public Layer {
   std::vector<StateEntry> buffers() override;
   // torchvision's order: each sub-layer's parameters, then its buffers (conv1, bn1, conv2, ...).
   std::vector<StateEntry> state() override;
-  void init(uint64_t seed);
   bool has_downsample() const { return downsample_conv != nullptr; }
 
   Conv2d conv1;

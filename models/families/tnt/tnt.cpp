@@ -88,7 +88,7 @@ class TntBlock {
     };
     inner = block(c, cfg.inner_heads, cfg.inner_mlp_ratio, true);
     norm1_proj = std::make_unique<LayerNorm>(name + ".norm1_proj", LayerNorm::Config{words * c, eps});
-    proj = std::make_unique<Linear>(name + ".proj", Linear::Config{words * c, d, false, cfg.dtype});
+    proj = std::make_unique<Linear>(name + ".proj", Linear::timm_init({words * c, d, false, cfg.dtype}));
     norm2_proj = std::make_unique<LayerNorm>(name + ".norm2_proj", LayerNorm::Config{d, eps});
     outer = block(d, cfg.num_heads, cfg.mlp_ratio, false);
   }
@@ -244,19 +244,27 @@ Tnt::Tnt(const ModelConfig& cfg) : Model(cfg) {
   const bool outer_pos = cfg_.tnt_pos == TntPos::outer || cfg_.tnt_pos == TntPos::both;
 
   unfold_ = std::make_unique<PatchUnfold>("pixel_embed.unfold", PatchUnfold::Config{P});
+  // timm's start: the word conv as a linear layer, normal with std 1/sqrt(fan_in), zero bias; every other
+  // parameter as its layer declares it (timm's trunc-normal 0.02 for Linear weights, cls_token and the position
+  // tables; zero biases; LayerNorm 1 / 0).
+  const int64_t K = cfg_.word_kernel;
   pixel_proj_ = std::make_unique<Conv2d>(
-      "pixel_embed.proj", Conv2d::Config{C, c, cfg_.word_kernel, cfg_.word_stride, cfg_.word_padding, true, cfg_.dtype});
+      "pixel_embed.proj",
+      Conv2d::Config{.in_channels = C, .out_channels = c, .kernel = K, .stride = cfg_.word_stride,
+                     .padding = cfg_.word_padding, .bias = true, .dtype = cfg_.dtype,
+                     .weight_init = Init::normal(1.0 / std::sqrt(static_cast<double>(init::fan_in({c, C, K, K})))),
+                     .bias_init = Init::constant(0.0)});
   if (inner_pos) pixel_pos_ = std::make_unique<LearnedPosEmbed>("pixel_pos", LearnedPosEmbed::Config{{1, c, w_, w_}, "pixel_pos"});
   flatten_ = std::make_unique<FlattenTokens>("pixel_embed.flatten");
   norm1_proj_ = std::make_unique<LayerNorm>("norm1_proj", LayerNorm::Config{m_ * c, eps});
-  proj_ = std::make_unique<Linear>("proj", Linear::Config{m_ * c, d, true, cfg_.dtype});
+  proj_ = std::make_unique<Linear>("proj", Linear::timm_init({m_ * c, d, true, cfg_.dtype}));
   norm2_proj_ = std::make_unique<LayerNorm>("norm2_proj", LayerNorm::Config{d, eps});
   cls_token_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{d});
   if (outer_pos) patch_pos_ = std::make_unique<LearnedPosEmbed>("patch_pos", LearnedPosEmbed::Config{{1, N_ + 1, d}, "patch_pos"});
   for (int64_t i = 0; i < cfg_.depth; ++i) blocks_.push_back(std::make_unique<TntBlock>(cfg_, i, m_));
   norm_ = std::make_unique<LayerNorm>("norm", LayerNorm::Config{d, eps});
   select_ = std::make_unique<TokenSelect>("select");
-  head_ = std::make_unique<Linear>("head", Linear::Config{d, cfg_.num_classes, true, cfg_.dtype});
+  head_ = std::make_unique<Linear>("head", Linear::timm_init({d, cfg_.num_classes, true, cfg_.dtype}));
   taps_.assign(1 + 2 * cfg_.depth, nullptr);
 }
 
@@ -401,22 +409,9 @@ std::vector<std::pair<std::string, const Tensor*>> Tnt::attention_probs() const 
   return out;
 }
 
-// timm TNT: trunc-normal std 0.02 (bounds +-2) for Linear weights, cls_token, patch_pos and pixel_pos; zero
-// biases; LayerNorm 1 / 0; the word conv as a linear layer, lecun-normal (std 1/sqrt(fan_in)).
+// timm TNT's start, as the layers declared it at construction (see the constructor).
 void Tnt::init(uint64_t seed) {
-  for (const StateEntry& e : state()) {
-    Tensor& t = e.param->value;
-    const std::string& k = e.key;
-    const bool rank1 = t.shape().size() == 1;
-    if (k == "pixel_embed.proj.weight")
-      init::normal(t, seed, k, 1.0 / std::sqrt(static_cast<double>(init::fan_in(t.shape()))));
-    else if (rank1 && k.ends_with(".weight"))  // LayerNorm scales
-      init::constant(t, 1.0f);
-    else if (rank1 && k.ends_with(".bias"))
-      init::constant(t, 0.0f);
-    else  // Linear weights, cls_token, patch_pos, pixel_pos
-      init::trunc_normal(t, seed, k, 0.02, -2.0, 2.0);
-  }
+  init::apply(state(), seed);
   // Stochastic depth: every block's own streams, derived from the seed.
   for (size_t i = 0; i < blocks_.size(); ++i) {
     blocks_[i]->inner->reseed(drop_seed(seed, i, true));

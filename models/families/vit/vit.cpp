@@ -46,11 +46,11 @@ void check_config(const ModelConfig& c) {
        fmt::format("drop_path must be in [0, 1), given {}", c.drop_path));
 }
 
-// timm's lecun_normal_ (variance_scaling_, fan_in, truncated normal): a normal cut at +-2 std, widened by
-// 1/0.8796 so that the result has std 1/sqrt(fan_in).
-void lecun_normal(Tensor& t, uint64_t seed, const std::string& key) {
-  const double std = 1.0 / std::sqrt(static_cast<double>(init::fan_in(t.shape()))) / 0.87962566103423978;
-  init::trunc_normal(t, seed, key, std, -2 * std, 2 * std);
+// timm's lecun_normal_ (variance_scaling_, fan_in, truncated normal) for a weight of `shape`: a normal cut at
+// +-2 std, widened by 1/0.8796 so that the result has std 1/sqrt(fan_in).
+Init lecun_normal(const Dims& shape) {
+  const double std = 1.0 / std::sqrt(static_cast<double>(init::fan_in(shape))) / 0.87962566103423978;
+  return Init::trunc_normal(std, -2 * std, 2 * std);
 }
 
 class VisionTransformer : public Model {
@@ -59,8 +59,14 @@ class VisionTransformer : public Model {
     check_config(cfg_);
     const int64_t D = cfg_.embed_dim, G = cfg_.img_size / cfg_.patch_size;
     grid_ = G;
+    // timm's start: the patch embedding as a linear layer (lecun-normal), zero bias; every other parameter as
+    // its layer declares it (timm's trunc-normal 0.02 for Linear weights, cls token and position tables).
+    const int64_t C = cfg_.in_chans, P = cfg_.patch_size;
     patch_proj_ = std::make_unique<Conv2d>(
-        "patch_embed.proj", Conv2d::Config{cfg_.in_chans, D, cfg_.patch_size, cfg_.patch_size, 0, true, cfg_.dtype});
+        "patch_embed.proj", Conv2d::Config{.in_channels = C, .out_channels = D, .kernel = P, .stride = P,
+                                           .bias = true, .dtype = cfg_.dtype,
+                                           .weight_init = lecun_normal({D, C, P, P}),
+                                           .bias_init = Init::constant(0.0)});
     flatten_ = std::make_unique<FlattenTokens>("patch_embed.flatten");
     cls_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{D});
     switch (cfg_.pos_embed) {
@@ -90,7 +96,7 @@ class VisionTransformer : public Model {
     }
     norm_ = std::make_unique<LayerNorm>("norm", LayerNorm::Config{D, cfg_.ln_eps});
     select_ = std::make_unique<TokenSelect>("head_select", TokenSelect::Config{0});
-    head_ = std::make_unique<Linear>("head", Linear::Config{D, cfg_.num_classes, true, cfg_.dtype});
+    head_ = std::make_unique<Linear>("head", Linear::timm_init({D, cfg_.num_classes, true, cfg_.dtype}));
     taps_.resize(cfg_.depth + 1);
   }
 
@@ -177,20 +183,7 @@ class VisionTransformer : public Model {
   }
 
   void init(uint64_t seed) override {
-    for (StateEntry& e : state()) {
-      Tensor& t = e.param->value;
-      const std::string& k = e.key;
-      const bool is_norm = k == "norm.weight" || k == "norm.bias" || k.find(".norm") != std::string::npos;
-      if (is_norm) {
-        init::constant(t, k.ends_with(".weight") ? 1.f : 0.f);
-      } else if (k == "patch_embed.proj.weight") {
-        lecun_normal(t, seed, k);
-      } else if (k.ends_with(".bias")) {
-        init::constant(t, 0.f);
-      } else {  // Linear weights, cls token, position tables
-        init::trunc_normal(t, seed, k, 0.02, -2.0, 2.0);
-      }
-    }
+    init::apply(state(), seed);  // as each layer declared at construction
     for (auto& b : blocks_) b->reseed(init::key_seed(seed, b->name() + ".drop_path"));
   }
 
