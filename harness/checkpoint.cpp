@@ -47,6 +47,12 @@ void load_checkpoint(const H5Input& in, Model& model) {
   const std::string& where = in.path();
   const std::string& name = model.config().name;
   std::set<std::string> used;
+  const std::vector<PosTable> tables = model.pos_tables();
+  const auto table_of = [&](const std::string& key) -> const PosTable* {
+    for (const PosTable& t : tables)
+      if (t.key == key) return &t;
+    return nullptr;
+  };
   for (const StateEntry& e : model.state()) {
     const auto it = found.find(e.key);
     if (it == found.end())
@@ -58,7 +64,9 @@ void load_checkpoint(const H5Input& in, Model& model) {
       Tensor& t = e.param ? e.param->value : *e.buffer;
       if (it->second == t.shape()) {
         t.assign(in.read_f32(e.key));
-      } else if (auto resampled = resample_position_table(e.key, in.read_f32(e.key), it->second, t.shape())) {
+      } else if (const PosTable* table = table_of(e.key);
+                 auto resampled = table ? resample_position_table(*table, in.read_f32(e.key), it->second, t.shape())
+                                        : std::nullopt) {
         fmt::print(stderr, "{}: resampled '{}' from {} to {} (bilinear)\n", where, e.key, to_string(it->second),
                    to_string(t.shape()));
         t.assign(*resampled);

@@ -47,24 +47,27 @@ std::vector<float> resample_grid(const std::vector<float>& src, int64_t h, int64
   return dst;
 }
 
-std::optional<std::vector<float>> resample_position_table(const std::string& key, const std::vector<float>& values,
+std::optional<std::vector<float>> resample_position_table(const PosTable& table, const std::vector<float>& values,
                                                           const Dims& from, const Dims& to) {
-  const auto ends = [&](const std::string& s) { return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0; };
   if (from.size() != to.size() || from.empty() || from[0] != 1 || to[0] != 1) return std::nullopt;
-  if ((ends("pos_embed") || ends("patch_pos")) && from.size() == 3 && from[2] == to[2]) {
-    // One cls row, then a square grid of patches.
-    const int64_t g_from = square_side(from[1] - 1), g_to = square_side(to[1] - 1), d = from[2];
-    if (g_from < 1 || g_to < 1) return std::nullopt;
-    std::vector<float> out(values.begin(), values.begin() + d);
-    const auto grid = resample_grid({values.begin() + d, values.end()}, g_from, g_from, d, g_to, g_to, true);
-    out.insert(out.end(), grid.begin(), grid.end());
-    return out;
-  }
-  if ((ends("pos_embed_x") || ends("pos_embed_y")) && from.size() == 3 && from[2] == to[2])
-    return resample_grid(values, 1, from[1], from[2], 1, to[1], true);
-  if (ends("pixel_pos") && from.size() == 4 && from[1] == to[1])
+  if (table.channels_first) {  // (1, C, h, w)
+    if (from.size() != 4 || from[1] != to[1]) return std::nullopt;
     return resample_grid(values, from[2], from[3], from[1], to[2], to[3], false);
-  return std::nullopt;
+  }
+  // (1, prefix + h*w, C): the prefix rows (a cls token's) stay, the grid is resampled.
+  if (from.size() != 3 || from[2] != to[2]) return std::nullopt;
+  const int64_t p = table.prefix, d = from[2], n_from = from[1] - p, n_to = to[1] - p;
+  if (n_from < 1 || n_to < 1) return std::nullopt;
+  int64_t h_from = 1, w_from = n_from, h_to = 1, w_to = n_to;  // one axis (pos_embed_x, pos_embed_y)
+  if (table.grid_h != 1) {
+    h_from = w_from = square_side(n_from);
+    h_to = w_to = square_side(n_to);
+    if (h_from < 1 || h_to < 1) return std::nullopt;
+  }
+  std::vector<float> out(values.begin(), values.begin() + p * d);
+  const auto grid = resample_grid({values.begin() + p * d, values.end()}, h_from, w_from, d, h_to, w_to, true);
+  out.insert(out.end(), grid.begin(), grid.end());
+  return out;
 }
 
 }  // namespace vb

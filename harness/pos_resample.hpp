@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/core/tensor.hpp"
+#include "models/model.hpp"
 
 namespace vb {
 
@@ -15,10 +16,10 @@ namespace vb {
 std::vector<float> resample_grid(const std::vector<float>& src, int64_t h, int64_t w, int64_t channels, int64_t out_h,
                                  int64_t out_w, bool channels_last);
 
-// If `key` is a position table whose stored shape differs from the model's only by its grid, returns the values
-// resampled to `to`; otherwise nothing. Tables: pos_embed / patch_pos (1, prefix + h*w, D) with one cls row and a
-// square grid; pos_embed_x / pos_embed_y (1, g, D/2); pixel_pos (1, c, h, w).
-std::optional<std::vector<float>> resample_position_table(const std::string& key, const std::vector<float>& values,
+// If the stored shape `from` of a model's position table (Model::pos_tables()) differs from the model's `to` only
+// by its grid, returns the values resampled to `to` (prefix rows copied); otherwise nothing. A rows table's stored
+// grid is one axis when the model's is (grid_h 1), else square.
+std::optional<std::vector<float>> resample_position_table(const PosTable& table, const std::vector<float>& values,
                                                           const Dims& from, const Dims& to);
 
 }  // namespace vb

@@ -14,6 +14,15 @@
 
 namespace vb {
 
+// A learned position table of a model and how its rows lie on the token grid, so that a checkpoint trained at
+// another grid can be resampled (harness/pos_resample.hpp) without guessing from the key.
+struct PosTable {
+  std::string key;                 // state_dict key (timm's): pos_embed, pos_embed_x, pos_embed_y, patch_pos, pixel_pos
+  bool channels_first = false;     // (1, C, h, w); otherwise rows (1, prefix + h*w, C), the grid row-major
+  int64_t prefix = 0;              // rows before the grid: 1 for a cls token's row, else 0
+  int64_t grid_h = 0, grid_w = 0;  // the model's grid; grid_h 1: one axis of the grid (pos_embed_x, pos_embed_y)
+};
+
 class Model {
  public:
   explicit Model(ModelConfig cfg) : cfg_(std::move(cfg)) {}
@@ -49,6 +58,8 @@ class Model {
   // family computes it from its own layers or config, so measurements never ask which family a model is. Empty
   // for a model without taps (test doubles); the registry test checks every preset's against its taps.
   virtual rf::TapInfo tap_info() const { return {}; }
+  // The learned position tables among state()'s entries (none for CNNs and fixed tables).
+  virtual std::vector<PosTable> pos_tables() const { return {}; }
   // BatchNorm with its running statistics in Mode::train too, backward treating them as constants: the
   // eval-mode network with a backward, for receptive fields. A no-op for models without BatchNorm.
   virtual void freeze_norm_stats(bool on) { (void)on; }

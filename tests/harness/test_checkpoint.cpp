@@ -119,12 +119,14 @@ TEST_CASE("a checkpoint's position table for another grid is resampled on load",
   const auto dir = temp_dir("resample");
   // pos_embed (1, 1 + 2*2, 3) saved, model wants (1, 1 + 4*4, 3): the cls row is copied, the grid resampled.
   struct PosModel : TinyModel {
-    explicit PosModel(int64_t grid) {
+    explicit PosModel(int64_t grid) : grid(grid) {
       pos.name = "pos_embed";
       pos.value = Tensor({1, 1 + grid * grid, 3});
       pos.grad = Tensor({1, 1 + grid * grid, 3});
     }
     std::vector<StateEntry> state() override { return {{"pos_embed", &pos, nullptr, nullptr}}; }
+    std::vector<PosTable> pos_tables() const override { return {{.key = "pos_embed", .prefix = 1, .grid_h = grid, .grid_w = grid}}; }
+    int64_t grid;
     Param pos;
   };
   PosModel small(2), big(4);

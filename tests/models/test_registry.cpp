@@ -119,6 +119,50 @@ TEST_CASE("every preset runs forward and backward, and every parameter gets a fi
   }
 }
 
+// Model::pos_tables() is what a checkpoint trained at another grid gets resampled by: each declared table is a
+// parameter of the model shaped as its geometry says, and every learned table is declared (ViT learned_1d: 1,
+// learned_2d: pos_embed_x and _y; TNT tnt_pos both: patch_pos and pixel_pos). Small presets, every ViT option.
+TEST_CASE("every learned position table is declared with its geometry", "[registry][model]") {
+  for (const auto& name : preset_names()) {
+    const ModelConfig base = preset(name);
+    if (base.img_size > 32) continue;
+    std::vector<ModelConfig> variants{base};
+    if (base.family == Family::vit) {
+      variants.clear();
+      for (PosEmbed p : {PosEmbed::none, PosEmbed::learned_1d, PosEmbed::learned_2d, PosEmbed::sincos_2d}) {
+        ModelConfig c = base;
+        c.pos_embed = p;
+        variants.push_back(c);
+      }
+    }
+    for (const ModelConfig& cfg : variants) {
+      INFO(name << " pos_embed " << to_string(cfg.pos_embed) << " tnt_pos " << to_string(cfg.tnt_pos));
+      auto model = create_model(cfg);
+      const auto state = model->state();
+      const auto tables = model->pos_tables();
+      size_t expected = 0;
+      if (cfg.family == Family::vit)
+        expected = cfg.pos_embed == PosEmbed::learned_1d ? 1 : cfg.pos_embed == PosEmbed::learned_2d ? 2 : 0;
+      if (cfg.family == Family::tnt) expected = cfg.tnt_pos == TntPos::both ? 2 : cfg.tnt_pos == TntPos::none ? 0 : 1;
+      CHECK(tables.size() == expected);
+      for (const PosTable& t : tables) {
+        INFO(t.key);
+        const auto it = std::find_if(state.begin(), state.end(), [&](const StateEntry& e) { return e.key == t.key; });
+        REQUIRE(it != state.end());
+        REQUIRE(it->param != nullptr);
+        const Dims s = it->shape();
+        if (t.channels_first) {
+          REQUIRE(s.size() == 4);
+          CHECK((s[2] == t.grid_h && s[3] == t.grid_w));
+        } else {
+          REQUIRE(s.size() == 3);
+          CHECK(s[1] == t.prefix + t.grid_h * t.grid_w);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("the JSON of every preset reads back into the same config", "[registry]") {
   for (const auto& name : preset_names()) {
     INFO(name);

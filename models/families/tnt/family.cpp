@@ -31,13 +31,13 @@ std::vector<CostRow> tnt_cost_table(const ModelConfig& c) {
   const Count g = Count(c.img_size) / c.patch_size, n = g * g, d = c.embed_dim, ci = c.inner_dim;  // checked
   const Count w = (Count(c.patch_size) + 2 * c.word_padding - c.word_kernel) / c.word_stride + 1, m = w * w;  // conv_out
   const Count k2 = Count(c.word_kernel) * c.word_kernel;
-  const bool inner_pos = c.tnt_pos == TntPos::inner || c.tnt_pos == TntPos::both;
-  const bool outer_pos = c.tnt_pos == TntPos::outer || c.tnt_pos == TntPos::both;
+  const bool with_pixel_pos = c.tnt_pos == TntPos::inner || c.tnt_pos == TntPos::both;
+  const bool with_patch_pos = c.tnt_pos == TntPos::outer || c.tnt_pos == TntPos::both;
   const Count hidden = scaled(d, c.mlp_ratio), inner_hidden = scaled(ci, c.inner_mlp_ratio);
   CostRow embed{"pixel_embed+patch_embed", {(n + 1).v, d.v}, 0, 0};
-  embed.params = (c.in_chans * k2 * ci + ci + (inner_pos ? ci * m : 0)  // pixel_embed
+  embed.params = (c.in_chans * k2 * ci + ci + (with_pixel_pos ? ci * m : 0)  // pixel_embed
                   + ln_params(m * ci) + linear_params(m * ci, d, true) + ln_params(d)  // patch proj
-                  + d + (outer_pos ? (n + 1) * d : 0))  // cls, patch_pos
+                  + d + (with_patch_pos ? (n + 1) * d : 0))  // cls, patch_pos
                      .v;
   embed.macs = (n * (m * c.in_chans * k2 * ci + m * ci * d)).v;
   rows.push_back(embed);

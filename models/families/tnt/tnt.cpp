@@ -165,6 +165,8 @@ class Tnt : public Model {
   const Tensor& backward_from(size_t i, const Tensor& diff_tap) override;
   std::vector<std::pair<std::string, const Tensor*>> attention_probs() const override;
   rf::TapInfo tap_info() const override;
+  // patch_pos (1, N+1, d): the cls row, then the patch grid; pixel_pos (1, c, w, w): the word grid of a patch.
+  std::vector<PosTable> pos_tables() const override;
   void init(uint64_t seed) override;
   void set_random_step(int64_t step) override;
 
@@ -240,8 +242,9 @@ Tnt::Tnt(const ModelConfig& cfg) : Model(cfg) {
   N_ = grid_ * grid_;
   w_ = conv_out(P, cfg_.word_kernel, cfg_.word_stride, cfg_.word_padding);
   m_ = w_ * w_;
-  const bool inner_pos = cfg_.tnt_pos == TntPos::inner || cfg_.tnt_pos == TntPos::both;
-  const bool outer_pos = cfg_.tnt_pos == TntPos::outer || cfg_.tnt_pos == TntPos::both;
+  // tnt_pos names where a table is added: inner (the words) -> pixel_pos, outer (the patch tokens) -> patch_pos.
+  const bool with_pixel_pos = cfg_.tnt_pos == TntPos::inner || cfg_.tnt_pos == TntPos::both;
+  const bool with_patch_pos = cfg_.tnt_pos == TntPos::outer || cfg_.tnt_pos == TntPos::both;
 
   unfold_ = std::make_unique<PatchUnfold>("pixel_embed.unfold", PatchUnfold::Config{P});
   // timm's start: the word conv as a linear layer, normal with std 1/sqrt(fan_in), zero bias; every other
@@ -254,13 +257,13 @@ Tnt::Tnt(const ModelConfig& cfg) : Model(cfg) {
                      .padding = cfg_.word_padding, .bias = true, .dtype = cfg_.dtype,
                      .weight_init = Init::normal(1.0 / std::sqrt(static_cast<double>(init::fan_in({c, C, K, K})))),
                      .bias_init = Init::constant(0.0)});
-  if (inner_pos) pixel_pos_ = std::make_unique<LearnedPosEmbed>("pixel_pos", LearnedPosEmbed::Config{{1, c, w_, w_}, "pixel_pos"});
+  if (with_pixel_pos) pixel_pos_ = std::make_unique<LearnedPosEmbed>("pixel_pos", LearnedPosEmbed::Config{{1, c, w_, w_}, "pixel_pos"});
   flatten_ = std::make_unique<FlattenTokens>("pixel_embed.flatten");
   norm1_proj_ = std::make_unique<LayerNorm>("norm1_proj", LayerNorm::Config{m_ * c, eps});
   proj_ = std::make_unique<Linear>("proj", Linear::timm_init({m_ * c, d, true, cfg_.dtype}));
   norm2_proj_ = std::make_unique<LayerNorm>("norm2_proj", LayerNorm::Config{d, eps});
   cls_token_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{d});
-  if (outer_pos) patch_pos_ = std::make_unique<LearnedPosEmbed>("patch_pos", LearnedPosEmbed::Config{{1, N_ + 1, d}, "patch_pos"});
+  if (with_patch_pos) patch_pos_ = std::make_unique<LearnedPosEmbed>("patch_pos", LearnedPosEmbed::Config{{1, N_ + 1, d}, "patch_pos"});
   for (int64_t i = 0; i < cfg_.depth; ++i) blocks_.push_back(std::make_unique<TntBlock>(cfg_, i, m_));
   norm_ = std::make_unique<LayerNorm>("norm", LayerNorm::Config{d, eps});
   select_ = std::make_unique<TokenSelect>("select");
@@ -407,6 +410,13 @@ std::vector<std::pair<std::string, const Tensor*>> Tnt::attention_probs() const 
     out.emplace_back(fmt::format("blocks.{}.attn_out", i), &blocks_[i]->outer->attn().probs());
   }
   return out;
+}
+
+std::vector<PosTable> Tnt::pos_tables() const {
+  std::vector<PosTable> tables;
+  if (patch_pos_) tables.push_back({.key = "patch_pos", .prefix = 1, .grid_h = grid_, .grid_w = grid_});
+  if (pixel_pos_) tables.push_back({.key = "pixel_pos", .channels_first = true, .grid_h = w_, .grid_w = w_});
+  return tables;
 }
 
 // timm TNT's start, as the layers declared it at construction (see the constructor).

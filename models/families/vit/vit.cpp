@@ -182,6 +182,21 @@ class VisionTransformer : public Model {
     return r;
   }
 
+  // The learned tables on the G x G patch grid: pos_embed with the cls row first; pos_embed_x / pos_embed_y
+  // one axis each (pos_embed_cls is one row and never resampled); sincos tables are not parameters.
+  std::vector<PosTable> pos_tables() const override {
+    switch (cfg_.pos_embed) {
+      case PosEmbed::learned_1d:
+        return {{.key = "pos_embed", .prefix = 1, .grid_h = grid_, .grid_w = grid_}};
+      case PosEmbed::learned_2d:
+        return {{.key = "pos_embed_x", .grid_h = 1, .grid_w = grid_}, {.key = "pos_embed_y", .grid_h = 1, .grid_w = grid_}};
+      case PosEmbed::none:
+      case PosEmbed::sincos_2d:
+        break;
+    }
+    return {};
+  }
+
   void init(uint64_t seed) override {
     init::apply(state(), seed);  // as each layer declared at construction
     for (auto& b : blocks_) b->reseed(init::key_seed(seed, b->name() + ".drop_path"));
