@@ -1,7 +1,9 @@
-// write_file_atomically and require_writable_folder on POSIX calls (open/write/fsync/rename); see atomic_write.hpp.
+// write_file_atomically and require_writable_folder on POSIX calls (open/write/fsync/rename); see
+// atomic_write.hpp.
 #include "harness/atomic_write.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,16 +15,14 @@
 #include <stdexcept>
 #include <string>
 
-#include <fmt/format.h>
-
 namespace vb {
 
 namespace {
 
 // Names the final file (what the user asked for) and the reason; the previous file there is untouched.
 std::runtime_error sys_error(const std::filesystem::path& p, const std::string& what, int err) {
-  return std::runtime_error(fmt::format("{}: cannot {}: {} (nothing was replaced)", p.string(), what,
-                                        std::strerror(err)));
+  return std::runtime_error(
+      fmt::format("{}: cannot {}: {} (nothing was replaced)", p.string(), what, std::strerror(err)));
 }
 
 // Closes the descriptor on every path out (a failed write must not leak it).
@@ -59,8 +59,8 @@ void fsync_folder(const std::filesystem::path& folder) {
   Fd dir{::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   // After the rename the new file is in place; only its durability across a power loss is in doubt.
   if (dir.fd < 0 || ::fsync(dir.fd) != 0)
-    throw std::runtime_error(fmt::format("{}: cannot sync the folder after a write: {}", folder.string(),
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("{}: cannot sync the folder after a write: {}", folder.string(), std::strerror(errno)));
 }
 
 }  // namespace
@@ -85,8 +85,8 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const st
     f.fd = -1;
     if (::close(fd) != 0) throw sys_error(path, "close " + partial.filename().string(), errno);
     if (::rename(partial.c_str(), path.c_str()) != 0)
-      throw std::runtime_error(fmt::format("{}: cannot rename to {}: {}", partial.string(), path.string(),
-                                           std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("{}: cannot rename to {}: {}", partial.string(), path.string(), std::strerror(errno)));
   } catch (...) {
     std::error_code ec;
     std::filesystem::remove(partial, ec);
@@ -99,7 +99,8 @@ void require_writable_folder(const std::filesystem::path& folder_in) {
   const std::filesystem::path folder = folder_in.empty() ? "." : folder_in;
   std::filesystem::path existing = std::filesystem::absolute(folder);
   std::error_code ec;
-  while (!std::filesystem::exists(existing, ec) && existing.has_relative_path()) existing = existing.parent_path();
+  while (!std::filesystem::exists(existing, ec) && existing.has_relative_path())
+    existing = existing.parent_path();
   const bool missing = !std::filesystem::equivalent(existing, std::filesystem::absolute(folder), ec);
   if (!std::filesystem::is_directory(existing))
     throw std::runtime_error(fmt::format("{}: cannot create the output folder: {} is not a directory",
@@ -109,15 +110,17 @@ void require_writable_folder(const std::filesystem::path& folder_in) {
     if (missing)
       throw std::runtime_error(fmt::format("{}: cannot create the output folder: {}: {}", folder.string(),
                                            existing.string(), std::strerror(errno)));
-    throw std::runtime_error(fmt::format("{}: the output folder is not writable: {}", folder.string(),
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("{}: the output folder is not writable: {}", folder.string(), std::strerror(errno)));
   }
 }
 
 void create_output_folder(const std::filesystem::path& folder) {
   std::error_code ec;
   if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-  if (ec) throw std::runtime_error(fmt::format("{}: cannot create the output folder: {}", folder.string(), ec.message()));
+  if (ec)
+    throw std::runtime_error(
+        fmt::format("{}: cannot create the output folder: {}", folder.string(), ec.message()));
 }
 
 }  // namespace vb

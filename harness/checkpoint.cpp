@@ -2,19 +2,17 @@
 #include "harness/checkpoint.hpp"
 
 #include <H5Cpp.h>
+#include <fmt/format.h>
 
 #include <set>
 #include <stdexcept>
 
-#include <fmt/format.h>
-
-#include "models/config_fields.hpp"
 #include "harness/h5read.hpp"
-#include "harness/results.hpp"
 #include "harness/pos_resample.hpp"
+#include "harness/results.hpp"
+#include "models/config_fields.hpp"
 
 namespace vb {
-
 
 Dims StateEntry::shape() const {
   if (param) return param->value.shape();
@@ -39,7 +37,9 @@ void save_checkpoint(const std::filesystem::path& path, Model& model) {
   file.commit();
 }
 
-void load_checkpoint(const std::filesystem::path& path, Model& model) { load_checkpoint(H5Input(path), model); }
+void load_checkpoint(const std::filesystem::path& path, Model& model) {
+  load_checkpoint(H5Input(path), model);
+}
 
 void load_checkpoint(const H5Input& in, Model& model) {
   in.require_complete();
@@ -56,8 +56,10 @@ void load_checkpoint(const H5Input& in, Model& model) {
   for (const StateEntry& e : model.state()) {
     const auto it = found.find(e.key);
     if (it == found.end())
-      throw std::runtime_error(fmt::format("{}: missing key '{}' (shape {}) for model {}; is this a checkpoint of "
-                                           "another model?", where, e.key, to_string(e.shape()), name));
+      throw std::runtime_error(
+          fmt::format("{}: missing key '{}' (shape {}) for model {}; is this a checkpoint of "
+                      "another model?",
+                      where, e.key, to_string(e.shape()), name));
     if (e.counter) {
       *e.counter = in.read_i64_scalar(e.key);
     } else {
@@ -65,24 +67,27 @@ void load_checkpoint(const H5Input& in, Model& model) {
       if (it->second == t.shape()) {
         t.assign(in.read_f32(e.key));
       } else if (const PosTable* table = table_of(e.key);
-                 auto resampled = table ? resample_position_table(*table, in.read_f32(e.key), it->second, t.shape())
-                                        : std::nullopt) {
-        fmt::print(stderr, "{}: resampled '{}' from {} to {} (bilinear)\n", where, e.key, to_string(it->second),
-                   to_string(t.shape()));
+                 auto resampled =
+                     table ? resample_position_table(*table, in.read_f32(e.key), it->second, t.shape())
+                           : std::nullopt) {
+        fmt::print(stderr, "{}: resampled '{}' from {} to {} (bilinear)\n", where, e.key,
+                   to_string(it->second), to_string(t.shape()));
         t.assign(*resampled);
       } else {
-        throw std::runtime_error(fmt::format("{}: key '{}' has shape {} in the file, model {} expects {}", where,
-                                             e.key, to_string(it->second), name, to_string(t.shape())));
+        throw std::runtime_error(fmt::format("{}: key '{}' has shape {} in the file, model {} expects {}",
+                                             where, e.key, to_string(it->second), name,
+                                             to_string(t.shape())));
       }
     }
     used.insert(e.key);
   }
   std::vector<std::string> unexpected;
   for (const auto& [key, shape] : found)
-    if (!used.count(key) && !key.starts_with(std::string(kTrainStateGroup) + "/")) unexpected.push_back(fmt::format("'{}' {}", key, to_string(shape)));
+    if (!used.count(key) && !key.starts_with(std::string(kTrainStateGroup) + "/"))
+      unexpected.push_back(fmt::format("'{}' {}", key, to_string(shape)));
   if (!unexpected.empty())
-    throw std::runtime_error(fmt::format("{}: unexpected key(s) for model {}: {}", where, name,
-                                         fmt::join(unexpected, ", ")));
+    throw std::runtime_error(
+        fmt::format("{}: unexpected key(s) for model {}: {}", where, name, fmt::join(unexpected, ", ")));
 }
 
 }  // namespace vb

@@ -21,7 +21,8 @@ void write_model_state(ResultFile& file, Model& model);
 // Writes atomically (temporary name, then rename), with the provenance and model config of every result.
 void save_checkpoint(const std::filesystem::path& path, Model& model);
 // Strict: a missing key, an unexpected key or a shape mismatch is an error naming the key and both shapes;
-// the one exception is a learned position table stored for another grid, which is resampled (pos_resample.hpp).
+// the one exception is a learned position table stored for another grid, which is resampled
+// (pos_resample.hpp).
 void load_checkpoint(const std::filesystem::path& path, Model& model);
 void load_checkpoint(const H5Input& in, Model& model);  // the same from an open file (or in-memory image)
 

@@ -1,13 +1,14 @@
 // Harness settings that are one of a few choices are enums, each with one name table (a specialisation of
-// EnumNames): the names JSON records and the command line use, as models/config_fields.cpp does for ModelConfig.
+// EnumNames): the names JSON records and the command line use, as models/config_fields.cpp does for
+// ModelConfig.
 #pragma once
+
+#include <fmt/format.h>
 
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace vb {
 

@@ -2,6 +2,7 @@
 #include "harness/file_lock.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,8 +13,6 @@
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace vb {
 
@@ -44,10 +43,9 @@ std::string command_line() {
 
 }  // namespace
 
-FileLock::FileLock(std::filesystem::path lock_path, const std::string& what)
-    : path_(std::move(lock_path)) {
-  // The holder removes the lock file when it is done, so the file we locked may have been unlinked in between:
-  // retry until the locked file is the one at path_ (the usual flock + unlink protocol).
+FileLock::FileLock(std::filesystem::path lock_path, const std::string& what) : path_(std::move(lock_path)) {
+  // The holder removes the lock file when it is done, so the file we locked may have been unlinked in
+  // between: retry until the locked file is the one at path_ (the usual flock + unlink protocol).
   for (int attempt = 0; attempt < 100; ++attempt) {
     const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -58,24 +56,30 @@ FileLock::FileLock(std::filesystem::path lock_path, const std::string& what)
       const std::string holder = err == EWOULDBLOCK ? read_holder(fd) : "";
       ::close(fd);
       if (err == EWOULDBLOCK)
-        throw std::runtime_error(fmt::format("{} is in use by another vitbench process: {} (lock file {}); wait "
-                                             "for it to finish or stop it, or choose another output", what, holder,
-                                             path_.string()));
-      throw std::runtime_error(fmt::format("{}: cannot lock {}: {}", path_.string(), what, std::strerror(err)));
+        throw std::runtime_error(
+            fmt::format("{} is in use by another vitbench process: {} (lock file {}); wait "
+                        "for it to finish or stop it, or choose another output",
+                        what, holder, path_.string()));
+      throw std::runtime_error(
+          fmt::format("{}: cannot lock {}: {}", path_.string(), what, std::strerror(err)));
     }
-    struct stat held {}, now {};
+    struct stat held {
+    }, now{};
     if (::fstat(fd, &held) == 0 && ::stat(path_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
         held.st_dev == now.st_dev) {
       fd_ = fd;
-      const std::string me = fmt::format("pid {} on host {}, command: {}\n", ::getpid(), host_name(), command_line());
-      if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+      const std::string me =
+          fmt::format("pid {} on host {}, command: {}\n", ::getpid(), host_name(), command_line());
+      if (::ftruncate(fd_, 0) != 0 ||
+          ::pwrite(fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
         // The lock is held all the same; only the holder's description is missing.
       }
       return;
     }
     ::close(fd);
   }
-  throw std::runtime_error(fmt::format("{}: cannot lock {}: the lock file keeps being replaced", path_.string(), what));
+  throw std::runtime_error(
+      fmt::format("{}: cannot lock {}: the lock file keeps being replaced", path_.string(), what));
 }
 
 FileLock::~FileLock() {

@@ -1,6 +1,6 @@
-// Advisory locks (flock) that keep two vitbench processes off one run folder or one results file: the second is
-// refused with the holder's pid, host and command, read from the lock file. The kernel drops the lock when its
-// holder exits or is killed, so a stale lock file never blocks a later run.
+// Advisory locks (flock) that keep two vitbench processes off one run folder or one results file: the second
+// is refused with the holder's pid, host and command, read from the lock file. The kernel drops the lock when
+// its holder exits or is killed, so a stale lock file never blocks a later run.
 #pragma once
 
 #include <filesystem>
@@ -10,8 +10,8 @@ namespace vb {
 
 class FileLock {
  public:
-  // Takes an exclusive, non-blocking flock on `lock_path` (created if missing) and writes this process's pid, host
-  // and command line into it; throws naming `what` and the holder if another process has it.
+  // Takes an exclusive, non-blocking flock on `lock_path` (created if missing) and writes this process's pid,
+  // host and command line into it; throws naming `what` and the holder if another process has it.
   FileLock(std::filesystem::path lock_path, const std::string& what);
   ~FileLock();  // removes the lock file, then releases the lock
   FileLock(const FileLock&) = delete;
@@ -24,7 +24,11 @@ class FileLock {
 };
 
 // The lock file of a run folder (training output, sweep run folder) and of a results file.
-inline std::filesystem::path folder_lock_path(const std::filesystem::path& folder) { return folder / ".vitbench.lock"; }
-inline std::filesystem::path file_lock_path(const std::filesystem::path& file) { return file.string() + ".lock"; }
+inline std::filesystem::path folder_lock_path(const std::filesystem::path& folder) {
+  return folder / ".vitbench.lock";
+}
+inline std::filesystem::path file_lock_path(const std::filesystem::path& file) {
+  return file.string() + ".lock";
+}
 
 }  // namespace vb

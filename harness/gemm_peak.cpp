@@ -15,7 +15,9 @@ double GemmPeak::median() const {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-double GemmPeak::best() const { return gflops.empty() ? 0.0 : *std::max_element(gflops.begin(), gflops.end()); }
+double GemmPeak::best() const {
+  return gflops.empty() ? 0.0 : *std::max_element(gflops.begin(), gflops.end());
+}
 
 GemmPeak measure_gemm_peak(DType dtype, int64_t size, int repeats) {
   check_arg(size > 0, "gemm_peak", "size must be positive");

@@ -2,12 +2,11 @@
 #include "harness/h5read.hpp"
 
 #include <H5Cpp.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace vb {
 
@@ -32,7 +31,8 @@ void walk(const H5::Group& g, const std::string& prefix, std::map<std::string, D
 
 H5Input::H5Input(const std::filesystem::path& path) : path_(path.string()) {
   H5::Exception::dontPrint();
-  if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(fmt::format("{}: no such file", path_));
+  if (!std::filesystem::is_regular_file(path))
+    throw std::runtime_error(fmt::format("{}: no such file", path_));
   bool hdf5 = false;
   try {
     hdf5 = H5::H5File::isHdf5(path_);
@@ -94,33 +94,37 @@ Dims H5Input::shape(const std::string& dataset) const {
     space.getSimpleExtentDims(d.data());
     return Dims(d.begin(), d.end());
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot read the shape of '{}': {}", path_, dataset, e.getDetailMsg()));
+    throw std::runtime_error(
+        fmt::format("{}: cannot read the shape of '{}': {}", path_, dataset, e.getDetailMsg()));
   }
 }
 
 namespace {
 
 // HDF5's standard filters expand data by at most deflate's 1032:1, so a dataset cannot hold more bytes than
-// this many times the file's size; a shape beyond that is a corrupt or hostile header, refused before allocating.
+// this many times the file's size; a shape beyond that is a corrupt or hostile header, refused before
+// allocating.
 constexpr uint64_t kMaxExpansion = 1032;
 
 template <class T>
-std::vector<T> read_as(const H5::H5File& f, const std::string& path, uint64_t file_bytes, const std::string& dataset,
-                       Dims shape, const H5::PredType& type, const char* type_name) {
+std::vector<T> read_as(const H5::H5File& f, const std::string& path, uint64_t file_bytes,
+                       const std::string& dataset, Dims shape, const H5::PredType& type,
+                       const char* type_name) {
   uint64_t bytes = sizeof(T);
   for (int64_t d : shape)
     if (d < 0 || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes)) bytes = UINT64_MAX;
   if (bytes > std::max<uint64_t>(file_bytes, 1) * kMaxExpansion)
-    throw std::runtime_error(fmt::format("{}: '{}' claims shape {} ({} bytes as {}), more than a file of {} bytes "
-                                         "can hold (corrupt?)", path, dataset, to_string(shape),
-                                         bytes == UINT64_MAX ? std::string("> 2^64") : std::to_string(bytes),
-                                         type_name, file_bytes));
+    throw std::runtime_error(fmt::format(
+        "{}: '{}' claims shape {} ({} bytes as {}), more than a file of {} bytes "
+        "can hold (corrupt?)",
+        path, dataset, to_string(shape), bytes == UINT64_MAX ? std::string("> 2^64") : std::to_string(bytes),
+        type_name, file_bytes));
   std::vector<T> v(bytes / sizeof(T));
   try {
     if (!v.empty()) f.openDataSet(dataset).read(v.data(), type);
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot read '{}' as {} (corrupt or truncated?): {}", path, dataset,
-                                         type_name, e.getDetailMsg()));
+    throw std::runtime_error(fmt::format("{}: cannot read '{}' as {} (corrupt or truncated?): {}", path,
+                                         dataset, type_name, e.getDetailMsg()));
   }
   return v;
 }
@@ -128,39 +132,46 @@ std::vector<T> read_as(const H5::H5File& f, const std::string& path, uint64_t fi
 }  // namespace
 
 std::vector<float> H5Input::read_f32(const std::string& dataset) const {
-  return read_as<float>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_FLOAT, "float32");
+  return read_as<float>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_FLOAT,
+                        "float32");
 }
 
 std::vector<double> H5Input::read_f64(const std::string& dataset) const {
-  return read_as<double>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_DOUBLE, "float64");
+  return read_as<double>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_DOUBLE,
+                         "float64");
 }
 
 std::vector<int64_t> H5Input::read_i64(const std::string& dataset) const {
-  return read_as<int64_t>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_INT64, "int64");
+  return read_as<int64_t>(*file_, path_, bytes_, dataset, shape(dataset), H5::PredType::NATIVE_INT64,
+                          "int64");
 }
 
 std::string H5Input::root_attr(const std::string& name) const {
   try {
     const H5::Group root = file_->openGroup("/");
-    if (!root.attrExists(name)) throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path_, name));
+    if (!root.attrExists(name))
+      throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path_, name));
     const H5::Attribute a = root.openAttribute(name);
     std::string value;
     a.read(a.getStrType(), value);
     return value;
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot read attribute '{}': {}", path_, name, e.getDetailMsg()));
+    throw std::runtime_error(
+        fmt::format("{}: cannot read attribute '{}': {}", path_, name, e.getDetailMsg()));
   }
 }
 
 int64_t H5Input::root_attr_i64(const std::string& name) const {
   try {
     const H5::Group root = file_->openGroup("/");
-    if (!root.attrExists(name)) throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path_, name));
+    if (!root.attrExists(name))
+      throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path_, name));
     int64_t value = 0;
     root.openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
     return value;
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot read attribute '{}': {}", path_, name, e.getDetailMsg()));
+    throw std::runtime_error(
+        fmt::format("{}: cannot read attribute '{}': {}", path_, name, e.getDetailMsg()));
   }
 }
 
@@ -174,15 +185,17 @@ void H5Input::require_complete() const {
   if (!root_attr("schema").starts_with("vitbench-result/")) return;
   const int64_t complete = root_attr_i64("complete");
   if (complete != 1)
-    throw std::runtime_error(fmt::format("{}: incomplete result (complete = {}): the run that wrote it stopped "
-                                         "before finishing it; delete it, or resume/re-run to write it again",
-                                         path_, complete));
+    throw std::runtime_error(
+        fmt::format("{}: incomplete result (complete = {}): the run that wrote it stopped "
+                    "before finishing it; delete it, or resume/re-run to write it again",
+                    path_, complete));
 }
 
 int64_t H5Input::read_i64_scalar(const std::string& dataset) const {
   const Dims s = shape(dataset);
   if (product(s) != 1)
-    throw std::runtime_error(fmt::format("{}: '{}' has shape {}, expected a scalar", path_, dataset, to_string(s)));
+    throw std::runtime_error(
+        fmt::format("{}: '{}' has shape {}, expected a scalar", path_, dataset, to_string(s)));
   int64_t v = 0;
   try {
     file_->openDataSet(dataset).read(&v, H5::PredType::NATIVE_INT64);

@@ -35,9 +35,9 @@ class H5Input {
   std::string root_attr(const std::string& name) const;
   int64_t root_attr_i64(const std::string& name) const;  // an integer attribute of the root group
   int64_t read_i64_scalar(const std::string& dataset) const;
-  // Refuses, naming the file, a vitbench result (root attribute schema = vitbench-result/...) whose `complete`
-  // attribute is not 1: a run that stopped while writing it. Files from elsewhere (converted PyTorch weights)
-  // carry no schema and pass.
+  // Refuses, naming the file, a vitbench result (root attribute schema = vitbench-result/...) whose
+  // `complete` attribute is not 1: a run that stopped while writing it. Files from elsewhere (converted
+  // PyTorch weights) carry no schema and pass.
   void require_complete() const;
 
  private:

@@ -12,7 +12,8 @@ ModelConfig resolve_model(const std::string& model, const std::vector<std::strin
   return mc;
 }
 
-ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds) {
+ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides,
+                      const data::Dataset& ds) {
   ModelConfig mc = resolve_model(model, overrides);
   mc.in_chans = ds.train.channels;
   mc.num_classes = static_cast<int64_t>(ds.train.classes.size());

@@ -1,6 +1,6 @@
 // A model preset with its `--set field=value` overrides, resolved to a ModelConfig in this one place: every
-// command, the trainer and the sweep planner call it, so an unknown preset or field and a dtype this CPU cannot
-// compute are refused the same way, before any work or output.
+// command, the trainer and the sweep planner call it, so an unknown preset or field and a dtype this CPU
+// cannot compute are refused the same way, before any work or output.
 #pragma once
 
 #include <string>
@@ -16,6 +16,7 @@ namespace vb {
 ModelConfig resolve_model(const std::string& model, const std::vector<std::string>& overrides);
 
 // The same, adapted to the dataset: input channels and classes come from the data.
-ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides, const data::Dataset& ds);
+ModelConfig model_for(const std::string& model, const std::vector<std::string>& overrides,
+                      const data::Dataset& ds);
 
 }  // namespace vb

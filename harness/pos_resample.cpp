@@ -26,8 +26,8 @@ int64_t square_side(int64_t n) {
 
 }  // namespace
 
-std::vector<float> resample_grid(const std::vector<float>& src, int64_t h, int64_t w, int64_t channels, int64_t out_h,
-                                 int64_t out_w, bool channels_last) {
+std::vector<float> resample_grid(const std::vector<float>& src, int64_t h, int64_t w, int64_t channels,
+                                 int64_t out_h, int64_t out_w, bool channels_last) {
   std::vector<float> dst(out_h * out_w * channels);
   auto at = [&](int64_t y, int64_t x, int64_t c) {
     return channels_last ? src[(y * w + x) * channels + c] : src[(c * h + y) * w + x];
@@ -47,8 +47,9 @@ std::vector<float> resample_grid(const std::vector<float>& src, int64_t h, int64
   return dst;
 }
 
-std::optional<std::vector<float>> resample_position_table(const PosTable& table, const std::vector<float>& values,
-                                                          const Dims& from, const Dims& to) {
+std::optional<std::vector<float>> resample_position_table(const PosTable& table,
+                                                          const std::vector<float>& values, const Dims& from,
+                                                          const Dims& to) {
   if (from.size() != to.size() || from.empty() || from[0] != 1 || to[0] != 1) return std::nullopt;
   if (table.channels_first) {  // (1, C, h, w)
     if (from.size() != 4 || from[1] != to[1]) return std::nullopt;
@@ -65,7 +66,8 @@ std::optional<std::vector<float>> resample_position_table(const PosTable& table,
     if (h_from < 1 || h_to < 1) return std::nullopt;
   }
   std::vector<float> out(values.begin(), values.begin() + p * d);
-  const auto grid = resample_grid({values.begin() + p * d, values.end()}, h_from, w_from, d, h_to, w_to, true);
+  const auto grid =
+      resample_grid({values.begin() + p * d, values.end()}, h_from, w_from, d, h_to, w_to, true);
   out.insert(out.end(), grid.begin(), grid.end());
   return out;
 }

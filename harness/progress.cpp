@@ -1,10 +1,9 @@
 #include "harness/progress.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
-
-#include <fmt/format.h>
 
 namespace vb {
 
@@ -17,8 +16,12 @@ std::string format_duration(double s) {
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled && total > 0), tty_(isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled && total > 0),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 ProgressBar::~ProgressBar() {
   if (!finished_) finish(status_);
@@ -54,11 +57,11 @@ void ProgressBar::draw(bool final_line) {
   const int width = 24, filled = static_cast<int>(frac * width);
   std::string bar(filled, '#');
   bar.append(width - filled, '.');
-  const std::string eta = final_line ? fmt::format("took {}", format_duration(elapsed))
+  const std::string eta = final_line  ? fmt::format("took {}", format_duration(elapsed))
                           : done_ > 0 ? fmt::format("ETA {}", format_duration(elapsed / frac - elapsed))
                                       : "ETA ?";
-  const std::string line = fmt::format("{} [{}] {}/{} {:3.0f}%{}{} | {}", label_, bar, done_, total_, 100 * frac,
-                                       status_.empty() ? "" : " | ", status_, eta);
+  const std::string line = fmt::format("{} [{}] {}/{} {:3.0f}%{}{} | {}", label_, bar, done_, total_,
+                                       100 * frac, status_.empty() ? "" : " | ", status_, eta);
   if (tty_)
     fmt::print(stderr, "\r{}\033[K{}", line, final_line ? "\n" : "");
   else

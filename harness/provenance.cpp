@@ -1,14 +1,13 @@
 // Gathers provenance from the build (git), oneDNN, /proc/cpuinfo and OpenMP.
 #include "harness/provenance.hpp"
 
+#include <fmt/format.h>
 #include <omp.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
-
-#include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "harness/build_info.hpp"
@@ -18,10 +17,10 @@ namespace vb {
 
 std::string onednn_version() {
   const auto* v = dnnl::version();
-  return fmt::format("{}.{}.{}{}", v->major, v->minor, v->patch,
-                     v->hash && *v->hash && std::string(v->hash) != "N/A" ? fmt::format(" ({})", v->hash) : "");
+  return fmt::format(
+      "{}.{}.{}{}", v->major, v->minor, v->patch,
+      v->hash && *v->hash && std::string(v->hash) != "N/A" ? fmt::format(" ({})", v->hash) : "");
 }
-
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");

@@ -17,8 +17,8 @@ struct Provenance {
   std::string dtypes;          // the dtypes this CPU computes in: "f32 bf16" or "f32" (models/core/cpu.hpp)
   int threads = 0;             // OpenMP threads oneDNN runs with
   uint64_t seed = 0;
-  std::string command;         // the command line
-  std::string start_time;      // ISO 8601 UTC
+  std::string command;     // the command line
+  std::string start_time;  // ISO 8601 UTC
 };
 
 // Fills everything but seed and command from this process and machine.

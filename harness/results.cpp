@@ -2,11 +2,10 @@
 #include "harness/results.hpp"
 
 #include <H5Cpp.h>
+#include <fmt/format.h>
 
 #include <atomic>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "harness/atomic_write.hpp"
 #include "harness/file_lock.hpp"
@@ -18,11 +17,17 @@ namespace {
 template <class T>
 const H5::PredType& h5_type();
 template <>
-const H5::PredType& h5_type<double>() { return H5::PredType::NATIVE_DOUBLE; }
+const H5::PredType& h5_type<double>() {
+  return H5::PredType::NATIVE_DOUBLE;
+}
 template <>
-const H5::PredType& h5_type<float>() { return H5::PredType::NATIVE_FLOAT; }
+const H5::PredType& h5_type<float>() {
+  return H5::PredType::NATIVE_FLOAT;
+}
 template <>
-const H5::PredType& h5_type<int64_t>() { return H5::PredType::NATIVE_INT64; }
+const H5::PredType& h5_type<int64_t>() {
+  return H5::PredType::NATIVE_INT64;
+}
 
 // Creates each missing group on the way to `name`'s parent.
 void make_parents(H5::H5File& f, const std::string& name) {
@@ -39,8 +44,8 @@ void write_dataset(H5::H5File& f, const std::string& name, const std::vector<T>&
   uint64_t n = 1;
   for (auto d : shape) n *= d;
   if (n != values.size())
-    throw std::invalid_argument(fmt::format("dataset {}: {} values for shape [{}]", name, values.size(),
-                                            fmt::join(shape, ", ")));
+    throw std::invalid_argument(
+        fmt::format("dataset {}: {} values for shape [{}]", name, values.size(), fmt::join(shape, ", ")));
   make_parents(f, name);
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
@@ -68,7 +73,8 @@ void ResultFile::guarded(const std::string& what, F&& f) {
   try {
     f();
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot {} (in memory): {}", path_.string(), what, e.getDetailMsg()));
+    throw std::runtime_error(
+        fmt::format("{}: cannot {} (in memory): {}", path_.string(), what, e.getDetailMsg()));
   }
 }
 
@@ -89,8 +95,8 @@ ResultFile::ResultFile(std::filesystem::path path, const std::string& kind, cons
     file_ = std::make_unique<H5::H5File>(fmt::format("{}#mem{}", path_.string(), ++serial), H5F_ACC_TRUNC,
                                          H5::FileCreatPropList::DEFAULT, fapl);
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot create the result in memory: {}", path_.string(),
-                                         e.getDetailMsg()));
+    throw std::runtime_error(
+        fmt::format("{}: cannot create the result in memory: {}", path_.string(), e.getDetailMsg()));
   }
   attr("schema", std::string("vitbench-result/1"));
   attr("kind", kind);
@@ -117,20 +123,23 @@ ResultFile::~ResultFile() {
   }
 }
 
-void ResultFile::write(const std::string& name, const std::vector<double>& v, const std::vector<uint64_t>& s) {
+void ResultFile::write(const std::string& name, const std::vector<double>& v,
+                       const std::vector<uint64_t>& s) {
   guarded("write dataset " + name, [&] { write_dataset(*file_, name, v, s); });
 }
 void ResultFile::write(const std::string& name, const std::vector<float>& v, const std::vector<uint64_t>& s) {
   guarded("write dataset " + name, [&] { write_dataset(*file_, name, v, s); });
 }
-void ResultFile::write(const std::string& name, const std::vector<int64_t>& v, const std::vector<uint64_t>& s) {
+void ResultFile::write(const std::string& name, const std::vector<int64_t>& v,
+                       const std::vector<uint64_t>& s) {
   guarded("write dataset " + name, [&] { write_dataset(*file_, name, v, s); });
 }
 
 void ResultFile::write_scalar(const std::string& name, int64_t value) {
   guarded("write dataset " + name, [&] {
     make_parents(*file_, name);
-    file_->createDataSet(name, h5_type<int64_t>(), H5::DataSpace(H5S_SCALAR)).write(&value, h5_type<int64_t>());
+    file_->createDataSet(name, h5_type<int64_t>(), H5::DataSpace(H5S_SCALAR))
+        .write(&value, h5_type<int64_t>());
   });
 }
 
@@ -161,7 +170,8 @@ void ResultFile::attr(const std::string& name, double value, const std::string& 
 
 void ResultFile::attr(const std::string& name, int64_t value, const std::string& object) {
   put_attr(name, object, [&](H5::H5Object& obj) {
-    obj.createAttribute(name, h5_type<int64_t>(), H5::DataSpace(H5S_SCALAR)).write(h5_type<int64_t>(), &value);
+    obj.createAttribute(name, h5_type<int64_t>(), H5::DataSpace(H5S_SCALAR))
+        .write(h5_type<int64_t>(), &value);
   });
 }
 

@@ -1,15 +1,15 @@
-// HDF5 result files. Every result carries the provenance as root attributes and is built in memory (HDF5's core
-// driver, no backing store); commit() writes the finished image with write_file_atomically (atomic_write.hpp), so
-// a killed run or a full disk never leaves a file at <path> that looks complete. Layout: docs/results.md.
+// HDF5 result files. Every result carries the provenance as root attributes and is built in memory (HDF5's
+// core driver, no backing store); commit() writes the finished image with write_file_atomically
+// (atomic_write.hpp), so a killed run or a full disk never leaves a file at <path> that looks complete.
+// Layout: docs/results.md.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "harness/provenance.hpp"
 
@@ -33,9 +33,12 @@ class ResultFile {
   ResultFile& operator=(const ResultFile&) = delete;
 
   // Datasets; parent groups in `name` ("gemm/f32/gflops") are created as needed. `shape` defaults to 1-D.
-  void write(const std::string& name, const std::vector<double>& values, const std::vector<uint64_t>& shape = {});
-  void write(const std::string& name, const std::vector<float>& values, const std::vector<uint64_t>& shape = {});
-  void write(const std::string& name, const std::vector<int64_t>& values, const std::vector<uint64_t>& shape = {});
+  void write(const std::string& name, const std::vector<double>& values,
+             const std::vector<uint64_t>& shape = {});
+  void write(const std::string& name, const std::vector<float>& values,
+             const std::vector<uint64_t>& shape = {});
+  void write(const std::string& name, const std::vector<int64_t>& values,
+             const std::vector<uint64_t>& shape = {});
   // A scalar int64 dataset (PyTorch's num_batches_tracked, loop counters).
   void write_scalar(const std::string& name, int64_t value);
   // Attributes on the root group (or on group/dataset `object`, which must exist).

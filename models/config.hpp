@@ -4,10 +4,9 @@
 
 #include <array>
 #include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "models/core/tensor.hpp"  // DType
 
@@ -47,7 +46,8 @@ struct ModelConfig {
   bool sync_bn = false;
 };
 
-// A derived preset: a copy of `parent` named `name`, with `edit` applied (vit_jax's way: B/8 = B/16 with patch 8).
+// A derived preset: a copy of `parent` named `name`, with `edit` applied (vit_jax's way: B/8 = B/16 with
+// patch 8).
 template <class Edit>
 ModelConfig derive(const ModelConfig& parent, const std::string& name, Edit edit) {
   ModelConfig c = parent;
@@ -57,7 +57,9 @@ ModelConfig derive(const ModelConfig& parent, const std::string& name, Edit edit
 }
 // The 32x32-input, 10-class variant of a preset (the small presets trained on this machine; 28x28 data is
 // zero-padded).
-inline void small_input(ModelConfig& c) { c.img_size = 32, c.num_classes = 10; }
+inline void small_input(ModelConfig& c) {
+  c.img_size = 32, c.num_classes = 10;
+}
 
 // The registry: every family's presets (models/families/*/family.cpp), duplicate names refused.
 const ModelConfig& preset(const std::string& name);  // throws, listing the known names

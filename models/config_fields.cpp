@@ -84,7 +84,6 @@ E parse_enum_field(const std::string& field, const std::string& text) {
       fmt::format("{}={}: unknown value; choose one of {}", field, text, fmt::join(names, ", ")));
 }
 
-
 // Rows by kind of value. `lo` is the smallest integer accepted (1, or 0 for paddings).
 ConfigField int_field(const std::string& name, int64_t ModelConfig::*m, int64_t lo = 1) {
   return {name, lo > 0 ? "a positive integer" : "a non-negative integer",
@@ -98,7 +97,8 @@ ConfigField real_field(const std::string& name, double ModelConfig::*m, double l
 }
 template <class E>
 ConfigField enum_field(const std::string& name, E ModelConfig::*m) {
-  return {name, enum_choices<E>(), [=](ModelConfig& c, const std::string& v) { c.*m = parse_enum_field<E>(name, v); },
+  return {name, enum_choices<E>(),
+          [=](ModelConfig& c, const std::string& v) { c.*m = parse_enum_field<E>(name, v); },
           [=](const ModelConfig& c) { return nlohmann::json(to_string(c.*m)); }};
 }
 
@@ -113,7 +113,8 @@ std::vector<ConfigField> make_fields() {
          std::string item;
          std::vector<int64_t> xs;
          while (std::getline(in, item, ',')) xs.push_back(parse_int("layers", item, 1));
-         if (xs.size() != 4) throw std::invalid_argument(fmt::format("layers={}: expected 4 stage depths like 3,4,6,3", v));
+         if (xs.size() != 4)
+           throw std::invalid_argument(fmt::format("layers={}: expected 4 stage depths like 3,4,6,3", v));
          std::copy(xs.begin(), xs.end(), c.layers.begin());
        },
        [](const ModelConfig& c) { return nlohmann::json(c.layers); }},
@@ -126,13 +127,16 @@ std::vector<ConfigField> make_fields() {
       int_field("mlp_dim", &ModelConfig::mlp_dim),
       {"qkv_bias", "true|false",
        [](ModelConfig& c, const std::string& v) {
-         if (v != "true" && v != "false") throw std::invalid_argument(fmt::format("qkv_bias={}: expected true or false", v));
+         if (v != "true" && v != "false")
+           throw std::invalid_argument(fmt::format("qkv_bias={}: expected true or false", v));
          c.qkv_bias = v == "true";
        },
        [](const ModelConfig& c) { return nlohmann::json(c.qkv_bias); }},
       enum_field("pos_embed", &ModelConfig::pos_embed),
       {"ln_eps", "a number in [1e-12, 1]",
-       [](ModelConfig& c, const std::string& v) { c.ln_eps = static_cast<float>(parse_double("ln_eps", v, 1e-12, 1.0)); },
+       [](ModelConfig& c, const std::string& v) {
+         c.ln_eps = static_cast<float>(parse_double("ln_eps", v, 1e-12, 1.0));
+       },
        [](const ModelConfig& c) { return nlohmann::json(c.ln_eps); }},
       int_field("inner_dim", &ModelConfig::inner_dim),
       int_field("inner_heads", &ModelConfig::inner_heads),
@@ -154,10 +158,11 @@ std::vector<ConfigField> make_fields() {
        [](const ModelConfig& c) { return nlohmann::json(to_string(c.dtype)); }},
       {"sync_bn", "true|false (ResNet only)",
        [](ModelConfig& c, const std::string& v) {
-         if (v != "true" && v != "false") throw std::invalid_argument(fmt::format("sync_bn={}: expected true or false", v));
+         if (v != "true" && v != "false")
+           throw std::invalid_argument(fmt::format("sync_bn={}: expected true or false", v));
          if (v == "true" && c.family != Family::resnet)
-           throw std::invalid_argument(fmt::format("sync_bn=true: {} is a {} model, which has no BatchNorm", c.name,
-                                                   to_string(c.family)));
+           throw std::invalid_argument(fmt::format("sync_bn=true: {} is a {} model, which has no BatchNorm",
+                                                   c.name, to_string(c.family)));
          c.sync_bn = v == "true";
        },
        [](const ModelConfig& c) { return nlohmann::json(c.sync_bn); }},
@@ -166,10 +171,18 @@ std::vector<ConfigField> make_fields() {
 
 }  // namespace
 
-const char* to_string(Family f) { return enum_name(f); }
-const char* to_string(Stem s) { return enum_name(s); }
-const char* to_string(PosEmbed p) { return enum_name(p); }
-const char* to_string(TntPos p) { return enum_name(p); }
+const char* to_string(Family f) {
+  return enum_name(f);
+}
+const char* to_string(Stem s) {
+  return enum_name(s);
+}
+const char* to_string(PosEmbed p) {
+  return enum_name(p);
+}
+const char* to_string(TntPos p) {
+  return enum_name(p);
+}
 
 const std::vector<ConfigField>& config_fields() {
   static const std::vector<ConfigField> f = make_fields();
@@ -211,7 +224,9 @@ std::string as_text(const nlohmann::json& v) {
 
 }  // namespace
 
-std::string field_text(const ModelConfig& cfg, const std::string& field) { return as_text(config_field(field).get(cfg)); }
+std::string field_text(const ModelConfig& cfg, const std::string& field) {
+  return as_text(config_field(field).get(cfg));
+}
 
 void apply_json(ModelConfig& cfg, const nlohmann::json& j) {
   for (const auto& [field, value] : j.items())

@@ -1,7 +1,7 @@
 // The layer table of a preset, computed from its config alone: per stage/block the output shape, parameter
-// count and multiply-accumulates (MACs) of one image. MACs count convolutions, linear layers and the attention
-// matmuls (QK^T, PV), as fvcore/the papers do; vitbench reports GFLOP = 2 x MACs. A test checks the parameter
-// column against the real model, and the totals against the papers (REFERENCE.md).
+// count and multiply-accumulates (MACs) of one image. MACs count convolutions, linear layers and the
+// attention matmuls (QK^T, PV), as fvcore/the papers do; vitbench reports GFLOP = 2 x MACs. A test checks the
+// parameter column against the real model, and the totals against the papers (REFERENCE.md).
 #pragma once
 
 #include <string>
@@ -19,8 +19,9 @@ struct CostRow {
 };
 
 // The family's table (models/families/*/family.cpp). A config whose counts do not fit in int64 (a ViT at
-// img_size=100000 has ~10^20 MACs) or that has more than kMaxBlocks blocks is refused with std::invalid_argument
-// naming the model and its img_size, rather than wrapping around (signed overflow is undefined behaviour).
+// img_size=100000 has ~10^20 MACs) or that has more than kMaxBlocks blocks is refused with
+// std::invalid_argument naming the model and its img_size, rather than wrapping around (signed overflow is
+// undefined behaviour).
 std::vector<CostRow> cost_table(const ModelConfig& cfg);
 int64_t total_params(const std::vector<CostRow>& rows);
 int64_t total_macs(const std::vector<CostRow>& rows);
@@ -45,7 +46,8 @@ void check_blocks(Count blocks);
 
 Count linear_params(Count in, Count out, bool bias);
 Count ln_params(Count d);
-// A pre-norm transformer block on `n` tokens of width `d`; qkv: 3 (fused) projections of d, with or without bias.
+// A pre-norm transformer block on `n` tokens of width `d`; qkv: 3 (fused) projections of d, with or without
+// bias.
 CostRow transformer_block_cost(const std::string& name, Count n, Count d, Count hidden, bool qkv_bias);
 
 }  // namespace vb

@@ -49,10 +49,14 @@ void uniform(Tensor& t, uint64_t seed, const std::string& key, double lo, double
 
 void apply(const Init& how, Tensor& t, uint64_t seed, const std::string& key) {
   switch (how.kind) {
-    case Init::Kind::constant: return constant(t, static_cast<float>(how.a));
-    case Init::Kind::normal: return normal(t, seed, key, how.a);
-    case Init::Kind::trunc_normal: return trunc_normal(t, seed, key, how.a, how.b, how.c);
-    case Init::Kind::uniform: return uniform(t, seed, key, how.a, how.b);
+    case Init::Kind::constant:
+      return constant(t, static_cast<float>(how.a));
+    case Init::Kind::normal:
+      return normal(t, seed, key, how.a);
+    case Init::Kind::trunc_normal:
+      return trunc_normal(t, seed, key, how.a, how.b, how.c);
+    case Init::Kind::uniform:
+      return uniform(t, seed, key, how.a, how.b);
   }
 }
 
@@ -64,7 +68,11 @@ void apply(const std::vector<StateEntry>& state, uint64_t seed) {
   }
 }
 
-int64_t fan_in(const Dims& shape) { return shape.size() < 2 ? shape.at(0) : product(shape) / shape[0]; }
-int64_t fan_out(const Dims& shape) { return shape.size() < 2 ? shape.at(0) : product(shape) / shape[1]; }
+int64_t fan_in(const Dims& shape) {
+  return shape.size() < 2 ? shape.at(0) : product(shape) / shape[0];
+}
+int64_t fan_out(const Dims& shape) {
+  return shape.size() < 2 ? shape.at(0) : product(shape) / shape[1];
+}
 
 }  // namespace vb::init

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <string>
-
 #include <vector>
 
 #include "models/core/layer.hpp"
@@ -15,7 +14,8 @@ namespace vb::init {
 uint64_t key_seed(uint64_t seed, const std::string& key);  // splitmix64(seed ^ fnv1a64(key))
 void constant(Tensor& t, float value);
 void normal(Tensor& t, uint64_t seed, const std::string& key, double std);
-void trunc_normal(Tensor& t, uint64_t seed, const std::string& key, double std, double lo, double hi);  // absolute bounds, as timm
+void trunc_normal(Tensor& t, uint64_t seed, const std::string& key, double std, double lo,
+                  double hi);  // absolute bounds, as timm
 void uniform(Tensor& t, uint64_t seed, const std::string& key, double lo, double hi);
 // Sets `t` as `how` says, on the stream of (seed, key).
 void apply(const Init& how, Tensor& t, uint64_t seed, const std::string& key);

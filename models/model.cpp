@@ -1,9 +1,9 @@
 // The model factory and the parts of Model shared by every family.
 #include "models/model.hpp"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
+
+#include <stdexcept>
 
 #include "models/core/cpu.hpp"
 #include "models/families/families.hpp"
@@ -29,9 +29,12 @@ std::unique_ptr<Model> create_model(const ModelConfig& cfg) {
   require_dtype(cfg.dtype, cfg.name);
   try {
     return family_info(cfg.family).make(cfg);
-  } catch (const std::length_error& e) {  // a tensor too large for the machine (tensor.cpp): say which setting
-    throw std::length_error(fmt::format("model {} at img_size {} does not fit in memory: {}; choose a smaller "
-                                        "img_size", cfg.name, cfg.img_size, e.what()));
+  } catch (
+      const std::length_error& e) {  // a tensor too large for the machine (tensor.cpp): say which setting
+    throw std::length_error(
+        fmt::format("model {} at img_size {} does not fit in memory: {}; choose a smaller "
+                    "img_size",
+                    cfg.name, cfg.img_size, e.what()));
   }
 }
 

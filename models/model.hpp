@@ -17,10 +17,11 @@ namespace vb {
 // A learned position table of a model and how its rows lie on the token grid, so that a checkpoint trained at
 // another grid can be resampled (harness/pos_resample.hpp) without guessing from the key.
 struct PosTable {
-  std::string key;                 // state_dict key (timm's): pos_embed, pos_embed_x, pos_embed_y, patch_pos, pixel_pos
-  bool channels_first = false;     // (1, C, h, w); otherwise rows (1, prefix + h*w, C), the grid row-major
-  int64_t prefix = 0;              // rows before the grid: 1 for a cls token's row, else 0
-  int64_t grid_h = 0, grid_w = 0;  // the model's grid; grid_h 1: one axis of the grid (pos_embed_x, pos_embed_y)
+  std::string key;  // state_dict key (timm's): pos_embed, pos_embed_x, pos_embed_y, patch_pos, pixel_pos
+  bool channels_first = false;  // (1, C, h, w); otherwise rows (1, prefix + h*w, C), the grid row-major
+  int64_t prefix = 0;           // rows before the grid: 1 for a cls token's row, else 0
+  int64_t grid_h = 0,
+          grid_w = 0;  // the model's grid; grid_h 1: one axis of the grid (pos_embed_x, pos_embed_y)
 };
 
 class Model {
@@ -39,8 +40,8 @@ class Model {
   virtual std::vector<StateEntry> state() = 0;
 
   // Inference: the logits of forward(images, Mode::eval) up to rounding, possibly from a faster graph (ResNet
-  // folds its BatchNorms into the convolutions: models/families/resnet/fused_inference.hpp). Reads the current
-  // parameters on every call. No taps, attention maps or backward after it.
+  // folds its BatchNorms into the convolutions: models/families/resnet/fused_inference.hpp). Reads the
+  // current parameters on every call. No taps, attention maps or backward after it.
   virtual const Tensor& infer(const Tensor& images) { return forward(images, Mode::eval); }
 
   // Measurement taps: named intermediate outputs of the last forward, in depth order ("conv1", "layer1.0",
@@ -55,8 +56,8 @@ class Model {
   // with a name ("blocks.3.attn", "blocks.3.attn_in"); empty for CNNs.
   virtual std::vector<std::pair<std::string, const Tensor*>> attention_probs() const { return {}; }
   // The geometry of the taps and attention layers above (same order), for receptive-field measurements: each
-  // family computes it from its own layers or config, so measurements never ask which family a model is. Empty
-  // for a model without taps (test doubles); the registry test checks every preset's against its taps.
+  // family computes it from its own layers or config, so measurements never ask which family a model is.
+  // Empty for a model without taps (test doubles); the registry test checks every preset's against its taps.
   virtual rf::TapInfo tap_info() const { return {}; }
   // The learned position tables among state()'s entries (none for CNNs and fixed tables).
   virtual std::vector<PosTable> pos_tables() const { return {}; }

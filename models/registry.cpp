@@ -1,7 +1,8 @@
-// The preset registry: every family's presets (timm's names, from its folder under models/families/), names unique.
-#include <stdexcept>
-
+// The preset registry: every family's presets (timm's names, from its folder under models/families/), names
+// unique.
 #include <fmt/format.h>
+
+#include <stdexcept>
 
 #include "models/config.hpp"
 #include "models/families/families.hpp"

@@ -119,8 +119,12 @@ void cross_entropy_forward(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK_CAPTURE(add_forward, vit_s16_tokens, kTokensMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(add_forward, resnet50_256x56x56_nChw16c, kResNetMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(add_backward_reorder, resnet50_256x56x56_nChw16c, kResNetMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(add_forward, resnet50_256x56x56_nChw16c, kResNetMd)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(add_backward_reorder, resnet50_256x56x56_nChw16c, kResNetMd)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(cls_token_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(cls_token_backward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(pos_embed_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -128,8 +132,12 @@ BENCHMARK(pos_embed_backward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(patch_unfold_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(patch_unfold_backward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(drop_path_forward, vit_s16_tokens, kTokensMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(drop_path_backward, vit_s16_tokens, kTokensMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(drop_path_forward, resnet50_256x56x56_nChw16c, kResNetMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(drop_path_backward, vit_s16_tokens, kTokensMd)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(drop_path_forward, resnet50_256x56x56_nChw16c, kResNetMd)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(dropout_forward, vit_s16_tokens, kTokensMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(dropout_backward, vit_s16_tokens, kTokensMd)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(cross_entropy_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -49,18 +49,42 @@ void BM_Softmax(benchmark::State& state, bool backward) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_f32_fwd, 384, 1152, DType::f32, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_f32_bwd, 384, 1152, DType::f32, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_f32_fwd, 384, 1536, DType::f32, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_f32_bwd, 384, 1536, DType::f32, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_f32_fwd, 1536, 384, DType::f32, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_f32_bwd, 1536, 384, DType::f32, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_bf16_fwd, 384, 1152, DType::bf16, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_bf16_bwd, 384, 1152, DType::bf16, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_bf16_fwd, 384, 1536, DType::bf16, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_bf16_bwd, 384, 1536, DType::bf16, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_bf16_fwd, 1536, 384, DType::bf16, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_bf16_bwd, 1536, 384, DType::bf16, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_f32_fwd, 384, 1152, DType::f32, false)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_f32_bwd, 384, 1152, DType::f32, true)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_f32_fwd, 384, 1536, DType::f32, false)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_f32_bwd, 384, 1536, DType::f32, true)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_f32_fwd, 1536, 384, DType::f32, false)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_f32_bwd, 1536, 384, DType::f32, true)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_bf16_fwd, 384, 1152, DType::bf16, false)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, qkv_384_1152_bf16_bwd, 384, 1152, DType::bf16, true)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_bf16_fwd, 384, 1536, DType::bf16, false)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc1_384_1536_bf16_bwd, 384, 1536, DType::bf16, true)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_bf16_fwd, 1536, 384, DType::bf16, false)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Linear, fc2_1536_384_bf16_bwd, 1536, 384, DType::bf16, true)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_LayerNorm, d384_fwd, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_LayerNorm, d384_bwd, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GELU, mlp_8x197x1536_fwd, false)->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -16,8 +16,9 @@ void add_allreduce(CLI::App& app, const Common& common) {
     std::string output = "out/allreduce.h5";
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("allreduce", "Time MPI_Allreduce (float sum) over message sizes and fit latency + "
-                                              "bandwidth; run under mpirun -np R (docs/distributed.md)");
+  auto* cmd = app.add_subcommand("allreduce",
+                                 "Time MPI_Allreduce (float sum) over message sizes and fit latency + "
+                                 "bandwidth; run under mpirun -np R (docs/distributed.md)");
   cmd->add_option("--min-bytes", o->min_bytes, "smallest message")->capture_default_str();
   cmd->add_option("--max-bytes", o->max_bytes, "largest message (sizes grow x4)")->capture_default_str();
   cmd->add_option("--repeats", o->repeats, "timed calls per size")->capture_default_str();
@@ -29,8 +30,11 @@ void add_allreduce(CLI::App& app, const Common& common) {
     Provenance prov = collect_provenance();
     prov.command = common.command;
     ResultFile out(o->output, "allreduce", prov,
-                   {{"min_bytes", o->min_bytes}, {"max_bytes", o->max_bytes}, {"repeats", o->repeats},
-                    {"world_size", dist::size()}, {"mpi", dist::mpi_library()}});
+                   {{"min_bytes", o->min_bytes},
+                    {"max_bytes", o->max_bytes},
+                    {"repeats", o->repeats},
+                    {"world_size", dist::size()},
+                    {"mpi", dist::mpi_library()}});
     std::vector<double> bytes, median;
     fmt::print("{:>12}  {:>12}  {:>10}\n", "bytes", "median us", "GB/s");
     for (const auto& p : points) {
@@ -44,9 +48,11 @@ void add_allreduce(CLI::App& app, const Common& common) {
     out.attr("alpha_s", fit.alpha_s);
     out.attr("bandwidth_bytes_s", fit.bandwidth_bytes_s);
     out.attr("link_bandwidth_bytes_s", fit.link_bandwidth_bytes_s(dist::size()));
-    fmt::print("fit t = alpha + n / bw over {} ranks: alpha {:.2f} us, bw {:.3f} GB/s (ring link bandwidth "
-               "{:.3f} GB/s); wrote {}\n", dist::size(), fit.alpha_s * 1e6, fit.bandwidth_bytes_s / 1e9,
-               fit.link_bandwidth_bytes_s(dist::size()) / 1e9, out.commit().string());
+    fmt::print(
+        "fit t = alpha + n / bw over {} ranks: alpha {:.2f} us, bw {:.3f} GB/s (ring link bandwidth "
+        "{:.3f} GB/s); wrote {}\n",
+        dist::size(), fit.alpha_s * 1e6, fit.bandwidth_bytes_s / 1e9,
+        fit.link_bandwidth_bytes_s(dist::size()) / 1e9, out.commit().string());
   });
 }
 

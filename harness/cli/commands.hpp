@@ -1,9 +1,8 @@
 // Each subcommand lives in its own file and registers itself on the CLI11 app through one of these.
 #pragma once
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "models/config.hpp"
 

@@ -43,13 +43,16 @@ void run_data(const DataOptions& opt) {
 
 void add_data(CLI::App& app, const Common&) {
   auto opt = std::make_shared<DataOptions>();
-  auto* cmd = app.add_subcommand("data", "Load a dataset and print its splits, image shape, classes, "
-                                         "normalisation and augmentation defaults (see docs/data.md)");
+  auto* cmd = app.add_subcommand("data",
+                                 "Load a dataset and print its splits, image shape, classes, "
+                                 "normalisation and augmentation defaults (see docs/data.md)");
   cmd->add_option("-d,--dataset", opt->dataset,
-                  "fashion-mnist | fashion-mnist:<dir> | mnist:<dir> | folder:<root> | cifar10:<dir> | synthetic[:key=value,...]")
+                  "fashion-mnist | fashion-mnist:<dir> | mnist:<dir> | folder:<root> | cifar10:<dir> | "
+                  "synthetic[:key=value,...]")
       ->capture_default_str();
-  cmd->add_option("--cache-dir", opt->cache_dir,
-                  "where decoded image folders are cached (default: $XDG_CACHE_HOME/vitbench or ~/.cache/vitbench)");
+  cmd->add_option(
+      "--cache-dir", opt->cache_dir,
+      "where decoded image folders are cached (default: $XDG_CACHE_HOME/vitbench or ~/.cache/vitbench)");
   cmd->add_flag("-q,--quiet", opt->quiet, "no progress line while decoding a folder");
   cmd->callback([opt] { run_data(*opt); });
 }

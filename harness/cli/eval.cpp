@@ -1,9 +1,10 @@
 // `vitbench eval`: the flags of harness/run/eval.hpp; prints the metrics (or one JSON line).
+#include "harness/run/eval.hpp"
+
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
 #include "harness/cli/model_options.hpp"
-#include "harness/run/eval.hpp"
 
 namespace vb::cli {
 
@@ -25,29 +26,39 @@ void run_eval(const EvalOptions& o, const std::string& command) {
   const train::Metrics& m = r.metrics;
   const std::string record = r.record.string();
   if (o.json)
-    fmt::print("{}\n", nlohmann::json{{"top1", m.top1}, {"top5", m.top5}, {"loss", m.loss}, {"images", m.images},
-                                      {"wall_s", r.wall_s}, {"images_per_s", static_cast<double>(m.images) / r.wall_s},
-                                      {"record", record}}.dump());
+    fmt::print("{}\n", nlohmann::json{{"top1", m.top1},
+                                      {"top5", m.top5},
+                                      {"loss", m.loss},
+                                      {"images", m.images},
+                                      {"wall_s", r.wall_s},
+                                      {"images_per_s", static_cast<double>(m.images) / r.wall_s},
+                                      {"record", record}}
+                           .dump());
   else
-    fmt::print("{} on {} {} ({} images): loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}%{}\n", r.model.name, r.dataset,
-               enum_name(ro.split), m.images, m.loss, m.top1, m.top5, record.empty() ? "" : "; wrote " + record);
+    fmt::print("{} on {} {} ({} images): loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}%{}\n", r.model.name,
+               r.dataset, enum_name(ro.split), m.images, m.loss, m.top1, m.top5,
+               record.empty() ? "" : "; wrote " + record);
 }
 
 }  // namespace
 
 void add_eval(CLI::App& app, const Common& common) {
   auto o = std::make_shared<EvalOptions>();
-  auto* cmd = app.add_subcommand("eval", "Loss, top-1 and top-5 of a checkpoint on a dataset's test (or "
-                                         "validation) split");
+  auto* cmd = app.add_subcommand("eval",
+                                 "Loss, top-1 and top-5 of a checkpoint on a dataset's test (or "
+                                 "validation) split");
   o->model.add_to(*cmd, true);
-  cmd->add_option("-w,--weights", o->run.weights, "checkpoint (a run's best.h5 or checkpoint.h5, or imported weights)")
+  cmd->add_option("-w,--weights", o->run.weights,
+                  "checkpoint (a run's best.h5 or checkpoint.h5, or imported weights)")
       ->required();
   cmd->add_option("-d,--dataset", o->run.dataset, "dataset (as for train)")->capture_default_str();
   cmd->add_option_function<std::string>(
          "--split", [o](const std::string& s) { o->run.split = parse_enum<run::Split>("split", s); },
          "test, or val (the split train held out: give its --val and --seed)")
-      ->check(CLI::IsMember(enum_names<run::Split>()))->default_str("test");
-  cmd->add_option("--val", o->run.val_size, "validation size used in training (--split val)")->capture_default_str();
+      ->check(CLI::IsMember(enum_names<run::Split>()))
+      ->default_str("test");
+  cmd->add_option("--val", o->run.val_size, "validation size used in training (--split val)")
+      ->capture_default_str();
   cmd->add_option("-s,--seed", o->run.seed, "seed used in training (--split val)");
   cmd->add_option("-b,--batch", o->run.batch, "batch size")->capture_default_str();
   cmd->add_option("--cache-dir", o->run.cache_dir, "image-folder cache (default $XDG_CACHE_HOME/vitbench)");

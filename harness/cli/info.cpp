@@ -1,6 +1,6 @@
 // `vitbench info`: what this machine and build are (oneDNN version, ISA, threads) and how fast oneDNN's
-// GEMM runs here in each dtype this CPU offers (bf16 only with avx512_core_bf16 or AMX; otherwise info says why
-// and measures f32 alone); printed, and written to an HDF5 result.
+// GEMM runs here in each dtype this CPU offers (bf16 only with avx512_core_bf16 or AMX; otherwise info says
+// why and measures f32 alone); printed, and written to an HDF5 result.
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
@@ -43,8 +43,9 @@ void run_info(const InfoOptions& opt, const std::string& command) {
   out.attr("capability_amx", int64_t{cpu_capabilities().amx});
   for (DType d : available_dtypes()) {
     const GemmPeak peak = measure_gemm_peak(d, opt.gemm_size, opt.repeats);
-    fmt::print("GEMM {:<4} {}^3: median {:8.1f} GFLOP/s, best {:8.1f} GFLOP/s over {} runs (GFLOP = 2 x MACs)\n",
-               to_string(d), opt.gemm_size, peak.median(), peak.best(), peak.gflops.size());
+    fmt::print(
+        "GEMM {:<4} {}^3: median {:8.1f} GFLOP/s, best {:8.1f} GFLOP/s over {} runs (GFLOP = 2 x MACs)\n",
+        to_string(d), opt.gemm_size, peak.median(), peak.best(), peak.gflops.size());
     const std::string group = fmt::format("gemm/{}", to_string(d));
     out.write(group + "/gflops", peak.gflops);
     out.attr("median_gflops", peak.median(), group);
@@ -57,8 +58,9 @@ void run_info(const InfoOptions& opt, const std::string& command) {
 
 void add_info(CLI::App& app, const Common& common) {
   auto opt = std::make_shared<InfoOptions>();
-  auto* cmd = app.add_subcommand("info", "Print oneDNN version, ISA, threads and measured GEMM GFLOP/s (f32, bf16); "
-                                         "with --model, that model's layer table");
+  auto* cmd = app.add_subcommand("info",
+                                 "Print oneDNN version, ISA, threads and measured GEMM GFLOP/s (f32, bf16); "
+                                 "with --model, that model's layer table");
   opt->model.add_to(*cmd, false);
   cmd->add_option("-o,--output", opt->output, "HDF5 result file to write")->capture_default_str();
   cmd->add_option("--gemm-size", opt->gemm_size, "M = N = K of the timed matmul")
@@ -75,7 +77,8 @@ void add_info(CLI::App& app, const Common& common) {
       fmt::print("isa {}\n", cpu_capabilities().isa);
       for (DType d : {DType::f32, DType::bf16}) fmt::print("{} {}\n", to_string(d), dtype_status(d));
       // Data-parallel training (docs/distributed.md): `mpi compiled in: <library>` or `mpi not compiled in`.
-      fmt::print("mpi {}\n", dist::mpi_compiled() ? "compiled in: " + dist::mpi_library() : "not compiled in");
+      fmt::print("mpi {}\n",
+                 dist::mpi_compiled() ? "compiled in: " + dist::mpi_library() : "not compiled in");
     } else if (!opt->model.model.empty())
       print_model_summary(opt->model.resolve());
     else

@@ -22,8 +22,9 @@ void print_error(const std::exception& e) {
 
 int main(int argc, char** argv) {
   vb::dist::Session mpi(argc, argv);  // MPI only under mpirun/srun (docs/distributed.md)
-  CLI::App app{"vitbench: ResNet-50 vs ViT vs TNT on oneDNN - accuracy, throughput, receptive fields.\n"
-               "Run `vitbench <command> --help` for a command's options."};
+  CLI::App app{
+      "vitbench: ResNet-50 vs ViT vs TNT on oneDNN - accuracy, throughput, receptive fields.\n"
+      "Run `vitbench <command> --help` for a command's options."};
   app.require_subcommand(1);
   vb::cli::Common common;
   for (int i = 0; i < argc; ++i) common.command += (i ? " " : "") + std::string(argv[i]);

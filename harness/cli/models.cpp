@@ -15,16 +15,17 @@ void print_model_summary(const ModelConfig& c) {
              c.img_size, c.img_size, c.num_classes, to_string(c.dtype));
   fmt::print("  {:<26} {:>16} {:>12} {:>12}\n", "layer", "output", "params", "MMACs");
   for (const auto& r : rows)
-    fmt::print("  {:<26} {:>16} {:>12} {:>12.1f}\n", r.name, fmt::format("({})", fmt::join(r.out_shape, ", ")),
-               r.params, r.macs / 1e6);
-  fmt::print("  {:<26} {:>16} {:>12} {:>12.1f}   (GFLOP = 2 x MACs = {:.2f})\n", "total", "", total_params(rows),
-             total_macs(rows) / 1e6, 2 * total_macs(rows) / 1e9);
+    fmt::print("  {:<26} {:>16} {:>12} {:>12.1f}\n", r.name,
+               fmt::format("({})", fmt::join(r.out_shape, ", ")), r.params, r.macs / 1e6);
+  fmt::print("  {:<26} {:>16} {:>12} {:>12.1f}   (GFLOP = 2 x MACs = {:.2f})\n", "total", "",
+             total_params(rows), total_macs(rows) / 1e6, 2 * total_macs(rows) / 1e9);
 }
 
 void add_models(CLI::App& app, const Common&) {
   auto* cmd = app.add_subcommand("models", "List the model presets with parameter counts and MACs per image");
   cmd->callback([] {
-    fmt::print("{:<24} {:<7} {:>6} {:>13} {:>9}  {}\n", "preset", "family", "input", "params", "GMACs", "notes");
+    fmt::print("{:<24} {:<7} {:>6} {:>13} {:>9}  {}\n", "preset", "family", "input", "params", "GMACs",
+               "notes");
     for (const auto& name : preset_names()) {
       const ModelConfig& c = preset(name);
       const auto rows = cost_table(c);
@@ -33,8 +34,10 @@ void add_models(CLI::App& app, const Common&) {
       fmt::print("{:<24} {:<7} {:>6} {:>13} {:>9.3f}  {}\n", name, to_string(c.family), c.img_size,
                  total_params(rows), total_macs(rows) / 1e9, fmt::join(notes, " "));
     }
-    fmt::print("MACs = multiply-accumulates of one image (the papers' \"FLOPs\"); GFLOP = 2 x GMACs.\n"
-               "Overrides: --set field=value (e.g. --set pos_embed=learned_2d, --set dtype=bf16). Details: vitbench info --model NAME\n");
+    fmt::print(
+        "MACs = multiply-accumulates of one image (the papers' \"FLOPs\"); GFLOP = 2 x GMACs.\n"
+        "Overrides: --set field=value (e.g. --set pos_embed=learned_2d, --set dtype=bf16). Details: vitbench "
+        "info --model NAME\n");
   });
 }
 

@@ -1,11 +1,12 @@
 // `vitbench rf`: receptive fields of a model (checkpoint or seeded random init) on N test images of a
 // dataset: theoretical fields, effective receptive-field maps and scalars per tap, mean attention distance
 // per block and head. Writes a `kind = rf` result (docs/results.md, docs/receptive_fields.md).
+#include "harness/run/rf.hpp"
+
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
 #include "harness/cli/model_options.hpp"
-#include "harness/run/rf.hpp"
 
 namespace vb::cli {
 
@@ -106,9 +107,9 @@ void add_rf(CLI::App& app, const Common& common) {
   cmd->add_option("--seed", opt->seed, "initialisation seed (random init)")
       ->capture_default_str()
       ->excludes(w);
-  cmd->add_option(
-         "-d,--dataset", opt->dataset,
-         "dataset spec: fashion-mnist, folder:<root> (e.g. CIFAR-10 as an image folder), cifar10:<dir> (its binary version), synthetic[:...]")
+  cmd->add_option("-d,--dataset", opt->dataset,
+                  "dataset spec: fashion-mnist, folder:<root> (e.g. CIFAR-10 as an image folder), "
+                  "cifar10:<dir> (its binary version), synthetic[:...]")
       ->required();
   cmd->add_option("-n,--images", opt->images, "test images to average over (a seeded stratified subset)")
       ->required()

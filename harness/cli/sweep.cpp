@@ -1,5 +1,7 @@
 // `vitbench sweep plan|run|exec|submit|status`: sweeps as data (harness/run/sweep.hpp, docs/sweeps.md) and on
 // Slurm (harness/run/slurm.hpp, docs/cluster.md). This file only parses flags and calls the library.
+#include "harness/run/sweep.hpp"
+
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -8,7 +10,6 @@
 
 #include "harness/cli/commands.hpp"
 #include "harness/run/slurm.hpp"
-#include "harness/run/sweep.hpp"
 
 namespace vb::cli {
 
@@ -40,24 +41,30 @@ void print_status(const run::Plan& p, bool verbose) {
     const auto q = queue.find(r.index);
     if (q != queue.end()) ++in_queue[q->second.state];
     if (!verbose) continue;
-    std::string slurm_note;  // queued or running; else how Slurm ended a task whose run is not complete (sacct)
+    std::string
+        slurm_note;  // queued or running; else how Slurm ended a task whose run is not complete (sacct)
     if (q != queue.end())
-      slurm_note = fmt::format("  [slurm {}_{} {}{}]", q->second.job_id, r.index, q->second.state,
-                               q->second.reason.empty() || q->second.reason == "None" ? "" : " (" + q->second.reason + ")");
+      slurm_note = fmt::format(
+          "  [slurm {}_{} {}{}]", q->second.job_id, r.index, q->second.state,
+          q->second.reason.empty() || q->second.reason == "None" ? "" : " (" + q->second.reason + ")");
     else if (auto e = ended.find(r.index); e != ended.end() && s != run::RunState::complete)
       slurm_note = fmt::format("  [slurm {}_{} {}]", e->second.job_id, r.index, e->second.state);
-    fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}\n", run::to_string(s), r.name, r.est_seconds / 60, r.pair, slurm_note);
+    fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}\n", run::to_string(s), r.name, r.est_seconds / 60, r.pair,
+               slurm_note);
   }
-  fmt::print("{} tier {} ({}, commit {}, planned on {}): {} runs: {} complete, {} interrupted, {} failed, {} pending; "
-             "about {:.1f} machine-hours left\n",
-             p.meta.value("sweep", "?"), p.meta.value("tier", "?"), p.dir.string(),
-             p.meta.value("commit", "?").substr(0, 12), p.meta.value("isa", "?"), p.runs.size(),
-             count[run::RunState::complete], count[run::RunState::interrupted], count[run::RunState::failed],
-             count[run::RunState::pending], left / 3600);
+  fmt::print(
+      "{} tier {} ({}, commit {}, planned on {}): {} runs: {} complete, {} interrupted, {} failed, {} "
+      "pending; "
+      "about {:.1f} machine-hours left\n",
+      p.meta.value("sweep", "?"), p.meta.value("tier", "?"), p.dir.string(),
+      p.meta.value("commit", "?").substr(0, 12), p.meta.value("isa", "?"), p.runs.size(),
+      count[run::RunState::complete], count[run::RunState::interrupted], count[run::RunState::failed],
+      count[run::RunState::pending], left / 3600);
   if (slurm) {
     std::vector<std::string> parts;
     for (const auto& [state, n] : in_queue) parts.push_back(fmt::format("{} {}", n, state));
-    fmt::print("slurm: {} task(s) in the queue{}{}\n", queue.size(), parts.empty() ? "" : ": ", fmt::join(parts, ", "));
+    fmt::print("slurm: {} task(s) in the queue{}{}\n", queue.size(), parts.empty() ? "" : ": ",
+               fmt::join(parts, ", "));
   }
 }
 
@@ -79,7 +86,8 @@ std::vector<int64_t> parse_indices(const std::string& text) {
       if (a < 0 || b < a) throw std::invalid_argument(item);
       for (int64_t i = a; i <= b; ++i) out.push_back(i);
     } catch (const std::exception&) {
-      throw std::runtime_error(fmt::format("--index: '{}' is not a line number or a range (e.g. 3 or 5-9)", item));
+      throw std::runtime_error(
+          fmt::format("--index: '{}' is not a line number or a range (e.g. 3 or 5-9)", item));
     }
   }
   return out;
@@ -89,16 +97,21 @@ std::vector<int64_t> parse_indices(const std::string& text) {
 
 void add_sweep(CLI::App& app, const Common& common) {
   auto o = std::make_shared<SweepOptions>();
-  auto* cmd = app.add_subcommand("sweep", "Experiment sweeps (experiments/sweeps/*.json): plan a tier into a manifest, "
-                                          "run it, run one line of it, show its state (docs/sweeps.md)");
+  auto* cmd =
+      app.add_subcommand("sweep",
+                         "Experiment sweeps (experiments/sweeps/*.json): plan a tier into a manifest, "
+                         "run it, run one line of it, show its state (docs/sweeps.md)");
   cmd->require_subcommand(1);
 
-  auto* plan = cmd->add_subcommand("plan", "Expand one tier of a sweep into <out>/sweep.jsonl (one line per run) and "
-                                           "<out>/sweep.json; validates everything before any run starts");
-  plan->add_option("sweep", o->plan.sweep_file, "sweep file, e.g. experiments/sweeps/pe_ablation_vit.json")->required();
+  auto* plan = cmd->add_subcommand("plan",
+                                   "Expand one tier of a sweep into <out>/sweep.jsonl (one line per run) and "
+                                   "<out>/sweep.json; validates everything before any run starts");
+  plan->add_option("sweep", o->plan.sweep_file, "sweep file, e.g. experiments/sweeps/pe_ablation_vit.json")
+      ->required();
   plan->add_option("-t,--tier", o->plan.tier, "smoke, quick, standard or full")->capture_default_str();
   plan->add_option("-o,--out", o->plan.out, "sweep folder (default runs/sweeps/<sweep>/<tier>)");
-  plan->add_flag("--allow-dirty", o->plan.allow_dirty, "plan with a binary built from a modified tree (development)");
+  plan->add_flag("--allow-dirty", o->plan.allow_dirty,
+                 "plan with a binary built from a modified tree (development)");
   plan->add_flag("--force", o->plan.force, "replace a different manifest already in the folder");
   plan->callback([o, &common] {
     o->plan.threads = common.threads;
@@ -108,11 +121,15 @@ void add_sweep(CLI::App& app, const Common& common) {
                (p.dir / "sweep.jsonl").string());
   });
 
-  auto* runc = cmd->add_subcommand("run", "Run every line of a planned sweep that is not complete, one process at a "
-                                          "time; resumes interrupted runs, skips failed ones unless --retry-failed");
-  runc->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")->required()->check(CLI::ExistingDirectory);
+  auto* runc = cmd->add_subcommand("run",
+                                   "Run every line of a planned sweep that is not complete, one process at a "
+                                   "time; resumes interrupted runs, skips failed ones unless --retry-failed");
+  runc->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   runc->add_flag("--retry-failed", o->retry_failed, "run failed runs again");
-  runc->add_option("--collect", o->collect, "copy each finished record here (e.g. results/sweeps/<sweep>/<tier>)");
+  runc->add_option("--collect", o->collect,
+                   "copy each finished record here (e.g. results/sweeps/<sweep>/<tier>)");
   runc->add_flag("-q,--quiet", o->quiet, "no progress bars in the runs");
   runc->callback([o] {
     const run::Plan p = run::load_plan(o->dir);
@@ -120,14 +137,20 @@ void add_sweep(CLI::App& app, const Common& common) {
                                     {o->retry_failed, o->collect, !o->quiet});
     if (!o->collect.empty()) run::collect(p, o->collect);
     print_status(p, false);
-    if (failed) throw std::runtime_error(fmt::format("{} run(s) failed in this call; their failed.json says why", failed));
+    if (failed)
+      throw std::runtime_error(
+          fmt::format("{} run(s) failed in this call; their failed.json says why", failed));
   });
 
-  auto* exec = cmd->add_subcommand("exec", "Run one line of a planned sweep in this process (what `sweep run` and a "
-                                           "Slurm array task call)");
-  exec->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")->required()->check(CLI::ExistingDirectory);
+  auto* exec = cmd->add_subcommand("exec",
+                                   "Run one line of a planned sweep in this process (what `sweep run` and a "
+                                   "Slurm array task call)");
+  exec->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   auto* id = exec->add_option("--id", o->id, "the run's id (sweep.jsonl)");
-  exec->add_option("--index", o->index, "the run's line number, from 0 (e.g. $SLURM_ARRAY_TASK_ID)")->excludes(id);
+  exec->add_option("--index", o->index, "the run's line number, from 0 (e.g. $SLURM_ARRAY_TASK_ID)")
+      ->excludes(id);
   exec->add_flag("-q,--quiet", o->quiet, "no progress bars");
   exec->callback([o, &common] {
     const run::Plan p = run::load_plan(o->dir);
@@ -135,23 +158,30 @@ void add_sweep(CLI::App& app, const Common& common) {
     for (const auto& x : p.runs)
       if (x.id == o->id || x.index == o->index) r = &x;
     if (!r)
-      throw std::runtime_error(fmt::format("{}: no run {} in the manifest ({} lines)", (o->dir / "sweep.jsonl").string(),
-                                           o->id.empty() ? "--index " + std::to_string(o->index) : "--id " + o->id,
-                                           p.runs.size()));
+      throw std::runtime_error(fmt::format(
+          "{}: no run {} in the manifest ({} lines)", (o->dir / "sweep.jsonl").string(),
+          o->id.empty() ? "--index " + std::to_string(o->index) : "--id " + o->id, p.runs.size()));
     run::check_threads(p, *r, common.threads);
     if (!run::exec(p, *r, common.command, !o->quiet)) fmt::print(stderr, "{}: already complete\n", r->name);
   });
 
   auto* submit = cmd->add_subcommand(
-      "submit", "Submit the lines of a planned sweep that are not complete as one Slurm job array (task N runs line "
-                "N with `sweep exec --index N`); the batch script is written to <dir>/slurm/ (docs/cluster.md)");
-  submit->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")->required()->check(CLI::ExistingDirectory);
+      "submit",
+      "Submit the lines of a planned sweep that are not complete as one Slurm job array (task N runs line "
+      "N with `sweep exec --index N`); the batch script is written to <dir>/slurm/ (docs/cluster.md)");
+  submit->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   submit->add_flag("--slurm", o->slurm, "submit to Slurm with sbatch (the only launcher so far)")->required();
   submit->add_option("--partition", o->submit.partition, "sbatch --partition");
   submit->add_option("--time", o->submit.time, "sbatch --time: each task's limit, e.g. 4:00:00");
-  submit->add_option("--cpus-per-task", o->submit.cpus_per_task,
-                     "threads per task; must equal the manifest's threads (default: them)")->check(CLI::PositiveNumber);
-  submit->add_option("--max-parallel", o->submit.max_parallel, "at most this many tasks at once (the array's %)")
+  submit
+      ->add_option("--cpus-per-task", o->submit.cpus_per_task,
+                   "threads per task; must equal the manifest's threads (default: them)")
+      ->check(CLI::PositiveNumber);
+  submit
+      ->add_option("--max-parallel", o->submit.max_parallel,
+                   "at most this many tasks at once (the array's %)")
       ->check(CLI::PositiveNumber);
   submit->add_option("--account", o->submit.account, "sbatch --account");
   submit->add_option("--qos", o->submit.qos, "sbatch --qos");
@@ -170,15 +200,21 @@ void add_sweep(CLI::App& app, const Common& common) {
     }
     if (o->submit.dry_run) {
       fmt::print("{}", s.script_text);
-      fmt::print(stderr, "dry run: {} task(s), --array={}; nothing written or submitted\n", s.indices.size(), s.array);
+      fmt::print(stderr, "dry run: {} task(s), --array={}; nothing written or submitted\n", s.indices.size(),
+                 s.array);
       return;
     }
     fmt::print("submitted job {}: {} task(s), --array={}; script {}, logs {}/slurm/%A_%a.out\n", s.job_id,
                s.indices.size(), s.array, s.script.string(), p.dir.string());
   });
 
-  auto* status = cmd->add_subcommand("status", "Summarise a planned sweep: complete, interrupted, failed, pending (from the run folders), and its Slurm tasks still queued or running (squeue)");
-  status->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")->required()->check(CLI::ExistingDirectory);
+  auto* status =
+      cmd->add_subcommand("status",
+                          "Summarise a planned sweep: complete, interrupted, failed, pending (from the run "
+                          "folders), and its Slurm tasks still queued or running (squeue)");
+  status->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   status->add_flag("-v,--verbose", o->verbose, "one line per run");
   status->callback([o] { print_status(run::load_plan(o->dir), o->verbose); });
 }

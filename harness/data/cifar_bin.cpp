@@ -5,12 +5,12 @@
 // batches.meta.txt (else the official list). The dataset facts match CIFAR-10 read as an image folder:
 // 3x32x32, the same classes in the same order, normalisation computed on the train split, crop_pad 4 and
 // hflip on. Every error names the file.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "harness/data/sources.hpp"
 

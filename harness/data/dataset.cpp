@@ -2,12 +2,12 @@
 // and stratified_subset, both built from one per-class interleaving whose every prefix keeps class shares.
 #include "harness/data/dataset.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "harness/data/random.hpp"
 #include "harness/data/sources.hpp"
@@ -25,13 +25,14 @@ constexpr const char* kSpecForms =
     "synthetic[:train=N,test=N,classes=N,size=N,channels=1|3,seed=N]";
 
 // Indices of `from` grouped by label, each group in a seeded order.
-std::vector<std::vector<int64_t>> by_class(const std::vector<int32_t>& labels, const std::vector<int64_t>& from,
-                                           Purpose purpose, uint64_t seed) {
+std::vector<std::vector<int64_t>> by_class(const std::vector<int32_t>& labels,
+                                           const std::vector<int64_t>& from, Purpose purpose, uint64_t seed) {
   int32_t classes = 0;
   for (int64_t i : from) {
     if (i < 0 || i >= static_cast<int64_t>(labels.size()))
       throw std::invalid_argument(fmt::format("index {} out of range ({} labels)", i, labels.size()));
-    if (labels[i] < 0) throw std::invalid_argument(fmt::format("negative label {} at index {}", labels[i], i));
+    if (labels[i] < 0)
+      throw std::invalid_argument(fmt::format("negative label {} at index {}", labels[i], i));
     classes = std::max(classes, labels[i] + 1);
   }
   std::vector<std::vector<int64_t>> groups(classes);
@@ -113,7 +114,8 @@ Dataset load_dataset(const std::string& spec, const DatasetOptions& opt) {
     return load_idx(IdxKind::fashion_mnist, has_arg ? std::filesystem::path(arg) : kDebianFashionMnist);
   }
   if (kind == "mnist") {
-    if (arg.empty()) throw std::runtime_error(fmt::format("dataset '{}': mnist needs a directory: mnist:<dir>", spec));
+    if (arg.empty())
+      throw std::runtime_error(fmt::format("dataset '{}': mnist needs a directory: mnist:<dir>", spec));
     return load_idx(IdxKind::mnist, arg);
   }
   if (kind == "cifar10") {
@@ -138,7 +140,8 @@ HoldOut hold_out(const std::vector<int32_t>& labels, int64_t val_size, uint64_t 
   std::vector<int64_t> cap;
   int64_t room = 0;
   for (const auto& g : groups) {
-    cap.push_back(std::max<int64_t>(0, static_cast<int64_t>(g.size()) - 1));  // keep one training image per class
+    cap.push_back(
+        std::max<int64_t>(0, static_cast<int64_t>(g.size()) - 1));  // keep one training image per class
     room += cap.back();
   }
   if (val_size < 0 || val_size > room)
@@ -158,8 +161,8 @@ HoldOut hold_out(const std::vector<int32_t>& labels, int64_t val_size, uint64_t 
 std::vector<int64_t> stratified_subset(const std::vector<int32_t>& labels, const std::vector<int64_t>& from,
                                        int64_t count, uint64_t seed) {
   if (count < 0 || count > static_cast<int64_t>(from.size()))
-    throw std::invalid_argument(fmt::format("subset of {} images out of {}: must be in [0, {}]", count, from.size(),
-                                            from.size()));
+    throw std::invalid_argument(
+        fmt::format("subset of {} images out of {}: must be in [0, {}]", count, from.size(), from.size()));
   const auto groups = by_class(labels, from, Purpose::subset, seed);
   std::vector<int64_t> cap;
   for (const auto& g : groups) cap.push_back(static_cast<int64_t>(g.size()));

@@ -1,6 +1,7 @@
 // Datasets behind one interface: IDX files (MNIST, Fashion-MNIST), CIFAR-10's binary batches, image folders
-// laid out as torchvision's ImageFolder (decoded once into a cache), and a seeded synthetic set for tests. A split
-// is held in memory as uint8 NCHW; normalisation and augmentation happen per batch in the loader (loader.hpp).
+// laid out as torchvision's ImageFolder (decoded once into a cache), and a seeded synthetic set for tests. A
+// split is held in memory as uint8 NCHW; normalisation and augmentation happen per batch in the loader
+// (loader.hpp).
 #pragma once
 
 #include <cstdint>
@@ -12,12 +13,12 @@ namespace vb::data {
 
 // The decoded images of one split.
 struct ImageSet {
-  std::string name;                 // "fashion-mnist/train"
-  std::string source;               // the file or folder it was read from
+  std::string name;    // "fashion-mnist/train"
+  std::string source;  // the file or folder it was read from
   int64_t channels = 0, height = 0, width = 0;
-  std::vector<uint8_t> pixels;      // (N, C, H, W)
-  std::vector<int32_t> labels;      // (N), each in [0, classes.size())
-  std::vector<std::string> classes; // class names, index = label
+  std::vector<uint8_t> pixels;       // (N, C, H, W)
+  std::vector<int32_t> labels;       // (N), each in [0, classes.size())
+  std::vector<std::string> classes;  // class names, index = label
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t image_numel() const { return channels * height * width; }
@@ -32,10 +33,10 @@ struct Normalize {
 // Training augmentation. Random numbers are counter-based in (seed, epoch, position in the epoch), so a batch
 // is the same whatever thread prepares it and a resumed run sees the same batches.
 struct Augment {
-  int64_t crop_pad = 0;   // random crop with this zero padding on each side (0 = off)
-  bool hflip = false;     // random horizontal flip (off for digits and other oriented data)
-  float mixup = 0.f;      // mixup alpha (0 = off)
-  float cutmix = 0.f;     // cutmix alpha (0 = off); with both on, one of the two per batch, 50/50
+  int64_t crop_pad = 0;  // random crop with this zero padding on each side (0 = off)
+  bool hflip = false;    // random horizontal flip (off for digits and other oriented data)
+  float mixup = 0.f;     // mixup alpha (0 = off)
+  float cutmix = 0.f;    // cutmix alpha (0 = off); with both on, one of the two per batch, 50/50
 };
 
 // A dataset: train and test splits plus its per-dataset defaults.
@@ -53,10 +54,10 @@ struct DatasetOptions {
 };
 
 // `spec` names a dataset:
-//   fashion-mnist            Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist (the default)
-//   fashion-mnist:<dir>      the same four IDX files (gzip or raw) in <dir>
-//   mnist:<dir>              MNIST's IDX files in <dir>
-//   cifar10:<dir>            CIFAR-10's binary version: <dir> is cifar-10-batches-bin (data_batch_1..5.bin,
+//   fashion-mnist            Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist (the
+//   default) fashion-mnist:<dir>      the same four IDX files (gzip or raw) in <dir> mnist:<dir> MNIST's IDX
+//   files in <dir> cifar10:<dir>            CIFAR-10's binary version: <dir> is cifar-10-batches-bin
+//   (data_batch_1..5.bin,
 //                            test_batch.bin, batches.meta.txt) or the folder holding it
 //   folder:<root>            <root>/{train,test}/<class>/*.{jpg,jpeg,png}, classes = sorted subfolder names
 //                            (e.g. folder:../shared/datasets/cifar10)

@@ -1,13 +1,12 @@
 // IDX files (MNIST, Fashion-MNIST): raw or gzip (zlib reads both), with the magic number, dimensions, length
 // and labels checked; every error names the file. Also the per-dataset class names, normalisation and
 // augmentation defaults.
+#include <fmt/format.h>
 #include <zlib.h>
 
 #include <array>
 #include <memory>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "harness/data/sources.hpp"
 
@@ -34,7 +33,8 @@ size_t read_some(gzFile f, uint8_t* dst, size_t n, const std::string& path) {
     if (got < 0) {
       int errnum = 0;
       const char* msg = gzerror(f, &errnum);
-      throw std::runtime_error(fmt::format("{}: read error (corrupt gzip?): {}", path, msg ? msg : "unknown"));
+      throw std::runtime_error(
+          fmt::format("{}: read error (corrupt gzip?): {}", path, msg ? msg : "unknown"));
     }
     if (got == 0) break;
     done += static_cast<size_t>(got);
@@ -60,9 +60,9 @@ Idx read_idx(const fs::path& file, uint32_t magic) {
   };
   const uint32_t got = read_u32("magic number");
   if (got != magic)
-    throw std::runtime_error(
-        fmt::format("{}: bad magic number 0x{:08x} (expected 0x{:08x}: {})", path, got, magic,
-                    magic == kImagesMagic ? "IDX images, uint8, 3 dimensions" : "IDX labels, uint8, 1 dimension"));
+    throw std::runtime_error(fmt::format(
+        "{}: bad magic number 0x{:08x} (expected 0x{:08x}: {})", path, got, magic,
+        magic == kImagesMagic ? "IDX images, uint8, 3 dimensions" : "IDX labels, uint8, 1 dimension"));
   Idx idx;
   uint64_t total = 1;
   bool overflow = false;
@@ -76,13 +76,16 @@ Idx read_idx(const fs::path& file, uint32_t magic) {
   const uint64_t file_bytes = fs::file_size(file, ec);
   const uint64_t limit = ec ? 0 : gzdirect(f.get()) ? file_bytes : file_bytes * 1032;
   if (overflow || total > limit)
-    throw std::runtime_error(fmt::format("{}: the header claims dimensions [{}] ({}{} bytes of data), more than a "
-                                         "file of {} bytes can hold (truncated or corrupt?)", path, fmt::join(idx.dims, ", "),
-                                         overflow ? "> 2^64" : "", overflow ? "" : std::to_string(total), file_bytes));
+    throw std::runtime_error(
+        fmt::format("{}: the header claims dimensions [{}] ({}{} bytes of data), more than a "
+                    "file of {} bytes can hold (truncated or corrupt?)",
+                    path, fmt::join(idx.dims, ", "), overflow ? "> 2^64" : "",
+                    overflow ? "" : std::to_string(total), file_bytes));
   idx.data.resize(total);
   const size_t n = read_some(f.get(), idx.data.data(), total, path);
   if (n != total)
-    throw std::runtime_error(fmt::format("{}: truncated: {} bytes of data, the header promises {}", path, n, total));
+    throw std::runtime_error(
+        fmt::format("{}: truncated: {} bytes of data, the header promises {}", path, n, total));
   uint8_t extra = 0;
   if (read_some(f.get(), &extra, 1, path) != 0)
     throw std::runtime_error(fmt::format("{}: longer than its header says ({} bytes of data)", path, total));
@@ -98,8 +101,8 @@ fs::path find_idx(const fs::path& dir, const std::string& base) {
 
 }  // namespace
 
-ImageSet read_idx_split(const fs::path& images, const fs::path& labels, const std::vector<std::string>& classes,
-                        const std::string& name) {
+ImageSet read_idx_split(const fs::path& images, const fs::path& labels,
+                        const std::vector<std::string>& classes, const std::string& name) {
   Idx im = read_idx(images, kImagesMagic);
   Idx lb = read_idx(labels, kLabelsMagic);
   if (im.dims[0] != lb.dims[0])
@@ -116,8 +119,8 @@ ImageSet read_idx_split(const fs::path& images, const fs::path& labels, const st
   set.labels.resize(lb.data.size());
   for (size_t i = 0; i < lb.data.size(); ++i) {
     if (lb.data[i] >= classes.size())
-      throw std::runtime_error(fmt::format("{}: label {} at index {} is out of range ({} classes)", labels.string(),
-                                           lb.data[i], i, classes.size()));
+      throw std::runtime_error(fmt::format("{}: label {} at index {} is out of range ({} classes)",
+                                           labels.string(), lb.data[i], i, classes.size()));
     set.labels[i] = lb.data[i];
   }
   return set;
@@ -143,8 +146,8 @@ Dataset load_idx(IdxKind kind, const fs::path& dir) {
   }
   d.train = read_idx_split(find_idx(dir, "train-images-idx3-ubyte"), find_idx(dir, "train-labels-idx1-ubyte"),
                            classes, d.name + "/train");
-  d.test = read_idx_split(find_idx(dir, "t10k-images-idx3-ubyte"), find_idx(dir, "t10k-labels-idx1-ubyte"), classes,
-                          d.name + "/test");
+  d.test = read_idx_split(find_idx(dir, "t10k-images-idx3-ubyte"), find_idx(dir, "t10k-labels-idx1-ubyte"),
+                          classes, d.name + "/test");
   if (d.train.height != d.test.height || d.train.width != d.test.width)
     throw std::runtime_error(fmt::format("{}: train images are {}x{} but test images {}x{}", dir.string(),
                                          d.train.height, d.train.width, d.test.height, d.test.width));

@@ -1,12 +1,13 @@
-// Image folders laid out as torchvision's ImageFolder, decoded once (stb_image, in parallel) and cached as one
-// binary file per folder state: <cache_dir>/<folder>-<key>.vbcache, key = hash of every image's relative path,
-// size and mtime, so a changed folder is decoded again; written atomically and checksummed, so a truncated or
-// corrupt cache is rebuilt rather than trusted.
+// Image folders laid out as torchvision's ImageFolder, decoded once (stb_image, in parallel) and cached as
+// one binary file per folder state: <cache_dir>/<folder>-<key>.vbcache, key = hash of every image's relative
+// path, size and mtime, so a changed folder is decoded again; written atomically and checksummed, so a
+// truncated or corrupt cache is rebuilt rather than trusted.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
+#include <stb/stb_image.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <stb/stb_image.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,9 +19,6 @@
 #include <fstream>
 #include <set>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "harness/data/sources.hpp"
 #include "models/core/rng.hpp"
@@ -58,7 +56,8 @@ std::vector<std::string> subfolders(const fs::path& dir) {
 
 // The images of one split: classes in the given order, files sorted by name within a class. One stat() per
 // file (size and mtime for the cache key): listing CIFAR-10's 60000 files is most of a cached load.
-std::vector<Entry> list_split(const fs::path& root, const std::string& split, const std::vector<std::string>& classes) {
+std::vector<Entry> list_split(const fs::path& root, const std::string& split,
+                              const std::vector<std::string>& classes) {
   std::vector<Entry> entries;
   for (size_t c = 0; c < classes.size(); ++c) {
     const fs::path dir = root / split / classes[c];
@@ -97,7 +96,8 @@ uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t h = 0x243F6A8885A308D3u
   return h;
 }
 
-// Hash of (relative path, size, mtime) of every image: changes whenever an image is added, removed or rewritten.
+// Hash of (relative path, size, mtime) of every image: changes whenever an image is added, removed or
+// rewritten.
 std::string folder_key(const std::vector<Entry>& train, const std::vector<Entry>& test) {
   std::string buf(kMagic, sizeof kMagic);
   for (const auto* split : {&train, &test})
@@ -131,11 +131,14 @@ ImageSet decode_split(const std::vector<Entry>& entries, const std::vector<std::
       const int size = static_cast<int>(bytes.size());
       uint8_t* px = nullptr;
       if (!stbi_info_from_memory(bytes.data(), size, &d.w, &d.h, &d.comp))
-        d.error = fmt::format("cannot decode ({})", stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+        d.error =
+            fmt::format("cannot decode ({})", stbi_failure_reason() ? stbi_failure_reason() : "unknown");
       else if (int64_t{d.w} * d.h > kMaxPixels)
-        d.error = fmt::format("{}x{} pixels, more than the {} an image may have here (corrupt?)", d.w, d.h, kMaxPixels);
+        d.error = fmt::format("{}x{} pixels, more than the {} an image may have here (corrupt?)", d.w, d.h,
+                              kMaxPixels);
       else if (!(px = stbi_load_from_memory(bytes.data(), size, &d.w, &d.h, &d.comp, 0)))
-        d.error = fmt::format("cannot decode ({})", stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+        d.error =
+            fmt::format("cannot decode ({})", stbi_failure_reason() ? stbi_failure_reason() : "unknown");
       if (px) {
         d.hwc.assign(px, px + static_cast<size_t>(d.w) * d.h * d.comp);
         stbi_image_free(px);
@@ -160,9 +163,9 @@ ImageSet decode_split(const std::vector<Entry>& entries, const std::vector<std::
   bool grey = true;
   for (int64_t i = 0; i < n; ++i) {
     if (img[i].h != set.height || img[i].w != set.width)
-      throw std::runtime_error(fmt::format("{}: {}x{} pixels, but {} is {}x{} (all images must have one size)",
-                                           entries[i].path.string(), img[i].w, img[i].h,
-                                           entries[0].path.string(), set.width, set.height));
+      throw std::runtime_error(fmt::format(
+          "{}: {}x{} pixels, but {} is {}x{} (all images must have one size)", entries[i].path.string(),
+          img[i].w, img[i].h, entries[0].path.string(), set.width, set.height));
     grey = grey && img[i].comp <= 2;  // grey or grey + alpha
   }
   set.channels = grey ? 1 : 3;
@@ -179,8 +182,9 @@ ImageSet decode_split(const std::vector<Entry>& entries, const std::vector<std::
         dst[c * plane + p] = d.hwc[p * d.comp + (d.comp >= 3 ? c : 0)];
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (progress) fmt::print(stderr, "{}decoded {}: {} images of {}x{}x{} in {:.1f} s\n", tty ? "\r" : "", name, n,
-                           set.channels, set.height, set.width, secs);
+  if (progress)
+    fmt::print(stderr, "{}decoded {}: {} images of {}x{}x{} in {:.1f} s\n", tty ? "\r" : "", name, n,
+               set.channels, set.height, set.width, secs);
   ++g_decodes;
   return set;
 }
@@ -231,7 +235,8 @@ class Reader {
     in_.read(reinterpret_cast<char*>(&expected_), 8);
     in_.seekg(0);
     in_.read(magic, sizeof magic);
-    if (!in_ || std::memcmp(magic, kMagic, sizeof magic) != 0) throw std::runtime_error("not a vitbench cache file");
+    if (!in_ || std::memcmp(magic, kMagic, sizeof magic) != 0)
+      throw std::runtime_error("not a vitbench cache file");
     if (size != total - 24) throw std::runtime_error("length does not match its trailer (truncated?)");
     left_ = size;
   }
@@ -283,7 +288,8 @@ ImageSet get_split(Reader& r, const std::vector<std::string>& classes) {
   // Sizes checked against the bytes left before anything is allocated from them.
   // (n <= left / per_image rather than n * per_image <= left: the product of a hostile n can overflow.)
   if (n < 0 || s.channels < 1 || s.height < 1 || s.width < 1 || s.height > (1 << 16) || s.width > (1 << 16) ||
-      s.channels > 4 || static_cast<uint64_t>(n) > r.left() / static_cast<uint64_t>(4 + s.channels * s.height * s.width))
+      s.channels > 4 ||
+      static_cast<uint64_t>(n) > r.left() / static_cast<uint64_t>(4 + s.channels * s.height * s.width))
     throw std::runtime_error("bad split header");
   s.labels.resize(n);
   r.raw(s.labels.data(), n * sizeof(int32_t));
@@ -342,13 +348,16 @@ bool read_folder_cache(const fs::path& file, Dataset& d, std::string& why) {
   return true;
 }
 
-int64_t folder_decode_count() { return g_decodes.load(); }
+int64_t folder_decode_count() {
+  return g_decodes.load();
+}
 
 fs::path cache_dir(const DatasetOptions& opt) {
   if (!opt.cache_dir.empty()) return opt.cache_dir;
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "vitbench";
   if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "vitbench";
-  throw std::runtime_error("no cache folder: set XDG_CACHE_HOME or HOME (decoded image folders are cached there)");
+  throw std::runtime_error(
+      "no cache folder: set XDG_CACHE_HOME or HOME (decoded image folders are cached there)");
 }
 
 Dataset load_image_folder(const fs::path& root_in, const DatasetOptions& opt) {
@@ -357,17 +366,22 @@ Dataset load_image_folder(const fs::path& root_in, const DatasetOptions& opt) {
   const std::string folder = (root.has_filename() ? root : root.parent_path()).filename().string();
   for (const char* split : {"train", "test"})
     if (!fs::is_directory(root / split))
-      throw std::runtime_error(fmt::format("{}: no such folder (an image folder has train/ and test/ with one "
-                                           "subfolder per class)", (root / split).string()));
+      throw std::runtime_error(
+          fmt::format("{}: no such folder (an image folder has train/ and test/ with one "
+                      "subfolder per class)",
+                      (root / split).string()));
   const std::vector<std::string> classes = subfolders(root / "train");
-  if (classes.empty()) throw std::runtime_error(fmt::format("{}: no class folders", (root / "train").string()));
+  if (classes.empty())
+    throw std::runtime_error(fmt::format("{}: no class folders", (root / "train").string()));
   if (subfolders(root / "test") != classes) {
     const auto test = subfolders(root / "test");
     std::vector<std::string> missing, extra;
-    std::set_difference(classes.begin(), classes.end(), test.begin(), test.end(), std::back_inserter(missing));
+    std::set_difference(classes.begin(), classes.end(), test.begin(), test.end(),
+                        std::back_inserter(missing));
     std::set_difference(test.begin(), test.end(), classes.begin(), classes.end(), std::back_inserter(extra));
     throw std::runtime_error(fmt::format("{}: class folders differ from train's (missing: {}; extra: {})",
-                                         (root / "test").string(), fmt::join(missing, " "), fmt::join(extra, " ")));
+                                         (root / "test").string(), fmt::join(missing, " "),
+                                         fmt::join(extra, " ")));
   }
   const auto train = list_split(root, "train", classes);
   const auto test = list_split(root, "test", classes);

@@ -1,15 +1,15 @@
-// The Loader: a batch is a pure function of (seed, epoch, step) — the epoch's order is a seeded shuffle, every
-// sample's crop/flip comes from the counter RNG keyed by its position in the epoch and mixup/cutmix from one
-// keyed by the step — so prefetching on a background thread (single-threaded: the model owns the cores) and
-// resuming mid-epoch both reproduce the uninterrupted sequence exactly.
+// The Loader: a batch is a pure function of (seed, epoch, step) — the epoch's order is a seeded shuffle,
+// every sample's crop/flip comes from the counter RNG keyed by its position in the epoch and mixup/cutmix
+// from one keyed by the step — so prefetching on a background thread (single-threaded: the model owns the
+// cores) and resuming mid-epoch both reproduce the uninterrupted sequence exactly.
 #include "harness/data/loader.hpp"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cfenv>
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "harness/data/random.hpp"
 
@@ -54,14 +54,16 @@ int64_t round_half_even(double v) {
 Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions opt)
     : set_(set), indices_(std::move(indices)), opt_(std::move(opt)) {
   const std::string what = set_.name.empty() ? std::string("loader") : "loader for " + set_.name;
-  if (opt_.batch <= 0) throw std::invalid_argument(fmt::format("{}: batch must be positive, not {}", what, opt_.batch));
+  if (opt_.batch <= 0)
+    throw std::invalid_argument(fmt::format("{}: batch must be positive, not {}", what, opt_.batch));
   if (opt_.prefetch < 0) throw std::invalid_argument(fmt::format("{}: prefetch must be >= 0", what));
   if (set_.channels <= 0 || set_.height <= 0 || set_.width <= 0)
     throw std::invalid_argument(fmt::format("{}: the image set has no image shape", what));
   for (int64_t i : indices_) {
     if (i < 0 || i >= set_.size())
       throw std::invalid_argument(fmt::format("{}: index {} out of range ({} images)", what, i, set_.size()));
-    if (!set_.classes.empty() && (set_.labels[i] < 0 || set_.labels[i] >= static_cast<int32_t>(set_.classes.size())))
+    if (!set_.classes.empty() &&
+        (set_.labels[i] < 0 || set_.labels[i] >= static_cast<int32_t>(set_.classes.size())))
       throw std::invalid_argument(fmt::format("{}: label {} of image {} out of range ({} classes)", what,
                                               set_.labels[i], i, set_.classes.size()));
   }
@@ -72,17 +74,20 @@ Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions 
   }
   if (static_cast<int64_t>(opt_.normalize.mean.size()) != set_.channels ||
       static_cast<int64_t>(opt_.normalize.std.size()) != set_.channels)
-    throw std::invalid_argument(fmt::format("{}: normalisation has {} means and {} stds for {} channels", what,
-                                            opt_.normalize.mean.size(), opt_.normalize.std.size(), set_.channels));
+    throw std::invalid_argument(fmt::format("{}: normalisation has {} means and {} stds for {} channels",
+                                            what, opt_.normalize.mean.size(), opt_.normalize.std.size(),
+                                            set_.channels));
   for (float s : opt_.normalize.std)
     if (!(s > 0)) throw std::invalid_argument(fmt::format("{}: normalisation std must be positive", what));
   if (opt_.train && (opt_.augment.mixup > 0 || opt_.augment.cutmix > 0) && set_.classes.empty())
     throw std::invalid_argument(fmt::format("{}: mixup/cutmix need the class list", what));
   if (opt_.shards < 1 || opt_.shard < 0 || opt_.shard >= opt_.shards)
-    throw std::invalid_argument(fmt::format("{}: shard {} of {} does not exist", what, opt_.shard, opt_.shards));
+    throw std::invalid_argument(
+        fmt::format("{}: shard {} of {} does not exist", what, opt_.shard, opt_.shards));
   if (opt_.shards > 1 && (!opt_.drop_last || opt_.batch % opt_.shards != 0))
-    throw std::invalid_argument(fmt::format("{}: batch {} cannot be split into {} equal shards{}", what, opt_.batch,
-                                            opt_.shards, opt_.drop_last ? "" : " (sharding needs drop_last)"));
+    throw std::invalid_argument(fmt::format("{}: batch {} cannot be split into {} equal shards{}", what,
+                                            opt_.batch, opt_.shards,
+                                            opt_.drop_last ? "" : " (sharding needs drop_last)"));
   if (opt_.augment.crop_pad < 0) throw std::invalid_argument(fmt::format("{}: crop_pad must be >= 0", what));
 
   // The geometry: which source pixels (bilinear) make output pixel (oy, ox); see loader.hpp for the rule.
@@ -106,8 +111,8 @@ Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions 
     left = round_half_even((rw - s) / 2.0);
   } else if (!opt_.upsample) {
     throw std::invalid_argument(fmt::format(
-        "{}: images are {}x{}, smaller than the model's input {}x{} (set upsample to resize them up)", what, h, w, s,
-        s));
+        "{}: images are {}x{}, smaller than the model's input {}x{} (set upsample to resize them up)", what,
+        h, w, s, s));
   }
   // align_corners=False bilinear: source = (dst + 0.5) * in / out - 0.5, clamped to the image.
   auto taps = [](int64_t in, int64_t resized, int64_t offset, int64_t out) {
@@ -124,7 +129,9 @@ Loader::Loader(const ImageSet& set, std::vector<int64_t> indices, LoaderOptions 
   identity_ = h == s && w == s;
 }
 
-Loader::~Loader() { stop(); }
+Loader::~Loader() {
+  stop();
+}
 
 int64_t Loader::steps_per_epoch() const {
   return opt_.drop_last ? size() / opt_.batch : (size() + opt_.batch - 1) / opt_.batch;
@@ -143,7 +150,8 @@ void Loader::stop() {
 void Loader::start_epoch(int64_t epoch, int64_t first_step) {
   stop();  // the worker is gone: nothing of an old epoch can arrive after this
   if (first_step < 0 || first_step > steps_per_epoch())
-    throw std::invalid_argument(fmt::format("start_epoch: step {} outside [0, {}]", first_step, steps_per_epoch()));
+    throw std::invalid_argument(
+        fmt::format("start_epoch: step {} outside [0, {}]", first_step, steps_per_epoch()));
   ready_.clear();
   error_ = nullptr;
   epoch_ = epoch;
@@ -265,12 +273,14 @@ void Loader::prepare(int64_t epoch, int64_t step, Batch& out) const {
   // The set is held by reference: one resized behind the loader's back would be read out of bounds.
   if (set_.pixels.size() != static_cast<size_t>(set_.size() * set_.image_numel()) ||
       set_.labels.size() < indices_.size())
-    throw std::runtime_error(fmt::format("loader for {}: the image set changed after the loader was made", set_.name));
+    throw std::runtime_error(
+        fmt::format("loader for {}: the image set changed after the loader was made", set_.name));
   // Row g of the global batch: its position in the epoch keys its random numbers, whichever shard renders it.
   auto render_row = [&](int64_t g, float* dst, std::vector<float>& scratch) {
     const int64_t pos = first + g;
-    render(order_[pos], key(Purpose::augment, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(pos)}),
-           dst, scratch);
+    render(order_[pos],
+           key(Purpose::augment, {opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(pos)}), dst,
+           scratch);
   };
   out.epoch = epoch;
   out.step = step;

@@ -28,21 +28,21 @@ struct LoaderOptions {
   Augment augment;
   Normalize normalize;
   uint64_t seed = 0;
-  int64_t prefetch = 2;    // batches prepared ahead on the background thread (0 = prepare in next())
+  int64_t prefetch = 2;  // batches prepared ahead on the background thread (0 = prepare in next())
   // Data parallelism: `batch` is the global batch and this loader yields rows [shard * batch / shards,
-  // (shard + 1) * batch / shards) of each one. Every random draw keys on the global position, and mixup/cutmix
-  // partners are global rows, so the rows are exactly those of the one-process batch (needs drop_last and a
-  // batch divisible by shards).
+  // (shard + 1) * batch / shards) of each one. Every random draw keys on the global position, and
+  // mixup/cutmix partners are global rows, so the rows are exactly those of the one-process batch (needs
+  // drop_last and a batch divisible by shards).
   int64_t shard = 0, shards = 1;
 };
 
 struct Batch {
-  int64_t epoch = 0, step = 0;    // step within the epoch
-  int64_t size = 0;               // B (the last batch may be smaller unless drop_last); this shard's rows
-  std::vector<float> images;      // (B, C, S, S) normalised, S = out_size
-  std::vector<int64_t> labels;    // (B)
-  std::vector<int64_t> indices;   // (B) indices into the ImageSet (which images these are)
-  std::vector<float> targets;     // (B, classes) soft targets when mixup/cutmix applied, else empty
+  int64_t epoch = 0, step = 0;   // step within the epoch
+  int64_t size = 0;              // B (the last batch may be smaller unless drop_last); this shard's rows
+  std::vector<float> images;     // (B, C, S, S) normalised, S = out_size
+  std::vector<int64_t> labels;   // (B)
+  std::vector<int64_t> indices;  // (B) indices into the ImageSet (which images these are)
+  std::vector<float> targets;    // (B, classes) soft targets when mixup/cutmix applied, else empty
 };
 
 class Loader {
@@ -80,7 +80,7 @@ class Loader {
     float w;  // weight of i1
   };
   std::vector<Tap> rows_, cols_;
-  bool identity_ = false;  // images already S x S: no resampling
+  bool identity_ = false;       // images already S x S: no resampling
   std::vector<int64_t> order_;  // indices_ in the current epoch's order
   // Background thread state.
   std::thread thread_;

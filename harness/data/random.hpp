@@ -22,10 +22,14 @@ inline uint64_t key(Purpose p, std::initializer_list<uint64_t> values) {
 }
 
 // Draw i of stream `k`: 64 uniform bits.
-inline uint64_t bits(uint64_t k, uint64_t i) { return rng::splitmix64(rng::splitmix64(k) ^ i); }
+inline uint64_t bits(uint64_t k, uint64_t i) {
+  return rng::splitmix64(rng::splitmix64(k) ^ i);
+}
 
 // Uniform integer in [0, n) (n > 0); the modulo bias is below 2^-40 for any n a dataset has.
-inline uint64_t below(uint64_t k, uint64_t i, uint64_t n) { return bits(k, i) % n; }
+inline uint64_t below(uint64_t k, uint64_t i, uint64_t n) {
+  return bits(k, i) % n;
+}
 
 // Fisher-Yates on `v` with the draws of stream `k`.
 template <class T>
@@ -36,7 +40,8 @@ void shuffle(std::vector<T>& v, uint64_t k) {
 // A sequential stream of uniforms and normals in one key (for rejection samplers that need a varying count).
 class Stream {
  public:
-  explicit Stream(uint64_t k) : uniform_key_(rng::splitmix64(k ^ 0x55)), normal_key_(rng::splitmix64(k ^ 0xAA)) {}
+  explicit Stream(uint64_t k)
+      : uniform_key_(rng::splitmix64(k ^ 0x55)), normal_key_(rng::splitmix64(k ^ 0xAA)) {}
   float uniform() { return rng::uniform(uniform_key_, u_++); }
   float normal() { return rng::normal(normal_key_, n_++); }
 

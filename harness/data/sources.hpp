@@ -25,17 +25,19 @@ ImageSet read_idx_split(const std::filesystem::path& images, const std::filesyst
 // pixels) in `dir`, or in `dir`/cifar-10-batches-bin; class names from batches.meta.txt when present.
 Dataset load_cifar10_bin(const std::filesystem::path& dir);
 // Batch files concatenated in order, exposed for tests: images (N, 3, 32, 32) and labels, each checked < 10.
-ImageSet read_cifar_batches(const std::vector<std::filesystem::path>& files, const std::vector<std::string>& classes,
-                            const std::string& name);
+ImageSet read_cifar_batches(const std::vector<std::filesystem::path>& files,
+                            const std::vector<std::string>& classes, const std::string& name);
 
 // <root>/{train,test}/<class>/*.{jpg,jpeg,png}, decoded once and cached in opt.cache_dir (or the default).
 Dataset load_image_folder(const std::filesystem::path& root, const DatasetOptions& opt);
 // The cache folder opt.cache_dir, else $XDG_CACHE_HOME/vitbench, else $HOME/.cache/vitbench.
 std::filesystem::path cache_dir(const DatasetOptions& opt);
 // A cache file as load_image_folder reads it: false, with the reason in `why`, when it is missing, truncated,
-// malformed or fails its checksum (load_image_folder then decodes the folder again). Exposed for the fuzz target.
+// malformed or fails its checksum (load_image_folder then decodes the folder again). Exposed for the fuzz
+// target.
 bool read_folder_cache(const std::filesystem::path& file, Dataset& d, std::string& why);
-// How many image splits this process decoded from image files (not from the cache): lets tests see a cache hit.
+// How many image splits this process decoded from image files (not from the cache): lets tests see a cache
+// hit.
 int64_t folder_decode_count();
 
 struct SyntheticOptions {

@@ -3,12 +3,12 @@
 // tint and strong pixel noise. A linear model on pixels or on per-channel mean/std stays at chance; a 2-layer
 // CNN (PyTorch, Adam 1e-3, batch 64) reached 50% at 100 steps and 98% at 200 on the default 512/256 split.
 // Every pixel is a counter draw: the same seed gives the same bytes.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "harness/data/random.hpp"
 #include "harness/data/sources.hpp"
@@ -45,7 +45,8 @@ ImageSet make_split(const SyntheticOptions& o, int64_t n, uint64_t split, const 
         for (int64_t x = 0; x < o.size; ++x) {
           const double dy = y - cy, dx = x - cx;
           const double window = std::exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
-          const double wave = std::cos(2 * M_PI * freq * (dx * std::cos(theta) + dy * std::sin(theta)) + phase);
+          const double wave =
+              std::cos(2 * M_PI * freq * (dx * std::cos(theta) + dy * std::sin(theta)) + phase);
           const uint64_t p = static_cast<uint64_t>((ch * o.size + y) * o.size + x);
           const double v = 128 + 60 * tint * window * wave + 45 * rng::normal(k ^ 0x9E37, p);
           img[(ch * o.size + y) * o.size + x] = static_cast<uint8_t>(std::clamp(std::lround(v), 0l, 255l));
@@ -71,21 +72,27 @@ SyntheticOptions parse_synthetic(const std::string& keys) {
     uint64_t v = 0;
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
     if (eq == std::string::npos || ec != std::errc() || ptr != value.data() + value.size())
-      throw std::runtime_error(fmt::format("synthetic dataset: '{}' must be key=<non-negative integer>", item));
+      throw std::runtime_error(
+          fmt::format("synthetic dataset: '{}' must be key=<non-negative integer>", item));
     auto in = [&](int64_t lo, int64_t hi) {
       if (v < static_cast<uint64_t>(lo) || v > static_cast<uint64_t>(hi))
         throw std::runtime_error(fmt::format("synthetic dataset: {}={} outside [{}, {}]", name, v, lo, hi));
       return static_cast<int64_t>(v);
     };
-    if (name == "train") o.train = in(1, 1 << 22);
-    else if (name == "test") o.test = in(0, 1 << 22);
-    else if (name == "classes") o.classes = in(2, 1000);
-    else if (name == "size") o.size = in(4, 1024);
+    if (name == "train")
+      o.train = in(1, 1 << 22);
+    else if (name == "test")
+      o.test = in(0, 1 << 22);
+    else if (name == "classes")
+      o.classes = in(2, 1000);
+    else if (name == "size")
+      o.size = in(4, 1024);
     else if (name == "channels") {
-      if (v != 1 && v != 3) throw std::runtime_error(fmt::format("synthetic dataset: channels={} must be 1 or 3", v));
+      if (v != 1 && v != 3)
+        throw std::runtime_error(fmt::format("synthetic dataset: channels={} must be 1 or 3", v));
       o.channels = static_cast<int64_t>(v);
-    }
-    else if (name == "seed") o.seed = v;
+    } else if (name == "seed")
+      o.seed = v;
     else
       throw std::runtime_error(fmt::format(
           "synthetic dataset: unknown key '{}' (keys: train, test, classes, size, channels, seed)", name));
@@ -93,9 +100,10 @@ SyntheticOptions parse_synthetic(const std::string& keys) {
   // Each key is bounded, their product too: train=4194304,size=1024 would be 13 TB of pixels.
   const int64_t bytes = (o.train + o.test) * o.channels * o.size * o.size;
   if (bytes > kMaxSyntheticBytes)
-    throw std::runtime_error(fmt::format("synthetic dataset: {} images of {}x{}x{} are {:.1f} GB of pixels, more than "
-                                         "the {} GB allowed", o.train + o.test, o.channels, o.size, o.size, bytes / 1e9,
-                                         kMaxSyntheticBytes >> 30));
+    throw std::runtime_error(
+        fmt::format("synthetic dataset: {} images of {}x{}x{} are {:.1f} GB of pixels, more than "
+                    "the {} GB allowed",
+                    o.train + o.test, o.channels, o.size, o.size, bytes / 1e9, kMaxSyntheticBytes >> 30));
   return o;
 }
 

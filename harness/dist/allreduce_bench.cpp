@@ -1,10 +1,10 @@
 // MPI_Allreduce message-size sweep and its alpha-beta fit; see allreduce_bench.hpp.
 #include "harness/dist/allreduce_bench.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "harness/dist/mpi.hpp"
 #include "harness/dist/mpi_api.hpp"
@@ -22,8 +22,9 @@ std::vector<AllreducePoint> measure_allreduce(int64_t min_bytes, int64_t max_byt
 #ifdef VITBENCH_MPI
   if (size() < 2) throw std::invalid_argument("allreduce: run it with at least 2 ranks (mpirun -np 2 ...)");
   if (min_bytes < 4 || max_bytes < min_bytes || repeats < 1)
-    throw std::invalid_argument(fmt::format("allreduce: need 4 <= min ({}) <= max ({}) bytes and repeats >= 1 ({})",
-                                            min_bytes, max_bytes, repeats));
+    throw std::invalid_argument(
+        fmt::format("allreduce: need 4 <= min ({}) <= max ({}) bytes and repeats >= 1 ({})", min_bytes,
+                    max_bytes, repeats));
   std::vector<AllreducePoint> out;
   std::vector<float> buf(static_cast<size_t>(max_bytes / 4), 1.f);
   for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {

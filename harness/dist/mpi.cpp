@@ -2,13 +2,12 @@
 // thread default; see mpi.hpp. Without VITBENCH_MPI every function is the world-of-one version.
 #include "harness/dist/mpi.hpp"
 
+#include <fmt/format.h>
 #include <sched.h>
 
 #include <cstdlib>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "harness/dist/mpi_api.hpp"
 #include "models/core/cross_rank.hpp"
@@ -42,7 +41,8 @@ MpiCrossRankSum g_cross_rank_sum;
 
 #ifdef VITBENCH_MPI
 void check(int rc, const char* call) {
-  // Only reached with an error handler other than MPI_ERRORS_ARE_FATAL; kept so that a change there still fails.
+  // Only reached with an error handler other than MPI_ERRORS_ARE_FATAL; kept so that a change there still
+  // fails.
   if (rc != MPI_SUCCESS) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -67,7 +67,8 @@ std::string mpi_library() {
   int len = 0;
   MPI_Get_library_version(v, &len);
   std::string s(v, static_cast<size_t>(len));
-  s.resize(s.find('\0') == std::string::npos ? s.size() : s.find('\0'));  // len counts Open MPI's trailing NUL
+  s.resize(s.find('\0') == std::string::npos ? s.size()
+                                             : s.find('\0'));  // len counts Open MPI's trailing NUL
   if (const auto nl = s.find_first_of("\r\n"); nl != std::string::npos) s.resize(nl);
   while (!s.empty() && (s.back() == ',' || s.back() == ' ')) s.pop_back();
   return s;
@@ -103,10 +104,18 @@ Session::~Session() {
 #endif
 }
 
-int rank() { return g_rank; }
-int size() { return g_size; }
-int local_size() { return g_local; }
-bool multi() { return g_size > 1; }
+int rank() {
+  return g_rank;
+}
+int size() {
+  return g_size;
+}
+int local_size() {
+  return g_local;
+}
+bool multi() {
+  return g_size > 1;
+}
 
 int default_threads(std::string* why) {
   const int node = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -122,8 +131,12 @@ int default_threads(std::string* why) {
   return n;
 }
 
-void set_threads_rule(std::string rule) { g_threads_rule = std::move(rule); }
-const std::string& threads_rule() { return g_threads_rule; }
+void set_threads_rule(std::string rule) {
+  g_threads_rule = std::move(rule);
+}
+const std::string& threads_rule() {
+  return g_threads_rule;
+}
 
 void abort_job(int status) {
 #ifdef VITBENCH_MPI
@@ -135,7 +148,8 @@ void abort_job(int status) {
 
 void sum(double* values, int n) {
 #ifdef VITBENCH_MPI
-  if (g_size > 1) check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  if (g_size > 1)
+    check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
 #else
   (void)values, (void)n;
 #endif
@@ -143,7 +157,8 @@ void sum(double* values, int n) {
 
 void sum(int64_t* values, int n) {
 #ifdef VITBENCH_MPI
-  if (g_size > 1) check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  if (g_size > 1)
+    check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
 #else
   (void)values, (void)n;
 #endif
@@ -184,12 +199,14 @@ void json_diffs(const nlohmann::json& a, const nlohmann::json& b, const std::str
     for (const auto& [k, v] : b.items())
       json_diffs(a.contains(k) ? a[k] : nlohmann::json(), v, label_a, label_b, prefix + k + ".", out);
     for (const auto& [k, v] : a.items())
-      if (!b.contains(k)) out.push_back(fmt::format("{}{}: {} {}, absent {}", prefix, k, v.dump(), label_a, label_b));
+      if (!b.contains(k))
+        out.push_back(fmt::format("{}{}: {} {}, absent {}", prefix, k, v.dump(), label_a, label_b));
     return;
   }
   if (a != b)
     out.push_back(fmt::format("{}: {} {}, {} {}", prefix.substr(0, prefix.size() - 1),
-                              a.is_null() ? "absent" : a.dump(), label_a, b.is_null() ? "absent" : b.dump(), label_b));
+                              a.is_null() ? "absent" : a.dump(), label_a, b.is_null() ? "absent" : b.dump(),
+                              label_b));
 }
 
 void check_agreement(const nlohmann::json& settings, const std::string& what) {
@@ -205,9 +222,10 @@ void check_agreement(const nlohmann::json& settings, const std::string& what) {
   std::string message;
   if (g_rank == first) {
     std::vector<std::string> diffs;
-    json_diffs(nlohmann::json::parse(root), settings, "on rank 0", fmt::format("on rank {}", g_rank), "", diffs);
-    message = fmt::format("{}: the ranks disagree ({}); every rank must be started with the same settings", what,
-                          fmt::format("{}", fmt::join(diffs, "; ")));
+    json_diffs(nlohmann::json::parse(root), settings, "on rank 0", fmt::format("on rank {}", g_rank), "",
+               diffs);
+    message = fmt::format("{}: the ranks disagree ({}); every rank must be started with the same settings",
+                          what, fmt::format("{}", fmt::join(diffs, "; ")));
   }
   message = broadcast(message, static_cast<int>(first));
   throw CollectiveError(message);

@@ -1,5 +1,5 @@
-// MPI's C API, for the few files of harness/dist that call it directly (only when built with MPI). One place for
-// the macros that keep Open MPI's and MPICH's deprecated C++ bindings out (they warn under -Wextra).
+// MPI's C API, for the few files of harness/dist that call it directly (only when built with MPI). One place
+// for the macros that keep Open MPI's and MPICH's deprecated C++ bindings out (they warn under -Wextra).
 #pragma once
 
 #ifdef VITBENCH_MPI

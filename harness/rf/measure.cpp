@@ -10,7 +10,6 @@
 #include <limits>
 #include <stdexcept>
 
-
 namespace vb::rf {
 
 std::vector<size_t> resolve_layers(const Model& model, const std::vector<std::string>& names) {
@@ -79,10 +78,11 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
   std::vector<bool> is_words(names.size(), false);
   for (size_t i = 0; i < names.size(); ++i) is_words[i] = m.theoretical.taps[i].layout == TapLayout::words;
 
-  // Attention layers: the positions of their tokens on the image (patches P apart after the cls token, or TNT's
-  // words of one patch, word_stride apart), from the model's geometry.
+  // Attention layers: the positions of their tokens on the image (patches P apart after the cls token, or
+  // TNT's words of one patch, word_stride apart), from the model's geometry.
   std::vector<std::vector<std::array<double, 2>>> positions;
-  for (const AttentionGrid& g : m.theoretical.attention) positions.push_back(grid_positions(g.side, g.spacing));
+  for (const AttentionGrid& g : m.theoretical.attention)
+    positions.push_back(grid_positions(g.side, g.spacing));
   std::vector<AttentionDistance> att(m.theoretical.attention.size());
 
   for (int64_t start = 0; start < n; start += batch) {
@@ -99,9 +99,9 @@ RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t
       const AttentionGrid& g = m.theoretical.attention[a];
       const Tensor& p = *probs[a].second;
       if (probs[a].first != g.name || p.dim(2) != g.prefix + g.side * g.side)
-        throw std::logic_error(fmt::format("rf: attention {} has {} tokens, its geometry says {} ({}, {}x{} + {})",
-                                           probs[a].first, p.dim(2), g.prefix + g.side * g.side, g.name, g.side,
-                                           g.side, g.prefix));
+        throw std::logic_error(fmt::format(
+            "rf: attention {} has {} tokens, its geometry says {} ({}, {}x{} + {})", probs[a].first, p.dim(2),
+            g.prefix + g.side * g.side, g.name, g.side, g.side, g.prefix));
       add_attention(p.to_vector(), p.shape(), positions[a], g.prefix, att[a]);
     }
 

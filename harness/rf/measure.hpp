@@ -51,10 +51,9 @@ struct RfMeasurement {
 std::vector<size_t> resolve_layers(const Model& model, const std::vector<std::string>& names);
 
 // images: (N, C, S, S) plain f32, normalised, S = the model's img_size. The model is run in Mode::train (the
-// only mode with a backward); its config must have drop_path 0 so that the forward is deterministic, and BatchNorms
-// use their running statistics (Model::freeze_norm_stats, undone on return): the
-// eval-mode network, in which no pixel outside a unit's theoretical field and no other image of the batch can
-// reach it.
+// only mode with a backward); its config must have drop_path 0 so that the forward is deterministic, and
+// BatchNorms use their running statistics (Model::freeze_norm_stats, undone on return): the eval-mode
+// network, in which no pixel outside a unit's theoretical field and no other image of the batch can reach it.
 RfMeasurement measure_rf(Model& model, const std::vector<float>& images, int64_t n,
                          const MeasureOptions& opt);
 

@@ -17,8 +17,8 @@ TapInfo theoretical_rf(const Model& model) {
         fmt::format("{}: {} taps, but {} theoretical fields", model_name, names.size(), r.taps.size()));
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] != r.taps[i].name)
-      throw std::logic_error(fmt::format("{}: tap {} is '{}', the theoretical field is for '{}'", model_name, i,
-                                         names[i], r.taps[i].name));
+      throw std::logic_error(fmt::format("{}: tap {} is '{}', the theoretical field is for '{}'", model_name,
+                                         i, names[i], r.taps[i].name));
   return r;
 }
 

@@ -44,9 +44,16 @@ EvalResult evaluate_checkpoint(const EvalOptions& o) {
     prov.seed = o.seed;
     prov.command = o.command;
     ResultFile f(o.output, "eval", prov,
-                 {{"model", o.model}, {"overrides", o.overrides}, {"resolved_model", to_json(r.model)},
-                  {"weights", o.weights}, {"dataset", o.dataset}, {"split", enum_name(o.split)}, {"val_size", o.val_size},
-                  {"images", r.metrics.images}, {"batch", o.batch}, {"upsample", o.upsample}});
+                 {{"model", o.model},
+                  {"overrides", o.overrides},
+                  {"resolved_model", to_json(r.model)},
+                  {"weights", o.weights},
+                  {"dataset", o.dataset},
+                  {"split", enum_name(o.split)},
+                  {"val_size", o.val_size},
+                  {"images", r.metrics.images},
+                  {"batch", o.batch},
+                  {"upsample", o.upsample}});
     f.attr("loss", r.metrics.loss);
     f.attr("top1", r.metrics.top1);
     f.attr("top5", r.metrics.top5);

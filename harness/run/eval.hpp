@@ -1,5 +1,6 @@
-// Evaluation as a library call (the `vitbench eval` command calls it): loss, top-1 and top-5 of a checkpoint on a
-// dataset's test split, or on the validation split a training run held out; optionally a `kind = eval` record.
+// Evaluation as a library call (the `vitbench eval` command calls it): loss, top-1 and top-5 of a checkpoint
+// on a dataset's test split, or on the validation split a training run held out; optionally a `kind = eval`
+// record.
 #pragma once
 
 #include <filesystem>

@@ -1,6 +1,6 @@
-// Receptive fields of one model as a library call (the `vitbench rf` command and the rf step of a sweep's runs
-// both call it): theoretical fields, effective receptive fields per tap and mean attention distance per block and
-// head, on N test images of a dataset; writes a `kind = rf` result (docs/receptive_fields.md).
+// Receptive fields of one model as a library call (the `vitbench rf` command and the rf step of a sweep's
+// runs both call it): theoretical fields, effective receptive fields per tap and mean attention distance per
+// block and head, on N test images of a dataset; writes a `kind = rf` result (docs/receptive_fields.md).
 #pragma once
 
 #include <cstdint>
@@ -20,9 +20,9 @@ struct RfOptions {
   std::string weights;                 // checkpoint; empty: random init with `seed`
   uint64_t seed = 0;
   std::string dataset, cache_dir;
-  int64_t images = 0;                  // test images to average over (a seeded stratified subset)
+  int64_t images = 0;  // test images to average over (a seeded stratified subset)
   uint64_t data_seed = 0;
-  std::vector<std::string> layers;     // taps to map (empty: all)
+  std::vector<std::string> layers;  // taps to map (empty: all)
   bool upsample = false;
   int64_t batch = 8, map_downsample = 1;
   std::filesystem::path output;

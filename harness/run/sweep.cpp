@@ -1,6 +1,7 @@
 // Sweep planning, state and execution; see sweep.hpp and docs/sweeps.md.
 #include "harness/run/sweep.hpp"
 
+#include <fmt/format.h>
 #include <omp.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,10 +16,7 @@
 #include <set>
 #include <stdexcept>
 
-#include <fmt/format.h>
-
 #include "harness/build_info.hpp"
-#include "models/config_fields.hpp"
 #include "harness/data/dataset.hpp"
 #include "harness/file_lock.hpp"
 #include "harness/h5read.hpp"
@@ -29,6 +27,7 @@
 #include "harness/run/train.hpp"
 #include "harness/train/trainer.hpp"
 #include "models/config.hpp"
+#include "models/config_fields.hpp"
 #include "models/core/cpu.hpp"
 #include "models/model.hpp"
 
@@ -41,21 +40,26 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-const std::set<std::string> kTopKeys = {"sweep", "description", "base", "arms", "reference_arm", "axes",
-                                        "tiers", "seconds_per_step", "claims", "rf", "kind"};
+const std::set<std::string> kTopKeys = {"sweep",         "description", "base",  "arms",
+                                        "reference_arm", "axes",        "tiers", "seconds_per_step",
+                                        "claims",        "rf",          "kind"};
 const std::set<std::string> kRfKeys = {"when", "images", "batch", "layers", "map_downsample", "seconds"};
 const std::set<std::string> kArmKeys = {"name", "model", "overrides", "set"};
-const std::set<std::string> kTierKeys = {"set", "axes", "arms", "arm_models", "rf", "max_hours", "plan_only", "note"};
+const std::set<std::string> kTierKeys = {"set", "axes",      "arms",      "arm_models",
+                                         "rf",  "max_hours", "plan_only", "note"};
 const std::set<std::string> kTiers = {"smoke", "quick", "standard", "full"};
 
 [[noreturn]] void refuse(const fs::path& file, const std::string& field, const std::string& message) {
   throw std::runtime_error(fmt::format("{}: {}: {}", file.string(), field, message));
 }
 
-void check_keys(const fs::path& file, const std::string& where, const json& j, const std::set<std::string>& allowed) {
+void check_keys(const fs::path& file, const std::string& where, const json& j,
+                const std::set<std::string>& allowed) {
   if (!j.is_object()) refuse(file, where, "must be a JSON object");
   for (const auto& [k, v] : j.items())
-    if (!allowed.count(k)) refuse(file, where.empty() ? k : where + "." + k, fmt::format("unknown key (known: {})", fmt::join(allowed, ", ")));
+    if (!allowed.count(k))
+      refuse(file, where.empty() ? k : where + "." + k,
+             fmt::format("unknown key (known: {})", fmt::join(allowed, ", ")));
 }
 
 json read_json(const fs::path& path, const std::string& what) {
@@ -75,7 +79,8 @@ void write_atomically(const fs::path& path, const std::string& text) {
     std::ofstream out(tmp, std::ios::trunc);
     out << text;
     out.flush();
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot write (disk full or not writable?)", tmp.string()));
+    if (!out)
+      throw std::runtime_error(fmt::format("{}: cannot write (disk full or not writable?)", tmp.string()));
   }
   fs::rename(tmp, path);
 }
@@ -135,9 +140,17 @@ std::string manifest_text(const std::vector<PlannedRun>& runs) {
 }  // namespace
 
 json PlannedRun::to_json() const {
-  json j = {{"id", id},         {"index", index},     {"name", name},   {"arm", arm},
-            {"model", config.value("model", "")},     {"axes", axes},   {"pair", pair},
-            {"config", config}, {"threads", threads}, {"est_seconds", est_seconds}, {"output", name}};
+  json j = {{"id", id},
+            {"index", index},
+            {"name", name},
+            {"arm", arm},
+            {"model", config.value("model", "")},
+            {"axes", axes},
+            {"pair", pair},
+            {"config", config},
+            {"threads", threads},
+            {"est_seconds", est_seconds},
+            {"output", name}};
   if (!rf.empty()) j["rf"] = rf;
   return j;
 }
@@ -165,10 +178,11 @@ double Plan::est_seconds() const {
 
 namespace {
 
-// One training line: its settings (TrainConfig keys), the model they build, the data they read and the planned
-// seconds. A plan-only tier (a cluster recipe, e.g. ImageNet) is not checked against data or timed here.
-std::pair<json, double> check_train_line(const fs::path& file, const std::string& where, const json& c, const json& spec,
-                                         bool plan_only, std::set<std::string>& built,
+// One training line: its settings (TrainConfig keys), the model they build, the data they read and the
+// planned seconds. A plan-only tier (a cluster recipe, e.g. ImageNet) is not checked against data or timed
+// here.
+std::pair<json, double> check_train_line(const fs::path& file, const std::string& where, const json& c,
+                                         const json& spec, bool plan_only, std::set<std::string>& built,
                                          std::map<std::string, int64_t>& train_images) {
   train::TrainConfig tc;
   try {
@@ -194,18 +208,23 @@ std::pair<json, double> check_train_line(const fs::path& file, const std::string
     }
     const int64_t available = train_images[data_key];
     if (tc.train_size > available)
-      refuse(file, where + " train_size",
-             fmt::format("{} is more than the {} training images of {} left after holding out {} for validation",
-                         tc.train_size, available, tc.dataset, tc.val_size));
+      refuse(
+          file, where + " train_size",
+          fmt::format("{} is more than the {} training images of {} left after holding out {} for validation",
+                      tc.train_size, available, tc.dataset, tc.val_size));
     const int64_t n = tc.train_size > 0 ? tc.train_size : available;
-    if (n < tc.batch) refuse(file, where + " train_size", fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
+    if (n < tc.batch)
+      refuse(file, where + " train_size",
+             fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
 
     // Planned time from the measured end-to-end seconds per step (evaluation included) of the model.
     const json& sps = spec["seconds_per_step"];
     if (!sps.contains(tc.model))
-      refuse(file, "seconds_per_step", fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
+      refuse(file, "seconds_per_step",
+             fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
     const json& m = sps[tc.model];
-    const double per_step = m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
+    const double per_step =
+        m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
     est = per_step * static_cast<double>(planned_steps(tc, n));
   }
 
@@ -214,9 +233,11 @@ std::pair<json, double> check_train_line(const fs::path& file, const std::string
 
 // One throughput line (sweep_throughput.hpp) and its planned seconds; none when it is left out on this CPU or
 // for its framework (throughput_line_left_out).
-std::optional<std::pair<json, double>> check_throughput_plan_line(const fs::path& file, const std::string& where,
-                                                                  const json& c, const json& spec, bool plan_only,
-                                                                  std::set<std::string>& built, std::string& why_not) {
+std::optional<std::pair<json, double>> check_throughput_plan_line(const fs::path& file,
+                                                                  const std::string& where, const json& c,
+                                                                  const json& spec, bool plan_only,
+                                                                  std::set<std::string>& built,
+                                                                  std::string& why_not) {
   json line;
   try {
     line = check_throughput_line(c, built);
@@ -253,12 +274,14 @@ SweepFile read_sweep(const PlanOptions& opt) {
     if (!spec.contains(k)) refuse(file, k, "missing");
   f.name = spec["sweep"].get<std::string>();
   f.kind = spec.value("kind", "train");  // train: training runs; throughput: sweep_throughput.hpp
-  if (f.kind != "train" && f.kind != "throughput") refuse(file, "kind", fmt::format("'{}' (train or throughput)", f.kind));
+  if (f.kind != "train" && f.kind != "throughput")
+    refuse(file, "kind", fmt::format("'{}' (train or throughput)", f.kind));
   if (!spec["tiers"].is_object()) refuse(file, "tiers", "must be a JSON object of tiers");
   if (!spec["tiers"].contains(opt.tier)) {
     std::vector<std::string> have;
     for (const auto& [t, v] : spec["tiers"].items()) have.push_back(t);
-    refuse(file, "tiers", fmt::format("has no tier '{}' (this sweep has: {})", opt.tier, fmt::join(have, ", ")));
+    refuse(file, "tiers",
+           fmt::format("has no tier '{}' (this sweep has: {})", opt.tier, fmt::join(have, ", ")));
   }
   for (const auto& [t, tier] : spec["tiers"].items()) {
     if (!kTiers.count(t)) refuse(file, "tiers." + t, "unknown tier (smoke, quick, standard or full)");
@@ -272,7 +295,8 @@ SweepFile read_sweep(const PlanOptions& opt) {
 // The base recipe with the tier's settings on top, and the axes with the tier's values.
 std::pair<json, json> tier_base_and_axes(const fs::path& file, const SweepFile& f) {
   json base = f.spec["base"];
-  if (!base.is_object()) refuse(file, "base", "must be a JSON object of training settings (docs/training.md)");
+  if (!base.is_object())
+    refuse(file, "base", "must be a JSON object of training settings (docs/training.md)");
   // (named: a range-for over .items() of a temporary would dangle)
   const json tier_set = f.tier.value("set", json::object()), tier_axes = f.tier.value("axes", json::object());
   for (const auto& [k, v] : tier_set.items()) base[k] = v;
@@ -296,11 +320,13 @@ std::set<std::string> tier_arms(const fs::path& file, const SweepFile& f, const 
       refuse(file, fmt::format("arms[{}].name", i), "appears twice");
   }
   if (f.spec.contains("reference_arm") && !arm_names.count(f.spec["reference_arm"].get<std::string>()))
-    refuse(file, "reference_arm", fmt::format("'{}' is not an arm", f.spec["reference_arm"].get<std::string>()));
+    refuse(file, "reference_arm",
+           fmt::format("'{}' is not an arm", f.spec["reference_arm"].get<std::string>()));
   if (!f.tier.contains("arms")) return arm_names;
   const auto subset = f.tier["arms"].get<std::set<std::string>>();
   for (const auto& a : subset)
-    if (!arm_names.count(a)) refuse(file, fmt::format("tiers.{}.arms", tier_name), fmt::format("'{}' is not an arm", a));
+    if (!arm_names.count(a))
+      refuse(file, fmt::format("tiers.{}.arms", tier_name), fmt::format("'{}' is not an arm", a));
   return subset;
 }
 
@@ -319,7 +345,8 @@ json run_settings(const json& base, const json& arm, const json& tier, const jso
   const std::string arm_name = arm["name"];
   json c = base;
   if (arm.contains("model")) c["model"] = arm["model"];
-  if (tier.contains("arm_models") && tier["arm_models"].contains(arm_name)) c["model"] = tier["arm_models"][arm_name];
+  if (tier.contains("arm_models") && tier["arm_models"].contains(arm_name))
+    c["model"] = tier["arm_models"][arm_name];
   if (arm.contains("overrides")) {
     json o = c.value("overrides", json::array());
     for (const auto& v : arm["overrides"]) o.push_back(v);
@@ -348,8 +375,9 @@ void attach_rf(PlannedRun& r, const json& rf, const json& combo) {
 // The run's id (a hash of its resolved config and threads) and folder name.
 void name_run(PlannedRun& r, const json& combo, int threads) {
   char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(fnv1a64(r.config.dump() + "|threads=" + std::to_string(threads))));
+  std::snprintf(
+      hex, sizeof hex, "%016llx",
+      static_cast<unsigned long long>(fnv1a64(r.config.dump() + "|threads=" + std::to_string(threads))));
   r.id = std::string(hex).substr(0, 12);
   const std::string label = axes_label(combo);
   r.name = r.arm + (label.empty() ? "" : "-" + label) + "-" + r.id.substr(0, 8);
@@ -380,7 +408,8 @@ std::vector<PlannedRun> expand_runs(const fs::path& file, const SweepFile& f, co
         }
         std::tie(r.config, r.est_seconds) = *line;
       } else {
-        std::tie(r.config, r.est_seconds) = check_train_line(file, where, c, f.spec, f.plan_only, built, train_images);
+        std::tie(r.config, r.est_seconds) =
+            check_train_line(file, where, c, f.spec, f.plan_only, built, train_images);
       }
       r.threads = threads;
       r.arm = arm_name;
@@ -398,16 +427,18 @@ std::vector<PlannedRun> expand_runs(const fs::path& file, const SweepFile& f, co
     });
     for (size_t i = 0; i < runs.size(); ++i) runs[i].index = static_cast<int64_t>(i);
   }
-  if (runs.empty()) refuse(file, "tiers." + tier_name, "plans no run on this CPU (left out: " + left_out.dump() + ")");
+  if (runs.empty())
+    refuse(file, "tiers." + tier_name, "plans no run on this CPU (left out: " + left_out.dump() + ")");
   std::set<std::string> ids;
   for (const auto& r : runs)
-    if (!ids.insert(r.id).second) refuse(file, "axes", fmt::format("two runs resolve to the same config ({})", r.name));
+    if (!ids.insert(r.id).second)
+      refuse(file, "axes", fmt::format("two runs resolve to the same config ({})", r.name));
   return runs;
 }
 
 // sweep.json: what was planned, from which file, with which binary, on which CPU.
-json plan_meta(const PlanOptions& opt, const SweepFile& f, const json& axes, const std::set<std::string>& arms_run,
-               const Plan& p, int threads, const json& left_out) {
+json plan_meta(const PlanOptions& opt, const SweepFile& f, const json& axes,
+               const std::set<std::string>& arms_run, const Plan& p, int threads, const json& left_out) {
   const Provenance prov = collect_provenance();
   json meta = {{"sweep", f.name},
                {"kind", f.kind},
@@ -443,8 +474,10 @@ Plan write_plan(Plan p, const PlanOptions& opt) {
     const std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (old == text) return load_plan(p.dir);  // the same plan: keep it (and its sweep.json) as it is
     if (!opt.force)
-      throw std::runtime_error(fmt::format("{}: a different manifest is there already (manifests are immutable); plan "
-                                           "into another --out, or pass --force to replace it", manifest.string()));
+      throw std::runtime_error(
+          fmt::format("{}: a different manifest is there already (manifests are immutable); plan "
+                      "into another --out, or pass --force to replace it",
+                      manifest.string()));
   }
   fs::create_directories(p.dir);
   write_atomically(p.dir / "sweep.json", p.meta.dump(1) + "\n");
@@ -456,26 +489,33 @@ Plan plan_checked(const PlanOptions& opt) {
   const fs::path& file = opt.sweep_file;
   const SweepFile f = read_sweep(opt);
   if (kGitDirty && !opt.allow_dirty)
-    throw std::runtime_error(fmt::format(
-        "this vitbench was built from a modified tree (commit {} + changes): a sweep's runs must come from a binary "
-        "built from a clean checkout of one commit on main (scripts/sweep.sh builds one); --allow-dirty plans anyway "
-        "for development, and the report flags such records", std::string(kGitCommit).substr(0, 12)));
+    throw std::runtime_error(
+        fmt::format("this vitbench was built from a modified tree (commit {} + changes): a sweep's runs must "
+                    "come from a binary "
+                    "built from a clean checkout of one commit on main (scripts/sweep.sh builds one); "
+                    "--allow-dirty plans anyway "
+                    "for development, and the report flags such records",
+                    std::string(kGitCommit).substr(0, 12)));
   const auto [base, axes] = tier_base_and_axes(file, f);
   const std::set<std::string> arms_run = tier_arms(file, f, opt.tier);
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
-  json left_out = json::array();  // throughput lines left out (a dtype this CPU lacks; ORT outside f32 inference)
+  json left_out =
+      json::array();  // throughput lines left out (a dtype this CPU lacks; ORT outside f32 inference)
   Plan p;
   p.runs = expand_runs(file, f, opt.tier, base, axes, arms_run, threads, left_out);
   const double hours = p.est_seconds() / 3600;
   if (f.tier.contains("max_hours") && hours > f.tier["max_hours"].get<double>())
     refuse(file, fmt::format("tiers.{}.max_hours", opt.tier),
-           fmt::format("the plan needs an estimated {:.1f} machine-hours ({} runs), above the tier's limit of {}", hours,
-                       p.runs.size(), f.tier["max_hours"].get<double>()));
+           fmt::format(
+               "the plan needs an estimated {:.1f} machine-hours ({} runs), above the tier's limit of {}",
+               hours, p.runs.size(), f.tier["max_hours"].get<double>()));
   p.dir = opt.out.empty() ? fs::path("runs/sweeps") / f.name / opt.tier : opt.out;
   p.meta = plan_meta(opt, f, axes, arms_run, p, threads, left_out);
   if (!left_out.empty())
-    fmt::print(stderr, "plan: left out {} line(s): a dtype this CPU lacks, or ONNX Runtime outside f32 inference "
-               "(sweep.json left_out)\n", left_out.size());
+    fmt::print(stderr,
+               "plan: left out {} line(s): a dtype this CPU lacks, or ONNX Runtime outside f32 inference "
+               "(sweep.json left_out)\n",
+               left_out.size());
   return write_plan(std::move(p), opt);
 }
 
@@ -485,7 +525,8 @@ Plan plan(const PlanOptions& opt) {
   try {
     return plan_checked(opt);
   } catch (const json::exception& e) {  // a value of the wrong JSON type somewhere in the sweep file
-    throw std::runtime_error(fmt::format("{}: a value has the wrong type: {}", opt.sweep_file.string(), e.what()));
+    throw std::runtime_error(
+        fmt::format("{}: a value has the wrong type: {}", opt.sweep_file.string(), e.what()));
   }
 }
 
@@ -494,14 +535,16 @@ Plan load_plan(const fs::path& dir) {
   p.dir = dir;
   p.meta = read_json(dir / "sweep.json", "sweep metadata (written by `vitbench sweep plan`)");
   std::ifstream in(dir / "sweep.jsonl");
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open the manifest", (dir / "sweep.jsonl").string()));
+  if (!in)
+    throw std::runtime_error(fmt::format("{}: cannot open the manifest", (dir / "sweep.jsonl").string()));
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
     try {
       p.runs.push_back(PlannedRun::from_json(json::parse(line)));
     } catch (const json::exception& e) {
-      throw std::runtime_error(fmt::format("{}:{}: not a manifest line: {}", (dir / "sweep.jsonl").string(), n, e.what()));
+      throw std::runtime_error(
+          fmt::format("{}:{}: not a manifest line: {}", (dir / "sweep.jsonl").string(), n, e.what()));
     }
   }
   return p;
@@ -509,15 +552,21 @@ Plan load_plan(const fs::path& dir) {
 
 const char* to_string(RunState s) {
   switch (s) {
-    case RunState::pending: return "pending";
-    case RunState::interrupted: return "interrupted";
-    case RunState::failed: return "failed";
-    case RunState::complete: return "complete";
+    case RunState::pending:
+      return "pending";
+    case RunState::interrupted:
+      return "interrupted";
+    case RunState::failed:
+      return "failed";
+    case RunState::complete:
+      return "complete";
   }
   return "?";
 }
 
-fs::path run_dir(const Plan& p, const PlannedRun& r) { return p.dir / r.name; }
+fs::path run_dir(const Plan& p, const PlannedRun& r) {
+  return p.dir / r.name;
+}
 
 RunState state_of(const Plan& p, const PlannedRun& r) {
   const fs::path d = run_dir(p, r);
@@ -538,8 +587,8 @@ namespace {
 
 // Receptive fields of the run's final weights (its last checkpoint) and of the same model at random init (the
 // run's seed), on `images` test images of its dataset: rf.h5 and rf_init.h5 in the run folder.
-void rf_step(const PlannedRun& r, const train::TrainConfig& cfg, const fs::path& d, const std::string& command,
-             bool progress) {
+void rf_step(const PlannedRun& r, const train::TrainConfig& cfg, const fs::path& d,
+             const std::string& command, bool progress) {
   RfOptions ro;
   ro.model = resolve_model(cfg.model, cfg.overrides);
   ro.overrides = cfg.overrides;
@@ -571,18 +620,23 @@ void rf_step(const PlannedRun& r, const train::TrainConfig& cfg, const fs::path&
 void check_binary(const Plan& p) {
   const std::string commit = p.meta.at("commit");
   if (commit != kGitCommit || p.meta.value("dirty", false) != kGitDirty)
-    throw std::runtime_error(fmt::format(
-        "{}: this sweep was planned with a vitbench built at commit {}{}; this one is {}{}: one sweep, one binary "
-        "(scripts/sweep.sh builds the planned commit)", (p.dir / "sweep.json").string(), commit.substr(0, 12),
-        p.meta.value("dirty", false) ? " (modified)" : "", std::string(kGitCommit).substr(0, 12), kGitDirty ? " (modified)" : ""));
+    throw std::runtime_error(
+        fmt::format("{}: this sweep was planned with a vitbench built at commit {}{}; this one is {}{}: one "
+                    "sweep, one binary "
+                    "(scripts/sweep.sh builds the planned commit)",
+                    (p.dir / "sweep.json").string(), commit.substr(0, 12),
+                    p.meta.value("dirty", false) ? " (modified)" : "", std::string(kGitCommit).substr(0, 12),
+                    kGitDirty ? " (modified)" : ""));
 }
 
 void check_threads(const Plan& p, const PlannedRun& r, int threads) {
   if (threads > 0 && threads != r.threads)
     throw std::runtime_error(fmt::format(
-        "{}: line {} ({}): threads: planned with {}, asked to run with {}: results depend on the thread count, so "
+        "{}: line {} ({}): threads: planned with {}, asked to run with {}: results depend on the thread "
+        "count, so "
         "run it with {} (a Slurm task: --cpus-per-task {}) or plan the sweep again with --threads {}",
-        (p.dir / "sweep.jsonl").string(), r.index, r.name, r.threads, threads, r.threads, r.threads, threads));
+        (p.dir / "sweep.jsonl").string(), r.index, r.name, r.threads, threads, r.threads, r.threads,
+        threads));
 }
 
 bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress) {
@@ -595,12 +649,14 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
     if (other.pair != r.pair || other.id == r.id || state_of(p, other) != RunState::complete) continue;
     const std::string other_isa = H5Input(run_dir(p, other) / "record.h5").root_attr("isa");
     if (other_isa != isa)
-      throw std::runtime_error(fmt::format("{}: its pair ({}) ran on {} ({}); this CPU is {}: paired arms must run on "
-                                           "the same CPU kind, run it on a {} machine", r.name, r.pair, other_isa,
-                                           other.name, isa, other_isa));
+      throw std::runtime_error(
+          fmt::format("{}: its pair ({}) ran on {} ({}); this CPU is {}: paired arms must run on "
+                      "the same CPU kind, run it on a {} machine",
+                      r.name, r.pair, other_isa, other.name, isa, other_isa));
   }
   fs::create_directories(d);
-  if (fs::exists(d / "record.h5")) H5Input(d / "record.h5").require_complete();  // never built upon a torn record
+  if (fs::exists(d / "record.h5"))
+    H5Input(d / "record.h5").require_complete();  // never built upon a torn record
   write_atomically(d / "config.json", r.config.dump(1) + "\n");
   fs::remove(d / "failed.json");
   if (omp_get_max_threads() != r.threads) omp_set_num_threads(r.threads);
@@ -623,7 +679,7 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
       if (!r.rf.empty()) rf_step(r, cfg, d, command, progress);
     }
   } catch (const std::exception& e) {
-    const json failed = {{"id", r.id}, {"name", r.name}, {"error", e.what()}, {"time", utc_now()},
+    const json failed = {{"id", r.id}, {"name", r.name},       {"error", e.what()}, {"time", utc_now()},
                          {"isa", isa}, {"commit", kGitCommit}, {"command", command}};
     write_atomically(d / "failed.json", failed.dump(1) + "\n");
     throw;
@@ -637,7 +693,8 @@ void collect(const Plan& p, const fs::path& dest) {
   fs::copy_file(p.dir / "sweep.jsonl", dest / "sweep.jsonl", fs::copy_options::overwrite_existing);
   for (const auto& r : p.runs)
     if (state_of(p, r) == RunState::complete) {
-      for (const auto& [from, to] : {std::pair{"record.h5", ".h5"}, {"rf.h5", ".rf.h5"}, {"rf_init.h5", ".rf_init.h5"}})
+      for (const auto& [from, to] :
+           {std::pair{"record.h5", ".h5"}, {"rf.h5", ".rf.h5"}, {"rf_init.h5", ".rf_init.h5"}})
         if (fs::exists(run_dir(p, r) / from) && !fs::exists(dest / (r.name + to)))
           fs::copy_file(run_dir(p, r) / from, dest / (r.name + to));
     }
@@ -645,10 +702,11 @@ void collect(const Plan& p, const fs::path& dest) {
 
 int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
   if (p.meta.value("plan_only", false))
-    throw std::runtime_error(fmt::format("{}: tier '{}' is planned, not run here ({})", (p.dir / "sweep.json").string(),
-                                         p.meta.value("tier", ""), p.meta.value("note", "a cluster recipe")));
+    throw std::runtime_error(fmt::format("{}: tier '{}' is planned, not run here ({})",
+                                         (p.dir / "sweep.json").string(), p.meta.value("tier", ""),
+                                         p.meta.value("note", "a cluster recipe")));
   const FileLock lock(folder_lock_path(p.dir), "sweep run folder " + p.dir.string());  // one runner per sweep
-  if (p.meta.value("kind", "train") == "throughput") set_throughput_environment();  // for the children
+  if (p.meta.value("kind", "train") == "throughput") set_throughput_environment();     // for the children
   int failures = 0;
   const size_t n = p.runs.size();
   for (size_t i = 0; i < n; ++i) {
@@ -656,13 +714,14 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     const RunState s = state_of(p, r);
     if (s == RunState::complete) continue;
     if (s == RunState::failed && !opt.retry_failed) {
-      fmt::print(stderr, "[{}/{}] {}: failed earlier (see {}); `sweep run --retry-failed` runs it again\n", i + 1, n,
-                 r.name, (run_dir(p, r) / "failed.json").string());
+      fmt::print(stderr, "[{}/{}] {}: failed earlier (see {}); `sweep run --retry-failed` runs it again\n",
+                 i + 1, n, r.name, (run_dir(p, r) / "failed.json").string());
       continue;
     }
     fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
                s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
-    const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id, exe = vitbench.string();
+    const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id,
+                      exe = vitbench.string();
     std::vector<std::string> args{exe, "--threads", threads, "sweep", "exec", dir, "--id", id};
     if (!opt.progress) args.push_back("--quiet");
     std::vector<char*> argv;
@@ -680,7 +739,8 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
       if (!opt.collect.empty()) collect(p, opt.collect);
     } else {
       ++failures;
-      fmt::print(stderr, "[{}/{}] {}: FAILED after {:.1f} min ({}); the other runs go on\n", i + 1, n, r.name, minutes,
+      fmt::print(stderr, "[{}/{}] {}: FAILED after {:.1f} min ({}); the other runs go on\n", i + 1, n, r.name,
+                 minutes,
                  WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
                                      : fmt::format("exit {}", WEXITSTATUS(status)));
     }

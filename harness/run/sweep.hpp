@@ -1,31 +1,32 @@
-// Sweeps as data (docs/sweeps.md): a sweep file (experiments/sweeps/<name>.json) names a base training recipe,
-// its arms (model and `--set` overrides), the axes (seed, train_size, ...) and the tiers (smoke, quick, standard,
-// full). `plan` expands one tier into an immutable manifest, `sweep.jsonl`, one line per run; a run's state lives
-// only in its folder (record.h5 complete, failed.json, or checkpoint.h5 when interrupted), so any launcher - `sweep
-// run` here, a Slurm array task (harness/run/slurm.hpp) - can run any line with `sweep exec`.
+// Sweeps as data (docs/sweeps.md): a sweep file (experiments/sweeps/<name>.json) names a base training
+// recipe, its arms (model and `--set` overrides), the axes (seed, train_size, ...) and the tiers (smoke,
+// quick, standard, full). `plan` expands one tier into an immutable manifest, `sweep.jsonl`, one line per
+// run; a run's state lives only in its folder (record.h5 complete, failed.json, or checkpoint.h5 when
+// interrupted), so any launcher - `sweep run` here, a Slurm array task (harness/run/slurm.hpp) - can run any
+// line with `sweep exec`.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace vb::run {
 
 // One line of sweep.jsonl.
 struct PlannedRun {
-  std::string id;      // 12 hex digits: a hash of the resolved training config and the thread count
-  int64_t index = 0;   // line number (0-based): what a Slurm array task id selects
-  std::string name;    // run folder name: <arm>-<axis values>-<id prefix>
+  std::string id;     // 12 hex digits: a hash of the resolved training config and the thread count
+  int64_t index = 0;  // line number (0-based): what a Slurm array task id selects
+  std::string name;   // run folder name: <arm>-<axis values>-<id prefix>
   std::string arm;
-  nlohmann::json axes;  // {"seed": 0, "train_size": 1000}
-  std::string pair;     // the axes as text: runs of different arms with the same pair are compared in pairs
+  nlohmann::json axes;    // {"seed": 0, "train_size": 1000}
+  std::string pair;       // the axes as text: runs of different arms with the same pair are compared in pairs
   nlohmann::json config;  // the TrainConfig JSON the run trains with
   int threads = 0;
   double est_seconds = 0;
-  nlohmann::json rf;  // the rf step after training ({} = none): {"images", "batch", "layers", "map_downsample"}
+  nlohmann::json
+      rf;  // the rf step after training ({} = none): {"images", "batch", "layers", "map_downsample"}
 
   nlohmann::json to_json() const;
   static PlannedRun from_json(const nlohmann::json& j);
@@ -34,10 +35,10 @@ struct PlannedRun {
 struct PlanOptions {
   std::filesystem::path sweep_file;  // experiments/sweeps/<name>.json
   std::string tier = "quick";
-  std::filesystem::path out;         // sweep folder (default runs/sweeps/<sweep>/<tier>)
-  int threads = 0;                   // per run (0: this process's OpenMP threads)
-  bool allow_dirty = false;          // plan with a binary built from a modified tree (development only)
-  bool force = false;                // replace an existing manifest that differs
+  std::filesystem::path out;  // sweep folder (default runs/sweeps/<sweep>/<tier>)
+  int threads = 0;            // per run (0: this process's OpenMP threads)
+  bool allow_dirty = false;   // plan with a binary built from a modified tree (development only)
+  bool force = false;         // replace an existing manifest that differs
 };
 
 struct Plan {
@@ -47,9 +48,10 @@ struct Plan {
   double est_seconds() const;
 };
 
-// Expands and validates one tier (unknown keys, axis values the model rejects, a subset larger than the split,
-// a missing dataset, a planned time above the tier's limit: refused naming the file and the field), then writes
-// <dir>/sweep.json and <dir>/sweep.jsonl. Re-planning the same tier gives the same manifest (kept as is).
+// Expands and validates one tier (unknown keys, axis values the model rejects, a subset larger than the
+// split, a missing dataset, a planned time above the tier's limit: refused naming the file and the field),
+// then writes <dir>/sweep.json and <dir>/sweep.jsonl. Re-planning the same tier gives the same manifest (kept
+// as is).
 Plan plan(const PlanOptions& opt);
 Plan load_plan(const std::filesystem::path& dir);  // from sweep.json + sweep.jsonl
 
@@ -60,23 +62,25 @@ std::filesystem::path run_dir(const Plan& p, const PlannedRun& r);
 
 // Refuses (naming sweep.json) a vitbench built at another commit than the plan's: one sweep, one binary.
 void check_binary(const Plan& p);
-// Refuses a thread count other than the line's (0: none asked for, the line's is used): results depend on it, so a
-// launcher that gives a run other threads (a Slurm task's --cpus-per-task) must not run it.
+// Refuses a thread count other than the line's (0: none asked for, the line's is used): results depend on it,
+// so a launcher that gives a run other threads (a Slurm task's --cpus-per-task) must not run it.
 void check_threads(const Plan& p, const PlannedRun& r, int threads);
 
-// Runs one line in this process (training, then the rf step if the line has one: receptive fields of the final
-// weights -> rf.h5, and of the same model at random init -> rf_init.h5): refuses another binary commit than the plan's, or another ISA than a finished
-// run of the same pair; resumes from a checkpoint; on an error writes failed.json (the error, time, ISA) and
-// rethrows. Returns false when the run was complete already.
+// Runs one line in this process (training, then the rf step if the line has one: receptive fields of the
+// final weights -> rf.h5, and of the same model at random init -> rf_init.h5): refuses another binary commit
+// than the plan's, or another ISA than a finished run of the same pair; resumes from a checkpoint; on an
+// error writes failed.json (the error, time, ISA) and rethrows. Returns false when the run was complete
+// already.
 bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress);
 
 struct RunAllOptions {
   bool retry_failed = false;
-  std::filesystem::path collect;  // copy each finished record (and the manifest) here, e.g. results/sweeps/<s>/<t>
+  std::filesystem::path
+      collect;  // copy each finished record (and the manifest) here, e.g. results/sweeps/<s>/<t>
   bool progress = false;
 };
-// Runs every line not complete, one child process (`vitbench sweep exec`) at a time, in manifest order; failed
-// runs are skipped unless retry_failed. Returns the number of runs that failed in this call.
+// Runs every line not complete, one child process (`vitbench sweep exec`) at a time, in manifest order;
+// failed runs are skipped unless retry_failed. Returns the number of runs that failed in this call.
 int run_all(const Plan& p, const std::filesystem::path& vitbench, const RunAllOptions& opt);
 
 // Copies sweep.json, sweep.jsonl and every complete record (<name>.h5) into `dest`.

@@ -1,6 +1,7 @@
 // Throughput sweep lines (see sweep_throughput.hpp).
 #include "harness/run/sweep_throughput.hpp"
 
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,16 +10,14 @@
 #include <stdexcept>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "harness/model_spec.hpp"
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
 #include "harness/run/throughput.hpp"
 #include "harness/throughput/stats.hpp"
 #include "harness/train/trainer.hpp"
-#include "models/core/cpu.hpp"
 #include "models/config_fields.hpp"
+#include "models/core/cpu.hpp"
 #include "models/model.hpp"
 
 extern char** environ;
@@ -30,22 +29,32 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// The fair setup for Debian's torch, as scripts/compare_throughput.py documents it: OpenBLAS with OpenMP instead of
-// the reference BLAS torch links, the core type OpenBLAS 0.3.21 mis-detects here, and freed activations kept in
-// the heap (both frameworks get the same malloc setting).
+// The fair setup for Debian's torch, as scripts/compare_throughput.py documents it: OpenBLAS with OpenMP
+// instead of the reference BLAS torch links, the core type OpenBLAS 0.3.21 mis-detects here, and freed
+// activations kept in the heap (both frameworks get the same malloc setting).
 constexpr const char* kOpenBlasDir = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
 constexpr const char* kMallocTunable = "glibc.malloc.mmap_threshold=1073741824";
 
-const json kDefaults = {{"framework", "vitbench"}, {"overrides", json::array()}, {"mode", "infer"},
-                        {"dtype", "f32"},          {"batch", 32},                {"warmup", 2},
-                        {"iters", 5},              {"peak_size", 2048},          {"round", 0},
-                        {"memory_check", true}};  // memory_check: vitbench's probe that refuses a batch that won't fit
+const json kDefaults = {
+    {"framework", "vitbench"},
+    {"overrides", json::array()},
+    {"mode", "infer"},
+    {"dtype", "f32"},
+    {"batch", 32},
+    {"warmup", 2},
+    {"iters", 5},
+    {"peak_size", 2048},
+    {"round", 0},
+    {"memory_check", true}};  // memory_check: vitbench's probe that refuses a batch that won't fit
 
 // A script of the checkout this binary was built from (a sweep's pinned commit runs its own scripts).
-std::string source_path(const std::string& relative) { return std::string(VITBENCH_SOURCE_DIR) + "/" + relative; }
+std::string source_path(const std::string& relative) {
+  return std::string(VITBENCH_SOURCE_DIR) + "/" + relative;
+}
 
 // Runs argv with `env`, returns its stdout (stderr passes through: the script's progress).
-std::string run_capture(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& hint) {
+std::string run_capture(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                        const std::string& hint) {
   int fd[2];
   if (pipe(fd) != 0) throw std::runtime_error("cannot create a pipe");
   posix_spawn_file_actions_t fa;
@@ -162,47 +171,59 @@ void write_external_record(const json& line, int threads, const fs::path& dir, c
 
 void require_openblas() {
   if (!fs::exists(fs::path(kOpenBlasDir) / "libblas.so.3"))
-    throw std::runtime_error(fmt::format("{}/libblas.so.3 missing: bash scripts/setup-torch.sh installs "
-                                         "libopenblas0-openmp (the fair BLAS for Debian's torch)", kOpenBlasDir));
+    throw std::runtime_error(
+        fmt::format("{}/libblas.so.3 missing: bash scripts/setup-torch.sh installs "
+                    "libopenblas0-openmp (the fair BLAS for Debian's torch)",
+                    kOpenBlasDir));
 }
 
 void exec_pytorch(const json& line, int threads, const fs::path& dir, const std::string& command) {
   require_openblas();
-  const std::string out = run_capture(
-      {"/usr/bin/python3", source_path("scripts/torch_throughput.py"), "--model", line["model"], "--batch",
-       line["batch"].dump(), "--mode", line["mode"], "--dtype", line["dtype"], "--threads", std::to_string(threads),
-       "--warmup", line["warmup"].dump(), "--iters", line["iters"].dump(), "--facts"},
-      external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
+  const std::string out =
+      run_capture({"/usr/bin/python3", source_path("scripts/torch_throughput.py"), "--model", line["model"],
+                   "--batch", line["batch"].dump(), "--mode", line["mode"], "--dtype", line["dtype"],
+                   "--threads", std::to_string(threads), "--warmup", line["warmup"].dump(), "--iters",
+                   line["iters"].dump(), "--facts"},
+                  external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
   write_external_record(line, threads, dir, command, json_line(out, "total_s", "torch_throughput.py"),
                         json_line(out, "facts", "torch_throughput.py")["facts"]);
 }
 
-// ONNX Runtime: the model exported once per sweep folder (scripts/export_onnx.py: the PyTorch module and weights
-// torch_throughput.py measures), then scripts/ort/ort_throughput.mjs, which first checks ORT's logits against
-// PyTorch's on the export's reference input.
+// ONNX Runtime: the model exported once per sweep folder (scripts/export_onnx.py: the PyTorch module and
+// weights torch_throughput.py measures), then scripts/ort/ort_throughput.mjs, which first checks ORT's logits
+// against PyTorch's on the export's reference input.
 void exec_onnxruntime(const json& line, int threads, const fs::path& dir, const std::string& command) {
   require_openblas();
   const std::string model = line["model"];
   const std::string script = source_path("scripts/ort/ort_throughput.mjs");
   if (!fs::exists(fs::path(script).parent_path() / "node_modules" / "onnxruntime-node"))
-    throw std::runtime_error(fmt::format("{}: onnxruntime-node is not installed next to it: bash scripts/setup-ort.sh",
-                                         script));
+    throw std::runtime_error(
+        fmt::format("{}: onnxruntime-node is not installed next to it: bash scripts/setup-ort.sh", script));
   const fs::path onnx = dir.parent_path() / "onnx" / (model + ".onnx");
   if (!fs::exists(onnx))
-    run_capture({"/usr/bin/python3", source_path("scripts/export_onnx.py"), "--model", model, "--out", onnx.string()},
-                external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
+    run_capture(
+        {"/usr/bin/python3", source_path("scripts/export_onnx.py"), "--model", model, "--out", onnx.string()},
+        external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
   const ModelConfig mc = resolve_model(model, {});
-  const std::string out = run_capture(
-      {"/usr/bin/node", script, "--onnx", onnx.string(), "--model", model, "--batch", line["batch"].dump(),
-       "--threads", std::to_string(threads), "--warmup", line["warmup"].dump(), "--iters", line["iters"].dump(),
-       "--img", std::to_string(mc.img_size), "--in-chans", std::to_string(mc.in_chans), "--check",
-       onnx.string() + ".check"},
-      external_environment(threads), "is onnxruntime-node installed? (bash scripts/setup-ort.sh)");
+  const std::string out = run_capture({"/usr/bin/node", script,
+                                       "--onnx",        onnx.string(),
+                                       "--model",       model,
+                                       "--batch",       line["batch"].dump(),
+                                       "--threads",     std::to_string(threads),
+                                       "--warmup",      line["warmup"].dump(),
+                                       "--iters",       line["iters"].dump(),
+                                       "--img",         std::to_string(mc.img_size),
+                                       "--in-chans",    std::to_string(mc.in_chans),
+                                       "--check",       onnx.string() + ".check"},
+                                      external_environment(threads),
+                                      "is onnxruntime-node installed? (bash scripts/setup-ort.sh)");
   const json m = json_line(out, "total_s", "ort_throughput.mjs");
   const double rel = m.at("check").at("relative").get<double>();
   if (!(rel < 1e-3))  // the exported graph computes something else than PyTorch's module: no speed to compare
-    throw std::runtime_error(fmt::format("{}: ONNX Runtime's logits differ from PyTorch's by {:.3g} of the largest "
-                                         "logit (limit 1e-3)", onnx.string(), rel));
+    throw std::runtime_error(
+        fmt::format("{}: ONNX Runtime's logits differ from PyTorch's by {:.3g} of the largest "
+                    "logit (limit 1e-3)",
+                    onnx.string(), rel));
   json facts = m.at("facts");
   facts["logits_check"] = m["check"];
   write_external_record(line, threads, dir, command, m, facts);
@@ -232,10 +253,12 @@ json check_throughput_line(const json& settings, std::set<std::string>& built) {
   if (fw != "vitbench" && fw != "pytorch" && fw != "onnxruntime")
     throw std::invalid_argument(fmt::format("framework: '{}' (vitbench, pytorch or onnxruntime)", fw));
   if (fw != "vitbench" && !line["overrides"].empty())
-    throw std::invalid_argument(fmt::format("overrides: {} measures the preset as it is (overrides are vitbench's)", fw));
+    throw std::invalid_argument(
+        fmt::format("overrides: {} measures the preset as it is (overrides are vitbench's)", fw));
   parse_dtype(line["dtype"]);
   const std::string mode = line["mode"];
-  if (mode != "infer" && mode != "train") throw std::invalid_argument(fmt::format("mode: '{}' (infer or train)", mode));
+  if (mode != "infer" && mode != "train")
+    throw std::invalid_argument(fmt::format("mode: '{}' (infer or train)", mode));
   for (const char* k : {"batch", "iters"})
     if (line[k].get<int64_t>() <= 0) throw std::invalid_argument(fmt::format("{}: must be positive", k));
   if (line["warmup"].get<int64_t>() < 0 || line["peak_size"].get<int64_t>() < 0)
@@ -259,7 +282,8 @@ void set_throughput_environment() {
 }
 
 std::string throughput_line_left_out(const json& line) {
-  if (!dtype_available(parse_dtype(line["dtype"]))) return "this CPU has no " + line["dtype"].get<std::string>();
+  if (!dtype_available(parse_dtype(line["dtype"])))
+    return "this CPU has no " + line["dtype"].get<std::string>();
   if (line["framework"] == "onnxruntime" && (line["mode"] != "infer" || line["dtype"] != "f32"))
     return "ONNX Runtime's side measures f32 inference only";
   return "";

@@ -5,10 +5,10 @@
 
 #include "harness/atomic_write.hpp"
 #include "harness/gemm_peak.hpp"
+#include "harness/model_spec.hpp"
 #include "harness/results.hpp"
 #include "harness/throughput/memory.hpp"
 #include "harness/throughput/stats.hpp"
-#include "harness/model_spec.hpp"
 #include "models/core/cpu.hpp"
 
 namespace vb::run {
@@ -50,7 +50,8 @@ ThroughputResult measure_throughput(const ThroughputOptions& opt) {
         if (opt.memory_check) {
           e = probe_memory(cfg, mode, opt.timing.seed);
           for (int64_t b : opt.batches)
-            check_fits(e, b, mem_available_bytes(), fmt::format("{} {} {}", name, enum_name(mode), to_string(d)));
+            check_fits(e, b, mem_available_bytes(),
+                       fmt::format("{} {} {}", name, enum_name(mode), to_string(d)));
         }
         for (int64_t b : opt.batches) cases.push_back({cfg, d, mode, b}), estimates.push_back(e);
       }
@@ -62,11 +63,16 @@ ThroughputResult measure_throughput(const ThroughputOptions& opt) {
   std::vector<std::string> mode_names, dtype_names;
   for (Mode m : opt.modes) mode_names.emplace_back(enum_name(m));
   for (DType d : opt.dtypes) dtype_names.emplace_back(to_string(d));
-  const nlohmann::json config = {{"models", opt.models},   {"overrides", opt.overrides},
-                                 {"batches", opt.batches}, {"modes", mode_names},
-                                 {"dtypes", dtype_names},  {"warmup", opt.timing.warmup},
-                                 {"iters", opt.timing.iters}, {"min_time_s", opt.timing.min_time},
-                                 {"peak_size", opt.peak_size}, {"peak_repeats", opt.peak_repeats},
+  const nlohmann::json config = {{"models", opt.models},
+                                 {"overrides", opt.overrides},
+                                 {"batches", opt.batches},
+                                 {"modes", mode_names},
+                                 {"dtypes", dtype_names},
+                                 {"warmup", opt.timing.warmup},
+                                 {"iters", opt.timing.iters},
+                                 {"min_time_s", opt.timing.min_time},
+                                 {"peak_size", opt.peak_size},
+                                 {"peak_repeats", opt.peak_repeats},
                                  {"flop_convention", "GFLOP = 2 x MACs; train = 3 x forward MACs"}};
   ResultFile out(opt.output, "throughput", prov, config);
 

@@ -1,6 +1,6 @@
-// Throughput as a library call (the `vitbench throughput` command calls it; a throughput sweep can too): images/s
-// of models x batches x modes x dtypes (the cross product), with the GEMM peak measured in the same process at the
-// start and the end; raw samples in a `kind = throughput` result (docs/results.md).
+// Throughput as a library call (the `vitbench throughput` command calls it; a throughput sweep can too):
+// images/s of models x batches x modes x dtypes (the cross product), with the GEMM peak measured in the same
+// process at the start and the end; raw samples in a `kind = throughput` result (docs/results.md).
 #pragma once
 
 #include <filesystem>
@@ -25,7 +25,8 @@ struct ThroughputOptions {
   std::string command;
 };
 
-// The run's GEMM peak per dtype: samples at the start and at the end of the run; their median is the reference.
+// The run's GEMM peak per dtype: samples at the start and at the end of the run; their median is the
+// reference.
 struct PeakSamples {
   std::vector<double> start, end;
   double median() const;
@@ -37,8 +38,8 @@ struct ThroughputResult {
   std::filesystem::path path;
 };
 
-// Everything that can be refused (an unknown model, mode or dtype, bf16 on a CPU without it, a batch that does
-// not fit) is refused before anything is timed or written. Progress on stderr.
+// Everything that can be refused (an unknown model, mode or dtype, bf16 on a CPU without it, a batch that
+// does not fit) is refused before anything is timed or written. Progress on stderr.
 ThroughputResult measure_throughput(const ThroughputOptions& opt);
 
 }  // namespace vb::run

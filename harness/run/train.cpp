@@ -1,10 +1,10 @@
 // `vitbench train` as a library call (see train.hpp).
 #include "harness/run/train.hpp"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace vb::run {
 
@@ -32,9 +32,11 @@ train::TrainConfig train_config(const TrainOptions& o) {
   try {
     cfg = train::TrainConfig::from_json(j);
   } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(o.config_file.empty() ? e.what() : fmt::format("{}: {}", o.config_file, e.what()));
+    throw std::runtime_error(o.config_file.empty() ? e.what()
+                                                   : fmt::format("{}: {}", o.config_file, e.what()));
   }
-  if (cfg.model.empty()) throw std::runtime_error("no model: pass --model (see `vitbench models`) or a --config preset");
+  if (cfg.model.empty())
+    throw std::runtime_error("no model: pass --model (see `vitbench models`) or a --config preset");
   cfg.output = o.output;
   cfg.cache_dir = o.cache_dir;
   cfg.progress = o.progress;

@@ -1,11 +1,11 @@
-// Training as a library call (the `vitbench train` command calls it; a sweep runs each of its lines through it):
-// an experiment preset and/or settings in, the trainer's result out (harness/train/trainer.hpp does the work).
+// Training as a library call (the `vitbench train` command calls it; a sweep runs each of its lines through
+// it): an experiment preset and/or settings in, the trainer's result out (harness/train/trainer.hpp does the
+// work).
 #pragma once
 
 #include <filesystem>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "harness/train/trainer.hpp"
 

@@ -77,8 +77,8 @@ void check_fits(const MemoryEstimate& estimate, int64_t batch, int64_t available
   throw std::runtime_error(fmt::format(
       "{} batch {} would not fit in memory: estimated {} ({} fixed + {} per image x {}, measured as the heap "
       "growth of one step at batch 2 and 4) > {:.0f}% of MemAvailable {}",
-      what, batch, format_bytes(need), format_bytes(estimate.fixed_bytes), format_bytes(estimate.per_image_bytes),
-      batch, 100 * fraction, format_bytes(available)));
+      what, batch, format_bytes(need), format_bytes(estimate.fixed_bytes),
+      format_bytes(estimate.per_image_bytes), batch, 100 * fraction, format_bytes(available)));
 }
 
 }  // namespace vb

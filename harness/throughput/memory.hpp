@@ -1,7 +1,8 @@
 // Memory of a throughput measurement: the process's heap in use and resident set, the machine's available
 // memory, and the estimate that refuses a batch which would not fit. The estimate is measured, not
 // modelled: build the model at batch b and 2b, run one step, and take the heap growth of each; the
-// difference / b is the per-image cost (activations, saved tensors), the rest is fixed (params, grads, scratch).
+// difference / b is the per-image cost (activations, saved tensors), the rest is fixed (params, grads,
+// scratch).
 #pragma once
 
 #include <cstdint>
@@ -9,10 +10,10 @@
 
 namespace vb {
 
-int64_t heap_in_use_bytes();   // bytes malloc'ed and not freed (glibc mallinfo2, or the sanitizer's count)
-int64_t current_rss_bytes();   // /proc/self/statm resident pages
-int64_t peak_rss_bytes();      // getrusage ru_maxrss
-int64_t mem_available_bytes(); // /proc/meminfo MemAvailable (-1 if unknown)
+int64_t heap_in_use_bytes();    // bytes malloc'ed and not freed (glibc mallinfo2, or the sanitizer's count)
+int64_t current_rss_bytes();    // /proc/self/statm resident pages
+int64_t peak_rss_bytes();       // getrusage ru_maxrss
+int64_t mem_available_bytes();  // /proc/meminfo MemAvailable (-1 if unknown)
 
 struct MemoryEstimate {
   int64_t fixed_bytes = 0;      // independent of the batch

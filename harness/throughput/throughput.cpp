@@ -112,7 +112,8 @@ nlohmann::json json_line(const Measurement& m) {
 }
 
 std::string group_name(const ThroughputCase& c) {
-  return fmt::format("throughput/{}/{}/{}/batch{}", c.cfg.name, enum_name(c.mode), to_string(c.dtype), c.batch);
+  return fmt::format("throughput/{}/{}/{}/batch{}", c.cfg.name, enum_name(c.mode), to_string(c.dtype),
+                     c.batch);
 }
 
 void write_measurement(ResultFile& out, const Measurement& m) {

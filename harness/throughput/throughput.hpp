@@ -5,10 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "harness/throughput/memory.hpp"
 #include "harness/throughput/stats.hpp"
@@ -20,8 +19,8 @@ namespace vb {
 
 class ResultFile;
 
-
-// `cfg` computing in `d` (its dtype field); throws as require_dtype (models/core/cpu.hpp) on a CPU without `d`.
+// `cfg` computing in `d` (its dtype field); throws as require_dtype (models/core/cpu.hpp) on a CPU without
+// `d`.
 ModelConfig with_dtype(ModelConfig cfg, DType d);
 
 struct ThroughputCase {
@@ -32,10 +31,10 @@ struct ThroughputCase {
 };
 
 struct TimingOptions {
-  int warmup = 3;        // untimed iterations after the first (which builds the primitives)
-  int iters = 10;        // at least this many timed iterations...
-  double min_time = 0;   // ...and at least this many seconds of them
-  uint64_t seed = 0;     // model init, input images, output gradient
+  int warmup = 3;       // untimed iterations after the first (which builds the primitives)
+  int iters = 10;       // at least this many timed iterations...
+  double min_time = 0;  // ...and at least this many seconds of them
+  uint64_t seed = 0;    // model init, input images, output gradient
 };
 
 struct Measurement {
@@ -45,10 +44,10 @@ struct Measurement {
   double flop_per_iter = 0;  // 2 x MACs x batch (x 3 for training)
   // Per timed iteration, seconds. forward/backward/step only for training (empty for inference).
   std::vector<double> total_s, forward_s, backward_s, step_s;
-  std::vector<double> images_per_s;  // batch / total_s, per iteration
-  Quantiles ips;                     // of images_per_s
-  double latency_s = 0;              // median total_s (one batch)
-  double gflops = 0;                 // flop_per_iter x median images/s / batch / 1e9
+  std::vector<double> images_per_s;           // batch / total_s, per iteration
+  Quantiles ips;                              // of images_per_s
+  double latency_s = 0;                       // median total_s (one batch)
+  double gflops = 0;                          // flop_per_iter x median images/s / batch / 1e9
   double peak_gflops = 0, peak_fraction = 0;  // filled by set_peak() once the run's GEMM peak is known
   int64_t rss_before = 0, rss_after = 0, peak_rss = 0;  // bytes; peak = ru_maxrss of the process so far
   MemoryEstimate estimate;

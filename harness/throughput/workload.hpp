@@ -14,11 +14,12 @@
 
 namespace vb {
 
-// A throughput case runs the model for inference (Mode::eval, named "infer" in records and on the command line)
-// or for training (forward, backward and optimizer step).
+// A throughput case runs the model for inference (Mode::eval, named "infer" in records and on the command
+// line) or for training (forward, backward and optimizer step).
 template <>
 struct EnumNames<Mode> {
-  inline static const std::vector<std::pair<Mode, const char*>> list{{Mode::eval, "infer"}, {Mode::train, "train"}};
+  inline static const std::vector<std::pair<Mode, const char*>> list{{Mode::eval, "infer"},
+                                                                     {Mode::train, "train"}};
 };
 
 struct Workload {

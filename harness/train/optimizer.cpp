@@ -1,11 +1,11 @@
-// SGD and AdamW; see optimizer.hpp. The loops run over each parameter's elements with OpenMP (static schedule:
-// every element's update is independent, so results do not depend on the thread count).
+// SGD and AdamW; see optimizer.hpp. The loops run over each parameter's elements with OpenMP (static
+// schedule: every element's update is independent, so results do not depend on the thread count).
 #include "harness/train/optimizer.hpp"
+
+#include <fmt/format.h>
 
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace vb::train {
 
@@ -113,7 +113,8 @@ std::vector<Slot> trainable_slots(Model& model) {
 }
 
 std::unique_ptr<Optimizer> make_optimizer(std::vector<Slot> slots, const OptimizerConfig& cfg) {
-  need(cfg.weight_decay >= 0, fmt::format("optimizer: weight_decay must be >= 0, given {}", cfg.weight_decay));
+  need(cfg.weight_decay >= 0,
+       fmt::format("optimizer: weight_decay must be >= 0, given {}", cfg.weight_decay));
   switch (cfg.kind) {
     case OptimizerKind::sgd:
       need(cfg.momentum >= 0 && cfg.momentum < 1,

@@ -1,7 +1,7 @@
 // Optimizers on the f32 master parameters, with PyTorch's update rules (torch.optim.SGD and AdamW), so a
-// recipe quoted from a paper means the same here. Weight decay is skipped for parameters whose Param::decay is
-// false (norms, biases, cls token, position tables: timm's no-weight-decay list).
-// The state (momentum buffers, Adam moments, step count) is named by state_dict key, for checkpoints.
+// recipe quoted from a paper means the same here. Weight decay is skipped for parameters whose Param::decay
+// is false (norms, biases, cls token, position tables: timm's no-weight-decay list). The state (momentum
+// buffers, Adam moments, step count) is named by state_dict key, for checkpoints.
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,10 @@
-// TrainConfig <-> JSON: the run record stores the config as JSON, experiment presets are JSON files of the same
-// keys, and a resumed run compares the two. Every key is listed once, in train_fields.hpp.
+// TrainConfig <-> JSON: the run record stores the config as JSON, experiment presets are JSON files of the
+// same keys, and a resumed run compares the two. Every key is listed once, in train_fields.hpp.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <type_traits>
-
-#include <fmt/format.h>
 
 #include "harness/train/train_fields.hpp"
 #include "harness/train/trainer.hpp"
@@ -43,7 +43,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
       } catch (const std::invalid_argument& e) {  // parse_enum: names the setting and its values
         throw std::invalid_argument(fmt::format("training setting {}", e.what()));
       } catch (const json::exception& e) {
-        throw std::invalid_argument(fmt::format("training setting '{}': {} (given {})", key, e.what(), value.dump()));
+        throw std::invalid_argument(
+            fmt::format("training setting '{}': {} (given {})", key, e.what(), value.dump()));
       }
     });
     if (!known) {
@@ -52,7 +53,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
         if (f.key) keys.push_back(f.key);
       });
       std::sort(keys.begin(), keys.end());
-      throw std::invalid_argument(fmt::format("unknown training setting '{}'; known: {}", key, fmt::join(keys, ", ")));
+      throw std::invalid_argument(
+          fmt::format("unknown training setting '{}'; known: {}", key, fmt::join(keys, ", ")));
     }
   }
   return c;

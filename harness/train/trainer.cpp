@@ -2,6 +2,9 @@
 // Under MPI every rank runs this loop on its slice of each batch; rank 0 alone reads and writes files.
 #include "harness/train/trainer.hpp"
 
+#include <fmt/format.h>
+#include <omp.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -9,21 +12,18 @@
 #include <optional>
 #include <stdexcept>
 
-#include <fmt/format.h>
-#include <omp.h>
-
 #include "harness/atomic_write.hpp"
 #include "harness/checkpoint.hpp"
-#include "harness/file_lock.hpp"
 #include "harness/dist/mpi.hpp"
 #include "harness/dist/reducer.hpp"
-#include "models/config_fields.hpp"
+#include "harness/file_lock.hpp"
 #include "harness/h5read.hpp"
 #include "harness/model_spec.hpp"
 #include "harness/progress.hpp"
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
 #include "harness/train/schedule.hpp"
+#include "models/config_fields.hpp"
 #include "models/core/cpu.hpp"
 #include "models/layers/cross_entropy.hpp"
 #include "models/layers/random_mask.hpp"
@@ -33,7 +33,9 @@ namespace vb::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 void need(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument(message);
@@ -44,18 +46,27 @@ struct History {
   std::vector<double> step_loss, step_lr, step_grad_norm;  // per optimizer step
   std::vector<double> train_loss, train_top1;              // per epoch, over the epoch's batches (augmented)
   std::vector<double> val_loss, val_top1, val_top5, test_loss, test_top1, test_top5;
-  std::vector<double> epoch_wall_s, epoch_images_per_s;    // training time of the epoch (no evaluation)
-  std::vector<double> eval_step;                           // global step at each evaluation (rows of epochs/*)
+  std::vector<double> epoch_wall_s, epoch_images_per_s;  // training time of the epoch (no evaluation)
+  std::vector<double> eval_step;                         // global step at each evaluation (rows of epochs/*)
   int64_t epochs_done = 0, best_epoch = -1;
   double best_val_top1 = -1, train_wall_s = 0, train_images = 0;
 
   // name -> array, for saving and loading in one place.
   std::vector<std::pair<std::string, std::vector<double>*>> arrays() {
-    return {{"steps/loss", &step_loss},        {"steps/lr", &step_lr},           {"steps/grad_norm", &step_grad_norm},
-            {"epochs/train_loss", &train_loss}, {"epochs/train_top1", &train_top1}, {"epochs/val_loss", &val_loss},
-            {"epochs/val_top1", &val_top1},     {"epochs/val_top5", &val_top5},     {"epochs/test_loss", &test_loss},
-            {"epochs/test_top1", &test_top1},   {"epochs/test_top5", &test_top5},   {"epochs/wall_s", &epoch_wall_s},
-            {"epochs/images_per_s", &epoch_images_per_s}, {"epochs/step", &eval_step}};
+    return {{"steps/loss", &step_loss},
+            {"steps/lr", &step_lr},
+            {"steps/grad_norm", &step_grad_norm},
+            {"epochs/train_loss", &train_loss},
+            {"epochs/train_top1", &train_top1},
+            {"epochs/val_loss", &val_loss},
+            {"epochs/val_top1", &val_top1},
+            {"epochs/val_top5", &val_top5},
+            {"epochs/test_loss", &test_loss},
+            {"epochs/test_top1", &test_top1},
+            {"epochs/test_top5", &test_top5},
+            {"epochs/wall_s", &epoch_wall_s},
+            {"epochs/images_per_s", &epoch_images_per_s},
+            {"epochs/step", &eval_step}};
   }
 };
 
@@ -81,7 +92,9 @@ void count_topk(const Tensor& probs, const std::vector<int64_t>& labels, int64_t
   }
 }
 
-std::string percent(double v) { return fmt::format("{:.2f}%", v); }
+std::string percent(double v) {
+  return fmt::format("{:.2f}%", v);
+}
 
 void save_train_state(const std::filesystem::path& path, Model& model, Optimizer& opt, History& h,
                       int64_t global_step, const Provenance& prov, const nlohmann::json& config) {
@@ -109,9 +122,10 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
   if (saved != config) {
     std::vector<std::string> diffs;
     dist::json_diffs(saved, config, "in the checkpoint", "now", "", diffs);
-    throw std::runtime_error(fmt::format("{}: cannot resume, the settings differ ({}); resume with the original "
-                                         "settings or start a new run in another --output folder",
-                                         path.string(), fmt::join(diffs, "; ")));
+    throw std::runtime_error(
+        fmt::format("{}: cannot resume, the settings differ ({}); resume with the original "
+                    "settings or start a new run in another --output folder",
+                    path.string(), fmt::join(diffs, "; ")));
   }
   const std::string g = kTrainStateGroup;
   for (auto& [name, values] : h.arrays()) *values = in.read_f64(g + "/" + name);
@@ -124,8 +138,8 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
   for (auto& [name, values] : opt.state()) {
     const auto v = in.read_f32(g + "/optimizer/" + name);
     if (v.size() != values->size())
-      throw std::runtime_error(fmt::format("{}: optimizer state '{}' has {} values, expected {}", path.string(), name,
-                                           v.size(), values->size()));
+      throw std::runtime_error(fmt::format("{}: optimizer state '{}' has {} values, expected {}",
+                                           path.string(), name, v.size(), values->size()));
     *values = v;
   }
   return in.read_i64_scalar(g + "/global_step");
@@ -133,7 +147,8 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
 
 // Evaluation over `loader`; with `all_ranks`, the sums (loss x images, top-1 and top-5 counts, images) over
 // every rank's shard, so that each rank returns the metrics of the whole split.
-Metrics evaluate_sums(Model& model, data::Loader& loader, const std::string& what, bool progress, bool all_ranks) {
+Metrics evaluate_sums(Model& model, data::Loader& loader, const std::string& what, bool progress,
+                      bool all_ranks) {
   CrossEntropy ce(what + ".loss", {model.config().num_classes, 0.f});
   ProgressBar bar(fmt::format("  {:<5}", what), loader.steps_per_epoch(), progress);
   loader.start_epoch(0);
@@ -172,7 +187,8 @@ Metrics evaluate_sums(Model& model, data::Loader& loader, const std::string& wha
 // This rank's contiguous share of `v` (evaluation shards: every image evaluated once across the ranks).
 std::vector<int64_t> shard_of(const std::vector<int64_t>& v) {
   const size_t n = v.size(), r = static_cast<size_t>(dist::rank()), R = static_cast<size_t>(dist::size());
-  return {v.begin() + static_cast<std::ptrdiff_t>(r * n / R), v.begin() + static_cast<std::ptrdiff_t>((r + 1) * n / R)};
+  return {v.begin() + static_cast<std::ptrdiff_t>(r * n / R),
+          v.begin() + static_cast<std::ptrdiff_t>((r + 1) * n / R)};
 }
 
 // Rank 0's values of every state_dict entry to all ranks (DDP does this at start): the ranks then hold the
@@ -230,7 +246,8 @@ struct Run {
   std::unique_ptr<Optimizer> opt;
   std::unique_ptr<CrossEntropy> ce;
   std::unique_ptr<GradientReducer> reducer;
-  // Budget (plan_steps): steps per epoch, the whole run, and its evaluation periods (an epoch or eval_every steps)
+  // Budget (plan_steps): steps per epoch, the whole run, and its evaluation periods (an epoch or eval_every
+  // steps)
   int64_t spe = 0, total_steps = 0, epochs = 0, period = 0, periods = 0;
   Schedule sched;
   // Run folder and record (describe_run, open_run_folder)
@@ -255,7 +272,8 @@ struct Run {
 
 // Settings that cannot work, refused before the dataset is read or anything is written.
 void check_settings(const TrainConfig& cfg, int64_t ranks) {
-  need(cfg.batch > 0 && cfg.eval_batch > 0, fmt::format("batch sizes must be > 0, given {} / {}", cfg.batch, cfg.eval_batch));
+  need(cfg.batch > 0 && cfg.eval_batch > 0,
+       fmt::format("batch sizes must be > 0, given {} / {}", cfg.batch, cfg.eval_batch));
   need(cfg.epochs > 0 || cfg.steps > 0, "give a budget: epochs > 0 or steps > 0");
   need(cfg.lr > 0 && cfg.min_lr >= 0 && cfg.min_lr <= cfg.lr,
        fmt::format("need lr > 0 and 0 <= min_lr <= lr, given lr {} min_lr {}", cfg.lr, cfg.min_lr));
@@ -264,16 +282,21 @@ void check_settings(const TrainConfig& cfg, int64_t ranks) {
   need(cfg.clip_grad >= 0, fmt::format("clip_grad must be >= 0 (0 = off), given {}", cfg.clip_grad));
   need(cfg.warmup_epochs >= 0, fmt::format("warmup_epochs must be >= 0, given {}", cfg.warmup_epochs));
   need(cfg.val_size >= 0 && cfg.train_size >= 0, "val_size and train_size must be >= 0");
-  need(cfg.eval_every >= 0, fmt::format("eval_every must be >= 0 (0 = every epoch), given {}", cfg.eval_every));
+  need(cfg.eval_every >= 0,
+       fmt::format("eval_every must be >= 0 (0 = every epoch), given {}", cfg.eval_every));
   need(cfg.batch % ranks == 0,
-       fmt::format("batch {} is not divisible by the {} MPI ranks: every rank takes an equal contiguous slice of "
-                   "each global batch; use a batch that is a multiple of {}", cfg.batch, ranks, ranks));
+       fmt::format(
+           "batch {} is not divisible by the {} MPI ranks: every rank takes an equal contiguous slice of "
+           "each global batch; use a batch that is a multiple of {}",
+           cfg.batch, ranks, ranks));
   require_writable_folder(cfg.output);  // a folder that cannot hold the checkpoints: refused before any work
   resolve_model(cfg.model, cfg.overrides);  // an unknown preset or field, bf16 on a CPU without it
 }
 
 // Data: the dataset decides the model's input channels and classes.
-void load_data(Run& r) { r.ds = data::load_dataset(r.cfg.dataset, {r.cfg.cache_dir, r.progress}); }
+void load_data(Run& r) {
+  r.ds = data::load_dataset(r.cfg.dataset, {r.cfg.cache_dir, r.progress});
+}
 
 // The model, built (architecture checks) before the data is split.
 void build_model(Run& r) {
@@ -287,12 +310,14 @@ void split_data(Run& r) {
   const TrainConfig& cfg = r.cfg;
   const data::Dataset& ds = r.ds;
   need(cfg.val_size < ds.train.size() / 2,
-       fmt::format("val_size {} leaves too little of {}'s {} training images", cfg.val_size, ds.name, ds.train.size()));
+       fmt::format("val_size {} leaves too little of {}'s {} training images", cfg.val_size, ds.name,
+                   ds.train.size()));
   r.split = data::hold_out(ds.train.labels, cfg.val_size, cfg.seed);
   if (cfg.train_size > 0) {
     need(cfg.train_size <= static_cast<int64_t>(r.split.train.size()),
-         fmt::format("train_size {} is more than the {} training images left after holding out {} for validation",
-                     cfg.train_size, r.split.train.size(), cfg.val_size));
+         fmt::format(
+             "train_size {} is more than the {} training images left after holding out {} for validation",
+             cfg.train_size, r.split.train.size(), cfg.val_size));
     r.split.train = data::stratified_subset(ds.train.labels, r.split.train, cfg.train_size, cfg.seed);
   }
   r.aug = ds.augment;
@@ -329,7 +354,8 @@ void split_data(Run& r) {
 void plan_steps(Run& r) {
   const TrainConfig& cfg = r.cfg;
   r.spe = r.train_loader->steps_per_epoch();
-  need(r.spe > 0, fmt::format("{} training images are fewer than one batch of {}", r.split.train.size(), cfg.batch));
+  need(r.spe > 0,
+       fmt::format("{} training images are fewer than one batch of {}", r.split.train.size(), cfg.batch));
   r.total_steps = cfg.steps > 0 ? cfg.steps : cfg.epochs * r.spe;
   r.epochs = (r.total_steps + r.spe - 1) / r.spe;
   const int64_t warmup = cfg.warmup_steps >= 0 ? cfg.warmup_steps : std::llround(cfg.warmup_epochs * r.spe);
@@ -343,8 +369,8 @@ void build_training(Run& r) {
   r.model->init(r.cfg.seed);
   r.slots = trainable_slots(*r.model);
   r.opt = make_optimizer(r.slots, r.cfg.optimizer);
-  r.ce = std::make_unique<CrossEntropy>("loss", CrossEntropy::Config{r.mc.num_classes,
-                                                                     static_cast<float>(r.cfg.label_smoothing)});
+  r.ce = std::make_unique<CrossEntropy>(
+      "loss", CrossEntropy::Config{r.mc.num_classes, static_cast<float>(r.cfg.label_smoothing)});
   r.reducer = dist::make_gradient_reducer();
 }
 
@@ -355,15 +381,29 @@ void describe_run(Run& r, const std::string& command) {
   r.config["resolved"] = {
       {"model", to_json(r.mc)},
       {"params", r.model->num_params()},
-      {"dataset", {{"name", ds.name}, {"train_source", ds.train.source}, {"test_source", ds.test.source},
-                   {"classes", ds.train.classes}, {"image", {ds.train.channels, ds.train.height, ds.train.width}},
-                   {"train_images", r.split.train.size()}, {"val_images", r.split.val.size()},
-                   {"test_images", ds.test.size()}, {"mean", ds.normalize.mean}, {"std", ds.normalize.std}}},
-      {"augment", {{"crop_pad", r.aug.crop_pad}, {"hflip", r.aug.hflip}, {"mixup", r.aug.mixup}, {"cutmix", r.aug.cutmix}}},
-      {"steps_per_epoch", r.spe}, {"total_steps", r.total_steps}, {"epochs", r.epochs},
+      {"dataset",
+       {{"name", ds.name},
+        {"train_source", ds.train.source},
+        {"test_source", ds.test.source},
+        {"classes", ds.train.classes},
+        {"image", {ds.train.channels, ds.train.height, ds.train.width}},
+        {"train_images", r.split.train.size()},
+        {"val_images", r.split.val.size()},
+        {"test_images", ds.test.size()},
+        {"mean", ds.normalize.mean},
+        {"std", ds.normalize.std}}},
+      {"augment",
+       {{"crop_pad", r.aug.crop_pad},
+        {"hflip", r.aug.hflip},
+        {"mixup", r.aug.mixup},
+        {"cutmix", r.aug.cutmix}}},
+      {"steps_per_epoch", r.spe},
+      {"total_steps", r.total_steps},
+      {"epochs", r.epochs},
       {"warmup_steps", r.sched.warmup_steps},
       // Bit-identical results need the same thread count and the same kernels: resume checks both.
-      {"threads", omp_get_max_threads()}, {"isa", cpu_isa_string()},
+      {"threads", omp_get_max_threads()},
+      {"isa", cpu_isa_string()},
       // The batch split (and so the order of the gradient sums) depends on it: resume refuses another.
       {"world_size", r.ranks}};
   // Ranks whose data, threads or anything resolved differs stop here, naming the field.
@@ -373,8 +413,9 @@ void describe_run(Run& r, const std::string& command) {
   r.prov.command = command;
 }
 
-// Locks the run folder, then resumes from its checkpoint or refuses a folder that already holds a run; under MPI
-// rank 0 alone reads the folder and the other ranks get its state by broadcast (the folder need not be shared).
+// Locks the run folder, then resumes from its checkpoint or refuses a folder that already holds a run; under
+// MPI rank 0 alone reads the folder and the other ranks get its state by broadcast (the folder need not be
+// shared).
 void open_run_folder(Run& r, bool resume) {
   const TrainConfig& cfg = r.cfg;
   r.ckpt_path = cfg.output / "checkpoint.h5";
@@ -388,14 +429,16 @@ void open_run_folder(Run& r, bool resume) {
   on_root([&] {
     if (resume) {
       if (!std::filesystem::exists(r.ckpt_path))
-        throw std::runtime_error(fmt::format("{}: no checkpoint to resume from (the run saves one after each epoch)",
-                                             r.ckpt_path.string()));
+        throw std::runtime_error(fmt::format(
+            "{}: no checkpoint to resume from (the run saves one after each epoch)", r.ckpt_path.string()));
       r.global_step = load_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.config);
       fmt::print(stderr, "resuming {} at epoch {} (step {})\n", r.ckpt_path.string(), r.h.epochs_done + 1,
                  r.global_step);
     } else if (std::filesystem::exists(r.ckpt_path) || std::filesystem::exists(r.record_path)) {
-      throw std::runtime_error(fmt::format("{}: already holds a run; pass --resume to continue it, or choose "
-                                           "another --output", cfg.output.string()));
+      throw std::runtime_error(
+          fmt::format("{}: already holds a run; pass --resume to continue it, or choose "
+                      "another --output",
+                      cfg.output.string()));
     }
   });
   if (r.ranks > 1) {
@@ -405,7 +448,8 @@ void open_run_folder(Run& r, bool resume) {
     r.global_step = counters[0];
     r.h.epochs_done = counters[1];
     r.opt->set_steps(counters[2]);
-    for (auto& [name, values] : r.opt->state()) dist::broadcast(values->data(), static_cast<int64_t>(values->size() * 4));
+    for (auto& [name, values] : r.opt->state())
+      dist::broadcast(values->data(), static_cast<int64_t>(values->size() * 4));
   }
   r.model->set_random_step(r.global_step);
 }
@@ -428,7 +472,8 @@ StepStats train_step(Run& r) {
   const data::Batch& b = r.batch;
   if (!loader.next(r.batch))
     throw std::logic_error(fmt::format("training loader ended early at step {} of epoch {}", s, epoch + 1));
-  const Tensor& logits = r.model->forward(input_tensor(r.x, b, loader.channels(), loader.out_size()), Mode::train);
+  const Tensor& logits =
+      r.model->forward(input_tensor(r.x, b, loader.channels(), loader.out_size()), Mode::train);
   StepStats st;
   if (b.targets.empty()) {
     st.loss = r.ce->forward(logits, b.labels);
@@ -448,17 +493,20 @@ StepStats train_step(Run& r) {
   st.images = b.size * r.ranks;
   // Every rank sees the same loss and gradient norm, so every rank stops here together.
   if (!std::isfinite(st.loss))
-    throw dist::CollectiveError(fmt::format("step {} (epoch {}, batch {}): the loss is {}; stopping. The last good "
-                                            "checkpoint is {}. Lower the learning rate or set a gradient clip "
-                                            "(--clip-grad 1).", r.global_step, epoch + 1, s, st.loss,
-                                            r.last_checkpoint()));
+    throw dist::CollectiveError(
+        fmt::format("step {} (epoch {}, batch {}): the loss is {}; stopping. The last good "
+                    "checkpoint is {}. Lower the learning rate or set a gradient clip "
+                    "(--clip-grad 1).",
+                    r.global_step, epoch + 1, s, st.loss, r.last_checkpoint()));
   r.model->backward(r.ce->backward());
   Runtime::wait();
   r.reducer->reduce(r.slots);
   const double gnorm = grad_norm(r.slots);
   if (!std::isfinite(gnorm))
-    throw dist::CollectiveError(fmt::format("step {} (epoch {}): the gradient norm is {}; stopping. The last good "
-                                            "checkpoint is {}.", r.global_step, epoch + 1, gnorm, r.last_checkpoint()));
+    throw dist::CollectiveError(
+        fmt::format("step {} (epoch {}): the gradient norm is {}; stopping. The last good "
+                    "checkpoint is {}.",
+                    r.global_step, epoch + 1, gnorm, r.last_checkpoint()));
   if (r.cfg.clip_grad > 0 && gnorm > r.cfg.clip_grad) scale_grads(r.slots, r.cfg.clip_grad / (gnorm + 1e-6));
   const double lr = r.sched.at(r.global_step);
   r.opt->step(lr);
@@ -468,7 +516,8 @@ StepStats train_step(Run& r) {
   return st;
 }
 
-// The training steps of evaluation period p, with a progress bar; its loss, top-1 and speed go to the history.
+// The training steps of evaluation period p, with a progress bar; its loss, top-1 and speed go to the
+// history.
 void train_period(Run& r, int64_t p) {
   const auto period_start = Clock::now();
   const int64_t p_begin = p * r.period, p_end = std::min(r.total_steps, p_begin + r.period);
@@ -484,9 +533,9 @@ void train_period(Run& r, int64_t p) {
     loss_sum += st.loss * static_cast<double>(st.images);
     seen += st.images;
     const double el = seconds_since(period_start);
-    bar.update(r.global_step - p_begin + 1, fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s",
-                                                        loss_sum / static_cast<double>(seen),
-                                                        r.h.step_lr.back(), static_cast<double>(seen) / el));
+    bar.update(r.global_step - p_begin + 1,
+               fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
+                           r.h.step_lr.back(), static_cast<double>(seen) / el));
   }
   const double train_s = seconds_since(period_start);
   bar.finish(fmt::format("loss {:.4f} | top-1 {} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
@@ -508,7 +557,8 @@ void train_period(Run& r, int64_t p) {
 void evaluate_period(Run& r, int64_t p) {
   History& h = r.h;
   broadcast_state(*r.model, true);
-  const Metrics val = r.split.val.empty() ? Metrics{} : evaluate_sums(*r.model, *r.val_loader, "val", r.progress, true);
+  const Metrics val =
+      r.split.val.empty() ? Metrics{} : evaluate_sums(*r.model, *r.val_loader, "val", r.progress, true);
   h.val_loss.push_back(val.loss);
   h.val_top1.push_back(val.top1);
   h.val_top5.push_back(val.top5);
@@ -561,8 +611,10 @@ RunResult write_record(Run& r, Clock::time_point run_start) {
   rec.attr("allreduce_wait_s", r.reducer->wait_seconds());  // of allreduce_s: waiting for the slowest rank
   rec.attr("allreduce_mpi_s", r.reducer->mpi_seconds());    // of allreduce_s: inside MPI_Allreduce
   res.record = rec.commit();
-  fmt::print(stderr, "test: loss {:.4f} | top-1 {} | top-5 {} (after {} epochs, {} of training, {:.0f} img/s); "
-                     "wrote {}\n", res.test.loss, percent(res.test.top1), percent(res.test.top5), h.epochs_done,
+  fmt::print(stderr,
+             "test: loss {:.4f} | top-1 {} | top-5 {} (after {} epochs, {} of training, {:.0f} img/s); "
+             "wrote {}\n",
+             res.test.loss, percent(res.test.top1), percent(res.test.top5), h.epochs_done,
              format_duration(res.wall_s), res.images_per_s, res.record.string());
   return res;
 }
@@ -582,14 +634,15 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
   build_training(r);
   describe_run(r, command);
   open_run_folder(r, resume);
-  r.say(fmt::format("{}: {} params, {} on {} ({} train / {} val / {} test images), {} epochs x {} steps of {}{}\n",
-                    r.mc.name, r.model->num_params(), enum_name(cfg.optimizer.kind), r.ds.name, r.split.train.size(),
-                    r.split.val.size(), r.ds.test.size(), r.epochs, r.spe, cfg.batch,
-                    r.ranks > 1 ? fmt::format(" ({} ranks x {}, {} threads each)", r.ranks, cfg.batch / r.ranks,
-                                              omp_get_max_threads())
-                                : ""));
-  // Each evaluation period ends with validation, test (if asked), best.h5 and a checkpoint; a resumed run starts
-  // at a period boundary, mid-epoch if need be.
+  r.say(fmt::format(
+      "{}: {} params, {} on {} ({} train / {} val / {} test images), {} epochs x {} steps of {}{}\n",
+      r.mc.name, r.model->num_params(), enum_name(cfg.optimizer.kind), r.ds.name, r.split.train.size(),
+      r.split.val.size(), r.ds.test.size(), r.epochs, r.spe, cfg.batch,
+      r.ranks > 1 ? fmt::format(" ({} ranks x {}, {} threads each)", r.ranks, cfg.batch / r.ranks,
+                                omp_get_max_threads())
+                  : ""));
+  // Each evaluation period ends with validation, test (if asked), best.h5 and a checkpoint; a resumed run
+  // starts at a period boundary, mid-epoch if need be.
   const int64_t first_period = r.h.epochs_done;
   for (int64_t p = first_period; p < r.periods; ++p) {
     if (stop_after_epochs > 0 && p - first_period == stop_after_epochs) {

@@ -1,6 +1,7 @@
 // Training from scratch and evaluation: the DeiT-style recipe (AdamW or SGD, warm-up + cosine, label
-// smoothing, gradient clipping, stochastic depth, mixup/cutmix), validation every epoch on a split held out of
-// train, test at the end, a checkpoint every epoch, exact resume, and one HDF5 run record (docs/training.md).
+// smoothing, gradient clipping, stochastic depth, mixup/cutmix), validation every epoch on a split held out
+// of train, test at the end, a checkpoint every epoch, exact resume, and one HDF5 run record
+// (docs/training.md).
 //
 // One optimizer step is: forward, loss, backward (local gradients), GradientReducer::reduce (a no-op on one
 // process; an MPI allreduce that averages across data-parallel ranks: harness/dist/), clipping, update. Under
@@ -9,10 +10,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "harness/data/loader.hpp"
 #include "harness/enum_names.hpp"
@@ -29,28 +29,28 @@ struct TrainConfig {
   std::string model;                   // preset name
   std::vector<std::string> overrides;  // "field=value" on the preset
   std::string dataset = "fashion-mnist";
-  std::string cache_dir;               // image-folder cache ("" = XDG default)
-  int64_t val_size = 5000;             // images held out of train for validation (stratified, seeded)
-  int64_t train_size = 0;              // stratified subset of the remaining train images (0 = all of them)
-  bool upsample = false;               // allow images smaller than the model's input (bilinear upsampling)
+  std::string cache_dir;    // image-folder cache ("" = XDG default)
+  int64_t val_size = 5000;  // images held out of train for validation (stratified, seeded)
+  int64_t train_size = 0;   // stratified subset of the remaining train images (0 = all of them)
+  bool upsample = false;    // allow images smaller than the model's input (bilinear upsampling)
   int64_t epochs = 10;
-  int64_t steps = 0;                   // > 0: the budget in optimizer steps instead of epochs
+  int64_t steps = 0;  // > 0: the budget in optimizer steps instead of epochs
   int64_t batch = 128, eval_batch = 256;
   OptimizerConfig optimizer;
   double lr = 1e-3, min_lr = 1e-5;
-  double warmup_epochs = 1;            // converted to steps
-  int64_t warmup_steps = -1;           // >= 0: the warm-up in optimizer steps instead (equal across subset sizes)
+  double warmup_epochs = 1;   // converted to steps
+  int64_t warmup_steps = -1;  // >= 0: the warm-up in optimizer steps instead (equal across subset sizes)
   double label_smoothing = 0.1;
-  double clip_grad = 0;                // max global gradient norm (0 = off)
-  double drop_path = -1;               // stochastic depth rate (< 0: the preset's)
+  double clip_grad = 0;   // max global gradient norm (0 = off)
+  double drop_path = -1;  // stochastic depth rate (< 0: the preset's)
   // Augmentation: < 0 / "" = the dataset's default.
   int64_t crop_pad = -1;
   HFlip hflip = HFlip::dataset;
   double mixup = 0, cutmix = 0;
   uint64_t seed = 0;
-  bool test_every_epoch = true;        // also record test metrics at every evaluation (never used for choices)
-  int64_t eval_every = 0;              // validate and checkpoint every this many steps (0 = every epoch); the
-                                       // record's epochs/* arrays then hold one row per evaluation
+  bool test_every_epoch = true;  // also record test metrics at every evaluation (never used for choices)
+  int64_t eval_every = 0;        // validate and checkpoint every this many steps (0 = every epoch); the
+                                 // record's epochs/* arrays then hold one row per evaluation
   std::filesystem::path output = "runs/run";  // run folder: record.h5, checkpoint.h5, best.h5
   bool progress = true;
 
@@ -68,8 +68,8 @@ struct Metrics {
 Metrics evaluate(Model& model, data::Loader& loader, const std::string& what, bool progress);
 
 // Averages gradients across data-parallel ranks: on return every rank's Param::grad holds the sum over ranks
-// divided by the number of ranks (each rank's gradient is that of its slice's mean loss, so the average is the
-// gradient of the global batch's mean loss). The single-process one does nothing; the MPI one is
+// divided by the number of ranks (each rank's gradient is that of its slice's mean loss, so the average is
+// the gradient of the global batch's mean loss). The single-process one does nothing; the MPI one is
 // dist::MpiGradientReducer (harness/dist/reducer.hpp).
 class GradientReducer {
  public:
@@ -77,7 +77,7 @@ class GradientReducer {
   virtual void reduce(const std::vector<Slot>& slots) { (void)slots; }
   virtual double seconds() const { return 0; }       // wall time spent in reduce() so far
   virtual double wait_seconds() const { return 0; }  // the part of it spent waiting for the slowest rank
-  virtual double mpi_seconds() const { return 0; }   // the part of it inside MPI_Allreduce (the rest: packing)
+  virtual double mpi_seconds() const { return 0; }  // the part of it inside MPI_Allreduce (the rest: packing)
 };
 
 struct RunResult {
@@ -92,7 +92,8 @@ struct RunResult {
 // good checkpoint is left in place). stop_after_epochs > 0 stops once that many epochs are done in this
 // process, as a kill right after a checkpoint would (a job time limit; resume later): no record then, and
 // RunResult::record is empty.
-RunResult train(const TrainConfig& cfg, bool resume, const std::string& command, int64_t stop_after_epochs = 0);
+RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
+                int64_t stop_after_epochs = 0);
 
 }  // namespace vb::train
 

@@ -10,10 +10,11 @@ Mlp::Mlp(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
             fmt::format("dim and hidden must be positive, given dim {} hidden {}", cfg_.dim, cfg_.hidden));
   // bf16: fc1 writes bf16, GELU runs on bf16 and fc2 reads it without a conversion; fc2 writes f32.
   // Inference: fc1 applies GELU in its GEMM epilogue (one pass over the hidden activations fewer).
-  fc1_ = std::make_unique<Linear>(name_ + ".fc1",
-                                  Linear::timm_init({cfg_.dim, cfg_.hidden, true, cfg_.dtype, cfg_.dtype, true}));
+  fc1_ = std::make_unique<Linear>(
+      name_ + ".fc1", Linear::timm_init({cfg_.dim, cfg_.hidden, true, cfg_.dtype, cfg_.dtype, true}));
   act_ = std::make_unique<GELU>(name_ + ".act", GELU::Config{cfg_.dtype});
-  fc2_ = std::make_unique<Linear>(name_ + ".fc2", Linear::timm_init({cfg_.hidden, cfg_.dim, true, cfg_.dtype}));
+  fc2_ =
+      std::make_unique<Linear>(name_ + ".fc2", Linear::timm_init({cfg_.hidden, cfg_.dim, true, cfg_.dtype}));
   // Param names relative to this layer (see params()).
   for (Param* p : fc1_->params()) p->name = "fc1." + p->name;
   for (Param* p : fc2_->params()) p->name = "fc2." + p->name;

@@ -16,8 +16,8 @@ namespace vb {
 class Mlp : public Layer {
  public:
   struct Config {
-    int64_t dim = 0;     // D, in and out features
-    int64_t hidden = 0;  // fc1's out features (ViT mlp_dim, TNT int(dim * mlp_ratio))
+    int64_t dim = 0;           // D, in and out features
+    int64_t hidden = 0;        // fc1's out features (ViT mlp_dim, TNT int(dim * mlp_ratio))
     DType dtype = DType::f32;  // bf16: fc1, GELU and fc2 in bf16 (hidden activations bf16), dst f32
   };
 

@@ -1,7 +1,8 @@
 #include "models/core/cpu.hpp"
 
-#include <dnnl.hpp>
 #include <fmt/format.h>
+
+#include <dnnl.hpp>
 #include <stdexcept>
 
 namespace vb {
@@ -11,17 +12,28 @@ namespace {
 std::string isa_name(dnnl::cpu_isa isa) {
   using i = dnnl::cpu_isa;
   switch (isa) {
-    case i::sse41: return "sse41";
-    case i::avx: return "avx";
-    case i::avx2: return "avx2";
-    case i::avx2_vnni: return "avx2_vnni";
-    case i::avx512_mic: return "avx512_mic";
-    case i::avx512_mic_4ops: return "avx512_mic_4ops";
-    case i::avx512_core: return "avx512_core";
-    case i::avx512_core_vnni: return "avx512_core_vnni";
-    case i::avx512_core_bf16: return "avx512_core_bf16";
-    case i::avx512_core_amx: return "avx512_core_amx";
-    default: return "unknown";
+    case i::sse41:
+      return "sse41";
+    case i::avx:
+      return "avx";
+    case i::avx2:
+      return "avx2";
+    case i::avx2_vnni:
+      return "avx2_vnni";
+    case i::avx512_mic:
+      return "avx512_mic";
+    case i::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case i::avx512_core:
+      return "avx512_core";
+    case i::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case i::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case i::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "unknown";
   }
 }
 
@@ -47,7 +59,9 @@ const CpuCapabilities& cpu_capabilities() {
   return caps;
 }
 
-bool dtype_available(DType d) { return d == DType::f32 || cpu_capabilities().bf16; }
+bool dtype_available(DType d) {
+  return d == DType::f32 || cpu_capabilities().bf16;
+}
 
 std::vector<DType> available_dtypes() {
   std::vector<DType> out;
@@ -67,8 +81,8 @@ std::string dtype_status(DType d) {
 
 void require_dtype(DType d, const std::string& who) {
   if (!dtype_available(d))
-    throw std::invalid_argument(
-        fmt::format("{}: {} not available on this CPU: {} {}", who, to_string(d), kNeeds, cpu_capabilities().isa));
+    throw std::invalid_argument(fmt::format("{}: {} not available on this CPU: {} {}", who, to_string(d),
+                                            kNeeds, cpu_capabilities().isa));
 }
 
 }  // namespace vb

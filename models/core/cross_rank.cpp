@@ -11,7 +11,11 @@ WorldOfOne g_one;
 CrossRankSum* g_sum = &g_one;
 }  // namespace
 
-CrossRankSum& cross_rank_sum() { return *g_sum; }
-void set_cross_rank_sum(CrossRankSum* s) { g_sum = s ? s : &g_one; }
+CrossRankSum& cross_rank_sum() {
+  return *g_sum;
+}
+void set_cross_rank_sum(CrossRankSum* s) {
+  g_sum = s ? s : &g_one;
+}
 
 }  // namespace vb

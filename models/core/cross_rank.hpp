@@ -13,8 +13,8 @@ class CrossRankSum {
  public:
   virtual ~CrossRankSum() = default;
   // Element-wise sum of `values` (n of them) over every rank, in place; every rank ends with the same result.
-  // A collective: every rank calls it, in the same order, with the same n. Doubles: these are short per-channel
-  // vectors (a few KB), and the sums of up to ~1e8 values per channel keep their digits.
+  // A collective: every rank calls it, in the same order, with the same n. Doubles: these are short
+  // per-channel vectors (a few KB), and the sums of up to ~1e8 values per channel keep their digits.
   virtual void sum(double* values, int64_t n) = 0;
 };
 

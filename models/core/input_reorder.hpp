@@ -17,7 +17,8 @@ class InputReorder {
   // src in any layout/dtype of the target's shape -> src itself when its desc equals the target, else the
   // converted copy held by this object (valid until the next call).
   const dnnl::memory& operator()(const dnnl::memory& src) { return adapt(src.get_desc())(src); }
-  // The same conversion into an existing destination of the target desc (a plain copy when no reorder is needed).
+  // The same conversion into an existing destination of the target desc (a plain copy when no reorder is
+  // needed).
   void into(const dnnl::memory& src, const dnnl::memory& dst) { adapt(src.get_desc()).into(src, dst); }
   // For layers that hand their input on (residual adds, pass-through backward): src itself when its desc
   // equals the target, else the converted copy in a tensor of the target desc owned by this object.

@@ -3,7 +3,8 @@
 // primitives write, they do not accumulate; accumulation over micro-batches is the trainer's job).
 // Layers with several inputs or outputs (residual add, cross-entropy) have their own signatures.
 // A layer also lists its state: trainable params() and non-trainable buffers(), which models collect into
-// their PyTorch state_dict (checkpoints, the broadcast of buffers in data-parallel training) without naming them.
+// their PyTorch state_dict (checkpoints, the broadcast of buffers in data-parallel training) without naming
+// them.
 #pragma once
 
 #include <string>
@@ -20,8 +21,8 @@ struct StateEntry {
   Param* param = nullptr;      // trainable (value + grad)
   Tensor* buffer = nullptr;    // non-trainable float tensor
   int64_t* counter = nullptr;  // int64 scalar
-  Init init = {};              // how init(seed) sets a buffer (a Param carries its own; a counter starts at 0)
-  Dims shape() const;          // PyTorch shape ({} for a counter)
+  Init init = {};      // how init(seed) sets a buffer (a Param carries its own; a counter starts at 0)
+  Dims shape() const;  // PyTorch shape ({} for a counter)
 };
 
 class Layer {
@@ -42,7 +43,8 @@ class Layer {
   virtual std::vector<StateEntry> buffers() { return {}; }
   // Every state_dict entry of the layer in PyTorch's order, keys relative to the layer: params() then
   // buffers(), as a PyTorch module lists its own tensors. A block whose sub-layers hold buffers overrides it
-  // so that each sub-layer's entries stay together (torchvision's Bottleneck: conv1, bn1 and its statistics, ...).
+  // so that each sub-layer's entries stay together (torchvision's Bottleneck: conv1, bn1 and its statistics,
+  // ...).
   virtual std::vector<StateEntry> state() {
     std::vector<StateEntry> out;
     for (Param* p : params()) out.push_back({.key = p->name, .param = p});
@@ -56,8 +58,10 @@ class Layer {
 };
 
 // Appends layer.state() to `out` with keys prefix + "." + key (the key alone for an empty prefix: timm keeps
-// cls_token and the position tables at the root). How models and blocks collect their state: no entry by hand.
-inline void append_state(std::vector<StateEntry>& out, const std::string& prefix, std::vector<StateEntry> entries) {
+// cls_token and the position tables at the root). How models and blocks collect their state: no entry by
+// hand.
+inline void append_state(std::vector<StateEntry>& out, const std::string& prefix,
+                         std::vector<StateEntry> entries) {
   for (StateEntry& e : entries) {
     if (!prefix.empty()) e.key = prefix + "." + e.key;
     out.push_back(std::move(e));

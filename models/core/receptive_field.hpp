@@ -1,7 +1,7 @@
 // Receptive-field geometry: which input pixels can influence one unit of a feature map, from the kernel,
 // stride, padding and dilation of every conv/pool/embedding on the way (the size/jump/start recurrence). Each
-// model family describes its own taps with these types (Model::tap_info()); harness/rf measures on top of them
-// without knowing the family.
+// model family describes its own taps with these types (Model::tap_info()); harness/rf measures on top of
+// them without knowing the family.
 #pragma once
 
 #include <cstdint>
@@ -46,10 +46,12 @@ struct LayerRf {
 // How a tap's tensor is laid out, which says where its centre unit is:
 //   feature_map     (B, C, H, W): a CNN feature map, centre (H/2, W/2)
 //   tokens_with_cls (B, 1 + G*G, D): a cls token then a G x G patch grid, centre patch (G/2, G/2)
-//   words           (B * G*G, w*w, c): TNT's words, w x w per patch; centre word (w/2, w/2) of the centre patch
+//   words           (B * G*G, w*w, c): TNT's words, w x w per patch; centre word (w/2, w/2) of the centre
+//   patch
 enum class TapLayout { feature_map, tokens_with_cls, words };
 
-// The field of one measurement tap (Model::taps(), same order) and the pixel at the centre of its centre unit.
+// The field of one measurement tap (Model::taps(), same order) and the pixel at the centre of its centre
+// unit.
 struct TapRf {
   std::string name;
   TapLayout layout = TapLayout::feature_map;
@@ -61,7 +63,7 @@ struct TapRf {
 // One attention layer (Model::attention_probs(), same order): its keys form a side x side grid of tokens
 // `spacing` pixels apart, after `prefix` tokens that have no position (the cls token).
 struct AttentionGrid {
-  std::string name;    // "blocks.3.attn", TNT "blocks.3.attn_in" / "blocks.3.attn_out"
+  std::string name;  // "blocks.3.attn", TNT "blocks.3.attn_in" / "blocks.3.attn_out"
   int64_t side = 0;
   double spacing = 0;  // pixels between neighbouring tokens
   int64_t prefix = 0;  // 1 with a cls token

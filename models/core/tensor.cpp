@@ -1,17 +1,20 @@
 // Runtime core: engine/stream, Tensor, Reorder and the argument checks shared by all layers.
 #include "models/core/tensor.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <stdexcept>
 
-#include <fmt/format.h>
-
 namespace vb {
 
-dt to_dnnl(DType d) { return d == DType::bf16 ? dt::bf16 : dt::f32; }
-const char* to_string(DType d) { return d == DType::bf16 ? "bf16" : "f32"; }
+dt to_dnnl(DType d) {
+  return d == DType::bf16 ? dt::bf16 : dt::f32;
+}
+const char* to_string(DType d) {
+  return d == DType::bf16 ? "bf16" : "f32";
+}
 
 DType parse_dtype(const std::string& s) {
   if (s == "f32") return DType::f32;
@@ -28,7 +31,9 @@ dnnl::stream& Runtime::stream() {
   return strm;
 }
 
-std::string to_string(const Dims& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
+std::string to_string(const Dims& d) {
+  return fmt::format("[{}]", fmt::join(d, ", "));
+}
 
 int64_t product(const Dims& d) {
   int64_t n = 1;
@@ -55,13 +60,15 @@ namespace {
 // which model and img_size asked for it.
 const Dims& check_size(const Dims& shape, DType d) {
   uint64_t bytes = d == DType::bf16 ? 2 : 4;
-  const uint64_t machine = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t machine =
+      static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   for (int64_t v : shape)
     if (v > 0 && __builtin_mul_overflow(bytes, static_cast<uint64_t>(v), &bytes)) bytes = UINT64_MAX;
   if (bytes > machine)
-    throw std::length_error(fmt::format("a tensor of shape {} would need {:.1f} GiB, more than this machine's "
-                                        "{:.1f} GiB of memory", to_string(shape), static_cast<double>(bytes) / (1 << 30),
-                                        static_cast<double>(machine) / (1 << 30)));
+    throw std::length_error(fmt::format(
+        "a tensor of shape {} would need {:.1f} GiB, more than this machine's "
+        "{:.1f} GiB of memory",
+        to_string(shape), static_cast<double>(bytes) / (1 << 30), static_cast<double>(machine) / (1 << 30)));
   return shape;
 }
 
@@ -71,8 +78,8 @@ Tensor::Tensor(const Dims& shape, DType d) : Tensor(plain_desc(check_size(shape,
 
 Tensor::Tensor(const dnnl::memory::desc& md) : shape_(md.dims()) {
   if (md.data.ndims == 0 || product(shape_) <= 0)
-    throw std::invalid_argument(fmt::format("Tensor: cannot allocate an empty tensor of shape {}",
-                                            to_string(shape_)));
+    throw std::invalid_argument(
+        fmt::format("Tensor: cannot allocate an empty tensor of shape {}", to_string(shape_)));
   mem_ = dnnl::memory(md, Runtime::engine());
   zero();
 }
@@ -83,7 +90,9 @@ Tensor Tensor::from(const Dims& shape, const std::vector<float>& values) {
   return t;
 }
 
-DType Tensor::dtype() const { return desc().data_type() == dt::bf16 ? DType::bf16 : DType::f32; }
+DType Tensor::dtype() const {
+  return desc().data_type() == dt::bf16 ? DType::bf16 : DType::f32;
+}
 
 float* Tensor::data() const {
   if (empty() || !plain() || dtype() != DType::f32)
@@ -94,14 +103,17 @@ float* Tensor::data() const {
 Tensor Tensor::reshaped(const Dims& shape) const {
   if (empty() || !plain() || product(shape) != numel())
     throw std::invalid_argument(fmt::format("Tensor::reshaped: cannot view {} {} as {}",
-                                            plain() ? "plain" : "non-plain", to_string(shape_), to_string(shape)));
+                                            plain() ? "plain" : "non-plain", to_string(shape_),
+                                            to_string(shape)));
   Tensor t;
   t.shape_ = shape;
   t.mem_ = dnnl::memory(plain_desc(shape, dtype()), Runtime::engine(), mem_.get_data_handle());
   return t;
 }
 
-void Tensor::zero() { std::memset(mem_.get_data_handle(), 0, desc().get_size()); }
+void Tensor::zero() {
+  std::memset(mem_.get_data_handle(), 0, desc().get_size());
+}
 
 std::vector<float> Tensor::to_vector() const {
   Runtime::wait();
@@ -118,8 +130,8 @@ std::vector<float> Tensor::to_vector() const {
 
 void Tensor::assign(const std::vector<float>& values) {
   if (static_cast<int64_t>(values.size()) != numel())
-    throw std::invalid_argument(fmt::format("Tensor::assign: {} values for a tensor of shape {}",
-                                            values.size(), to_string(shape_)));
+    throw std::invalid_argument(
+        fmt::format("Tensor::assign: {} values for a tensor of shape {}", values.size(), to_string(shape_)));
   Runtime::wait();
   if (plain() && dtype() == DType::f32) {
     std::memcpy(data(), values.data(), values.size() * sizeof(float));
@@ -166,14 +178,14 @@ void check_rank(const std::string& layer, const std::string& what, size_t rank, 
 
 void check_f32(const std::string& layer, const std::string& what, const Tensor& t) {
   if (t.dtype() != DType::f32)
-    throw std::invalid_argument(fmt::format("{}: {} has dtype {}, expected f32", layer, what,
-                                            to_string(t.dtype())));
+    throw std::invalid_argument(
+        fmt::format("{}: {} has dtype {}, expected f32", layer, what, to_string(t.dtype())));
 }
 
 void check_dtype(const std::string& layer, const std::string& what, const Tensor& t, DType allowed) {
   if (t.dtype() == DType::bf16 && allowed != DType::bf16)
-    throw std::invalid_argument(fmt::format("{}: {} has dtype bf16, expected f32 (the layer is configured for f32)",
-                                            layer, what));
+    throw std::invalid_argument(
+        fmt::format("{}: {} has dtype bf16, expected f32 (the layer is configured for f32)", layer, what));
 }
 
 void check_arg(bool ok, const std::string& layer, const std::string& message) {

@@ -4,11 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 namespace vb {
 
@@ -44,8 +43,8 @@ bool is_plain(const dnnl::memory::desc& md);
 class Tensor {
  public:
   Tensor() = default;
-  explicit Tensor(const Dims& shape, DType d = DType::f32);  // plain row-major
-  explicit Tensor(const dnnl::memory::desc& md);               // any layout
+  explicit Tensor(const Dims& shape, DType d = DType::f32);                 // plain row-major
+  explicit Tensor(const dnnl::memory::desc& md);                            // any layout
   static Tensor from(const Dims& shape, const std::vector<float>& values);  // plain f32
 
   bool empty() const { return !mem_; }
@@ -102,18 +101,21 @@ class Reorder {
 struct Init {
   enum class Kind { constant, normal, trunc_normal, uniform };
   Kind kind = Kind::constant;
-  double a = 0, b = 0, c = 0;  // constant: value a; normal: std a; trunc_normal: std a in [b, c]; uniform: [a, b]
+  double a = 0, b = 0,
+         c = 0;  // constant: value a; normal: std a; trunc_normal: std a in [b, c]; uniform: [a, b]
   static Init constant(double value) { return {Kind::constant, value}; }
   static Init normal(double std) { return {Kind::normal, std}; }
-  static Init trunc_normal(double std, double lo, double hi) { return {Kind::trunc_normal, std, lo, hi}; }  // absolute bounds
+  static Init trunc_normal(double std, double lo, double hi) {
+    return {Kind::trunc_normal, std, lo, hi};
+  }  // absolute bounds
   static Init uniform(double lo, double hi) { return {Kind::uniform, lo, hi}; }
 };
 
 // A trainable tensor with its gradient, named by its PyTorch state_dict key suffix (weight, bias, ...).
 struct Param {
   std::string name;
-  Tensor value;  // f32, plain, PyTorch layout
-  Tensor grad;   // same shape; written by backward
+  Tensor value;       // f32, plain, PyTorch layout
+  Tensor grad;        // same shape; written by backward
   bool decay = true;  // false for norms, biases, cls token and position tables (no weight decay)
   Init init = {};     // how init(seed) sets value (zeros unless the creator says otherwise)
 };

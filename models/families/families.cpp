@@ -13,7 +13,8 @@ const std::vector<FamilyInfo>& families() {
 const FamilyInfo& family_info(Family f) {
   for (const FamilyInfo& fam : families())
     if (fam.id == f) return fam;
-  throw std::logic_error(std::string("family ") + to_string(f) + " is not registered in models/families/families.cpp");
+  throw std::logic_error(std::string("family ") + to_string(f) +
+                         " is not registered in models/families/families.cpp");
 }
 
 }  // namespace vb

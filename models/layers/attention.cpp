@@ -65,7 +65,8 @@ Attention::Attention(std::string name, Config cfg) : Layer(std::move(name)), cfg
   } else {
     in_ = std::make_unique<Linear>(name_ + ".qk",
                                    Linear::timm_init({D, 2 * D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype}));
-    v_ = std::make_unique<Linear>(name_ + ".v", Linear::timm_init({D, D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype}));
+    v_ = std::make_unique<Linear>(name_ + ".v",
+                                  Linear::timm_init({D, D, cfg_.qkv_bias, cfg_.dtype, cfg_.dtype}));
     in_stride_ = 2 * D;
     v_stride_ = D;
     v_offset_ = 0;
@@ -126,7 +127,8 @@ void Attention::build(int64_t B, int64_t N) {
   // P = softmax(S) over keys: in place (f32), or f32 scores -> bf16 probabilities.
   try {
     softmax_pd_ = dnnl::softmax_v2_forward::primitive_desc(
-        {dnnl::prop_kind::forward_training, dnnl::algorithm::softmax_accurate, scores_.desc(), probs_.desc(), 3},
+        {dnnl::prop_kind::forward_training, dnnl::algorithm::softmax_accurate, scores_.desc(), probs_.desc(),
+         3},
         eng);
   } catch (const dnnl::error& e) {
     throw std::invalid_argument(
@@ -195,7 +197,8 @@ void Attention::build_backward() {
   // dS = P * (dP - rowsum(P * dP)), in place over dP
   try {
     const dnnl::softmax_v2_backward::primitive_desc pd(
-        {dnnl::algorithm::softmax_accurate, d_probs_.desc(), d_probs_.desc(), probs_.desc(), 3}, eng, softmax_pd_);
+        {dnnl::algorithm::softmax_accurate, d_probs_.desc(), d_probs_.desc(), probs_.desc(), 3}, eng,
+        softmax_pd_);
     softmax_bwd_ = Step{dnnl::softmax_v2_backward(pd),
                         {{DNNL_ARG_DST, probs_.mem()},
                          {DNNL_ARG_DIFF_DST, d_probs_.mem()},

@@ -71,26 +71,26 @@ class Attention : public Layer {
   int64_t v_offset_ = 0;          // offset of v within a token's row: 2D (fused) or 0
 
   // Forward core, built for one (B, N).
-  Dims shape_;                     // (B, N, D) the core is built for
-  dnnl::memory in_dst_, v_dst_;    // in_'s dst (B, N, 3D | 2D) and the buffer holding v (same or v_'s dst)
-  dnnl::memory q_, k_, v_view_;    // (B, H, N, dh) strided views into the projection outputs
-  Tensor qkv_dense_;               // (3, B, H, N, dh): q, k, v, each dense (compute dtype)
-  dnnl::memory q_d_, k_d_, v_d_;   // (B, H, N, dh) dense views of its three parts
-  dnnl::memory k_dt_;              // (B, H, dh, N): k_d_ read transposed
+  Dims shape_;                        // (B, N, D) the core is built for
+  dnnl::memory in_dst_, v_dst_;       // in_'s dst (B, N, 3D | 2D) and the buffer holding v (same or v_'s dst)
+  dnnl::memory q_, k_, v_view_;       // (B, H, N, dh) strided views into the projection outputs
+  Tensor qkv_dense_;                  // (3, B, H, N, dh): q, k, v, each dense (compute dtype)
+  dnnl::memory q_d_, k_d_, v_d_;      // (B, H, N, dh) dense views of its three parts
+  dnnl::memory k_dt_;                 // (B, H, dh, N): k_d_ read transposed
   Step split_q_, split_k_, split_v_;  // strided view -> dense
-  Tensor scores_;                  // (B, H, N, N) f32: scaled logits (f32: probs_ itself, softmax in place)
-  Tensor probs_;                   // (B, H, N, N): softmax of scores_, in the compute dtype
-  Tensor ctx_;                     // (B, N, D) = (B, N, H, dh): P V with heads concatenated, proj's src
+  Tensor scores_;  // (B, H, N, N) f32: scaled logits (f32: probs_ itself, softmax in place)
+  Tensor probs_;   // (B, H, N, N): softmax of scores_, in the compute dtype
+  Tensor ctx_;     // (B, N, D) = (B, N, H, dh): P V with heads concatenated, proj's src
   Step qk_, softmax_, pv_;
   dnnl::softmax_v2_forward::primitive_desc softmax_pd_;
 
   // Backward core, built on the first backward after a (re)build.
   bool bwd_built_ = false;
-  dnnl::memory d_ctx_view_;    // (B, H, N, dh) view of proj's diff_src
-  dnnl::memory v_t_;           // (B, H, dh, N): v_d_ read transposed
-  Tensor d_probs_;             // (B, H, N, N): dP, then dS in place (compute dtype)
-  Tensor d_in_;                // (B, N, 3D | 2D): diff of in_'s dst (compute dtype)
-  Tensor d_v_;                 // (B, N, D): diff of v_'s dst (separate_qk_v only)
+  dnnl::memory d_ctx_view_;  // (B, H, N, dh) view of proj's diff_src
+  dnnl::memory v_t_;         // (B, H, dh, N): v_d_ read transposed
+  Tensor d_probs_;           // (B, H, N, N): dP, then dS in place (compute dtype)
+  Tensor d_in_;              // (B, N, 3D | 2D): diff of in_'s dst (compute dtype)
+  Tensor d_v_;               // (B, N, D): diff of v_'s dst (separate_qk_v only)
   Step dp_, dv_, softmax_bwd_, dq_, dk_;
   Step sum_;  // diff_src = qk path + v path (separate_qk_v only)
   bool sum_built_ = false;

@@ -17,7 +17,9 @@ GlobalAvgPool::GlobalAvgPool(std::string name, Config cfg) : Layer(std::move(nam
 GlobalAvgPool::GlobalAvgPool(std::string name) : GlobalAvgPool(std::move(name), Config{}) {}
 
 namespace {
-DType dtype_of(const memory::desc& md) { return md.data_type() == dt::bf16 ? DType::bf16 : DType::f32; }
+DType dtype_of(const memory::desc& md) {
+  return md.data_type() == dt::bf16 ? DType::bf16 : DType::f32;
+}
 }  // namespace
 
 void GlobalAvgPool::setup(const memory::desc& src_md) {

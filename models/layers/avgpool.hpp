@@ -37,10 +37,10 @@ class GlobalAvgPool : public Layer {
   Reorder pooled_to_plain_;
   bool saved_ = false;
 
-  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  bool bwd_built_ = false;          // setup_backward() ran since the forward was set up
   InputReorder diff_dst_to_plain_;  // incoming (N, C) -> plain (N, C)
-  dnnl::memory diff_dst_4d_;   // (N, C, 1, 1) plain view of the plain diff_dst
-  Reorder diff_dst_to_pool_;   // plain (N, C, 1, 1) -> pooling's diff_dst layout
+  dnnl::memory diff_dst_4d_;        // (N, C, 1, 1) plain view of the plain diff_dst
+  Reorder diff_dst_to_pool_;        // plain (N, C, 1, 1) -> pooling's diff_dst layout
   Step bwd_;
   Tensor diff_src_;
 };

@@ -122,7 +122,8 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
     train_.args[DNNL_ARG_SCALE] = weight.value.mem();
     train_.args[DNNL_ARG_SHIFT] = bias.value.mem();
     train_.run();
-    sync_->global_statistics(mean_, variance_, src.dim(0) * src.dim(2) * src.dim(3), running_mean, running_var);
+    sync_->global_statistics(mean_, variance_, src.dim(0) * src.dim(2) * src.dim(3), running_mean,
+                             running_var);
     if (!frozen_step_) setup_frozen();
     frozen_step_->args[DNNL_ARG_SRC] = src.mem();
     frozen_step_->args[DNNL_ARG_MEAN] = mean_.mem();

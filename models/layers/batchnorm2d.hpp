@@ -28,19 +28,21 @@ class BatchNorm2d : public Layer {
 
   BatchNorm2d(std::string name, Config cfg);
 
-  // src is (N, C, H, W) f32 (or bf16, see Config::dtype) in any layout; dst has the same shape, layout, dtype.
+  // src is (N, C, H, W) f32 (or bf16, see Config::dtype) in any layout; dst has the same shape, layout,
+  // dtype.
   const Tensor& forward(const Tensor& src, Mode mode) override;
   // diff_dst is (N, C, H, W) in any layout; returns diff_src in the layout of src. Train forward only.
   const Tensor& backward(const Tensor& diff_dst) override;
   std::vector<Param*> params() override { return {&weight, &bias}; }
-  // Non-trainable state for checkpoints and buffer broadcasts: running_mean, running_var, num_batches_tracked.
+  // Non-trainable state for checkpoints and buffer broadcasts: running_mean, running_var,
+  // num_batches_tracked.
   std::vector<StateEntry> buffers() override;
 
   const Config& config() const { return cfg_; }
   // Frozen statistics: a Mode::train forward normalises with the running statistics (and leaves them as they
-  // are), and backward treats them as constants: the eval-mode function, with a backward (as PyTorch's eval-mode
-  // BatchNorm under autograd). Used by receptive-field measurements, where batch statistics would make every
-  // pixel (and every image of the batch) influence every unit.
+  // are), and backward treats them as constants: the eval-mode function, with a backward (as PyTorch's
+  // eval-mode BatchNorm under autograd). Used by receptive-field measurements, where batch statistics would
+  // make every pixel (and every image of the batch) influence every unit.
   void freeze_stats(bool on);
   bool stats_frozen() const { return frozen_; }
   // SyncBatchNorm (models/layers/sync_batchnorm.hpp): training statistics of the global batch over every rank
@@ -70,14 +72,15 @@ class BatchNorm2d : public Layer {
   std::optional<Step> eval_;  // dst from the running statistics, built on the first eval forward
   bool frozen_ = false;
   std::unique_ptr<BatchNormSync> sync_;  // set: SyncBatchNorm
-  dnnl::batch_normalization_forward::primitive_desc frozen_pd_;  // training, use_global_stats (backward's hint)
-  std::optional<Step> frozen_step_;                              // dst from the running statistics
-  Tensor dst_;                // (N, C, H, W), layout of src
-  Tensor mean_, variance_;    // (C), statistics of the last training batch
-  dnnl::memory src_saved_;    // src of the last training forward
+  dnnl::batch_normalization_forward::primitive_desc
+      frozen_pd_;                    // training, use_global_stats (backward's hint)
+  std::optional<Step> frozen_step_;  // dst from the running statistics
+  Tensor dst_;                       // (N, C, H, W), layout of src
+  Tensor mean_, variance_;           // (C), statistics of the last training batch
+  dnnl::memory src_saved_;           // src of the last training forward
   bool saved_ = false;
 
-  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  bool bwd_built_ = false;         // setup_backward() ran since the forward was set up
   InputReorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
   Step bwd_;
   Tensor diff_src_;  // (N, C, H, W), layout of src

@@ -46,8 +46,8 @@ class ClsToken : public Layer {
   Step token_to_dst_;         // reorder token_bcast_ -> dst[:, 0:1, :]
   Step src_to_dst_;           // reorder src -> dst[:, 1:, :]
 
-  bool bwd_built_ = false;         // build_backward() ran since the last build
-  InputReorder diff_dst_to_plain_;       // -> (B, N+1, D) plain (no-op in the usual plain case)
+  bool bwd_built_ = false;          // build_backward() ran since the last build
+  InputReorder diff_dst_to_plain_;  // -> (B, N+1, D) plain (no-op in the usual plain case)
   Step diff_dst_to_diff_src_;       // reorder diff_dst[:, 1:, :] -> diff_src (src's layout)
   Tensor diff_src_;                 // (B, N, D) in src's layout
 

@@ -61,12 +61,11 @@ void Conv2d::setup_forward(const memory::desc& src_md) {
   const auto dst_any = any_desc(dst_dims, to_dnnl(cfg_.dst_dtype));
   require_dtype(cfg_.dtype, name_);
   const auto desc =
-      cfg_.bias
-          ? dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
-                                            src_any, weights_any, plain_desc({cfg_.out_channels}), dst_any,
-                                            strides, padding, padding)
-          : dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
-                                            src_any, weights_any, dst_any, strides, padding, padding);
+      cfg_.bias ? dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                  src_any, weights_any, plain_desc({cfg_.out_channels}),
+                                                  dst_any, strides, padding, padding)
+                : dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                  src_any, weights_any, dst_any, strides, padding, padding);
   fwd_pd_ = dnnl::convolution_forward::primitive_desc(desc, Runtime::engine());
   in_md_ = src_md;
   src_reorder_ = Reorder(src_md, fwd_pd_.src_desc());
@@ -111,9 +110,9 @@ void Conv2d::setup_backward() {
   const dt data_compute = small_in ? dt::f32 : compute;
   const auto data_weights_any = any_desc(weight.value.shape(), data_compute);
   const auto data_diff_dst_any = any_desc(dst_dims, data_compute);
-  const dnnl::convolution_backward_data::desc data_desc(algorithm::convolution_direct,
-                                                        small_in ? in_md_ : any_desc(src_dims, in_md_.data_type()),
-                                                        data_weights_any, data_diff_dst_any, strides, padding, padding);
+  const dnnl::convolution_backward_data::desc data_desc(
+      algorithm::convolution_direct, small_in ? in_md_ : any_desc(src_dims, in_md_.data_type()),
+      data_weights_any, data_diff_dst_any, strides, padding, padding);
   // The hint is a forward pd of the same dtypes: the training one, or an f32 one for a bf16 stem.
   dnnl::convolution_forward::primitive_desc hint = fwd_pd_;
   if (data_compute != compute)

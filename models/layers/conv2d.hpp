@@ -1,8 +1,8 @@
 // Conv2d: 2-D convolution with a square kernel and groups = 1 (PyTorch nn.Conv2d), on oneDNN's convolution
 // forward / backward_data / backward_weights. src, weights and dst use format_tag::any so oneDNN picks its
 // blocked layouts; dst stays in that layout for the next layer, and src is reordered only when it differs.
-// bf16: src, weights and diff_dst are converted to bf16 for the primitives (AMX, f32 accumulation); dst is f32
-// unless dst_dtype asks for bf16 (a bf16 ResNet keeps its feature maps bf16); grads stay f32.
+// bf16: src, weights and diff_dst are converted to bf16 for the primitives (AMX, f32 accumulation); dst is
+// f32 unless dst_dtype asks for bf16 (a bf16 ResNet keeps its feature maps bf16); grads stay f32.
 #pragma once
 
 #include <optional>
@@ -68,12 +68,12 @@ class Conv2d : public Layer {
   bool saved_ = false;     // a train forward has run since the last setup
 
   // Backward, built on the first backward after each forward setup; any incoming diff_dst layout is adapted.
-  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  bool bwd_built_ = false;                 // setup_backward() ran since the forward was set up
   InputReorder diff_dst_reorder_data_;     // incoming diff_dst -> bwd_data diff_dst
   InputReorder diff_dst_reorder_weights_;  // incoming diff_dst -> bwd_weights diff_dst (when it differs)
-  bool share_diff_dst_ = false;       // bwd_weights reads bwd_data's diff_dst
-  Reorder weights_to_bwd_;            // fwd weights -> bwd_data weights
-  Reorder src_to_bwd_;                // fwd src -> bwd_weights src
+  bool share_diff_dst_ = false;            // bwd_weights reads bwd_data's diff_dst
+  Reorder weights_to_bwd_;                 // fwd weights -> bwd_data weights
+  Reorder src_to_bwd_;                     // fwd src -> bwd_weights src
   Step bwd_data_;
   Step bwd_weights_;
   Tensor diff_src_;           // (N, C, H, W) in the incoming src layout

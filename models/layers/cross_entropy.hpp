@@ -57,7 +57,7 @@ class CrossEntropy {
   Reorder diff_to_logits_;         // plain -> logits' layout (usually not needed)
   Tensor diff_logits_;             // returned: diff_plain_ or its copy in logits' layout
   InputReorder targets_to_plain_;  // the caller's soft targets -> (B, K) plain
-  bool saved_ = false;  // a forward ran since the last build
+  bool saved_ = false;             // a forward ran since the last build
 };
 
 }  // namespace vb

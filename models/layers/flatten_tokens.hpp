@@ -29,8 +29,8 @@ class FlattenTokens : public Layer {
   Tensor dst_;                 // (B, H*W, C) plain
   Step fwd_;                   // reorder src -> dst viewed as (B, C, H, W) with strides (HWC, 1, WC, C)
 
-  bool bwd_built_ = false;         // build_backward() ran since the last build
-  InputReorder diff_dst_to_plain_;       // -> (B, H*W, C) plain (no-op in the usual case)
+  bool bwd_built_ = false;          // build_backward() ran since the last build
+  InputReorder diff_dst_to_plain_;  // -> (B, H*W, C) plain (no-op in the usual case)
   Step bwd_;                        // reorder the strided (B, C, H, W) view -> diff_src (src's layout)
   Tensor diff_src_;                 // (B, C, H, W) in src's layout
   bool saved_ = false;              // a train-mode forward ran since the last build

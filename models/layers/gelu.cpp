@@ -1,9 +1,9 @@
 // GELU: eltwise forward / backward with algorithm eltwise_gelu_erf.
 #include "models/layers/gelu.hpp"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
+
+#include <stdexcept>
 
 namespace vb {
 
@@ -19,14 +19,16 @@ void GELU::build(const dnnl::memory::desc& src_md) {
   saved_ = false;
   diff_dst_to_src_ = InputReorder(src_md);
   // forward_training serves eval too: the eltwise computation is the same, and it is the hint backward needs.
-  fwd_pd_ = dnnl::eltwise_forward::primitive_desc({pk::forward_training, gelu_erf, src_md}, Runtime::engine());
+  fwd_pd_ =
+      dnnl::eltwise_forward::primitive_desc({pk::forward_training, gelu_erf, src_md}, Runtime::engine());
   dst_ = Tensor(fwd_pd_.dst_desc());
   fwd_ = Step{dnnl::eltwise_forward(fwd_pd_), {{DNNL_ARG_DST, dst_.mem()}}};
 }
 
 const Tensor& GELU::forward(const Tensor& src, Mode mode) {
   check_arg(!src.empty(), name_, "src is empty");
-  check_arg(src.shape().size() <= 6, name_, fmt::format("src has shape {}, expected rank 1..6", to_string(src.shape())));
+  check_arg(src.shape().size() <= 6, name_,
+            fmt::format("src has shape {}, expected rank 1..6", to_string(src.shape())));
   check_dtype(name_, "src", src, cfg_.dtype);
   if (src.desc() != src_md_) build(src.desc());
   // dst = src * Phi(src)

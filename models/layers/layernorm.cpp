@@ -1,10 +1,10 @@
 // LayerNorm: layer_normalization forward (training / inference) and backward with diff scale and shift.
 #include "models/layers/layernorm.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace vb {
 
@@ -14,12 +14,15 @@ using lnorm_bwd = dnnl::layer_normalization_backward;
 const auto scale_shift = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
 
 namespace {
-std::vector<float> filled(int64_t n, float v) { return std::vector<float>(n, v); }
+std::vector<float> filled(int64_t n, float v) {
+  return std::vector<float>(n, v);
+}
 }  // namespace
 
 LayerNorm::LayerNorm(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
   check_arg(cfg_.dim > 0, name_, fmt::format("dim must be positive, given {}", cfg_.dim));
-  check_arg(cfg_.eps >= 0 && std::isfinite(cfg_.eps), name_, fmt::format("eps must be >= 0, given {}", cfg_.eps));
+  check_arg(cfg_.eps >= 0 && std::isfinite(cfg_.eps), name_,
+            fmt::format("eps must be >= 0, given {}", cfg_.eps));
   check_arg(cfg_.dtype == DType::f32, name_, "bf16 is not supported yet");
   weight_ = Param{"weight", Tensor::from({cfg_.dim}, filled(cfg_.dim, 1.0f)), Tensor({cfg_.dim}), false};
   bias_ = Param{"bias", Tensor({cfg_.dim}), Tensor({cfg_.dim}), false};
@@ -47,8 +50,8 @@ void LayerNorm::build(const dnnl::memory::desc& src_md) {
     train_.args[DNNL_ARG_VARIANCE] = variance_;
     infer_ = Step{lnorm_fwd(infer_pd), common};
   } catch (const dnnl::error& e) {
-    throw std::invalid_argument(fmt::format("{}: no layer normalization for src {} ({})", name_,
-                                            to_string(src_md.dims()), e.what()));
+    throw std::invalid_argument(
+        fmt::format("{}: no layer normalization for src {} ({})", name_, to_string(src_md.dims()), e.what()));
   }
 }
 
@@ -74,7 +77,8 @@ const Tensor& LayerNorm::forward(const Tensor& src, Mode mode) {
 void LayerNorm::build_backward() {
   const auto& eng = Runtime::engine();
   try {
-    const lnorm_bwd::primitive_desc pd({pk::backward, src_md_, src_md_, cfg_.eps, scale_shift}, eng, train_pd_);
+    const lnorm_bwd::primitive_desc pd({pk::backward, src_md_, src_md_, cfg_.eps, scale_shift}, eng,
+                                       train_pd_);
     diff_src_ = Tensor(pd.diff_src_desc());
     bwd_ = Step{lnorm_bwd(pd),
                 {{DNNL_ARG_MEAN, mean_},

@@ -1,5 +1,6 @@
 // LayerNorm over the last axis of a rank 2..4 tensor: y = (x - mean) / sqrt(var + eps) * weight + bias, with
-// oneDNN layer_normalization (training forward saves mean/variance for backward). Takes the layout of its input.
+// oneDNN layer_normalization (training forward saves mean/variance for backward). Takes the layout of its
+// input.
 #pragma once
 
 #include <string>
@@ -13,8 +14,8 @@ namespace vb {
 class LayerNorm : public Layer {
  public:
   struct Config {
-    int64_t dim = 0;     // size of the last axis
-    float eps = 1e-5f;   // ViT uses 1e-6, TNT 1e-5
+    int64_t dim = 0;           // size of the last axis
+    float eps = 1e-5f;         // ViT uses 1e-6, TNT 1e-5
     DType dtype = DType::f32;  // bf16 is refused
   };
 
@@ -22,7 +23,8 @@ class LayerNorm : public Layer {
 
   // src is (..., dim) of rank 2..4, f32, any layout; dst has the desc of src.
   const Tensor& forward(const Tensor& src, Mode mode) override;
-  // diff_dst is the shape of dst, f32, any layout; returns diff_src in the layout of src; writes weight/bias grads.
+  // diff_dst is the shape of dst, f32, any layout; returns diff_src in the layout of src; writes weight/bias
+  // grads.
   const Tensor& backward(const Tensor& diff_dst) override;
   std::vector<Param*> params() override { return {&weight_, &bias_}; }
 
@@ -39,15 +41,15 @@ class LayerNorm : public Layer {
 
   dnnl::memory::desc src_md_;  // shape + layout the primitives were built for
   dnnl::layer_normalization_forward::primitive_desc train_pd_;
-  Step train_, infer_;         // train writes mean/variance, inference does not
-  Tensor src_;                 // kept for backward
-  Tensor dst_;                 // desc of src
+  Step train_, infer_;            // train writes mean/variance, inference does not
+  Tensor src_;                    // kept for backward
+  Tensor dst_;                    // desc of src
   dnnl::memory mean_, variance_;  // (rows): the leading dims
 
   bool bwd_built_ = false;
-  InputReorder diff_dst_to_src_;    // caller's diff_dst -> layout of src (usually not needed)
+  InputReorder diff_dst_to_src_;  // caller's diff_dst -> layout of src (usually not needed)
   Step bwd_;
-  Tensor diff_src_;                 // desc of src
+  Tensor diff_src_;  // desc of src
   bool saved_ = false;
 };
 

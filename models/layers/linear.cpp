@@ -1,10 +1,11 @@
-// Linear layer: inner product forward; backward as matmuls (data, weights, bias) on the (rows, in) view of src.
+// Linear layer: inner product forward; backward as matmuls (data, weights, bias) on the (rows, in) view of
+// src.
 #include "models/layers/linear.hpp"
+
+#include <fmt/format.h>
 
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "models/core/cpu.hpp"
 
@@ -17,7 +18,9 @@ namespace {
 dnnl::memory rows_view(int64_t rows, int64_t cols, void* handle, DType d = DType::f32) {
   return dnnl::memory(plain_desc({rows, cols}, d), Runtime::engine(), handle);
 }
-DType dtype_of(const dnnl::memory::desc& md) { return md.data_type() == dt::bf16 ? DType::bf16 : DType::f32; }
+DType dtype_of(const dnnl::memory::desc& md) {
+  return md.data_type() == dt::bf16 ? DType::bf16 : DType::f32;
+}
 }  // namespace
 
 Linear::Linear(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
@@ -63,8 +66,10 @@ void Linear::build(const dnnl::memory::desc& src_md) {
   const dnnl::memory::desc src_any({rows_, in}, cdt, tag::any), weights_any({out, in}, cdt, tag::any);
   const dnnl::memory::desc bias_md = plain_desc({out}), dst_md = plain_desc({rows_, out}, cfg_.dst_dtype);
   try {
-    const auto d = cfg_.bias ? dnnl::inner_product_forward::desc(pk::forward_training, src_any, weights_any, bias_md, dst_md)
-                             : dnnl::inner_product_forward::desc(pk::forward_training, src_any, weights_any, dst_md);
+    const auto d =
+        cfg_.bias
+            ? dnnl::inner_product_forward::desc(pk::forward_training, src_any, weights_any, bias_md, dst_md)
+            : dnnl::inner_product_forward::desc(pk::forward_training, src_any, weights_any, dst_md);
     fwd_pd_ = dnnl::inner_product_forward::primitive_desc(d, eng);
   } catch (const dnnl::error& e) {
     throw std::invalid_argument(fmt::format("{}: no {} inner product for src {} ({})", name_,
@@ -156,8 +161,9 @@ void Linear::build_backward() {
       Reorder(ones_.desc(), ones_c.desc()).into(ones_.mem(), ones_c.mem());
       ones_ = ones_c;
     }
-    bwd_bias_ = Step{mm(ones_.desc(), plain(M, out, cd), plain(1, out, DType::f32)),
-                     {{DNNL_ARG_SRC, ones_.mem()}, {DNNL_ARG_DST, rows_view(1, out, bias_.grad.mem().get_data_handle())}}};
+    bwd_bias_ = Step{
+        mm(ones_.desc(), plain(M, out, cd), plain(1, out, DType::f32)),
+        {{DNNL_ARG_SRC, ones_.mem()}, {DNNL_ARG_DST, rows_view(1, out, bias_.grad.mem().get_data_handle())}}};
   }
   bwd_built_ = true;
 }

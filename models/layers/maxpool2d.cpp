@@ -27,7 +27,8 @@ dnnl::pooling_forward::desc pool_desc(prop_kind prop, const memory::desc& src_md
   // src is (N, C, H, W); dst (N, C, Ho, Wo)
   const auto& c = pool.config();
   const Dims s = src_md.dims();
-  const memory::desc dst_any({s[0], s[1], pool.out_size(s[2]), pool.out_size(s[3])}, src_md.data_type(), tag::any);
+  const memory::desc dst_any({s[0], s[1], pool.out_size(s[2]), pool.out_size(s[3])}, src_md.data_type(),
+                             tag::any);
   return dnnl::pooling_forward::desc(prop, algorithm::pooling_max, src_md, dst_any, {c.stride, c.stride},
                                      {c.kernel, c.kernel}, {c.padding, c.padding}, {c.padding, c.padding});
 }

@@ -14,9 +14,9 @@ namespace vb {
 class MaxPool2d : public Layer {
  public:
   struct Config {
-    int64_t kernel = 0;   // must be set
-    int64_t stride = 0;   // must be set (PyTorch's default is the kernel size)
-    int64_t padding = 0;  // at most kernel / 2, as PyTorch requires
+    int64_t kernel = 0;        // must be set
+    int64_t stride = 0;        // must be set (PyTorch's default is the kernel size)
+    int64_t padding = 0;       // at most kernel / 2, as PyTorch requires
     DType dtype = DType::f32;  // bf16: also accepts bf16 src/diff_dst, pooled in the dtype of src
   };
 
@@ -43,7 +43,7 @@ class MaxPool2d : public Layer {
   dnnl::memory workspace_;
   bool saved_ = false;
 
-  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  bool bwd_built_ = false;         // setup_backward() ran since the forward was set up
   InputReorder diff_dst_reorder_;  // incoming diff_dst -> layout of dst
   Step bwd_;
   Tensor diff_src_;

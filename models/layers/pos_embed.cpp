@@ -1,5 +1,5 @@
-// LearnedPosEmbed: binary add with the table broadcast over the batch; backward = identity + a batch sum (host
-// loop).
+// LearnedPosEmbed: binary add with the table broadcast over the batch; backward = identity + a batch sum
+// (host loop).
 #include "models/layers/pos_embed.hpp"
 
 #include <fmt/format.h>
@@ -29,7 +29,8 @@ void batch_sum(float* g, const float* dy, int64_t B, int64_t T) {
 }
 }  // namespace
 
-LearnedPosEmbed::LearnedPosEmbed(std::string name, Config cfg) : Layer(std::move(name)), cfg_(std::move(cfg)) {
+LearnedPosEmbed::LearnedPosEmbed(std::string name, Config cfg)
+    : Layer(std::move(name)), cfg_(std::move(cfg)) {
   const Dims& t = cfg_.table_shape;
   bool positive = true;
   for (auto d : t) positive = positive && d > 0;

@@ -1,5 +1,6 @@
 // PosEmbed2d: host loops assemble the table from X, Y and cls before each forward (the params may have been
-// updated) and fold the table gradient back after each backward; the add and the batch sum are LearnedPosEmbed's.
+// updated) and fold the table gradient back after each backward; the add and the batch sum are
+// LearnedPosEmbed's.
 #include "models/layers/pos_embed_2d.hpp"
 
 #include <fmt/format.h>
@@ -23,7 +24,8 @@ PosEmbed2d::PosEmbed2d(std::string name, Config cfg) : Layer(std::move(name)), c
   } else {
     check_arg(D % 4 == 0, label(), fmt::format("sincos 2-D tables need dim % 4 == 0, given {}", D));
   }
-  add_ = std::make_unique<LearnedPosEmbed>(label(), LearnedPosEmbed::Config{{1, 1 + Gh * Gw, D}, "pos_embed"});
+  add_ =
+      std::make_unique<LearnedPosEmbed>(label(), LearnedPosEmbed::Config{{1, 1 + Gh * Gw, D}, "pos_embed"});
   table_ = add_->params()[0];
   if (cfg_.kind == Kind::sincos) {
     // table[1 + y*Gw + x] = [sin(x w_k), cos(x w_k) | sin(y w_k), cos(y w_k)], w_k = 10000^(-k/(D/4)), k <
@@ -101,6 +103,5 @@ const Tensor& PosEmbed2d::backward(const Tensor& diff_dst) {
   }
   return diff_src;
 }
-
 
 }  // namespace vb

@@ -13,9 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "models/layers/pos_embed.hpp"
-
 #include "models/core/layer.hpp"
+#include "models/layers/pos_embed.hpp"
 
 namespace vb {
 
@@ -49,10 +48,9 @@ class PosEmbed2d : public Layer {
   std::string label() const { return name_.empty() ? "pos_embed_2d" : name_; }
 
   Config cfg_;
-  Param x_, y_, cls_;           // learned only
+  Param x_, y_, cls_;                     // learned only
   std::unique_ptr<LearnedPosEmbed> add_;  // holds the assembled table (its param is internal)
-  Param* table_ = nullptr;      // add_'s table (1, 1 + Gh*Gw, D)
+  Param* table_ = nullptr;                // add_'s table (1, 1 + Gh*Gw, D)
 };
-
 
 }  // namespace vb

@@ -17,8 +17,9 @@ struct BatchSlice {
 }  // namespace
 
 void RandomMask::set_batch_slice(int64_t offset, int64_t local, int64_t global) {
-  check_arg(global == 0 || (local > 0 && offset >= 0 && offset + local <= global), "RandomMask",
-            fmt::format("batch slice [{}, {}) of {} is not inside the batch", offset, offset + local, global));
+  check_arg(
+      global == 0 || (local > 0 && offset >= 0 && offset + local <= global), "RandomMask",
+      fmt::format("batch slice [{}, {}) of {} is not inside the batch", offset, offset + local, global));
   g_slice = {offset, local, global};
 }
 
@@ -71,8 +72,8 @@ const Tensor& RandomMask::forward(const Tensor& src, Mode mode) {
     n_global = n / g_slice.local * g_slice.global;
     first = n / g_slice.local * g_slice.offset;
   }
-  const uint64_t seed = cfg_.seed,
-                 base = static_cast<uint64_t>(step_) * static_cast<uint64_t>(n_global) + static_cast<uint64_t>(first);
+  const uint64_t seed = cfg_.seed, base = static_cast<uint64_t>(step_) * static_cast<uint64_t>(n_global) +
+                                          static_cast<uint64_t>(first);
   Runtime::wait();  // the previous step may still read the mask
   float* mask = mask_.data();
 #pragma omp parallel for schedule(static) if (n >= 4096)

@@ -68,8 +68,8 @@ class RandomMask : public Layer {
   Tensor out_;                 // returned by forward: dst_ or src itself
 
   InputReorder diff_dst_to_src_;  // caller's diff_dst -> src's layout
-  Tensor diff_src_;  // src's desc
-  Tensor diff_out_;  // returned by backward: diff_src_ or diff_dst itself (identity)
+  Tensor diff_src_;               // src's desc
+  Tensor diff_out_;               // returned by backward: diff_src_ or diff_dst itself (identity)
 
   enum class Saved { none, identity, masked } saved_ = Saved::none;
 };

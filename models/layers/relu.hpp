@@ -34,7 +34,7 @@ class ReLU : public Layer {
   Tensor dst_;
   bool saved_ = false;
 
-  bool bwd_built_ = false;  // setup_backward() ran since the forward was set up
+  bool bwd_built_ = false;         // setup_backward() ran since the forward was set up
   InputReorder diff_dst_reorder_;  // incoming diff_dst -> layout of src
   Step bwd_;
   Tensor diff_src_;

@@ -1,9 +1,9 @@
 // Softmax: softmax_forward / softmax_backward over the last axis.
 #include "models/layers/softmax.hpp"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
+
+#include <stdexcept>
 
 namespace vb {
 
@@ -25,7 +25,8 @@ void Softmax::build(const dnnl::memory::desc& src_md) {
 
 const Tensor& Softmax::forward(const Tensor& src, Mode mode) {
   check_arg(!src.empty(), name_, "src is empty");
-  check_arg(src.shape().size() <= 6, name_, fmt::format("src has shape {}, expected rank 1..6", to_string(src.shape())));
+  check_arg(src.shape().size() <= 6, name_,
+            fmt::format("src has shape {}, expected rank 1..6", to_string(src.shape())));
   check_f32(name_, "src", src);
   if (src.desc() != src_md_) build(src.desc());
   // dst = exp(src - max) / sum(exp(src - max)) along the last axis
@@ -41,9 +42,11 @@ const Tensor& Softmax::backward(const Tensor& diff_dst) {
   check_shape(name_, "diff_dst", src_md_.dims(), diff_dst.shape());
   check_f32(name_, "diff_dst", diff_dst);
   if (!bwd_built_) {
-    const dnnl::softmax_backward::primitive_desc pd({dst_.desc(), dst_.desc(), axis_}, Runtime::engine(), fwd_pd_);
+    const dnnl::softmax_backward::primitive_desc pd({dst_.desc(), dst_.desc(), axis_}, Runtime::engine(),
+                                                    fwd_pd_);
     diff_src_ = Tensor(pd.diff_src_desc());
-    bwd_ = Step{dnnl::softmax_backward(pd), {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
+    bwd_ =
+        Step{dnnl::softmax_backward(pd), {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
     bwd_built_ = true;
   }
   // diff_src = dst * (diff_dst - sum(diff_dst * dst)) along the last axis

@@ -72,7 +72,8 @@ void BatchNormSync::setup(const memory::desc& src_md, const memory::desc& dx0_md
 const Tensor& BatchNormSync::diff_src(const memory& src, const Tensor& dx0, const Tensor& mean,
                                       const Tensor& variance, const Tensor& weight, const Tensor& diff_scale,
                                       const Tensor& diff_shift) {
-  if (count_ < 2) throw std::logic_error(fmt::format("{}: SyncBatchNorm backward needs a training forward first", name_));
+  if (count_ < 2)
+    throw std::logic_error(fmt::format("{}: SyncBatchNorm backward needs a training forward first", name_));
   const int64_t C = channels_;
   Runtime::wait();
   const float *dg = diff_scale.data(), *db = diff_shift.data();

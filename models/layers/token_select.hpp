@@ -36,8 +36,8 @@ class TokenSelect : public Layer {
   Step fwd_;                   // reorder plain src[:, token:token+1, :] -> dst viewed as (B, 1, D)
   Tensor dst_;                 // (B, D) plain
 
-  bool bwd_built_ = false;         // build_backward() ran since the last build
-  InputReorder diff_dst_to_plain_;       // -> (B, D) plain (no-op in the usual case)
+  bool bwd_built_ = false;          // build_backward() ran since the last build
+  InputReorder diff_dst_to_plain_;  // -> (B, D) plain (no-op in the usual case)
   Step bwd_;                        // reorder diff_dst viewed as (B, 1, D) -> diff_plain_[:, token, :]
   Tensor diff_plain_;               // (B, N, D) plain, zero outside row `token` (zeroed at build)
   Reorder diff_plain_to_src_;       // -> src's layout (no-op in the usual case)

@@ -19,7 +19,8 @@ std::vector<float> values(const dnnl::memory& m, const Dims& shape) {
 }
 }  // namespace
 
-TEST_CASE("input reorder passes the target layout through and converts, then re-adapts to, other layouts", "[core]") {
+TEST_CASE("input reorder passes the target layout through and converts, then re-adapts to, other layouts",
+          "[core]") {
   const Dims shape{2, 16, 3, 3};
   const auto v = ramp(product(shape));
   Tensor plain = Tensor::from(shape, v);

@@ -33,8 +33,9 @@ TEST_CASE("reorder between equal layouts is a no-op returning its input", "[core
 TEST_CASE("bad tensors and shapes are refused with the layer's name", "[core]") {
   REQUIRE_THROWS_WITH(Tensor(Dims{0, 3}), Catch::Contains("empty"));
   REQUIRE_THROWS_WITH(Tensor::from({2, 2}, {1, 2, 3}), Catch::Contains("3 values"));
-  REQUIRE_THROWS_WITH(check_shape("blocks.0.mlp.fc1", "src", {2, 3}, {2, 4}),
-                      Catch::Contains("blocks.0.mlp.fc1") && Catch::Contains("[2, 4]") && Catch::Contains("[2, 3]"));
+  REQUIRE_THROWS_WITH(
+      check_shape("blocks.0.mlp.fc1", "src", {2, 3}, {2, 4}),
+      Catch::Contains("blocks.0.mlp.fc1") && Catch::Contains("[2, 4]") && Catch::Contains("[2, 3]"));
   REQUIRE_THROWS_AS(Tensor({2, 2}, DType::bf16).data(), std::logic_error);
 }
 

@@ -25,8 +25,8 @@ constexpr int kRecord = 3073;  // 1 label byte + 3 x 32 x 32 pixel bytes
 const std::vector<std::string> kOfficial = {"airplane", "automobile", "bird",  "cat",  "deer",
                                             "dog",      "frog",       "horse", "ship", "truck"};
 
-// Image k of a split (salt tells the splits apart): label (3k + 1 + salt) % 10 (each class once in 10 images),
-// and a pixel value that differs across images, channels, rows and columns.
+// Image k of a split (salt tells the splits apart): label (3k + 1 + salt) % 10 (each class once in 10
+// images), and a pixel value that differs across images, channels, rows and columns.
 int label_of(int k, int salt) {
   return (3 * k + 1 + salt) % 10;
 }

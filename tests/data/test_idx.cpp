@@ -15,7 +15,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::vector<uint8_t> idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
+std::vector<uint8_t> idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims,
+                               const std::vector<uint8_t>& data) {
   std::vector<uint8_t> b;
   auto put = [&](uint32_t v) {
     for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
@@ -104,7 +105,8 @@ TEST_CASE("IDX errors name the file and the problem", "[data]") {
   write_file(labels, idx_bytes(0x801, {5}, s.labels), false);
 
   SECTION("missing file") {
-    CHECK_THROWS_WITH(load_dataset("mnist:" + dir.string()), Contains("t10k-images-idx3-ubyte") || Contains("train-images-idx3-ubyte"));
+    CHECK_THROWS_WITH(load_dataset("mnist:" + dir.string()),
+                      Contains("t10k-images-idx3-ubyte") || Contains("train-images-idx3-ubyte"));
     CHECK_THROWS_WITH(load_dataset("mnist:" + (dir / "nope").string()), Contains("nope: no such directory"));
   }
   SECTION("truncated data, raw and gzip") {
@@ -113,28 +115,33 @@ TEST_CASE("IDX errors name the file and the problem", "[data]") {
     for (bool gz : {false, true}) {
       const fs::path p = dir / (gz ? "im.gz" : "im");
       write_file(p, b, gz);
-      CHECK_THROWS_WITH(read_idx_split(p, labels, classes, "x"), Contains(p.string()) && Contains("truncated"));
+      CHECK_THROWS_WITH(read_idx_split(p, labels, classes, "x"),
+                        Contains(p.string()) && Contains("truncated"));
     }
   }
   SECTION("a header claiming 2^48 bytes is refused before allocating, raw and gzip") {
     for (bool gz : {false, true}) {
       const fs::path p = dir / (gz ? "huge.gz" : "huge");
       write_file(p, idx_bytes(0x803, {1u << 16, 1u << 16, 1u << 16}, s.images), gz);
-      CHECK_THROWS_WITH(read_idx_split(p, labels, classes, "x"),
-                        Contains(p.string()) && Contains("65536, 65536, 65536") && Contains("more than a file"));
+      CHECK_THROWS_WITH(read_idx_split(p, labels, classes, "x"), Contains(p.string()) &&
+                                                                     Contains("65536, 65536, 65536") &&
+                                                                     Contains("more than a file"));
     }
-    write_file(images, idx_bytes(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu}, s.images), false);  // overflows
+    write_file(images, idx_bytes(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu}, s.images),
+               false);  // overflows
     CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"), Contains("> 2^64"));
   }
   SECTION("truncated header") {
     write_file(images, {0, 0, 8, 3, 0, 0}, false);
-    CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"), Contains(images.string()) && Contains("truncated"));
+    CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"),
+                      Contains(images.string()) && Contains("truncated"));
   }
   SECTION("trailing bytes") {
     std::vector<uint8_t> b = idx_bytes(0x803, {5, 3, 4}, s.images);
     b.push_back(1);
     write_file(images, b, false);
-    CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"), Contains(images.string()) && Contains("longer"));
+    CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"),
+                      Contains(images.string()) && Contains("longer"));
   }
   SECTION("bad magic: labels given as images") {
     write_file(images, idx_bytes(0x801, {5}, s.labels), false);
@@ -142,7 +149,8 @@ TEST_CASE("IDX errors name the file and the problem", "[data]") {
                       Contains(images.string()) && Contains("bad magic number 0x00000801"));
   }
   SECTION("corrupt gzip") {
-    std::vector<uint8_t> b = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7};
+    std::vector<uint8_t> b = {0x1f, 0x8b, 8,    0, 0, 0, 0, 0, 0, 3, 0xde,
+                              0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7};
     write_file(images, b, false);
     CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"), Contains(images.string()));
   }
@@ -162,8 +170,8 @@ TEST_CASE("IDX errors name the file and the problem", "[data]") {
 }
 
 TEST_CASE("unknown dataset specs list the accepted forms", "[data]") {
-  CHECK_THROWS_WITH(load_dataset("cifar11"), Contains("unknown dataset 'cifar11'") && Contains("folder:<root>") &&
-                                                 Contains("synthetic"));
+  CHECK_THROWS_WITH(load_dataset("cifar11"), Contains("unknown dataset 'cifar11'") &&
+                                                 Contains("folder:<root>") && Contains("synthetic"));
   CHECK_THROWS_WITH(load_dataset("mnist"), Contains("mnist:<dir>"));
   CHECK_THROWS_WITH(load_dataset("folder:"), Contains("folder:<root>"));
   CHECK_THROWS_WITH(load_dataset("synthetic:classes=1"), Contains("classes=1"));

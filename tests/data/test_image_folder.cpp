@@ -80,7 +80,8 @@ TEST_CASE("image folder: classes, order, pixels, defaults", "[data]") {
   CHECK(d.train.channels == 3);
   CHECK(d.train.height == 8);
   CHECK(d.train.width == 8);
-  // Files sorted by name within a class: dog's a.PNG (id 2), b.png (1), c.png (3). PNG is lossless: HWC -> CHW.
+  // Files sorted by name within a class: dog's a.PNG (id 2), b.png (1), c.png (3). PNG is lossless: HWC ->
+  // CHW.
   const auto p2 = pattern(8, 8, 3, 2);
   const uint8_t* img = d.train.image(2);
   for (int c = 0; c < 3; ++c)
@@ -162,7 +163,8 @@ TEST_CASE("image folder cache: reused, invalidated by a changed file, rebuilt wh
   // A changed image gives another key: decoded again, the new pixels seen.
   const auto mtime = fs::last_write_time(root / "train/dog/a.PNG");
   png(root / "train/dog/a.PNG", 9);
-  fs::last_write_time(root / "train/dog/a.PNG", mtime + std::chrono::seconds(1));  // whatever the clock's tick
+  fs::last_write_time(root / "train/dog/a.PNG",
+                      mtime + std::chrono::seconds(1));  // whatever the clock's tick
   const Dataset changed = load_dataset("folder:" + root.string(), options(cache));
   CHECK(folder_decode_count() == before + 10);
   CHECK(changed.train.image(2)[0] == pattern(8, 8, 3, 9)[0]);
@@ -201,7 +203,8 @@ TEST_CASE("image folder errors name the file or folder", "[data]") {
   SECTION("missing split or folder") {
     fs::remove_all(root / "test");
     CHECK_THROWS_WITH(load_dataset("folder:" + root.string(), opt), Contains((root / "test").string()));
-    CHECK_THROWS_WITH(load_dataset("folder:" + (tmp / "nope").string(), opt), Contains("nope: no such folder"));
+    CHECK_THROWS_WITH(load_dataset("folder:" + (tmp / "nope").string(), opt),
+                      Contains("nope: no such folder"));
   }
 }
 

@@ -1,10 +1,10 @@
 // The Loader: batch counts, determinism with and without prefetch, resuming mid-epoch, augmentation only in
 // train mode, normalisation, mixup/cutmix targets, and the resize/centre-crop/upsample rule.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "harness/data/loader.hpp"
 
@@ -19,10 +19,12 @@ ImageSet make_set(int64_t n, int64_t c, int64_t h, int64_t w, int64_t classes = 
   s.channels = c;
   s.height = h;
   s.width = w;
-  for (int64_t k = 0; k < classes; ++k) s.classes.push_back(fmt::format("c{}", k));  // (not "c" + to_string: a gcc 12 -Wrestrict false positive)
+  for (int64_t k = 0; k < classes; ++k)
+    s.classes.push_back(fmt::format("c{}", k));  // (not "c" + to_string: a gcc 12 -Wrestrict false positive)
   for (int64_t i = 0; i < n; ++i) {
     s.labels.push_back(static_cast<int32_t>(i % classes));
-    for (int64_t j = 0; j < c * h * w; ++j) s.pixels.push_back(static_cast<uint8_t>((i * 31 + j * 17 + j / w) % 251));
+    for (int64_t j = 0; j < c * h * w; ++j)
+      s.pixels.push_back(static_cast<uint8_t>((i * 31 + j * 17 + j / w) % 251));
   }
   return s;
 }
@@ -176,7 +178,8 @@ TEST_CASE("Loader: flip and crop change images in train mode only", "[data]") {
     for (int64_t j = 0; j < b.size; ++j) {
       const auto img = image_of(b, j), ref = plain(s, b.indices[j], n);
       auto mirrored = ref;
-      for (int64_t r = 0; r < 2 * 6; ++r) std::reverse(mirrored.begin() + r * 6, mirrored.begin() + (r + 1) * 6);
+      for (int64_t r = 0; r < 2 * 6; ++r)
+        std::reverse(mirrored.begin() + r * 6, mirrored.begin() + (r + 1) * 6);
       CHECK((img == ref || img == mirrored));
       flipped += img == mirrored;
     }
@@ -251,7 +254,8 @@ TEST_CASE("Loader: mixup and cutmix soft targets", "[data]") {
         const auto mine = plain(s, b.indices[j], n), other = plain(s, b.indices[7 - j], n);
         const auto img = image_of(b, j);
         if (mode == 0) {  // mixup: the blend with weight lam
-          for (size_t i = 0; i < img.size(); ++i) CHECK(img[i] == Approx(lam * mine[i] + (1 - lam) * other[i]).margin(1e-5));
+          for (size_t i = 0; i < img.size(); ++i)
+            CHECK(img[i] == Approx(lam * mine[i] + (1 - lam) * other[i]).margin(1e-5));
         } else {  // cutmix: lam is the share of pixels kept from the image itself
           int kept = 0;
           for (size_t i = 0; i < img.size(); ++i) {
@@ -298,7 +302,8 @@ TEST_CASE("Loader: resize and centre-crop, upsample, refusals", "[data]") {
       for (int x = 1; x < 24; ++x) CHECK(b.images[y * 24 + x] > b.images[y * 24 + x - 1]);
     }
     // Column x of the crop is resized column x + 2, i.e. source (x + 2.5) * 64 / 27 - 0.5, times 4 / 255.
-    for (int x = 0; x < 24; ++x) CHECK(b.images[x] == Approx(((x + 2.5) * 64 / 27 - 0.5) * 4 / 255).margin(1e-5));
+    for (int x = 0; x < 24; ++x)
+      CHECK(b.images[x] == Approx(((x + 2.5) * 64 / 27 - 0.5) * 4 / 255).margin(1e-5));
   }
   SECTION("smaller: refused without upsample, resized with it") {
     ImageSet s = make_set(3, 3, 8, 8);

@@ -1,5 +1,5 @@
-// The synthetic dataset: keys, determinism in the seed, balanced labels, and learnable structure (the class is
-// the orientation of a local pattern: a structure-tensor orientation estimate finds it well above chance).
+// The synthetic dataset: keys, determinism in the seed, balanced labels, and learnable structure (the class
+// is the orientation of a local pattern: a structure-tensor orientation estimate finds it well above chance).
 #include <catch2/catch.hpp>
 #include <cmath>
 

@@ -1,9 +1,10 @@
-// Data parallelism's building blocks, without MPI: the loader's shards of a global batch are exactly the rows of
-// the one-process batch (augmentation, mixup and cutmix partners across shards, soft targets), and stochastic
-// depth / dropout masks drawn for a slice of the batch are the global batch's masks for those rows.
-#include <catch2/catch.hpp>
-
+// Data parallelism's building blocks, without MPI: the loader's shards of a global batch are exactly the rows
+// of the one-process batch (augmentation, mixup and cutmix partners across shards, soft targets), and
+// stochastic depth / dropout masks drawn for a slice of the batch are the global batch's masks for those
+// rows.
 #include <fmt/format.h>
+
+#include <catch2/catch.hpp>
 
 #include "harness/data/loader.hpp"
 #include "models/layers/drop_path.hpp"
@@ -24,13 +25,15 @@ ImageSet make_set(int64_t n, int64_t c, int64_t s, int64_t classes) {
   for (int64_t k = 0; k < classes; ++k) set.classes.push_back(fmt::format("c{}", k));
   for (int64_t i = 0; i < n; ++i) {
     set.labels.push_back(static_cast<int32_t>(i % classes));
-    for (int64_t j = 0; j < c * s * s; ++j) set.pixels.push_back(static_cast<uint8_t>((i * 37 + j * 13 + j / s) % 251));
+    for (int64_t j = 0; j < c * s * s; ++j)
+      set.pixels.push_back(static_cast<uint8_t>((i * 37 + j * 13 + j / s) % 251));
   }
   return set;
 }
 
 // The rows a loader (shard k of n) yields for (epoch, step).
-Batch batch_of(const ImageSet& set, LoaderOptions opt, int64_t shard, int64_t shards, int64_t epoch, int64_t step) {
+Batch batch_of(const ImageSet& set, LoaderOptions opt, int64_t shard, int64_t shards, int64_t epoch,
+               int64_t step) {
   std::vector<int64_t> idx(set.size());
   for (int64_t i = 0; i < set.size(); ++i) idx[i] = i;
   opt.shard = shard;
@@ -77,7 +80,8 @@ void check_mask_slices(const Dims& shape, float p) {
 
 }  // namespace
 
-TEST_CASE("Loader shards: the rows of the one-process batch, mixup and cutmix partners included", "[data][dist]") {
+TEST_CASE("Loader shards: the rows of the one-process batch, mixup and cutmix partners included",
+          "[data][dist]") {
   const ImageSet set = make_set(64, 2, 8, 64);  // one class per image: every soft target names its partner
   LoaderOptions opt;
   opt.batch = 12;
@@ -110,7 +114,8 @@ TEST_CASE("Loader shards: the rows of the one-process batch, mixup and cutmix pa
     }
   }
   opt.batch = 10;
-  REQUIRE_THROWS_WITH(batch_of(set, opt, 0, 4, 0, 0), Catch::Contains("batch 10 cannot be split into 4 equal shards"));
+  REQUIRE_THROWS_WITH(batch_of(set, opt, 0, 4, 0, 0),
+                      Catch::Contains("batch 10 cannot be split into 4 equal shards"));
 }
 
 TEST_CASE("RandomMask slices: stochastic depth and dropout draw the global batch's masks", "[layer][dist]") {

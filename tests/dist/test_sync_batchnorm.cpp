@@ -4,7 +4,6 @@
 // computes exactly BatchNorm on the whole batch (dst, diff_src, running statistics with the global count).
 // tests/dist/parity.sh checks the same with two real MPI ranks inside a trained ResNet.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "models/layers/batchnorm2d.hpp"
@@ -41,7 +40,9 @@ Vec channel_sums(int64_t N, int64_t C, int64_t HW, F f) {
   return s;
 }
 
-Vec slice(const Vec& v, size_t from, size_t to) { return Vec(v.begin() + from, v.begin() + to); }
+Vec slice(const Vec& v, size_t from, size_t to) {
+  return Vec(v.begin() + from, v.begin() + to);
+}
 
 }  // namespace
 
@@ -57,7 +58,9 @@ TEST_CASE("sync batchnorm backward matches finite differences of its forward", "
   REQUIRE(bn.stats_synced());
   bn.weight.value.assign(to_float(w));
   bn.bias.value.assign(to_float(b));
-  auto loss = [&](const Vec& xx) { return weighted_sum(to_double(bn.forward(tensor(shape, xx), Mode::train)), dy); };
+  auto loss = [&](const Vec& xx) {
+    return weighted_sum(to_double(bn.forward(tensor(shape, xx), Mode::train)), dy);
+  };
   bn.forward(tensor(shape, x), Mode::train);
   const Vec dx = to_double(bn.backward(tensor(shape, dy)));
   require_close_scaled(dx, finite_diff(loss, x, 1e-2), 2e-3, "diff_src vs finite differences");
@@ -80,7 +83,8 @@ TEST_CASE("sync batchnorm in a world of one is batchnorm", "[layer][sync_batchno
         bn->bias.value.assign(to_float(b));
       }
       for (int step = 0; step < 2; ++step) {
-        const Vec x = random_vec(product(shape), C + 10 * step, -1.0, 3.0), dy = random_vec(x.size(), C + 3 + step);
+        const Vec x = random_vec(product(shape), C + 10 * step, -1.0, 3.0),
+                  dy = random_vec(x.size(), C + 3 + step);
         Tensor src(dnnl::memory::desc(shape, dt::f32, layout));
         src.assign(to_float(x));
         const Vec y0 = to_double(plain.forward(src, Mode::train));
@@ -91,17 +95,19 @@ TEST_CASE("sync batchnorm in a world of one is batchnorm", "[layer][sync_batchno
         const Tensor& dx1 = synced.backward(tensor(shape, dy));
         REQUIRE(dx1.desc() == src.desc());
         require_close(to_double(dx1), dx0, kRtol, kAtol, "diff_src");
-        require_close(to_double(synced.weight.grad), to_double(plain.weight.grad), kRtol, kAtol, "diff_weight");
+        require_close(to_double(synced.weight.grad), to_double(plain.weight.grad), kRtol, kAtol,
+                      "diff_weight");
         require_close(to_double(synced.bias.grad), to_double(plain.bias.grad), kRtol, kAtol, "diff_bias");
       }
       REQUIRE(synced.num_batches_tracked == 2);
-      require_close(to_double(synced.running_mean), to_double(plain.running_mean), 1e-6, 1e-7, "running_mean");
+      require_close(to_double(synced.running_mean), to_double(plain.running_mean), 1e-6, 1e-7,
+                    "running_mean");
       require_close(to_double(synced.running_var), to_double(plain.running_var), 1e-6, 1e-7, "running_var");
       // Eval uses the running statistics, as plain BatchNorm.
       Tensor src(dnnl::memory::desc(shape, dt::f32, layout));
       src.assign(to_float(random_vec(product(shape), 99)));
-      require_close(to_double(synced.forward(src, Mode::eval)), to_double(plain.forward(src, Mode::eval)), kRtol,
-                    kAtol, "dst (eval)");
+      require_close(to_double(synced.forward(src, Mode::eval)), to_double(plain.forward(src, Mode::eval)),
+                    kRtol, kAtol, "dst (eval)");
     }
 }
 
@@ -128,9 +134,8 @@ TEST_CASE("sync batchnorm on half a batch, with the other half's sums, is batchn
                        channel_sums(N1, C, HW, [&](int64_t i, int64_t) { return x1[i] * x1[i]; })})
     fwd.insert(fwd.end(), s.begin(), s.end());
   const Vec dy_sum = channel_sums(N1, C, HW, [&](int64_t i, int64_t) { return dy1[i]; });
-  const Vec dyx_sum = channel_sums(N1, C, HW, [&](int64_t i, int64_t c) {
-    return dy1[i] * (x1[i] - mean[c]) / std::sqrt(var[c] + kEps);
-  });
+  const Vec dyx_sum = channel_sums(
+      N1, C, HW, [&](int64_t i, int64_t c) { return dy1[i] * (x1[i] - mean[c]) / std::sqrt(var[c] + kEps); });
   Vec bwd = dy_sum;
   bwd.insert(bwd.end(), dyx_sum.begin(), dyx_sum.end());
   other.parts = {fwd, bwd};
@@ -147,9 +152,10 @@ TEST_CASE("sync batchnorm on half a batch, with the other half's sums, is batchn
     src.assign(to_float(slice(x, 0, half)));
     require_close(to_double(bn.forward(src, Mode::train)), slice(y_ref, 0, half), kRtol, kAtol, "dst");
     require_close(to_double(bn.running_mean), rmean, 1e-6, 1e-6, "running_mean (global statistics)");
-    require_close(to_double(bn.running_var), rvar, 1e-5, 1e-6, "running_var (unbiased with the global count)");
-    require_close(to_double(bn.backward(tensor(shape, slice(dy, 0, half)))), slice(dx_ref, 0, half), kRtol, kAtol,
-                  "diff_src");
+    require_close(to_double(bn.running_var), rvar, 1e-5, 1e-6,
+                  "running_var (unbiased with the global count)");
+    require_close(to_double(bn.backward(tensor(shape, slice(dy, 0, half)))), slice(dx_ref, 0, half), kRtol,
+                  kAtol, "diff_src");
     REQUIRE(other.calls == 2);
     // Weight and bias gradients are rank 0's own sums: with rank 1's they make the whole batch's.
     Vec dw = to_double(bn.weight.grad), db = to_double(bn.bias.grad);
@@ -166,9 +172,11 @@ TEST_CASE("sync batchnorm in bf16 is batchnorm in bf16", "[layer][sync_batchnorm
   const Dims shape{4, 16, 3, 3};
   const int64_t C = shape[1];
   const Vec x = random_vec(product(shape), 5, -1.0, 3.0), dy = random_vec(x.size(), 6);
-  BatchNorm2d plain("bn", {.channels = C, .dtype = DType::bf16}), synced("bn", {.channels = C, .dtype = DType::bf16});
+  BatchNorm2d plain("bn", {.channels = C, .dtype = DType::bf16}),
+      synced("bn", {.channels = C, .dtype = DType::bf16});
   synced.sync_stats(true);
-  Tensor src(dnnl::memory::desc(shape, dt::bf16, tag::nChw16c)), diff(dnnl::memory::desc(shape, dt::bf16, tag::nChw16c));
+  Tensor src(dnnl::memory::desc(shape, dt::bf16, tag::nChw16c)),
+      diff(dnnl::memory::desc(shape, dt::bf16, tag::nChw16c));
   src.assign(to_float(x));
   diff.assign(to_float(dy));
   const Vec y0 = to_double(plain.forward(src, Mode::train));

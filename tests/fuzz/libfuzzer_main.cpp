@@ -1,5 +1,6 @@
 // libFuzzer entry of one target (the `fuzz` preset builds fuzz_<target> with VITBENCH_FUZZ_TARGET set to its
-// name, a function of targets.hpp; called directly, so the dataset targets link harness/data alone). A problem the target reports (targets.hpp) aborts, so libFuzzer saves the input as a crash.
+// name, a function of targets.hpp; called directly, so the dataset targets link harness/data alone). A
+// problem the target reports (targets.hpp) aborts, so libFuzzer saves the input as a crash.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

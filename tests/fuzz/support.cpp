@@ -1,10 +1,9 @@
 // The scratch folder the fuzz targets write their inputs into (targets.hpp).
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
-
-#include <fmt/format.h>
 
 #include "tests/fuzz/targets.hpp"
 

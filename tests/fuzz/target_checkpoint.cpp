@@ -1,17 +1,16 @@
 // Fuzz target for checkpoints: an HDF5 file image read in memory (H5Input's core-driver constructor), loaded
-// into a tiny ViT or ResNet as `vitbench eval --weights` / `train --resume` load it, then the train_state reads
-// that resume makes, and a structure-aware mutator that edits the file through the HDF5 API.
+// into a tiny ViT or ResNet as `vitbench eval --weights` / `train --resume` load it, then the train_state
+// reads that resume makes, and a structure-aware mutator that edits the file through the HDF5 API.
 //
 // What is validated before libhdf5 sees the bytes: the signature and a minimum size (H5Input), shapes and
-// dtypes against the file's size before any allocation (read_as), every H5 exception turned into an error naming
-// the file. A crash inside libhdf5 itself on a corrupt superblock or object header cannot be fixed here
-// (docs/reliability.md); such inputs are not committed to the corpus.
+// dtypes against the file's size before any allocation (read_as), every H5 exception turned into an error
+// naming the file. A crash inside libhdf5 itself on a corrupt superblock or object header cannot be fixed
+// here (docs/reliability.md); such inputs are not committed to the corpus.
 #include <hdf5.h>
 
 #include <memory>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "harness/checkpoint.hpp"
 #include "harness/h5read.hpp"
@@ -30,9 +29,10 @@ Model& tiny_model(bool resnet) {
   std::unique_ptr<Model>& m = resnet ? res : vit;
   if (!m) {
     ModelConfig c = preset(resnet ? "resnet50_w16_32" : "vit_tiny_patch4_32");
-    for (const char* o : resnet ? std::vector<const char*>{"layers=1,1,1,1", "base_width=2", "img_size=8", "num_classes=3"}
-                                : std::vector<const char*>{"depth=1", "embed_dim=8", "num_heads=2", "mlp_dim=16",
-                                                           "img_size=8", "num_classes=3"})
+    for (const char* o :
+         resnet ? std::vector<const char*>{"layers=1,1,1,1", "base_width=2", "img_size=8", "num_classes=3"}
+                : std::vector<const char*>{"depth=1", "embed_dim=8", "num_heads=2", "mlp_dim=16",
+                                           "img_size=8", "num_classes=3"})
       apply_override(c, o);
     m = create_model(c);
   }
@@ -47,18 +47,22 @@ std::string checkpoint_h5(const uint8_t* data, size_t size) {
     Model& model = tiny_model(in.has("conv1.weight"));
     load_checkpoint(in, model);
     // The reads `train --resume` makes of a checkpoint's train_state group (harness/train/trainer.cpp,
-    // load_train_state), by the kind of each dataset there: float64 histories, int64 counters, float32 optimizer
-    // state; and the config attribute it compares.
+    // load_train_state), by the kind of each dataset there: float64 histories, int64 counters, float32
+    // optimizer state; and the config attribute it compares.
     if (!in.has(std::string(kTrainStateGroup) + "/epochs_done")) return;
-    // (load_train_state parses it with exceptions on: a corrupt `config` there ends in nlohmann's message, which
-    // does not name the file - noted in docs/reliability.md; here without, so the reads below are reached.)
+    // (load_train_state parses it with exceptions on: a corrupt `config` there ends in nlohmann's message,
+    // which does not name the file - noted in docs/reliability.md; here without, so the reads below are
+    // reached.)
     const nlohmann::json config = nlohmann::json::parse(in.root_attr("config"), nullptr, false);
     if (config.is_discarded()) return;
     for (const auto& [key, shape] : in.datasets()) {
       if (!key.starts_with(std::string(kTrainStateGroup) + "/")) continue;
-      if (key.find("/optimizer/") != std::string::npos) (void)in.read_f32(key);
-      else if (shape.empty()) (void)in.read_i64_scalar(key);
-      else (void)in.read_f64(key);
+      if (key.find("/optimizer/") != std::string::npos)
+        (void)in.read_f32(key);
+      else if (shape.empty())
+        (void)in.read_i64_scalar(key);
+      else
+        (void)in.read_f64(key);
     }
   });
 }
@@ -103,14 +107,16 @@ void recreate(hid_t file, const std::string& name, hid_t type, const std::vector
     H5Dclose(d);
     H5Ldelete(file, name.c_str(), H5P_DEFAULT);
   }
-  const hid_t space = dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  const hid_t space = dims.empty() ? H5Screate(H5S_SCALAR)
+                                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
   const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
   const hid_t d = H5Dcreate2(file, name.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   if (d >= 0) {
     hsize_t n = 1;
     for (hsize_t x : dims) n = x > 0 && n > (1u << 20) / x ? (1u << 21) : n * x;
-    if (n <= (1u << 20) && H5Tget_class(type) != H5T_STRING) {  // small ones get data; huge ones stay unallocated
+    if (n <= (1u << 20) &&
+        H5Tget_class(type) != H5T_STRING) {  // small ones get data; huge ones stay unallocated
       std::vector<double> v(n);
       for (size_t i = 0; i < v.size(); ++i) v[i] = i < old.size() ? old[i] : static_cast<double>(i);
       H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
@@ -146,8 +152,8 @@ void mutate(hid_t file, std::mt19937& rng) {
     for (hsize_t& x : dims) x = dims_pool[pick(std::size(dims_pool))];
     return dims;
   };
-  const hid_t types[] = {H5T_NATIVE_FLOAT, H5T_NATIVE_DOUBLE, H5T_NATIVE_INT64, H5T_NATIVE_INT32, H5T_NATIVE_UINT8,
-                         H5T_NATIVE_INT8, H5T_C_S1};
+  const hid_t types[] = {H5T_NATIVE_FLOAT, H5T_NATIVE_DOUBLE, H5T_NATIVE_INT64, H5T_NATIVE_INT32,
+                         H5T_NATIVE_UINT8, H5T_NATIVE_INT8,   H5T_C_S1};
   switch (pick(8)) {
     case 0: {  // another shape, same dtype
       const std::string name = pick_dataset();
@@ -174,7 +180,8 @@ void mutate(hid_t file, std::mt19937& rng) {
       H5Ldelete(file, pick_dataset().c_str(), H5P_DEFAULT);
       break;
     case 4: {  // an extra key, at the root or in train_state
-      const char* where[] = {"extra.weight", "train_state/extra", "train_state/optimizer/extra", "blocks.9.norm1.weight"};
+      const char* where[] = {"extra.weight", "train_state/extra", "train_state/optimizer/extra",
+                             "blocks.9.norm1.weight"};
       recreate(file, where[pick(std::size(where))], types[pick(std::size(types))], random_dims());
       break;
     }
@@ -225,7 +232,8 @@ size_t mutate_checkpoint(uint8_t* data, size_t size, size_t max_size, unsigned s
   H5Fflush(file, H5F_SCOPE_GLOBAL);
   const ssize_t n = H5Fget_file_image(file, nullptr, 0);
   size_t out = size;
-  if (n > 0 && static_cast<size_t>(n) <= max_size && H5Fget_file_image(file, data, static_cast<size_t>(n)) == n)
+  if (n > 0 && static_cast<size_t>(n) <= max_size &&
+      H5Fget_file_image(file, data, static_cast<size_t>(n)) == n)
     out = static_cast<size_t>(n);
   H5Fclose(file);
   return out;

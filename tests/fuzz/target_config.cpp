@@ -15,23 +15,25 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// What `vitbench info` prints for a config: the cost table and its totals (UBSan catches an overflow in them).
+// What `vitbench info` prints for a config: the cost table and its totals (UBSan catches an overflow in
+// them).
 void cost_of(const ModelConfig& mc) {
   const auto rows = cost_table(mc);
   (void)total_params(rows);
   (void)total_macs(rows);
 }
 
-// Sweep files name datasets; the target plans them against small synthetic data instead, so that planning never
-// reads the disk's datasets (a folder: spec could walk the file system): every "dataset" value that is not a
-// synthetic one, and the base's default (Fashion-MNIST), become synthetic:train=96,test=32,size=8.
+// Sweep files name datasets; the target plans them against small synthetic data instead, so that planning
+// never reads the disk's datasets (a folder: spec could walk the file system): every "dataset" value that is
+// not a synthetic one, and the base's default (Fashion-MNIST), become synthetic:train=96,test=32,size=8.
 void synthetic_data(json& j) {
   const json small = "synthetic:train=96,test=32,size=8";
   auto fix = [&](json& settings, bool add) {
     if (!settings.is_object()) return;
     if (!settings.contains("dataset")) {
       if (add) settings["dataset"] = small;
-    } else if (!settings["dataset"].is_string() || !settings["dataset"].get<std::string>().starts_with("synthetic")) {
+    } else if (!settings["dataset"].is_string() ||
+               !settings["dataset"].get<std::string>().starts_with("synthetic")) {
       settings["dataset"] = small;
     }
   };
@@ -44,7 +46,8 @@ void synthetic_data(json& j) {
     for (auto& [name, tier] : j["tiers"].items())
       if (tier.is_object() && tier.contains("set")) fix(tier["set"], false);
   for (const char* axes_at : {"axes"})
-    if (j.contains(axes_at) && j[axes_at].is_object() && j[axes_at].contains("dataset") && j[axes_at]["dataset"].is_array())
+    if (j.contains(axes_at) && j[axes_at].is_object() && j[axes_at].contains("dataset") &&
+        j[axes_at]["dataset"].is_array())
       for (json& v : j[axes_at]["dataset"])
         if (!v.is_string() || !v.get<std::string>().starts_with("synthetic")) v = small;
 }

@@ -13,8 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Input layout of the IDX targets: a 2-byte little-endian length L, L bytes of the labels file, then the images
-// file (tests/fuzz/make_seeds.py writes valid pairs in this layout).
+// Input layout of the IDX targets: a 2-byte little-endian length L, L bytes of the labels file, then the
+// images file (tests/fuzz/make_seeds.py writes valid pairs in this layout).
 struct IdxPair {
   std::string_view labels, images;
 };
@@ -59,8 +59,12 @@ std::string idx(const uint8_t* data, size_t size, bool gz) {
 
 }  // namespace
 
-std::string idx_raw(const uint8_t* data, size_t size) { return idx(data, size, false); }
-std::string idx_gzip(const uint8_t* data, size_t size) { return idx(data, size, true); }
+std::string idx_raw(const uint8_t* data, size_t size) {
+  return idx(data, size, false);
+}
+std::string idx_gzip(const uint8_t* data, size_t size) {
+  return idx(data, size, true);
+}
 
 // Input layout: a 2-byte little-endian length L (0xffff: no batches.meta.txt), L bytes of batches.meta.txt,
 // then one batch file, which stands for all six (data_batch_1..5.bin and test_batch.bin link to it).
@@ -89,8 +93,9 @@ std::string cifar_bin(const uint8_t* data, size_t size) {
   });
 }
 
-// The input is one image file, standing for both splits: <root>/{train,test}/c/a.png (stb_image tells the format
-// from the bytes, not the name). A fresh cache folder each time, so the folder is decoded and the cache written.
+// The input is one image file, standing for both splits: <root>/{train,test}/c/a.png (stb_image tells the
+// format from the bytes, not the name). A fresh cache folder each time, so the folder is decoded and the
+// cache written.
 std::string image_folder(const uint8_t* data, size_t size) {
   const fs::path root = scratch() / "folder";
   std::error_code ec;
@@ -107,9 +112,9 @@ std::string image_folder(const uint8_t* data, size_t size) {
   });
 }
 
-// The cache file. An input that starts with the magic number is the whole file; anything else is a payload that
-// gets the magic number and a length trailer that match it (its checksum is 0 and fails, but only after the
-// whole payload has been parsed), so mutations reach the parser rather than the length check.
+// The cache file. An input that starts with the magic number is the whole file; anything else is a payload
+// that gets the magic number and a length trailer that match it (its checksum is 0 and fails, but only after
+// the whole payload has been parsed), so mutations reach the parser rather than the length check.
 std::string image_cache(const uint8_t* data, size_t size) {
   const fs::path file = scratch() / "fuzz.vbcache";
   std::string bytes(reinterpret_cast<const char*>(data), size);

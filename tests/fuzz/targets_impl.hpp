@@ -2,8 +2,8 @@
 #pragma once
 
 #include <new>
-#include <string>
 #include <stdexcept>
+#include <string>
 #include <typeinfo>
 
 namespace vb::fuzz {
@@ -13,7 +13,9 @@ namespace vb::fuzz {
 struct Violation {
   std::string what;
 };
-[[noreturn]] inline void violated(const std::string& what) { throw Violation{what}; }
+[[noreturn]] inline void violated(const std::string& what) {
+  throw Violation{what};
+}
 
 template <class F>
 std::string expect_clear_error(const std::string& file, F&& parse) {

@@ -1,10 +1,9 @@
 // The fast tier's replay of the fuzz corpora: every committed input of tests/fuzz/corpus/<target>/ (seeds and
 // every crash found, docs/reliability.md) through the same entry functions the libFuzzer binaries call.
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>
-
-#include <catch2/catch.hpp>
 
 #include "tests/fuzz/targets.hpp"
 
@@ -45,7 +44,9 @@ TEST_CASE("fuzz: the checkpoint mutator edits HDF5 images through the HDF5 API")
   // (they change shapes, dtypes, keys and attributes, not the superblock), so the loader, not libhdf5's
   // signature check, is what they reach.
   const auto seeds = corpus("checkpoint_h5");
-  const auto seed = std::find_if(seeds.begin(), seeds.end(), [](const fs::path& p) { return p.filename().string().starts_with("seed-"); });
+  const auto seed = std::find_if(seeds.begin(), seeds.end(), [](const fs::path& p) {
+    return p.filename().string().starts_with("seed-");
+  });
   REQUIRE(seed != seeds.end());
   const auto original = read_bytes(*seed);
   REQUIRE(vb::fuzz::checkpoint_h5(original.data(), original.size()) == "");

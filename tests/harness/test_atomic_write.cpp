@@ -15,7 +15,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s.data(), s.size())); }
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -39,21 +41,24 @@ TEST_CASE("a failed atomic write names the file and the reason and keeps the old
   const auto dir = temp_dir("atomic_fail");
   write_file_atomically(dir / "f.bin", bytes_of("good"));
   fs::create_directory(dir / "f.bin.partial");  // the temporary name cannot be created as a file
-  CHECK_THROWS_WITH(write_file_atomically(dir / "f.bin", bytes_of("new")),
-                    Catch::Contains("f.bin: cannot create f.bin.partial") && Catch::Contains("Is a directory"));
+  CHECK_THROWS_WITH(
+      write_file_atomically(dir / "f.bin", bytes_of("new")),
+      Catch::Contains("f.bin: cannot create f.bin.partial") && Catch::Contains("Is a directory"));
   CHECK(slurp(dir / "f.bin") == "good");
   fs::remove_all(dir);
 }
 
-TEST_CASE("an output folder that cannot hold files is refused by name, creating nothing", "[harness][atomic]") {
+TEST_CASE("an output folder that cannot hold files is refused by name, creating nothing",
+          "[harness][atomic]") {
   const auto dir = temp_dir("atomic_folder");
   require_writable_folder(dir / "new" / "sub");  // a missing folder under a writable one is fine
   CHECK_FALSE(fs::exists(dir / "new"));          // and is not created by the check
   create_output_folder(dir / "new" / "sub");
   CHECK(fs::is_directory(dir / "new" / "sub"));
   std::ofstream(dir / "blocker") << "a file where a folder should be";
-  CHECK_THROWS_WITH(require_writable_folder(dir / "blocker" / "out"),
-                    Catch::Contains("blocker/out: cannot create the output folder") && Catch::Contains("not a directory"));
+  CHECK_THROWS_WITH(
+      require_writable_folder(dir / "blocker" / "out"),
+      Catch::Contains("blocker/out: cannot create the output folder") && Catch::Contains("not a directory"));
   CHECK_THROWS_WITH(create_output_folder(dir / "blocker" / "out"), Catch::Contains("blocker/out"));
   fs::remove_all(dir);
 }

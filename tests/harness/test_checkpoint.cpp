@@ -69,31 +69,35 @@ TEST_CASE("loading is strict and names the file, the key and both shapes", "[har
   save_checkpoint(dir / "small.h5", small);
   TinyModel big(4);
   CHECK_THROWS_WITH(load_checkpoint(dir / "small.h5", big),
-                    Catch::Contains("small.h5") && Catch::Contains("fc.weight") && Catch::Contains("[3, 2]") &&
-                        Catch::Contains("[4, 2]"));
+                    Catch::Contains("small.h5") && Catch::Contains("fc.weight") &&
+                        Catch::Contains("[3, 2]") && Catch::Contains("[4, 2]"));
   {
     H5::H5File f((dir / "small.h5").string(), H5F_ACC_RDWR);
     f.unlink("bn.running_var");
     const hsize_t one = 1;
     f.createDataSet("extra.bias", H5::PredType::NATIVE_FLOAT, H5::DataSpace(1, &one));
   }
-  CHECK_THROWS_WITH(load_checkpoint(dir / "small.h5", small), Catch::Contains("missing key 'bn.running_var'"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "small.h5", small),
+                    Catch::Contains("missing key 'bn.running_var'"));
   save_checkpoint(dir / "extra.h5", small);
   {
     H5::H5File f((dir / "extra.h5").string(), H5F_ACC_RDWR);
     const hsize_t one = 1;
     f.createDataSet("extra.bias", H5::PredType::NATIVE_FLOAT, H5::DataSpace(1, &one));
   }
-  CHECK_THROWS_WITH(load_checkpoint(dir / "extra.h5", small), Catch::Contains("unexpected key(s)") && Catch::Contains("extra.bias"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "extra.h5", small),
+                    Catch::Contains("unexpected key(s)") && Catch::Contains("extra.bias"));
   fs::remove_all(dir);
 }
 
 TEST_CASE("missing, non-HDF5 and truncated checkpoints get a clear error", "[harness][checkpoint]") {
   const auto dir = temp_dir("bad");
   TinyModel m;
-  CHECK_THROWS_WITH(load_checkpoint(dir / "nope.h5", m), Catch::Contains("nope.h5") && Catch::Contains("no such file"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "nope.h5", m),
+                    Catch::Contains("nope.h5") && Catch::Contains("no such file"));
   std::ofstream(dir / "text.h5") << "this is not HDF5";
-  CHECK_THROWS_WITH(load_checkpoint(dir / "text.h5", m), Catch::Contains("text.h5") && Catch::Contains("not an HDF5"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "text.h5", m),
+                    Catch::Contains("text.h5") && Catch::Contains("not an HDF5"));
   save_checkpoint(dir / "full.h5", m);
   const auto size = fs::file_size(dir / "full.h5");
   fs::copy_file(dir / "full.h5", dir / "cut.h5");
@@ -103,14 +107,15 @@ TEST_CASE("missing, non-HDF5 and truncated checkpoints get a clear error", "[har
 }
 
 TEST_CASE("bilinear resampling matches F.interpolate(align_corners=False)", "[harness][checkpoint]") {
-  // A 1x2 row [a, b] resized to 1x4: source x = (i + 0.5) / 2 - 0.5 = -0.25 (clamped), 0.25, 0.75, 1.25 (clamped).
+  // A 1x2 row [a, b] resized to 1x4: source x = (i + 0.5) / 2 - 0.5 = -0.25 (clamped), 0.25, 0.75, 1.25
+  // (clamped).
   const auto row = resample_grid({2.0f, 6.0f}, 1, 2, 1, 1, 4, true);
   CHECK(row == std::vector<float>{2.0f, 3.0f, 5.0f, 6.0f});
   // Channels-first 2x2 grid of 2 channels to 4x4: channel 1 constant stays constant; corners are kept.
   const auto grid = resample_grid({0, 1, 2, 3, 7, 7, 7, 7}, 2, 2, 2, 4, 4, false);
   CHECK(grid[0] == 0.0f);
   CHECK(grid[15] == 3.0f);
-  CHECK(grid[1] == Approx(0.25f));    // (y=0, x=1): 0.75 * 0 + 0.25 * 1
+  CHECK(grid[1] == Approx(0.25f));      // (y=0, x=1): 0.75 * 0 + 0.25 * 1
   CHECK(grid[4 + 1] == Approx(0.75f));  // (y=1, x=1): 0.75 * (0.25) + 0.25 * (2 + 0.25)
   for (int i = 16; i < 32; ++i) CHECK(grid[i] == 7.0f);
 }
@@ -125,7 +130,9 @@ TEST_CASE("a checkpoint's position table for another grid is resampled on load",
       pos.grad = Tensor({1, 1 + grid * grid, 3});
     }
     std::vector<StateEntry> state() override { return {{"pos_embed", &pos, nullptr, nullptr}}; }
-    std::vector<PosTable> pos_tables() const override { return {{.key = "pos_embed", .prefix = 1, .grid_h = grid, .grid_w = grid}}; }
+    std::vector<PosTable> pos_tables() const override {
+      return {{.key = "pos_embed", .prefix = 1, .grid_h = grid, .grid_w = grid}};
+    }
     int64_t grid;
     Param pos;
   };
@@ -138,11 +145,12 @@ TEST_CASE("a checkpoint's position table for another grid is resampled on load",
   const auto r = big.pos.value.to_vector();
   CHECK(std::vector<float>(r.begin(), r.begin() + 3) == std::vector<float>{0, 1, 2});  // cls row untouched
   CHECK(std::vector<float>(r.begin() + 3, r.begin() + 6) == std::vector<float>{3, 4, 5});  // top-left corner
-  CHECK(std::vector<float>(r.end() - 3, r.end()) == std::vector<float>{12, 13, 14});      // bottom-right corner
+  CHECK(std::vector<float>(r.end() - 3, r.end()) == std::vector<float>{12, 13, 14});  // bottom-right corner
   // A table that is not a square grid plus cls cannot be resampled: a clear error instead.
   PosModel odd(3);
   odd.pos.value = Tensor({1, 7, 3});
-  CHECK_THROWS_WITH(load_checkpoint(dir / "pos.h5", odd), Catch::Contains("pos_embed") && Catch::Contains("[1, 5, 3]"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "pos.h5", odd),
+                    Catch::Contains("pos_embed") && Catch::Contains("[1, 5, 3]"));
   fs::remove_all(dir);
 }
 
@@ -155,7 +163,8 @@ TEST_CASE("an incomplete checkpoint is refused, naming the file", "[harness][che
     const int64_t zero = 0;
     f.openGroup("/").openAttribute("complete").write(H5::PredType::NATIVE_INT64, &zero);
   }
-  CHECK_THROWS_WITH(load_checkpoint(dir / "c.h5", m), Catch::Contains("c.h5") && Catch::Contains("incomplete"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "c.h5", m),
+                    Catch::Contains("c.h5") && Catch::Contains("incomplete"));
   {  // weights from elsewhere (scripts/convert_state_dict.py) carry no schema and load
     H5::H5File f((dir / "c.h5").string(), H5F_ACC_RDWR);
     f.openGroup("/").removeAttr("schema");
@@ -175,8 +184,10 @@ TEST_CASE("a dataset claiming 2^40 elements is refused before allocating", "[har
     f.createDataSet("fc.weight", H5::PredType::NATIVE_FLOAT, H5::DataSpace(2, dims));
   }
   // The shape differs from the model's, so only the position-table path would read it; read it directly.
-  CHECK_THROWS_WITH(H5Input(dir / "h.h5").read_f32("fc.weight"),
-                    Catch::Contains("h.h5") && Catch::Contains("[1048576, 1048576]") && Catch::Contains("more than a file"));
-  CHECK_THROWS_WITH(load_checkpoint(dir / "h.h5", m), Catch::Contains("h.h5") && Catch::Contains("fc.weight"));
+  CHECK_THROWS_WITH(H5Input(dir / "h.h5").read_f32("fc.weight"), Catch::Contains("h.h5") &&
+                                                                     Catch::Contains("[1048576, 1048576]") &&
+                                                                     Catch::Contains("more than a file"));
+  CHECK_THROWS_WITH(load_checkpoint(dir / "h.h5", m),
+                    Catch::Contains("h.h5") && Catch::Contains("fc.weight"));
   fs::remove_all(dir);
 }

@@ -1,16 +1,15 @@
 // HDF5 result files: provenance recorded, atomic commit, clear errors.
 #include <H5Cpp.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
-#include <fmt/format.h>
-
 #include "harness/gemm_peak.hpp"
-#include "models/core/cpu.hpp"
 #include "harness/results.hpp"
+#include "models/core/cpu.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace vb;
@@ -81,9 +80,11 @@ TEST_CASE("result file errors name the file and the problem", "[harness]") {
   REQUIRE_THROWS_WITH(ResultFile(dir / "blocker" / "r.h5", "test", collect_provenance(), {}),
                       Catch::Contains("blocker"));
   ResultFile out(dir / "r.h5", "test", collect_provenance(), {});
-  REQUIRE_THROWS_WITH(out.write("x", std::vector<double>{1.0, 2.0}, {3}), Catch::Contains("x") && Catch::Contains("2 values"));
+  REQUIRE_THROWS_WITH(out.write("x", std::vector<double>{1.0, 2.0}, {3}),
+                      Catch::Contains("x") && Catch::Contains("2 values"));
   out.write("y", std::vector<double>{1.0});
-  REQUIRE_THROWS_WITH(out.write("y", std::vector<double>{1.0}), Catch::Contains("r.h5") && Catch::Contains("y"));
+  REQUIRE_THROWS_WITH(out.write("y", std::vector<double>{1.0}),
+                      Catch::Contains("r.h5") && Catch::Contains("y"));
   fs::remove_all(dir);
 }
 
@@ -96,7 +97,8 @@ TEST_CASE("gemm peak returns one positive sample per repetition", "[harness]") {
   }
   REQUIRE_THROWS_AS(measure_gemm_peak(DType::f32, 0), std::invalid_argument);
   if (!bf16_supported())  // no bf16 peak on a CPU without it: refused, naming the ISA
-    REQUIRE_THROWS_WITH(measure_gemm_peak(DType::bf16, 64, 3), Catch::Contains("bf16 not available on this CPU"));
+    REQUIRE_THROWS_WITH(measure_gemm_peak(DType::bf16, 64, 3),
+                        Catch::Contains("bf16 not available on this CPU"));
 }
 
 TEST_CASE("a results file open for writing is refused to a second writer, naming the holder", "[harness]") {
@@ -106,10 +108,11 @@ TEST_CASE("a results file open for writing is refused to a second writer, naming
     // flock is per open file, so a second open in this same process conflicts as another process would.
     REQUIRE_THROWS_WITH(ResultFile(dir / "r.h5", "test", collect_provenance(), {}),
                         Catch::Contains("results file " + (dir / "r.h5").string()) &&
-                            Catch::Contains(fmt::format("pid {} on host", ::getpid())) && Catch::Contains("command: "));
+                            Catch::Contains(fmt::format("pid {} on host", ::getpid())) &&
+                            Catch::Contains("command: "));
     first.commit();
   }
-  CHECK_FALSE(fs::exists(dir / "r.h5.lock"));  // released and removed by the holder
+  CHECK_FALSE(fs::exists(dir / "r.h5.lock"));                        // released and removed by the holder
   ResultFile again(dir / "r.h5", "test", collect_provenance(), {});  // free once the first is done
   fs::remove_all(dir);
 }

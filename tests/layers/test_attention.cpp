@@ -334,16 +334,17 @@ TEST_CASE("bf16 attention (projections and QK^T / PV in bf16) stays close to the
   VB_REQUIRE_BF16();
   const auto layout = GENERATE(QkvLayout::fused, QkvLayout::separate_qk_v);
   // The reference is fed the bf16-rounded src, weights and diff_dst the layer's primitives see. What is left
-  // is the rounding of the intermediates oneDNN keeps in bf16: q, k, v, the probabilities, the context (and in
-  // backward dO, dP, dS, dq, dk, dv), each 2^-9 relative, a handful in sequence: errors of a few 1e-3 of the
-  // largest value, so 3e-2 relative with 1e-2 of the max absolute. Row sums of the bf16 probabilities: each
-  // p is off by at most 2^-9 p, so |sum - 1| <= 2^-9 (~2e-3), checked at 4e-3.
+  // is the rounding of the intermediates oneDNN keeps in bf16: q, k, v, the probabilities, the context (and
+  // in backward dO, dP, dS, dq, dk, dv), each 2^-9 relative, a handful in sequence: errors of a few 1e-3 of
+  // the largest value, so 3e-2 relative with 1e-2 of the max absolute. Row sums of the bf16 probabilities:
+  // each p is off by at most 2^-9 p, so |sum - 1| <= 2^-9 (~2e-3), checked at 4e-3.
   const Case c{2, 7, 12, 3, true, layout};
   INFO(describe(c));
   Attention a("blocks.0.attn", {c.D, c.H, c.qkv_bias, c.qkv, DType::bf16});
   const Weights w = round_bf16(random_weights(c, 800));
   load(a, w);
-  const Vec x = round_bf16(random_vec(c.B * c.N * c.D, 801)), dy = round_bf16(random_vec(c.B * c.N * c.D, 802));
+  const Vec x = round_bf16(random_vec(c.B * c.N * c.D, 801)),
+            dy = round_bf16(random_vec(c.B * c.N * c.D, 802));
   ref::AttentionSaved saved;
   const Vec y_ref = ref_forward(c, x, w, saved);
   require_close_scaled(to_double(a.forward(tensor({c.B, c.N, c.D}, x), Mode::train)), y_ref, "dst", 3e-2,

@@ -40,7 +40,6 @@ Vec round_bf16(Vec v) {
   return v;
 }
 
-
 // Random x, weight, bias and loss weights for one shape; the layer's forward and backward vs the reference.
 // For bf16 the inputs, weights and loss weights are rounded to bf16 first, so the reference sees exactly
 // what the primitive sees and only f32 accumulation error is left.

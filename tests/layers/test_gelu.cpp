@@ -77,7 +77,8 @@ TEST_CASE("gelu refuses bad input and misuse", "[layer][gelu]") {
   GELU gelu("blocks.5.mlp.act");
   REQUIRE_THROWS_AS(gelu.backward(Tensor({2, 3})), std::logic_error);
   REQUIRE_THROWS_WITH(gelu.forward(Tensor(), Mode::train), name);
-  REQUIRE_THROWS_WITH(gelu.forward(Tensor({2, 3}, DType::bf16), Mode::train), name && Catch::Contains("bf16"));
+  REQUIRE_THROWS_WITH(gelu.forward(Tensor({2, 3}, DType::bf16), Mode::train),
+                      name && Catch::Contains("bf16"));
   REQUIRE_THROWS_WITH(gelu.forward(Tensor({1, 1, 1, 1, 1, 2, 2}), Mode::train), name);
   gelu.forward(Tensor({2, 3}), Mode::eval);
   REQUIRE_THROWS_WITH(gelu.backward(Tensor({2, 3})), name);

@@ -15,7 +15,8 @@ struct Expected {
   Vec y, dx, dw, db;
 };
 
-Expected reference(const Vec& x, const Vec& w, const Vec& b, const Vec& dy, int64_t M, int64_t C, double eps) {
+Expected reference(const Vec& x, const Vec& w, const Vec& b, const Vec& dy, int64_t M, int64_t C,
+                   double eps) {
   Expected e{Vec(M * C), Vec(M * C), Vec(C), Vec(C)};
   Vec mean(M), rstd(M);
   ref::layernorm_forward(e.y.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), M, C, eps);
@@ -30,7 +31,8 @@ void check_layer(LayerNorm& ln, const dnnl::memory::desc& src_md, const Vec& x_i
   const Dims shape = src_md.dims();
   const int64_t C = shape.back(), M = product(shape) / C;
   const Vec x = to_double(to_float(x_in));  // what the f32 tensor holds
-  const Vec w = random_vec(C, seed + 1, 0.5, 1.5), b = random_vec(C, seed + 2), dy = random_vec(M * C, seed + 3);
+  const Vec w = random_vec(C, seed + 1, 0.5, 1.5), b = random_vec(C, seed + 2),
+            dy = random_vec(M * C, seed + 3);
   ln.weight().value.assign(to_float(w));
   ln.bias().value.assign(to_float(b));
   const auto e = reference(x, w, b, dy, M, C, ln.config().eps);
@@ -57,8 +59,8 @@ TEST_CASE("layernorm reference backward matches finite differences", "[layer][la
   Vec mean(M), rstd(M), dx(M * C), dw(C), db(C);
   Vec y(M * C);
   ref::layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), M, C, eps);
-  ref::layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), mean.data(), rstd.data(),
-                          M, C);
+  ref::layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), mean.data(),
+                          rstd.data(), M, C);
   auto loss = [&](const Vec& xx, const Vec& ww, const Vec& bb) {
     Vec yy(M * C), mm(M), rr(M);
     ref::layernorm_forward(yy.data(), mm.data(), rr.data(), xx.data(), ww.data(), bb.data(), M, C, eps);

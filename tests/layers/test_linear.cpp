@@ -1,8 +1,7 @@
 // Linear: reference vs finite differences, oneDNN vs reference (f32 and bf16), layouts, rebuilds, bad input.
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
-
-#include <catch2/catch.hpp>
 
 #include "models/layers/linear.hpp"
 #include "tests/reference/linear.hpp"
@@ -12,7 +11,6 @@ using namespace vb;
 using namespace vb::test;
 
 namespace {
-
 
 struct Case {
   Dims src_shape;
@@ -24,12 +22,12 @@ struct Expected {
   Vec y, dx, dw, db;
 };
 
-Expected reference(const Vec& x, const Vec& w, const Vec& b, const Vec& dy, int64_t M, int64_t in, int64_t out,
-                   bool bias) {
+Expected reference(const Vec& x, const Vec& w, const Vec& b, const Vec& dy, int64_t M, int64_t in,
+                   int64_t out, bool bias) {
   Expected e{Vec(M * out), Vec(M * in), Vec(out * in), Vec(bias ? out : 0)};
   ref::linear_forward(e.y.data(), x.data(), w.data(), bias ? b.data() : nullptr, M, in, out);
-  ref::linear_backward(e.dx.data(), e.dw.data(), bias ? e.db.data() : nullptr, dy.data(), x.data(), w.data(), M, in,
-                       out);
+  ref::linear_backward(e.dx.data(), e.dw.data(), bias ? e.db.data() : nullptr, dy.data(), x.data(), w.data(),
+                       M, in, out);
   return e;
 }
 
@@ -37,7 +35,8 @@ Expected reference(const Vec& x, const Vec& w, const Vec& b, const Vec& dy, int6
 
 TEST_CASE("linear reference backward matches finite differences", "[layer][linear]") {
   const int64_t M = 3, in = 5, out = 4;
-  const Vec x = random_vec(M * in, 1), w = random_vec(out * in, 2), b = random_vec(out, 3), dy = random_vec(M * out, 4);
+  const Vec x = random_vec(M * in, 1), w = random_vec(out * in, 2), b = random_vec(out, 3),
+            dy = random_vec(M * out, 4);
   Vec dx(M * in), dw(out * in), db(out);
   ref::linear_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), M, in, out);
   auto loss = [&](const Vec& xx, const Vec& ww, const Vec& bb) {
@@ -98,7 +97,8 @@ TEST_CASE("linear with fuse_gelu_eval: eval forward is exact GELU of the train f
   REQUIRE(lin.gelu_fused_in_eval());
   require_close(to_double(lin.forward(tensor(c.src_shape, x), Mode::eval)), gelu, 1e-5, 1e-5, "eval dst");
   // Back to train: the plain product again, and backward works after it.
-  require_close(to_double(lin.forward(tensor(c.src_shape, x), Mode::train)), e.y, 1e-5, 1e-5, "train dst again");
+  require_close(to_double(lin.forward(tensor(c.src_shape, x), Mode::train)), e.y, 1e-5, 1e-5,
+                "train dst again");
   lin.backward(tensor(lin.forward(tensor(c.src_shape, x), Mode::train).shape(), random_vec(M * c.out, 24)));
 }
 
@@ -130,7 +130,8 @@ TEST_CASE("linear bf16 matches the reference on bf16-rounded operands", "[layer]
   require_close(to_double(y), exact.y, 2e-2, 5e-2, "dst vs unrounded reference");
 }
 
-TEST_CASE("linear accepts non-plain src and diff_dst, returns diff_src in the src layout", "[layer][linear]") {
+TEST_CASE("linear accepts non-plain src and diff_dst, returns diff_src in the src layout",
+          "[layer][linear]") {
   const Dims shape{3, 4, 6};
   const int64_t in = 6, out = 5, M = 12;
   Linear lin("attn.proj", {in, out});

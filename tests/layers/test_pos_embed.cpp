@@ -1,5 +1,5 @@
-// LearnedPosEmbed: reference vs finite differences, oneDNN vs reference for ViT- and TNT-shaped tables (plain and
-// blocked src, B = 1), rebuilds, bad input.
+// LearnedPosEmbed: reference vs finite differences, oneDNN vs reference for ViT- and TNT-shaped tables (plain
+// and blocked src, B = 1), rebuilds, bad input.
 #include <catch2/catch.hpp>
 
 #include "models/layers/pos_embed.hpp"
@@ -85,7 +85,8 @@ TEST_CASE("pos_embed rebuilds for a new batch", "[layer][pos_embed]") {
 }
 
 TEST_CASE("pos_embed refuses bad input with its name", "[layer][pos_embed]") {
-  REQUIRE_THROWS_WITH(LearnedPosEmbed("pe", {{2, 5, 4}}), Catch::Contains("pe") && Catch::Contains("[2, 5, 4]"));
+  REQUIRE_THROWS_WITH(LearnedPosEmbed("pe", {{2, 5, 4}}),
+                      Catch::Contains("pe") && Catch::Contains("[2, 5, 4]"));
   REQUIRE_THROWS_WITH(LearnedPosEmbed("pe", {{1}}), Catch::Contains("pe"));
   REQUIRE_THROWS_WITH(LearnedPosEmbed("pe", {{1, 0, 4}}), Catch::Contains("pe"));
   LearnedPosEmbed layer("pe", {{1, 5, 4}});

@@ -1,9 +1,8 @@
 // Softmax over the last axis: reference vs finite differences, oneDNN vs reference (incl. large logits and a
 // non-plain layout), non-zero weighted gradient, bad input.
 #include <algorithm>
-#include <cmath>
-
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "models/layers/softmax.hpp"
 #include "tests/reference/softmax.hpp"

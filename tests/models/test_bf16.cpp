@@ -21,7 +21,6 @@ using namespace vb::test;
 
 namespace {
 
-
 // ||a - b|| / ||b|| (L2 over all elements).
 double rel_l2(const Vec& a, const Vec& b) {
   REQUIRE(a.size() == b.size());
@@ -132,9 +131,10 @@ TEST_CASE("a bf16 model is refused on a CPU without bf16 before any layer is bui
   VB_REQUIRE_NO_BF16();
   ModelConfig c = preset("vit_tiny_patch4_32");
   c.dtype = DType::bf16;
-  REQUIRE_THROWS_WITH(create_model(c), Catch::Contains("vit_tiny_patch4_32: bf16 not available on this CPU: needs "
-                                                       "avx512_core_bf16 or AMX, oneDNN dispatches to " +
-                                                       cpu_isa_string()));
+  REQUIRE_THROWS_WITH(create_model(c),
+                      Catch::Contains("vit_tiny_patch4_32: bf16 not available on this CPU: needs "
+                                      "avx512_core_bf16 or AMX, oneDNN dispatches to " +
+                                      cpu_isa_string()));
 }
 
 TEST_CASE("bf16 models stay close to f32 on the small presets", "[bf16][model]") {
@@ -178,7 +178,8 @@ TEST_CASE("bf16 resnet: eval forward, backward_from a tap with an f32 gradient",
   for (double v : dx) REQUIRE(std::isfinite(v));
 }
 
-// ---- layers -------------------------------------------------------------------------------------------------
+// ---- layers
+// -------------------------------------------------------------------------------------------------
 
 TEST_CASE("linear and conv2d with a bf16 dst write the f32 result rounded to bf16", "[bf16][layer]") {
   VB_REQUIRE_BF16();
@@ -186,7 +187,8 @@ TEST_CASE("linear and conv2d with a bf16 dst write the f32 result rounded to bf1
   // rounded once: within one bf16 half-ulp (2^-9 relative) of the f32 dst, plus f32 accumulation noise.
   const Vec x = round_bf16(random_vec(6 * 20, 1)), w = round_bf16(random_vec(12 * 20, 2));
   Linear f("fc", {20, 12, true, DType::bf16}), h("fc", {20, 12, true, DType::bf16, DType::bf16});
-  for (Linear* l : {&f, &h}) l->weight().value.assign(to_float(w)), l->bias().value.assign(to_float(random_vec(12, 3)));
+  for (Linear* l : {&f, &h})
+    l->weight().value.assign(to_float(w)), l->bias().value.assign(to_float(random_vec(12, 3)));
   const Tensor src = tensor({2, 3, 20}, x);
   const Vec y32 = to_double(f.forward(src, Mode::train));
   const Tensor& y16 = h.forward(src, Mode::train);
@@ -201,7 +203,11 @@ TEST_CASE("linear and conv2d with a bf16 dst write the f32 result rounded to bf1
 
   const Vec xi = round_bf16(random_vec(2 * 3 * 7 * 7, 5)), wc = round_bf16(random_vec(8 * 3 * 3 * 3, 6));
   Conv2d c32("conv", {.in_channels = 3, .out_channels = 8, .kernel = 3, .padding = 1, .dtype = DType::bf16});
-  Conv2d c16("conv", {.in_channels = 3, .out_channels = 8, .kernel = 3, .padding = 1, .dtype = DType::bf16,
+  Conv2d c16("conv", {.in_channels = 3,
+                      .out_channels = 8,
+                      .kernel = 3,
+                      .padding = 1,
+                      .dtype = DType::bf16,
                       .dst_dtype = DType::bf16});
   c32.weight.value.assign(to_float(wc));
   c16.weight.value.assign(to_float(wc));
@@ -244,15 +250,16 @@ TEST_CASE("memory-bound layers configured for bf16 run on bf16 input", "[bf16][l
   dy16.assign(to_float(dy));
   const Tensor& dbn16 = bn16.backward(dy16);
   REQUIRE(dbn16.dtype() == DType::bf16);
-  require_close(to_double(dbn16), to_double(bn32.backward(tensor(shape, dy))), 2e-2, 2e-2, "batchnorm diff_src");
+  require_close(to_double(dbn16), to_double(bn32.backward(tensor(shape, dy))), 2e-2, 2e-2,
+                "batchnorm diff_src");
   require_close(to_double(bn16.weight.grad), to_double(bn32.weight.grad), 1e-2, 1e-2, "batchnorm diff_scale");
 
   ReLU relu32("relu"), relu16("relu", {DType::bf16});
-  require_close(to_double(relu16.forward(x16, Mode::train)), to_double(relu32.forward(x32, Mode::train)), 0, 0,
-                "relu");
+  require_close(to_double(relu16.forward(x16, Mode::train)), to_double(relu32.forward(x32, Mode::train)), 0,
+                0, "relu");
   GELU gelu32("gelu"), gelu16("gelu", {DType::bf16});
-  require_close(to_double(gelu16.forward(x16, Mode::train)), to_double(gelu32.forward(x32, Mode::train)), r, 1e-3,
-                "gelu");
+  require_close(to_double(gelu16.forward(x16, Mode::train)), to_double(gelu32.forward(x32, Mode::train)), r,
+                1e-3, "gelu");
   require_close(to_double(gelu16.backward(dy16)), to_double(gelu32.backward(tensor(shape, dy))), 2 * r, 1e-2,
                 "gelu diff_src");
   MaxPool2d mp32("pool", {.kernel = 3, .stride = 2, .padding = 1}),
@@ -264,7 +271,8 @@ TEST_CASE("memory-bound layers configured for bf16 run on bf16 input", "[bf16][l
   REQUIRE(a16.dtype() == DType::bf16);
   require_close(to_double(a16), to_double(ap32.forward(x32, Mode::train)), r, 1e-3, "avgpool");
   Add add32("add"), add16("add", DType::bf16);
-  require_close(to_double(add16.forward(x16, x32)), to_double(add32.forward(x32, x32)), 0, 0, "add (2x exact)");
+  require_close(to_double(add16.forward(x16, x32)), to_double(add32.forward(x32, x32)), 0, 0,
+                "add (2x exact)");
 
   // Configured for f32 they still refuse bf16, naming the layer.
   REQUIRE_THROWS_WITH(relu32.forward(x16, Mode::train), Catch::Contains("relu") && Catch::Contains("bf16"));
@@ -288,8 +296,10 @@ TEST_CASE("dtype override and the no-bf16 error text", "[bf16][registry]") {
   } else {
     CHECK(dtype_status(DType::bf16) ==
           "not available: needs avx512_core_bf16 or AMX, oneDNN dispatches to " + cpu_isa_string());
-    REQUIRE_THROWS_WITH(require_dtype(DType::bf16, "resnet50"),
-                        "resnet50: bf16 not available on this CPU: needs avx512_core_bf16 or AMX, oneDNN dispatches "
-                        "to " + cpu_isa_string());
+    REQUIRE_THROWS_WITH(
+        require_dtype(DType::bf16, "resnet50"),
+        "resnet50: bf16 not available on this CPU: needs avx512_core_bf16 or AMX, oneDNN dispatches "
+        "to " +
+            cpu_isa_string());
   }
 }

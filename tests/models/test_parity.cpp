@@ -1,10 +1,12 @@
 // Every model family against its PyTorch twin (tests/parity/torch_models.py), driven by the fixture tables
 // below: state_dict keys and shapes, eval and train logits, loss, every parameter gradient and the input
 // gradient after one backward, a 5-step SGD trajectory (and ResNet's BatchNorm running statistics after it);
-// the 224 presets' eval logits with counter-generated weights. A fixture added to tests/fixtures belongs here.
+// the 224 presets' eval logits with counter-generated weights. A fixture added to tests/fixtures belongs
+// here.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "models/layers/cross_entropy.hpp"
@@ -19,7 +21,7 @@ namespace {
 // Tolerances: the fixtures are float64 PyTorch, the models run in f32 on oneDNN's blocked kernels.
 constexpr double kLogitTol = 1e-4;  // logits (per element, floor at 1e-4 of the largest logit)
 constexpr double kLossTol = 1e-5;
-constexpr double kGradTol = 1e-3;   // gradients: more chains of f32 rounding; norm backward cancels
+constexpr double kGradTol = 1e-3;  // gradients: more chains of f32 rounding; norm backward cancels
 
 struct SmallCase {
   const char* fixture;
@@ -27,19 +29,19 @@ struct SmallCase {
   double running_tol;  // BatchNorm running statistics after the SGD steps (ResNet only)
 };
 
-// SGD tolerances. Five lr-0.1 steps on a batch of 4 amplify rounding, so a trajectory is only comparable when it
-// is well-conditioned: make_fixtures.py re-runs each one with 1e-7 relative noise on every conv/linear output and
-// stores how far it moved (sgd_sensitivity_loss / _running); check_small requires each tolerance to be at least
-// 3x that, so a tolerance can never sit inside the reference's own rounding sensitivity. resnet_cifar sits near
-// a ReLU kink (2.6e-4 in running statistics under that noise); resnet_imagenet is 48 px with 3 steps, since at
-// 32 px with 5 (layer4 BatchNorms over 4 values per channel) PyTorch's own float32 run missed its float64 run
-// by 0.019 and oneDNN's AVX2 path failed a 1e-2 tolerance the same way (issue 18, tests/parity/make_fixtures.py).
+// SGD tolerances. Five lr-0.1 steps on a batch of 4 amplify rounding, so a trajectory is only comparable when
+// it is well-conditioned: make_fixtures.py re-runs each one with 1e-7 relative noise on every conv/linear
+// output and stores how far it moved (sgd_sensitivity_loss / _running); check_small requires each tolerance
+// to be at least 3x that, so a tolerance can never sit inside the reference's own rounding sensitivity.
+// resnet_cifar sits near a ReLU kink (2.6e-4 in running statistics under that noise); resnet_imagenet is 48
+// px with 3 steps, since at 32 px with 5 (layer4 BatchNorms over 4 values per channel) PyTorch's own float32
+// run missed its float64 run by 0.019 and oneDNN's AVX2 path failed a 1e-2 tolerance the same way (issue 18,
+// tests/parity/make_fixtures.py).
 const SmallCase kSmall[] = {
-    {"resnet_cifar", 1e-4, 1e-3},       {"resnet_imagenet", 1e-4, 1e-3},
-    {"vit_pos_none", 1e-4, 0},          {"vit_pos_learned_1d", 1e-4, 0},
-    {"vit_pos_learned_2d", 1e-4, 0},    {"vit_pos_sincos_2d", 1e-4, 0},
-    {"tnt_pos_none", 1e-4, 0},          {"tnt_pos_inner", 1e-4, 0},
-    {"tnt_pos_outer", 1e-4, 0},         {"tnt_pos_both", 1e-4, 0},
+    {"resnet_cifar", 1e-4, 1e-3},    {"resnet_imagenet", 1e-4, 1e-3}, {"vit_pos_none", 1e-4, 0},
+    {"vit_pos_learned_1d", 1e-4, 0}, {"vit_pos_learned_2d", 1e-4, 0}, {"vit_pos_sincos_2d", 1e-4, 0},
+    {"tnt_pos_none", 1e-4, 0},       {"tnt_pos_inner", 1e-4, 0},      {"tnt_pos_outer", 1e-4, 0},
+    {"tnt_pos_both", 1e-4, 0},
 };
 
 // The 224 presets; vit_base (about 3 s) is in the slow tier.
@@ -52,7 +54,8 @@ void report(const Vec& actual, const Vec& expected, const std::string& what) {
   if (!std::getenv("VITBENCH_PARITY_REPORT") || actual.size() != expected.size()) return;
   double err = 0;
   for (size_t i = 0; i < actual.size(); ++i) err = std::max(err, std::abs(actual[i] - expected[i]));
-  fmt::print("parity {:<56} max|err|/max|expected| = {:.2e}\n", what, err / std::max(max_abs(expected), 1e-300));
+  fmt::print("parity {:<56} max|err|/max|expected| = {:.2e}\n", what,
+             err / std::max(max_abs(expected), 1e-300));
 }
 
 // Reports, then checks with require_close_scaled.
@@ -92,7 +95,8 @@ void check_small(const SmallCase& c) {
   const auto labels = fx.read_int("labels");
   CrossEntropy ce("loss", {model->config().num_classes, static_cast<float>(fx.number("label_smoothing"))});
 
-  compare(to_double(model->infer(x)), fx.read("logits_eval"), kLogitTol, name + " logits_infer (Model::infer)");
+  compare(to_double(model->infer(x)), fx.read("logits_eval"), kLogitTol,
+          name + " logits_infer (Model::infer)");
   compare(to_double(model->forward(x, Mode::eval)), fx.read("logits_eval"), kLogitTol, name + " logits_eval");
   const Tensor& logits = model->forward(x, Mode::train);
   compare(to_double(logits), fx.read("logits_train"), kLogitTol, name + " logits_train");
@@ -130,7 +134,8 @@ void check_small(const SmallCase& c) {
   require_close(losses, expected, c.sgd_rtol, 0, name + " sgd_losses");
   CHECK(losses.back() < losses.front());
   for (const StateEntry& e : model->state()) {
-    if (e.buffer) compare(to_double(*e.buffer), fx.read("running_after/" + e.key), c.running_tol, name + " " + e.key);
+    if (e.buffer)
+      compare(to_double(*e.buffer), fx.read("running_after/" + e.key), c.running_tol, name + " " + e.key);
     if (e.counter) CHECK(*e.counter == static_cast<int64_t>(expected.size()));  // num_batches_tracked
   }
 }
@@ -143,19 +148,26 @@ void check_224(const std::string& name) {
   const Tensor x = fx.input();  // counter-generated, checked against the file's input_head and input_sum
   REQUIRE(x.shape() == Dims{1, 3, 224, 224});
   compare(to_double(model->forward(x, Mode::eval)), fx.read("logits_eval"), kLogitTol, name + " logits_eval");
-  compare(to_double(model->infer(x)), fx.read("logits_eval"), kLogitTol, name + " logits_infer (Model::infer)");
+  compare(to_double(model->infer(x)), fx.read("logits_eval"), kLogitTol,
+          name + " logits_infer (Model::infer)");
 }
 
 }  // namespace
 
 TEST_CASE("every family matches PyTorch on the small fixtures: logits, loss, grads, SGD", "[model][parity]") {
-  for (const SmallCase& c : kSmall) DYNAMIC_SECTION(c.fixture) { check_small(c); }
+  for (const SmallCase& c : kSmall) DYNAMIC_SECTION(c.fixture) {
+      check_small(c);
+    }
 }
 
 TEST_CASE("the 224 presets match PyTorch's eval logits", "[model][parity]") {
-  for (const char* name : k224Fast) DYNAMIC_SECTION(name) { check_224(name); }
+  for (const char* name : k224Fast) DYNAMIC_SECTION(name) {
+      check_224(name);
+    }
 }
 
 TEST_CASE("the 224 presets match PyTorch's eval logits (large)", "[model][parity][slow]") {
-  for (const char* name : k224Slow) DYNAMIC_SECTION(name) { check_224(name); }
+  for (const char* name : k224Slow) DYNAMIC_SECTION(name) {
+      check_224(name);
+    }
 }

@@ -2,14 +2,14 @@
 // recorded here (REFERENCE.md for the 224 presets), so a preset added or changed without updating this table
 // fails; every preset builds, runs forward and backward, and every parameter gets a finite gradient; its
 // geometry names its taps; overrides and unknown names.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
 
 #include "models/config.hpp"
-#include "models/cost.hpp"
 #include "models/config_fields.hpp"
+#include "models/cost.hpp"
 #include "models/model.hpp"
 #include "tests/support/check.hpp"
 #include "tests/support/counter_weights.hpp"
@@ -44,8 +44,10 @@ TEST_CASE("every preset has a recorded parameter count and the cost table matche
 
 TEST_CASE("MACs of the 224 presets match the papers (multiply-adds, one image)", "[registry]") {
   // TNT paper Table 4: ResNet-50 4.1G, DeiT-S 4.6G, TNT-S 5.2G; DeiT-B / ViT-B/16 17.6G; DeiT-Ti 1.3G.
-  const std::map<std::string, double> gmacs{{"resnet50", 4.1}, {"vit_small_patch16_224", 4.6},
-                                            {"tnt_s_patch16_224", 5.2}, {"vit_base_patch16_224", 17.6},
+  const std::map<std::string, double> gmacs{{"resnet50", 4.1},
+                                            {"vit_small_patch16_224", 4.6},
+                                            {"tnt_s_patch16_224", 5.2},
+                                            {"vit_base_patch16_224", 17.6},
                                             {"vit_tiny_patch16_224", 1.3}};
   for (const auto& [name, g] : gmacs) {
     INFO(name);
@@ -62,12 +64,14 @@ TEST_CASE("overrides change fields and reject bad input clearly", "[registry]") 
   ModelConfig r = preset("resnet50");
   apply_override(r, "layers=1,2,1,1");
   CHECK(r.layers == std::array<int64_t, 4>{1, 2, 1, 1});
-  CHECK_THROWS_WITH(apply_override(c, "pos_embed=3d"), Catch::Contains("learned_1d") && Catch::Contains("3d"));
+  CHECK_THROWS_WITH(apply_override(c, "pos_embed=3d"),
+                    Catch::Contains("learned_1d") && Catch::Contains("3d"));
   CHECK_THROWS_WITH(apply_override(c, "depht=3"), Catch::Contains("unknown field 'depht'"));
   CHECK_THROWS_WITH(apply_override(c, "depth=-1"), Catch::Contains("positive integer"));
   CHECK_THROWS_WITH(apply_override(c, "depth"), Catch::Contains("field=value"));
   CHECK_THROWS_WITH(apply_override(r, "layers=1,2"), Catch::Contains("4 stage depths"));
-  CHECK_THROWS_WITH(preset("vit_huge"), Catch::Contains("unknown model 'vit_huge'") && Catch::Contains("resnet50"));
+  CHECK_THROWS_WITH(preset("vit_huge"),
+                    Catch::Contains("unknown model 'vit_huge'") && Catch::Contains("resnet50"));
 }
 
 TEST_CASE("every preset builds a model whose state has the recorded parameter count", "[registry][model]") {
@@ -78,14 +82,17 @@ TEST_CASE("every preset builds a model whose state has the recorded parameter co
 }
 
 // Counter weights (no zero-initialised head or gamma that would stop the gradient), one train-mode forward of
-// a random batch, a random upstream gradient, one backward: every logit finite, the geometry matching the taps
-// and attention layers, every parameter's gradient finite and not identically zero. Batch 2; the 224 presets at
-// 32 px (2x2 patches; ResNet-50's last BatchNorms normalise 2 values per channel, enough for a gradient).
-TEST_CASE("every preset runs forward and backward, and every parameter gets a finite gradient", "[registry][model]") {
+// a random batch, a random upstream gradient, one backward: every logit finite, the geometry matching the
+// taps and attention layers, every parameter's gradient finite and not identically zero. Batch 2; the 224
+// presets at 32 px (2x2 patches; ResNet-50's last BatchNorms normalise 2 values per channel, enough for a
+// gradient).
+TEST_CASE("every preset runs forward and backward, and every parameter gets a finite gradient",
+          "[registry][model]") {
   for (const auto& name : preset_names()) {
     INFO(name);
     ModelConfig cfg = preset(name);
-    cfg.img_size = std::min<int64_t>(cfg.img_size, 32);  // every width, depth and head of the preset, 50x less compute
+    cfg.img_size =
+        std::min<int64_t>(cfg.img_size, 32);  // every width, depth and head of the preset, 50x less compute
     auto model = create_model(cfg);
     for (StateEntry& e : model->state()) {
       const Dims shape = e.shape();
@@ -106,7 +113,8 @@ TEST_CASE("every preset runs forward and backward, and every parameter gets a fi
     REQUIRE(info.attention.size() == probs.size());
     for (size_t a = 0; a < probs.size(); ++a) {
       CHECK(info.attention[a].name == probs[a].first);
-      CHECK(probs[a].second->dim(2) == info.attention[a].prefix + info.attention[a].side * info.attention[a].side);
+      CHECK(probs[a].second->dim(2) ==
+            info.attention[a].prefix + info.attention[a].side * info.attention[a].side);
     }
     model->backward(test::tensor({B, cfg.num_classes}, test::random_vec(B * cfg.num_classes, 12)));
     for (Param* p : model->params()) {
@@ -119,9 +127,10 @@ TEST_CASE("every preset runs forward and backward, and every parameter gets a fi
   }
 }
 
-// Model::pos_tables() is what a checkpoint trained at another grid gets resampled by: each declared table is a
-// parameter of the model shaped as its geometry says, and every learned table is declared (ViT learned_1d: 1,
-// learned_2d: pos_embed_x and _y; TNT tnt_pos both: patch_pos and pixel_pos). Small presets, every ViT option.
+// Model::pos_tables() is what a checkpoint trained at another grid gets resampled by: each declared table is
+// a parameter of the model shaped as its geometry says, and every learned table is declared (ViT learned_1d:
+// 1, learned_2d: pos_embed_x and _y; TNT tnt_pos both: patch_pos and pixel_pos). Small presets, every ViT
+// option.
 TEST_CASE("every learned position table is declared with its geometry", "[registry][model]") {
   for (const auto& name : preset_names()) {
     const ModelConfig base = preset(name);
@@ -143,11 +152,13 @@ TEST_CASE("every learned position table is declared with its geometry", "[regist
       size_t expected = 0;
       if (cfg.family == Family::vit)
         expected = cfg.pos_embed == PosEmbed::learned_1d ? 1 : cfg.pos_embed == PosEmbed::learned_2d ? 2 : 0;
-      if (cfg.family == Family::tnt) expected = cfg.tnt_pos == TntPos::both ? 2 : cfg.tnt_pos == TntPos::none ? 0 : 1;
+      if (cfg.family == Family::tnt)
+        expected = cfg.tnt_pos == TntPos::both ? 2 : cfg.tnt_pos == TntPos::none ? 0 : 1;
       CHECK(tables.size() == expected);
       for (const PosTable& t : tables) {
         INFO(t.key);
-        const auto it = std::find_if(state.begin(), state.end(), [&](const StateEntry& e) { return e.key == t.key; });
+        const auto it =
+            std::find_if(state.begin(), state.end(), [&](const StateEntry& e) { return e.key == t.key; });
         REQUIRE(it != state.end());
         REQUIRE(it->param != nullptr);
         const Dims s = it->shape();
@@ -172,5 +183,6 @@ TEST_CASE("the JSON of every preset reads back into the same config", "[registry
     apply_json(back, j);
     CHECK(to_json(back) == j);
   }
-  CHECK_THROWS_WITH(config_field("depht"), Catch::Contains("unknown field 'depht'") && Catch::Contains("embed_dim"));
+  CHECK_THROWS_WITH(config_field("depht"),
+                    Catch::Contains("unknown field 'depht'") && Catch::Contains("embed_dim"));
 }

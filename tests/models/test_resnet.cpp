@@ -6,8 +6,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "models/layers/cross_entropy.hpp"
 #include "models/families/resnet/resnet.hpp"
+#include "models/layers/cross_entropy.hpp"
 #include "tests/support/check.hpp"
 #include "tests/support/fixture.hpp"
 
@@ -28,7 +28,9 @@ Tensor first_images(const Tensor& x, int64_t n) {  // x is (B, C, H, W) plain ->
   return Tensor::from(shape, std::vector<float>(v.begin(), v.begin() + product(shape)));
 }
 
-Vec first_rows(const Vec& v, size_t rows, size_t cols) { return Vec(v.begin(), v.begin() + rows * cols); }
+Vec first_rows(const Vec& v, size_t rows, size_t cols) {
+  return Vec(v.begin(), v.begin() + rows * cols);
+}
 
 ModelConfig tiny(int64_t width, Stem stem, int64_t img) {
   ModelConfig c = preset("resnet50_32");
@@ -53,8 +55,10 @@ TEST_CASE("resnet taps: names, shapes, and backward_from equals finite differenc
   b->forward(imagenet.input(), Mode::train);
   CHECK(a->taps() == std::vector<std::string>{"conv1", "layer1.0", "layer2.0", "layer3.0", "layer4.0"});
   CHECK(b->taps() == std::vector<std::string>{"maxpool", "layer1.0", "layer2.0", "layer3.0", "layer4.0"});
-  const std::vector<Dims> a_shapes{{4, 4, 16, 16}, {4, 16, 16, 16}, {4, 32, 8, 8}, {4, 64, 4, 4}, {4, 128, 2, 2}};
-  const std::vector<Dims> b_shapes{{4, 4, 12, 12}, {4, 16, 12, 12}, {4, 32, 6, 6}, {4, 64, 3, 3}, {4, 128, 2, 2}};
+  const std::vector<Dims> a_shapes{
+      {4, 4, 16, 16}, {4, 16, 16, 16}, {4, 32, 8, 8}, {4, 64, 4, 4}, {4, 128, 2, 2}};
+  const std::vector<Dims> b_shapes{
+      {4, 4, 12, 12}, {4, 16, 12, 12}, {4, 32, 6, 6}, {4, 64, 3, 3}, {4, 128, 2, 2}};
   for (size_t i = 0; i < 5; ++i) {
     CHECK(a->tap(i).shape() == a_shapes[i]);
     CHECK(b->tap(i).shape() == b_shapes[i]);
@@ -175,8 +179,8 @@ TEST_CASE("resnet rebuilds for another batch size and stays right", "[model][res
   const Tensor x = f.input();  // (4, 3, 48, 48)
   const Vec eval_expected = f.read("logits_eval");
   const double atol = 1e-4 * 10;  // logits are O(1..10) here
-  require_close(to_double(model->forward(first_images(x, 2), Mode::eval)), first_rows(eval_expected, 2, 10), 1e-4,
-                atol, "eval batch 2");
+  require_close(to_double(model->forward(first_images(x, 2), Mode::eval)), first_rows(eval_expected, 2, 10),
+                1e-4, atol, "eval batch 2");
   require_close(to_double(model->forward(x, Mode::eval)), eval_expected, 1e-4, atol, "eval batch 4");
   // A train forward + backward at batch 3 in between, then the batch-4 gradient pass still matches.
   model->forward(first_images(x, 3), Mode::train);
@@ -186,7 +190,8 @@ TEST_CASE("resnet rebuilds for another batch size and stays right", "[model][res
   const Tensor& logits = model->forward(x, Mode::train);
   require_close(to_double(logits), f.read("logits_train"), 1e-4, atol, "train batch 4");
   loss_fn.forward(logits, f.read_int("labels"));
-  require_close_scaled(to_double(model->backward(loss_fn.backward())), f.read("grad_input"), 1e-3, "grad_input batch 4");
+  require_close_scaled(to_double(model->backward(loss_fn.backward())), f.read("grad_input"), 1e-3,
+                       "grad_input batch 4");
 }
 
 TEST_CASE("resnet init is torchvision's and deterministic in the seed", "[model][resnet]") {
@@ -226,4 +231,3 @@ TEST_CASE("resnet init is torchvision's and deterministic in the seed", "[model]
   c.init(8);
   CHECK(c.state()[0].param->value.to_vector() != sa[0].param->value.to_vector());
 }
-

@@ -1,7 +1,7 @@
 // ResNet's fused inference graph (models/families/resnet/fused_inference.hpp) against the layer-by-layer
-// Mode::eval forward: BatchNorm folded with non-trivial running statistics, both stems, identity and downsample
-// shortcuts, a batch-size change, weights changed between calls (never stale), and bf16 where the CPU has it.
-// The parity fixtures check infer() against PyTorch too (test_parity.cpp).
+// Mode::eval forward: BatchNorm folded with non-trivial running statistics, both stems, identity and
+// downsample shortcuts, a batch-size change, weights changed between calls (never stale), and bf16 where the
+// CPU has it. The parity fixtures check infer() against PyTorch too (test_parity.cpp).
 #include <catch2/catch.hpp>
 
 #include "models/core/cpu.hpp"
@@ -18,7 +18,8 @@ namespace {
 void randomize(Model& m, uint64_t seed) {
   m.init(seed);
   for (auto& e : m.state()) {
-    const bool norm = e.key.find("bn") != std::string::npos || e.key.find("downsample.1") != std::string::npos;
+    const bool norm =
+        e.key.find("bn") != std::string::npos || e.key.find("downsample.1") != std::string::npos;
     if (!norm || e.counter) continue;
     Tensor& t = e.param ? e.param->value : *e.buffer;
     const auto n = static_cast<size_t>(t.numel());
@@ -39,33 +40,35 @@ ModelConfig config(const std::string& name, const std::vector<std::string>& over
 TEST_CASE("fused resnet inference equals the eval forward (cifar and imagenet stems, both shortcuts)",
           "[model][resnet]") {
   const std::vector<std::pair<ModelConfig, int64_t>> cases = {
-      {config("resnet50_w16_32", {"layers=1,2,1,1"}), 32},    // cifar stem, 3x3 conv, no maxpool
+      {config("resnet50_w16_32", {"layers=1,2,1,1"}), 32},           // cifar stem, 3x3 conv, no maxpool
       {config("resnet50", {"base_width=8", "layers=2,1,2,1"}), 64},  // imagenet stem, 7x7/2 + maxpool
   };
   for (const auto& [cfg, img] : cases) DYNAMIC_SECTION(cfg.name) {
-    auto m = create_model(cfg);
-    randomize(*m, 7);
-    for (int64_t batch : {2, 3}) {  // the graph is rebuilt for a new batch size
-      const Tensor x = tensor({batch, 3, img, img}, random_vec(batch * 3 * img * img, 11 + batch));
+      auto m = create_model(cfg);
+      randomize(*m, 7);
+      for (int64_t batch : {2, 3}) {  // the graph is rebuilt for a new batch size
+        const Tensor x = tensor({batch, 3, img, img}, random_vec(batch * 3 * img * img, 11 + batch));
+        const Vec eval = to_double(m->forward(x, Mode::eval));
+        require_close_scaled(to_double(m->infer(x)), eval, 2e-5, cfg.name + " infer vs eval");
+      }
+      // New weights and statistics between two calls: infer() reads them, it does not keep the first fold.
+      randomize(*m, 99);
+      const Tensor x = tensor({2, 3, img, img}, random_vec(2 * 3 * img * img, 5));
       const Vec eval = to_double(m->forward(x, Mode::eval));
-      require_close_scaled(to_double(m->infer(x)), eval, 2e-5, cfg.name + " infer vs eval");
+      require_close_scaled(to_double(m->infer(x)), eval, 2e-5, cfg.name + " infer after new weights");
     }
-    // New weights and statistics between two calls: infer() reads them, it does not keep the first fold.
-    randomize(*m, 99);
-    const Tensor x = tensor({2, 3, img, img}, random_vec(2 * 3 * img * img, 5));
-    const Vec eval = to_double(m->forward(x, Mode::eval));
-    require_close_scaled(to_double(m->infer(x)), eval, 2e-5, cfg.name + " infer after new weights");
-  }
 }
 
-TEST_CASE("fused resnet inference in bf16 stays within bf16 rounding of the eval forward", "[model][resnet][bf16]") {
+TEST_CASE("fused resnet inference in bf16 stays within bf16 rounding of the eval forward",
+          "[model][resnet][bf16]") {
   if (!dtype_available(DType::bf16)) return skip("this CPU has no bf16 (docs/portability.md)");
   auto m = create_model(config("resnet50_w16_32", {"layers=1,1,1,1"}, DType::bf16));
   randomize(*m, 3);
   const Tensor x = tensor({2, 3, 32, 32}, random_vec(2 * 3 * 32 * 32, 4));
   const Vec eval = to_double(m->forward(x, Mode::eval)), fused = to_double(m->infer(x));
   double num = 0, den = 0;
-  for (size_t i = 0; i < eval.size(); ++i) num += (fused[i] - eval[i]) * (fused[i] - eval[i]), den += eval[i] * eval[i];
+  for (size_t i = 0; i < eval.size(); ++i)
+    num += (fused[i] - eval[i]) * (fused[i] - eval[i]), den += eval[i] * eval[i];
   CHECK(std::sqrt(num / den) < 3e-2);  // bf16 has 8 bits of mantissa; both paths round feature maps to bf16
 }
 

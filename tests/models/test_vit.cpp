@@ -93,8 +93,7 @@ TEST_CASE("vit runs two batch sizes", "[model][vit]") {
   const Fixture fx("vit_pos_learned_1d");
   auto model = create_model(fx.config());
   set_counter_weights(*model);
-  const Vec in = to_double(fx.input()), eval = fx.read("logits_eval"),
-            train = fx.read("logits_train");
+  const Vec in = to_double(fx.input()), eval = fx.read("logits_eval"), train = fx.read("logits_train");
   const int64_t classes = model->config().num_classes, per_image = 3 * 16 * 16;
   require_close(to_double(model->forward(tensor({4, 3, 16, 16}, in), Mode::eval)), eval, 1e-4, 1e-5,
                 "batch 4");

@@ -1,6 +1,6 @@
-// The C++ counter-based weight generator (tests/support/counter_weights.hpp) against the values its Python twin
-// wrote into tests/fixtures/counter_weights.h5: the parity fixtures store no weights, so both languages must
-// produce the same bits for every state_dict entry.
+// The C++ counter-based weight generator (tests/support/counter_weights.hpp) against the values its Python
+// twin wrote into tests/fixtures/counter_weights.h5: the parity fixtures store no weights, so both languages
+// must produce the same bits for every state_dict entry.
 #include <H5Cpp.h>
 
 #include <catch2/catch.hpp>
@@ -63,7 +63,8 @@ TEST_CASE("counter weights are bit-identical to the Python generator", "[parity]
     size_t mismatches = 0, first = 0;
     for (size_t i = 0; i < actual.size(); ++i)
       if (actual[i] != expected.values[i] && mismatches++ == 0) first = i;
-    INFO("first mismatch at " << first << ": C++ " << actual[first] << " vs Python " << expected.values[first]);
+    INFO("first mismatch at " << first << ": C++ " << actual[first] << " vs Python "
+                              << expected.values[first]);
     CHECK(mismatches == 0);
     // A different seed must give different values (the seed is really used).
     CHECK(vb::test::counter_weights(seed + 1, key, expected.shape) != actual);

@@ -26,7 +26,8 @@ inline void layernorm_forward(double* y, double* mean, double* rstd, const doubl
 
 // Writes dx (M, C), dw (C), db (C) from dy (M, C), x (M, C), w (C), mean and rstd (M) saved by forward.
 inline void layernorm_backward(double* dx, double* dw, double* db, const double* dy, const double* x,
-                               const double* w, const double* mean, const double* rstd, int64_t M, int64_t C) {
+                               const double* w, const double* mean, const double* rstd, int64_t M,
+                               int64_t C) {
   for (int64_t c = 0; c < C; ++c) dw[c] = db[c] = 0;
   for (int64_t m = 0; m < M; ++m) {
     const double* xm = x + m * C;

@@ -1,8 +1,9 @@
-// Soak of the data loader's background prefetch thread, built by the `tsan` preset (ThreadSanitizer) and run by
-// scripts/tsan_soak.sh: loader_soak <seconds>. Synthetic data; every pattern the trainer uses - whole epochs,
-// resuming at a step, restarting an epoch while the worker is mid-batch, destroying a loader mid-epoch,
-// prefetch depths 1-3, mixup/cutmix - and every batch compared with the same batch prepared without the thread
-// (prefetch 0), so a race shows up as a TSan report or as different bytes. Exit 0 when clean.
+// Soak of the data loader's background prefetch thread, built by the `tsan` preset (ThreadSanitizer) and run
+// by scripts/tsan_soak.sh: loader_soak <seconds>. Synthetic data; every pattern the trainer uses - whole
+// epochs, resuming at a step, restarting an epoch while the worker is mid-batch, destroying a loader
+// mid-epoch, prefetch depths 1-3, mixup/cutmix - and every batch compared with the same batch prepared
+// without the thread (prefetch 0), so a race shows up as a TSan report or as different bytes. Exit 0 when
+// clean.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,8 +17,8 @@ using namespace vb::data;
 namespace {
 
 bool same(const Batch& a, const Batch& b) {
-  return a.epoch == b.epoch && a.step == b.step && a.size == b.size && a.images == b.images && a.labels == b.labels &&
-         a.indices == b.indices && a.targets == b.targets;
+  return a.epoch == b.epoch && a.step == b.step && a.size == b.size && a.images == b.images &&
+         a.labels == b.labels && a.indices == b.indices && a.targets == b.targets;
 }
 
 }  // namespace
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
     ++round;  // the loader is destroyed mid-epoch, its worker still producing
   }
   std::printf("loader soak: %lld rounds, %lld batches checked against prefetch 0, %lld mismatches\n",
-              static_cast<long long>(round), static_cast<long long>(batches), static_cast<long long>(mismatches));
+              static_cast<long long>(round), static_cast<long long>(batches),
+              static_cast<long long>(mismatches));
   return mismatches == 0 && batches > 0 ? 0 : 1;
 }

@@ -5,15 +5,15 @@
 //   3. oneDNN backward == reference backward (per-layer tolerance).
 #pragma once
 
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
-#include <fmt/format.h>
 
 #include "models/core/cpu.hpp"
 #include "models/core/rng.hpp"
@@ -23,27 +23,29 @@ namespace vb::test {
 
 // Skipped, not passed: a test that needs what this CPU lacks prints this marker with the reason and returns.
 // CTest's SKIP_REGULAR_EXPRESSION (CMakeLists.txt) reports the test as skipped; the summary lists it.
-inline void skip(const std::string& reason) { fmt::print("VITBENCH_SKIP: {}\n", reason); }
+inline void skip(const std::string& reason) {
+  fmt::print("VITBENCH_SKIP: {}\n", reason);
+}
 
 }  // namespace vb::test
 
 // At the top of a TEST_CASE that computes in bf16: skipped on a CPU without bf16 (docs/portability.md).
-#define VB_REQUIRE_BF16()                                                                     \
-  do {                                                                                        \
-    if (!::vb::bf16_supported()) {                                                            \
-      ::vb::test::skip(fmt::format("bf16 {}", ::vb::dtype_status(::vb::DType::bf16)));        \
-      return;                                                                                 \
-    }                                                                                         \
+#define VB_REQUIRE_BF16()                                                              \
+  do {                                                                                 \
+    if (!::vb::bf16_supported()) {                                                     \
+      ::vb::test::skip(fmt::format("bf16 {}", ::vb::dtype_status(::vb::DType::bf16))); \
+      return;                                                                          \
+    }                                                                                  \
   } while (0)
 
 // At the top of a TEST_CASE that checks bf16's refusal: skipped where bf16 is available (CI's capped run
 // under ONEDNN_MAX_CPU_ISA=AVX2 takes it on every machine).
-#define VB_REQUIRE_NO_BF16()                                                                  \
-  do {                                                                                        \
-    if (::vb::bf16_supported()) {                                                             \
+#define VB_REQUIRE_NO_BF16()                                                                     \
+  do {                                                                                           \
+    if (::vb::bf16_supported()) {                                                                \
       ::vb::test::skip("this CPU has bf16; the refusal is tested with ONEDNN_MAX_CPU_ISA=AVX2"); \
-      return;                                                                                 \
-    }                                                                                         \
+      return;                                                                                    \
+    }                                                                                            \
   } while (0)
 
 namespace vb::test {
@@ -72,10 +74,18 @@ inline Vec random_vec(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0
   return v;
 }
 
-inline std::vector<float> to_float(const Vec& v) { return {v.begin(), v.end()}; }
-inline Vec to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-inline Vec to_double(const Tensor& t) { return to_double(t.to_vector()); }
-inline Tensor tensor(const Dims& shape, const Vec& v) { return Tensor::from(shape, to_float(v)); }
+inline std::vector<float> to_float(const Vec& v) {
+  return {v.begin(), v.end()};
+}
+inline Vec to_double(const std::vector<float>& v) {
+  return {v.begin(), v.end()};
+}
+inline Vec to_double(const Tensor& t) {
+  return to_double(t.to_vector());
+}
+inline Tensor tensor(const Dims& shape, const Vec& v) {
+  return Tensor::from(shape, to_float(v));
+}
 
 // loss = sum_i w_i * y_i with random w: its gradient dL/dy = w is what the backward passes receive.
 inline double weighted_sum(const Vec& y, const Vec& w) {
@@ -125,9 +135,10 @@ inline double max_abs(const Vec& v) {
   return m;
 }
 
-// |a_i - e_i| <= tol * (|e_i| + max|e|): relative per element with an absolute floor at tol times the tensor's
-// largest magnitude (a gradient's small entries carry the rounding error of its large ones).
-inline void require_close_scaled(const Vec& actual, const Vec& expected, double tol, const std::string& what) {
+// |a_i - e_i| <= tol * (|e_i| + max|e|): relative per element with an absolute floor at tol times the
+// tensor's largest magnitude (a gradient's small entries carry the rounding error of its large ones).
+inline void require_close_scaled(const Vec& actual, const Vec& expected, double tol,
+                                 const std::string& what) {
   require_close(actual, expected, tol, tol * max_abs(expected), what);
 }
 
@@ -135,7 +146,8 @@ inline void require_close_scaled(const Vec& actual, const Vec& expected, double 
 // `loss(x)` runs the reference forward and returns weighted_sum(y, w); `analytic` is the reference's dL/dx.
 inline void require_gradient_matches_fd(const std::function<double(const Vec&)>& loss, const Vec& x,
                                         const Vec& analytic, const std::string& what, double tol = 1e-6) {
-  require_close(analytic, finite_diff(loss, x), tol, tol, what + " (reference backward vs finite differences)");
+  require_close(analytic, finite_diff(loss, x), tol, tol,
+                what + " (reference backward vs finite differences)");
 }
 
 }  // namespace vb::test

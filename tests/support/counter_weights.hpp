@@ -36,10 +36,12 @@ inline uint64_t counter_key_seed(uint64_t seed, std::string_view key) {
 }
 
 // The values of state_dict entry `key` with `shape`, row-major.
-inline std::vector<float> counter_weights(uint64_t seed, std::string_view key, const std::vector<int64_t>& shape) {
+inline std::vector<float> counter_weights(uint64_t seed, std::string_view key,
+                                          const std::vector<int64_t>& shape) {
   int64_t n = 1;  // a rank-0 shape holds one value
   for (int64_t d : shape) {
-    if (d <= 0) throw std::invalid_argument("counter_weights: non-positive dimension for " + std::string(key));
+    if (d <= 0)
+      throw std::invalid_argument("counter_weights: non-positive dimension for " + std::string(key));
     n *= d;
   }
   std::vector<float> v(static_cast<size_t>(n));

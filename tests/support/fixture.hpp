@@ -5,15 +5,13 @@
 #include <H5Cpp.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "models/config_fields.hpp"
-
 #include "models/config.hpp"
+#include "models/config_fields.hpp"
 #include "models/core/rng.hpp"
 #include "models/model.hpp"
 #include "tests/support/counter_weights.hpp"
@@ -82,8 +80,8 @@ class Fixture {
   }
 
   // The input batch: the stored dataset `input`, or, where the file only describes it (attribute input_shape,
-  // datasets input_head and input_sum: the 224 cases and resnet_imagenet), the counter-generated input, checked
-  // against that description first.
+  // datasets input_head and input_sum: the 224 cases and resnet_imagenet), the counter-generated input,
+  // checked against that description first.
   Tensor input() const {
     if (has("input")) return tensor("input");
     auto a = file_.openGroup("/").openAttribute("input_shape");

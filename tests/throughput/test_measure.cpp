@@ -65,8 +65,8 @@ TEST_CASE("a throughput measurement: samples, phases, GFLOP/s from the cost tabl
     CHECK(m.params > 0);
 
     const nlohmann::json j = json_line(m);
-    for (const char* key : {"model", "mode", "dtype", "batch", "threads", "images_per_s", "p10", "p90", "gflops",
-                            "peak_fraction"})
+    for (const char* key : {"model", "mode", "dtype", "batch", "threads", "images_per_s", "p10", "p90",
+                            "gflops", "peak_fraction"})
       CHECK(j.contains(key));
     CHECK(j["model"] == "vit_tiny_patch4_32");
     CHECK(j["mode"] == (train ? "train" : "infer"));

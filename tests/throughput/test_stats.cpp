@@ -2,9 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "harness/throughput/memory.hpp"
-#include "models/core/cpu.hpp"
 #include "harness/throughput/stats.hpp"
 #include "harness/throughput/throughput.hpp"
+#include "models/core/cpu.hpp"
 
 using namespace vb;
 using Catch::Matchers::Contains;
@@ -30,7 +30,7 @@ TEST_CASE("memory estimate: fixed + per image from two probes, and a batch that 
   CHECK(e.per_image_bytes == 100);
   CHECK(e.fixed_bytes == 100);
   CHECK(e.bytes(10) == 1100);
-  CHECK_NOTHROW(check_fits(e, 8, 1000, "m"));   // 900 <= 0.9 x 1000
+  CHECK_NOTHROW(check_fits(e, 8, 1000, "m"));      // 900 <= 0.9 x 1000
   CHECK_NOTHROW(check_fits(e, 1000000, -1, "m"));  // MemAvailable unknown: nothing to check against
   CHECK_THROWS_WITH(check_fits(e, 9, 1000, "vit train f32"), Contains("vit train f32 batch 9 would not fit"));
   try {

@@ -1,7 +1,6 @@
-// Every experiment preset (experiments/*.json) is valid: known settings of the right types, a registered model,
-// and overrides the model accepts. A broken preset fails here rather than minutes into a run.
+// Every experiment preset (experiments/*.json) is valid: known settings of the right types, a registered
+// model, and overrides the model accepts. A broken preset fails here rather than minutes into a run.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 
@@ -26,8 +25,9 @@ TEST_CASE("every experiment preset parses and names a registered model", "[train
 }
 
 TEST_CASE("a bad preset is refused naming the setting", "[train][experiments]") {
-  REQUIRE_THROWS_WITH(train::TrainConfig::from_json(nlohmann::json::parse(R"({"model": "resnet50", "lr": "fast"})")),
-                      Catch::Contains("'lr'"));
+  REQUIRE_THROWS_WITH(
+      train::TrainConfig::from_json(nlohmann::json::parse(R"({"model": "resnet50", "lr": "fast"})")),
+      Catch::Contains("'lr'"));
 }
 
 }  // namespace vb::test

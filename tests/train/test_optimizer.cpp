@@ -1,6 +1,6 @@
-// Optimizers against PyTorch (tests/fixtures/optimizers.h5, written by tests/parity/make_optimizer_fixture.py):
-// the same initial tensors, gradients and learning rates, compared after every step. Plus the schedule and
-// gradient clipping helpers.
+// Optimizers against PyTorch (tests/fixtures/optimizers.h5, written by
+// tests/parity/make_optimizer_fixture.py): the same initial tensors, gradients and learning rates, compared
+// after every step. Plus the schedule and gradient clipping helpers.
 #include <catch2/catch.hpp>
 
 #include "harness/h5read.hpp"
@@ -76,19 +76,23 @@ TEST_CASE("optimizer state round-trips and resuming from it continues identicall
 
 TEST_CASE("optimizer settings are checked", "[train][optimizer]") {
   TwoParams p;
-  REQUIRE_THROWS_WITH(parse_enum<train::OptimizerKind>("optimizer", "adam"), "optimizer: unknown optimizer 'adam'; known: adamw, sgd");
-  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.kind = train::OptimizerKind::sgd, .momentum = 1.5}), Catch::Contains("momentum"));
-  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.kind = train::OptimizerKind::sgd, .weight_decay = -1}), Catch::Contains("weight_decay"));
+  REQUIRE_THROWS_WITH(parse_enum<train::OptimizerKind>("optimizer", "adam"),
+                      "optimizer: unknown optimizer 'adam'; known: adamw, sgd");
+  REQUIRE_THROWS_WITH(train::make_optimizer(p.slots(), {.kind = train::OptimizerKind::sgd, .momentum = 1.5}),
+                      Catch::Contains("momentum"));
+  REQUIRE_THROWS_WITH(
+      train::make_optimizer(p.slots(), {.kind = train::OptimizerKind::sgd, .weight_decay = -1}),
+      Catch::Contains("weight_decay"));
 }
 
 TEST_CASE("warm-up then cosine schedule", "[train][schedule]") {
   const train::Schedule s{.lr = 1.0, .min_lr = 0.1, .warmup_steps = 4, .total_steps = 14};
   CHECK(s.at(0) == Approx(0.25));
-  CHECK(s.at(3) == Approx(1.0));              // end of warm-up: the peak
-  CHECK(s.at(4) == Approx(1.0));              // cosine starts at the peak
+  CHECK(s.at(3) == Approx(1.0));                                      // end of warm-up: the peak
+  CHECK(s.at(4) == Approx(1.0));                                      // cosine starts at the peak
   CHECK(s.at(9) == Approx(0.1 + 0.45 * (1 + std::cos(M_PI * 0.5))));  // half way: (lr + min_lr) / 2
-  CHECK(s.at(14) == Approx(0.1));             // the end
-  for (int64_t i = 4; i < 14; ++i) CHECK(s.at(i + 1) <= s.at(i));  // monotone decay
+  CHECK(s.at(14) == Approx(0.1));                                     // the end
+  for (int64_t i = 4; i < 14; ++i) CHECK(s.at(i + 1) <= s.at(i));     // monotone decay
 }
 
 TEST_CASE("global gradient norm and clipping", "[train][optimizer]") {

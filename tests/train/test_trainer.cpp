@@ -2,7 +2,6 @@
 // same seed and threads, a resumed run equals an uninterrupted one, and bad settings or a diverging loss stop
 // it with a clear message and no record that looks complete.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 
@@ -35,12 +34,15 @@ train::TrainConfig tiny(const std::filesystem::path& out) {
   return c;
 }
 
-std::vector<double> step_losses(const std::filesystem::path& record) { return H5Input(record).read_f64("steps/loss"); }
+std::vector<double> step_losses(const std::filesystem::path& record) {
+  return H5Input(record).read_f64("steps/loss");
+}
 
 }  // namespace
 
 TEST_CASE("training learns and records every step and epoch", "[train][trainer]") {
-  // 64 training images without augmentation, 15 epochs of 2 steps: the tiny ViT must fit them (chance is 25%).
+  // 64 training images without augmentation, 15 epochs of 2 steps: the tiny ViT must fit them (chance is
+  // 25%).
   const auto dir = temp_dir("train_learns");
   auto cfg = tiny(dir / "run");
   cfg.dataset = "synthetic:train=96,test=32,classes=4,size=16,seed=3";
@@ -72,7 +74,8 @@ TEST_CASE("training learns and records every step and epoch", "[train][trainer]"
   CHECK(rec.root_attr("kind") == "train");
 }
 
-TEST_CASE("same seed and threads give bit-identical per-step losses, another seed does not", "[train][trainer]") {
+TEST_CASE("same seed and threads give bit-identical per-step losses, another seed does not",
+          "[train][trainer]") {
   const auto dir = temp_dir("train_repro");
   auto a = tiny(dir / "a"), b = tiny(dir / "b"), c = tiny(dir / "c");
   a.epochs = b.epochs = c.epochs = 1;
@@ -84,7 +87,8 @@ TEST_CASE("same seed and threads give bit-identical per-step losses, another see
   CHECK(la != lc);
 }
 
-TEST_CASE("a run stopped after a checkpoint and resumed ends exactly as the uninterrupted run", "[train][trainer]") {
+TEST_CASE("a run stopped after a checkpoint and resumed ends exactly as the uninterrupted run",
+          "[train][trainer]") {
   const auto dir = temp_dir("train_resume");
   const auto whole = train::train(tiny(dir / "whole"), false, "test");
   const auto cfg = tiny(dir / "split");
@@ -95,11 +99,13 @@ TEST_CASE("a run stopped after a checkpoint and resumed ends exactly as the unin
   CHECK(step_losses(resumed.record) == step_losses(whole.record));
   CHECK(resumed.test.top1 == whole.test.top1);
   CHECK(resumed.test.loss == whole.test.loss);
-  CHECK(H5Input(resumed.record).read_f64("epochs/val_loss") == H5Input(whole.record).read_f64("epochs/val_loss"));
+  CHECK(H5Input(resumed.record).read_f64("epochs/val_loss") ==
+        H5Input(whole.record).read_f64("epochs/val_loss"));
 }
 
-TEST_CASE("evaluating every K steps trains the same steps, and stopped mid-epoch and resumed it ends the same",
-          "[train][trainer]") {
+TEST_CASE(
+    "evaluating every K steps trains the same steps, and stopped mid-epoch and resumed it ends the same",
+    "[train][trainer]") {
   // 320 training images / batch 32 = 10 steps per epoch, 3 epochs = 30 steps; eval_every 4 ends evaluation
   // periods mid-epoch (steps 4, 8, 12, ...) and the last one short (28-30).
   const auto dir = temp_dir("train_eval_every");
@@ -115,7 +121,7 @@ TEST_CASE("evaluating every K steps trains the same steps, and stopped mid-epoch
   CHECK(rec.read_f64("epochs/step") == std::vector<double>{4, 8, 12, 16, 20, 24, 28, 30});
   CHECK(rec.shape("epochs/val_top1") == Dims{8});
   const auto test_top1 = rec.read_f64("epochs/test_top1");
-  CHECK(std::isnan(test_top1[0]));        // test only at the end
+  CHECK(std::isnan(test_top1[0]));  // test only at the end
   CHECK(test_top1.back() == whole.test.top1);
   CHECK(H5Input(per_epoch.record).read_f64("epochs/step") == std::vector<double>{10, 20, 30});
   // Stopped after 3 periods (step 12: inside epoch 2) and resumed: the same record.
@@ -133,10 +139,12 @@ TEST_CASE("resume refuses other settings and a fresh run refuses a folder holdin
   auto cfg = tiny(dir / "run");
   cfg.epochs = 2;
   train::train(cfg, false, "test", 1);
-  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("already holds a run") && Catch::Contains("--resume"));
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"),
+                      Catch::Contains("already holds a run") && Catch::Contains("--resume"));
   auto other = cfg;
   other.lr = 1e-3;
-  REQUIRE_THROWS_WITH(train::train(other, true, "test"), Catch::Contains("cannot resume") && Catch::Contains("lr: 0.002"));
+  REQUIRE_THROWS_WITH(train::train(other, true, "test"),
+                      Catch::Contains("cannot resume") && Catch::Contains("lr: 0.002"));
   auto missing = tiny(dir / "nothing");
   REQUIRE_THROWS_WITH(train::train(missing, true, "test"), Catch::Contains("no checkpoint to resume from"));
 }
@@ -148,7 +156,8 @@ TEST_CASE("a diverging loss stops the run naming the step, and leaves no record"
   cfg.lr = cfg.min_lr = 1e12;
   cfg.warmup_epochs = 0;
   cfg.label_smoothing = 0;
-  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Matches(".*step \\d+ \\(epoch 1.*(loss|gradient norm) is (nan|inf|-nan).*"));
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"),
+                      Catch::Matches(".*step \\d+ \\(epoch 1.*(loss|gradient norm) is (nan|inf|-nan).*"));
   CHECK_FALSE(std::filesystem::exists(dir / "run" / "record.h5"));
   CHECK_FALSE(std::filesystem::exists(dir / "run" / "record.h5.partial"));
 }
@@ -178,7 +187,8 @@ TEST_CASE("training settings round-trip through JSON and unknown keys are named"
   cfg.hflip = train::HFlip::off;
   const auto back = train::TrainConfig::from_json(cfg.to_json());
   CHECK(back.to_json() == cfg.to_json());
-  REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochz", 3}}), Catch::Contains("unknown training setting 'epochz'"));
+  REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochz", 3}}),
+                      Catch::Contains("unknown training setting 'epochz'"));
   REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochs", "three"}}), Catch::Contains("'epochs'"));
 }
 

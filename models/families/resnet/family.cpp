@@ -12,12 +12,15 @@ std::vector<ModelConfig> resnet_presets() {
   ModelConfig resnet;
   resnet.name = "resnet50";
   resnet.family = Family::resnet;
-  const ModelConfig r32 = derive(resnet, "resnet50_32", [](auto& c) { small_input(c), c.stem = Stem::cifar; });
+  const ModelConfig r32 =
+      derive(resnet, "resnet50_32", [](auto& c) { small_input(c), c.stem = Stem::cifar; });
   return {resnet, r32, derive(r32, "resnet50_w16_32", [](auto& c) { c.base_width = 16; })};  // ~1.5M params
 }
 
 // conv_out (models/core/geometry.hpp) on checked counts.
-Count out_size(Count in, int64_t kernel, int64_t stride, int64_t padding) { return (in + 2 * padding - kernel) / stride + 1; }
+Count out_size(Count in, int64_t kernel, int64_t stride, int64_t padding) {
+  return (in + 2 * padding - kernel) / stride + 1;
+}
 
 std::vector<CostRow> resnet_cost_table(const ModelConfig& c) {
   check_blocks(Count(c.layers[0]) + c.layers[1] + c.layers[2] + c.layers[3]);
@@ -26,11 +29,13 @@ std::vector<CostRow> resnet_cost_table(const ModelConfig& c) {
   const Count w0 = c.base_width;
   if (c.stem == Stem::imagenet) {
     const Count ho = out_size(h, 7, 2, 3);
-    rows.push_back({"conv1+bn1", {w0.v, ho.v, ho.v}, (7 * 7 * ch * w0 + 2 * w0).v, (7 * 7 * ch * w0 * ho * ho).v});
+    rows.push_back(
+        {"conv1+bn1", {w0.v, ho.v, ho.v}, (7 * 7 * ch * w0 + 2 * w0).v, (7 * 7 * ch * w0 * ho * ho).v});
     h = out_size(ho, 3, 2, 1);
     rows.push_back({"maxpool", {w0.v, h.v, h.v}, 0, 0});
   } else {
-    rows.push_back({"conv1+bn1", {w0.v, h.v, h.v}, (3 * 3 * ch * w0 + 2 * w0).v, (3 * 3 * ch * w0 * h * h).v});
+    rows.push_back(
+        {"conv1+bn1", {w0.v, h.v, h.v}, (3 * 3 * ch * w0 + 2 * w0).v, (3 * 3 * ch * w0 * h * h).v});
   }
   ch = w0;
   for (int s = 0; s < 4; ++s) {

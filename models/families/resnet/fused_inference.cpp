@@ -1,13 +1,13 @@
 // Fused ResNet inference (see fused_inference.hpp). The graph mirrors ResNet's layers (torchvision v1.5: the
-// stride on each bottleneck's 3x3 conv) and reads its weights by their state_dict keys, so it needs nothing of
-// the layer objects but their parameters.
+// stride on each bottleneck's 3x3 conv) and reads its weights by their state_dict keys, so it needs nothing
+// of the layer objects but their parameters.
 #include "models/families/resnet/fused_inference.hpp"
+
+#include <fmt/format.h>
 
 #include <cmath>
 #include <stdexcept>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "models/core/cpu.hpp"
 #include "models/core/geometry.hpp"
@@ -23,15 +23,16 @@ namespace {
 
 constexpr int64_t kExpansion = 4;  // Bottleneck::expansion
 
-// An inference convolution's primitive descriptor: src, weights and (unless given) dst in the layouts it picks.
-dnnl::convolution_forward::primitive_desc conv_pd(const Dims& src, const Dims& weights, const memory::desc& dst,
-                                                  int64_t stride, int64_t padding, dt compute,
-                                                  const dnnl::primitive_attr& attr = {}) {
+// An inference convolution's primitive descriptor: src, weights and (unless given) dst in the layouts it
+// picks.
+dnnl::convolution_forward::primitive_desc conv_pd(const Dims& src, const Dims& weights,
+                                                  const memory::desc& dst, int64_t stride, int64_t padding,
+                                                  dt compute, const dnnl::primitive_attr& attr = {}) {
   return dnnl::convolution_forward::primitive_desc(
       dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
-                                      memory::desc(src, compute, tag::any), memory::desc(weights, compute, tag::any),
-                                      plain_desc({weights[0]}), dst, {stride, stride}, {padding, padding},
-                                      {padding, padding}),
+                                      memory::desc(src, compute, tag::any),
+                                      memory::desc(weights, compute, tag::any), plain_desc({weights[0]}), dst,
+                                      {stride, stride}, {padding, padding}, {padding, padding}),
       attr, Runtime::engine());
 }
 
@@ -50,9 +51,12 @@ struct FusedResNetInference::Conv {
   void fold(const std::unordered_map<std::string, const StateEntry*>& state, float eps) {
     const auto get = [&](const std::string& key, int64_t n) -> const float* {
       const auto it = state.find(key);
-      if (it == state.end()) throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", key));
+      if (it == state.end())
+        throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", key));
       const Tensor& t = it->second->param ? it->second->param->value : *it->second->buffer;
-      if (t.numel() != n) throw std::invalid_argument(fmt::format("fused ResNet inference: {} has {} values, expected {}", key, t.numel(), n));
+      if (t.numel() != n)
+        throw std::invalid_argument(
+            fmt::format("fused ResNet inference: {} has {} values, expected {}", key, t.numel(), n));
       return t.data();
     };
     const int64_t per_out = in * kernel * kernel;
@@ -73,23 +77,24 @@ struct FusedResNetInference::Conv {
 FusedResNetInference::FusedResNetInference(const ModelConfig& cfg) : cfg_(cfg) {}
 FusedResNetInference::~FusedResNetInference() = default;
 
-memory FusedResNetInference::add_conv(const std::string& conv_key, const std::string& norm_key, const memory& src,
-                                     int64_t out, int64_t kernel, int64_t stride, int64_t padding, After after,
-                                     const memory* into) {
+memory FusedResNetInference::add_conv(const std::string& conv_key, const std::string& norm_key,
+                                      const memory& src, int64_t out, int64_t kernel, int64_t stride,
+                                      int64_t padding, After after, const memory* into) {
   const dt compute = to_dnnl(cfg_.dtype);
   const auto& engine = Runtime::engine();
   auto c = std::make_unique<Conv>();
   const Dims sd = src.get_desc().dims();
   c->conv = conv_key, c->norm = norm_key, c->in = sd[1], c->out = out, c->kernel = kernel;
-  const Dims dst_dims{sd[0], out, conv_out(sd[2], kernel, stride, padding), conv_out(sd[3], kernel, stride, padding)};
+  const Dims dst_dims{sd[0], out, conv_out(sd[2], kernel, stride, padding),
+                      conv_out(sd[3], kernel, stride, padding)};
   const Dims wdims{out, sd[1], kernel, kernel};
   dnnl::post_ops po;
   if (after == After::sum_relu) po.append_sum(1.f);
   if (after != After::none) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
-  c->pd = conv_pd(sd, wdims, into ? into->get_desc() : memory::desc(dst_dims, compute, tag::any), stride, padding,
-                  compute, attr);
+  c->pd = conv_pd(sd, wdims, into ? into->get_desc() : memory::desc(dst_dims, compute, tag::any), stride,
+                  padding, compute, attr);
   memory in = src;
   if (c->pd.src_desc() != src.get_desc()) {  // e.g. the plain image into the stem's layout
     in = memory(c->pd.src_desc(), engine);
@@ -101,8 +106,9 @@ memory FusedResNetInference::add_conv(const std::string& conv_key, const std::st
   c->bias = memory(plain_desc({out}), engine);
   c->to_weights = dnnl::reorder(c->folded_mem, c->weights);
   const memory dst = into ? *into : memory(c->pd.dst_desc(), engine);
-  steps_.push_back({dnnl::convolution_forward(c->pd), {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, c->weights},
-                                                       {DNNL_ARG_BIAS, c->bias}, {DNNL_ARG_DST, dst}}});
+  steps_.push_back(
+      {dnnl::convolution_forward(c->pd),
+       {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_BIAS, c->bias}, {DNNL_ARG_DST, dst}}});
   convs_.push_back(std::move(c));
   return dst;
 }
@@ -110,8 +116,9 @@ memory FusedResNetInference::add_conv(const std::string& conv_key, const std::st
 memory FusedResNetInference::add_pool(const memory& src, algorithm alg, int64_t kernel_h, int64_t kernel_w,
                                       int64_t stride, int64_t padding, const memory::desc& dst_any) {
   const dnnl::pooling_forward::primitive_desc pd(
-      dnnl::pooling_forward::desc(prop_kind::forward_inference, alg, src.get_desc(), dst_any, {stride, stride},
-                                  {kernel_h, kernel_w}, {padding, padding}, {padding, padding}),
+      dnnl::pooling_forward::desc(prop_kind::forward_inference, alg, src.get_desc(), dst_any,
+                                  {stride, stride}, {kernel_h, kernel_w}, {padding, padding},
+                                  {padding, padding}),
       Runtime::engine());
   memory dst(pd.dst_desc(), Runtime::engine());
   steps_.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
@@ -120,19 +127,22 @@ memory FusedResNetInference::add_pool(const memory& src, algorithm alg, int64_t 
 
 // conv1 1x1 + relu, conv2 3x3 (stride) + relu, shortcut, conv3 1x1 + sum + relu: (N, C, H, W) -> (N, 4 width,
 // H / stride, W / stride).
-memory FusedResNetInference::add_bottleneck(const std::string& name, const memory& x, int64_t width, int64_t stride,
-                                            bool downsample) {
+memory FusedResNetInference::add_bottleneck(const std::string& name, const memory& x, int64_t width,
+                                            int64_t stride, bool downsample) {
   memory t = add_conv(name + ".conv1", name + ".bn1", x, width, 1, 1, 0, After::relu, nullptr);
   t = add_conv(name + ".conv2", name + ".bn2", t, width, 3, stride, 1, After::relu, nullptr);
-  if (!downsample)  // identity shortcut: conv3 accumulates into the block's input buffer itself (conv1 has read it)
+  if (!downsample)  // identity shortcut: conv3 accumulates into the block's input buffer itself (conv1 has
+                    // read it)
     return add_conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &x);
   // conv3 picks its dst layout; the downsample conv then writes the shortcut straight into that buffer, and
   // conv3 (run after it) adds its own result on top.
   const Dims td = t.get_desc().dims();
   const memory::desc sum_any({td[0], width * kExpansion, td[2], td[3]}, to_dnnl(cfg_.dtype), tag::any);
-  const memory sum(conv_pd(td, {width * kExpansion, width, 1, 1}, sum_any, 1, 0, to_dnnl(cfg_.dtype)).dst_desc(),
-                   Runtime::engine());
-  add_conv(name + ".downsample.0", name + ".downsample.1", x, width * kExpansion, 1, stride, 0, After::none, &sum);
+  const memory sum(
+      conv_pd(td, {width * kExpansion, width, 1, 1}, sum_any, 1, 0, to_dnnl(cfg_.dtype)).dst_desc(),
+      Runtime::engine());
+  add_conv(name + ".downsample.0", name + ".downsample.1", x, width * kExpansion, 1, stride, 0, After::none,
+           &sum);
   return add_conv(name + ".conv3", name + ".bn3", t, width * kExpansion, 1, 1, 0, After::sum_relu, &sum);
 }
 
@@ -147,7 +157,8 @@ void FusedResNetInference::add_head(const memory& x) {
     steps_.push_back({dnnl::reorder(pooled, f32), {{DNNL_ARG_FROM, pooled}, {DNNL_ARG_TO, f32}}});
     pooled = f32;
   }
-  const memory features(plain_desc({d[0], d[1]}), engine, pooled.get_data_handle());  // (B, C, 1, 1) as (B, C)
+  const memory features(plain_desc({d[0], d[1]}), engine,
+                        pooled.get_data_handle());  // (B, C, 1, 1) as (B, C)
   logits_ = Tensor({d[0], cfg_.num_classes});
   const dnnl::inner_product_forward::primitive_desc fc(
       dnnl::inner_product_forward::desc(prop_kind::forward_inference, features.get_desc(),
@@ -156,8 +167,11 @@ void FusedResNetInference::add_head(const memory& x) {
       engine);
   fc_weights_ = memory(plain_desc({cfg_.num_classes, d[1]}), engine, nullptr);
   fc_bias_ = memory(plain_desc({cfg_.num_classes}), engine, nullptr);
-  steps_.push_back({dnnl::inner_product_forward(fc), {{DNNL_ARG_SRC, features}, {DNNL_ARG_WEIGHTS, fc_weights_},
-                                                      {DNNL_ARG_BIAS, fc_bias_}, {DNNL_ARG_DST, logits_.mem()}}});
+  steps_.push_back({dnnl::inner_product_forward(fc),
+                    {{DNNL_ARG_SRC, features},
+                     {DNNL_ARG_WEIGHTS, fc_weights_},
+                     {DNNL_ARG_BIAS, fc_bias_},
+                     {DNNL_ARG_DST, logits_.mem()}}});
 }
 
 void FusedResNetInference::build(const memory::desc& images_md) {
@@ -166,13 +180,13 @@ void FusedResNetInference::build(const memory::desc& images_md) {
   // Stem: conv1 + bn1 + relu (+ maxpool 3x3/2 with the imagenet stem).
   image_ = memory(images_md, Runtime::engine());
   const bool imagenet = cfg_.stem == Stem::imagenet;
-  memory x = add_conv("conv1", "bn1", image_, cfg_.base_width, imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1,
-                      After::relu, nullptr);
+  memory x = add_conv("conv1", "bn1", image_, cfg_.base_width, imagenet ? 7 : 3, imagenet ? 2 : 1,
+                      imagenet ? 3 : 1, After::relu, nullptr);
   if (imagenet) {
     const Dims d = x.get_desc().dims();
     x = add_pool(x, algorithm::pooling_max, 3, 3, 2, 1,
-                 memory::desc({d[0], d[1], conv_out(d[2], 3, 2, 1), conv_out(d[3], 3, 2, 1)}, to_dnnl(cfg_.dtype),
-                              tag::any));
+                 memory::desc({d[0], d[1], conv_out(d[2], 3, 2, 1), conv_out(d[3], 3, 2, 1)},
+                              to_dnnl(cfg_.dtype), tag::any));
   }
   int64_t channels = cfg_.base_width;
   for (int s = 0; s < 4; ++s) {
@@ -196,7 +210,8 @@ const Tensor& FusedResNetInference::forward(const Tensor& images, const std::vec
   const float eps = BatchNorm2d::Config{}.eps;
   for (auto& c : convs_) c->fold(by_key, eps);
   for (const char* k : {"fc.weight", "fc.bias"})
-    if (!by_key.count(k)) throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", k));
+    if (!by_key.count(k))
+      throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", k));
   fc_weights_.set_data_handle(by_key.at("fc.weight")->param->value.data());
   fc_bias_.set_data_handle(by_key.at("fc.bias")->param->value.data());
   image_.set_data_handle(images.mem().get_data_handle());

@@ -4,12 +4,12 @@
 // vector are plain.
 #include "models/families/resnet/resnet.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "models/core/geometry.hpp"
 #include "models/families/families.hpp"
@@ -43,11 +43,21 @@ Conv2d::Config kaiming(Conv2d::Config c) {
 }
 
 Conv2d::Config stem_config(const ModelConfig& cfg) {
-  if (cfg.stem == Stem::imagenet) return kaiming({.in_channels = cfg.in_chans, .out_channels = cfg.base_width,
-                                                  .kernel = 7, .stride = 2, .padding = 3, .dtype = cfg.dtype,
-                                                  .dst_dtype = cfg.dtype});
-  return kaiming({.in_channels = cfg.in_chans, .out_channels = cfg.base_width, .kernel = 3, .stride = 1,
-                  .padding = 1, .dtype = cfg.dtype, .dst_dtype = cfg.dtype});
+  if (cfg.stem == Stem::imagenet)
+    return kaiming({.in_channels = cfg.in_chans,
+                    .out_channels = cfg.base_width,
+                    .kernel = 7,
+                    .stride = 2,
+                    .padding = 3,
+                    .dtype = cfg.dtype,
+                    .dst_dtype = cfg.dtype});
+  return kaiming({.in_channels = cfg.in_chans,
+                  .out_channels = cfg.base_width,
+                  .kernel = 3,
+                  .stride = 1,
+                  .padding = 1,
+                  .dtype = cfg.dtype,
+                  .dst_dtype = cfg.dtype});
 }
 
 // Spatial extent after the stem and the four stages (floor, as PyTorch), for the input checks.
@@ -64,25 +74,39 @@ int64_t final_extent(const ModelConfig& cfg, int64_t in) {
 Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t width, int64_t stride,
                        DType dtype)
     : Layer(name),
-      conv1(name + ".conv1", kaiming({.in_channels = in_channels, .out_channels = width, .kernel = 1,
-                                      .dtype = dtype, .dst_dtype = dtype})),
+      conv1(name + ".conv1", kaiming({.in_channels = in_channels,
+                                      .out_channels = width,
+                                      .kernel = 1,
+                                      .dtype = dtype,
+                                      .dst_dtype = dtype})),
       bn1(name + ".bn1", {.channels = width, .dtype = dtype}),
       relu1(name + ".relu1", {dtype}),
-      conv2(name + ".conv2", kaiming({.in_channels = width, .out_channels = width, .kernel = 3, .stride = stride,
-                                      .padding = 1, .dtype = dtype, .dst_dtype = dtype})),
+      conv2(name + ".conv2", kaiming({.in_channels = width,
+                                      .out_channels = width,
+                                      .kernel = 3,
+                                      .stride = stride,
+                                      .padding = 1,
+                                      .dtype = dtype,
+                                      .dst_dtype = dtype})),
       bn2(name + ".bn2", {.channels = width, .dtype = dtype}),
       relu2(name + ".relu2", {dtype}),
-      conv3(name + ".conv3", kaiming({.in_channels = width, .out_channels = width * expansion, .kernel = 1,
-                                      .dtype = dtype, .dst_dtype = dtype})),
+      conv3(name + ".conv3", kaiming({.in_channels = width,
+                                      .out_channels = width * expansion,
+                                      .kernel = 1,
+                                      .dtype = dtype,
+                                      .dst_dtype = dtype})),
       bn3(name + ".bn3", {.channels = width * expansion, .dtype = dtype}),
       add(name + ".add", dtype),
       relu3(name + ".relu3", {dtype}),
       grad_sum(name + ".grad_sum", dtype) {
   if (stride != 1 || in_channels != width * expansion) {
-    downsample_conv = std::make_unique<Conv2d>(
-        name + ".downsample.0",
-        kaiming({.in_channels = in_channels, .out_channels = width * expansion, .kernel = 1, .stride = stride,
-                 .dtype = dtype, .dst_dtype = dtype}));
+    downsample_conv =
+        std::make_unique<Conv2d>(name + ".downsample.0", kaiming({.in_channels = in_channels,
+                                                                  .out_channels = width * expansion,
+                                                                  .kernel = 1,
+                                                                  .stride = stride,
+                                                                  .dtype = dtype,
+                                                                  .dst_dtype = dtype}));
     downsample_bn = std::make_unique<BatchNorm2d>(
         name + ".downsample.1", BatchNorm2d::Config{.channels = width * expansion, .dtype = dtype});
   }
@@ -90,38 +114,38 @@ Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t wid
 
 const Tensor& Bottleneck::forward(const Tensor& src, Mode mode) {
   // src is (B, Cin, H, W); width w, stride s, Ho = H / s
-  const Tensor* shortcut = &src;                                                       // (B, Cin, H, W)
-  if (downsample_conv) shortcut = &downsample_conv->forward(src, mode);                // (B, 4w, Ho, Wo)
-  if (downsample_bn) shortcut = &downsample_bn->forward(*shortcut, mode);              // (B, 4w, Ho, Wo)
-  const Tensor* x = &conv1.forward(src, mode);                                         // (B, w, H, W)
-  x = &bn1.forward(*x, mode);                                                          // (B, w, H, W)
-  x = &relu1.forward(*x, mode);                                                        // (B, w, H, W)
-  x = &conv2.forward(*x, mode);                                                        // (B, w, Ho, Wo)
-  x = &bn2.forward(*x, mode);                                                          // (B, w, Ho, Wo)
-  x = &relu2.forward(*x, mode);                                                        // (B, w, Ho, Wo)
-  x = &conv3.forward(*x, mode);                                                        // (B, 4w, Ho, Wo)
-  x = &bn3.forward(*x, mode);                                                          // (B, 4w, Ho, Wo)
-  x = &add.forward(*x, *shortcut);                                                     // (B, 4w, Ho, Wo)
-  dst = &relu3.forward(*x, mode);                                                      // (B, 4w, Ho, Wo)
+  const Tensor* shortcut = &src;                                           // (B, Cin, H, W)
+  if (downsample_conv) shortcut = &downsample_conv->forward(src, mode);    // (B, 4w, Ho, Wo)
+  if (downsample_bn) shortcut = &downsample_bn->forward(*shortcut, mode);  // (B, 4w, Ho, Wo)
+  const Tensor* x = &conv1.forward(src, mode);                             // (B, w, H, W)
+  x = &bn1.forward(*x, mode);                                              // (B, w, H, W)
+  x = &relu1.forward(*x, mode);                                            // (B, w, H, W)
+  x = &conv2.forward(*x, mode);                                            // (B, w, Ho, Wo)
+  x = &bn2.forward(*x, mode);                                              // (B, w, Ho, Wo)
+  x = &relu2.forward(*x, mode);                                            // (B, w, Ho, Wo)
+  x = &conv3.forward(*x, mode);                                            // (B, 4w, Ho, Wo)
+  x = &bn3.forward(*x, mode);                                              // (B, 4w, Ho, Wo)
+  x = &add.forward(*x, *shortcut);                                         // (B, 4w, Ho, Wo)
+  dst = &relu3.forward(*x, mode);                                          // (B, 4w, Ho, Wo)
   return *dst;
 }
 
 const Tensor& Bottleneck::backward(const Tensor& diff_dst) {
   // diff_dst is (B, 4w, Ho, Wo); the add hands the same gradient to both branches (in bn3's layout)
-  const Tensor* d = &relu3.backward(diff_dst);                                         // (B, 4w, Ho, Wo)
-  const Tensor& diff_branch = add.backward(*d);                                        // (B, 4w, Ho, Wo)
-  d = &bn3.backward(diff_branch);                                                      // (B, 4w, Ho, Wo)
-  d = &conv3.backward(*d);                                                             // (B, w, Ho, Wo)
-  d = &relu2.backward(*d);                                                             // (B, w, Ho, Wo)
-  d = &bn2.backward(*d);                                                               // (B, w, Ho, Wo)
-  d = &conv2.backward(*d);                                                             // (B, w, H, W)
-  d = &relu1.backward(*d);                                                             // (B, w, H, W)
-  d = &bn1.backward(*d);                                                               // (B, w, H, W)
-  d = &conv1.backward(*d);                                                             // (B, Cin, H, W)
-  const Tensor* diff_shortcut = &diff_branch;                                          // (B, 4w, Ho, Wo)
-  if (downsample_bn) diff_shortcut = &downsample_bn->backward(*diff_shortcut);         // (B, 4w, Ho, Wo)
-  if (downsample_conv) diff_shortcut = &downsample_conv->backward(*diff_shortcut);     // (B, Cin, H, W)
-  return grad_sum.forward(*d, *diff_shortcut);                                         // (B, Cin, H, W)
+  const Tensor* d = &relu3.backward(diff_dst);                                      // (B, 4w, Ho, Wo)
+  const Tensor& diff_branch = add.backward(*d);                                     // (B, 4w, Ho, Wo)
+  d = &bn3.backward(diff_branch);                                                   // (B, 4w, Ho, Wo)
+  d = &conv3.backward(*d);                                                          // (B, w, Ho, Wo)
+  d = &relu2.backward(*d);                                                          // (B, w, Ho, Wo)
+  d = &bn2.backward(*d);                                                            // (B, w, Ho, Wo)
+  d = &conv2.backward(*d);                                                          // (B, w, H, W)
+  d = &relu1.backward(*d);                                                          // (B, w, H, W)
+  d = &bn1.backward(*d);                                                            // (B, w, H, W)
+  d = &conv1.backward(*d);                                                          // (B, Cin, H, W)
+  const Tensor* diff_shortcut = &diff_branch;                                       // (B, 4w, Ho, Wo)
+  if (downsample_bn) diff_shortcut = &downsample_bn->backward(*diff_shortcut);      // (B, 4w, Ho, Wo)
+  if (downsample_conv) diff_shortcut = &downsample_conv->backward(*diff_shortcut);  // (B, Cin, H, W)
+  return grad_sum.forward(*d, *diff_shortcut);                                      // (B, Cin, H, W)
 }
 
 std::vector<Layer*> Bottleneck::stateful() {
@@ -170,8 +194,8 @@ ResNet::ResNet(const ModelConfig& cfg)
     const int64_t width = cfg_.base_width << s;  // base_width * 2^s
     for (int64_t b = 0; b < cfg_.layers[s]; ++b) {
       const int64_t stride = s > 0 && b == 0 ? 2 : 1;
-      blocks_.push_back(
-          std::make_unique<Bottleneck>(fmt::format("layer{}.{}", s + 1, b), channels, width, stride, cfg_.dtype));
+      blocks_.push_back(std::make_unique<Bottleneck>(fmt::format("layer{}.{}", s + 1, b), channels, width,
+                                                     stride, cfg_.dtype));
       channels = width * Bottleneck::expansion;
     }
   }
@@ -191,10 +215,11 @@ void ResNet::check_images(const Tensor& images, Mode mode) const {
   check_arg(images.numel() > 0, name, fmt::format("images {} is empty", to_string(images.shape())));
   // Any image size works (as torchvision); training needs more than one value per channel in layer4's norms.
   const int64_t h = final_extent(cfg_, images.dim(2)), w = final_extent(cfg_, images.dim(3));
-  check_arg(mode == Mode::eval || images.dim(0) * h * w > 1, name,
-            fmt::format("training needs more than one value per channel in layer4: images {} give a {}x{} map "
-                        "there; use a larger batch or image",
-                        to_string(images.shape()), h, w));
+  check_arg(
+      mode == Mode::eval || images.dim(0) * h * w > 1, name,
+      fmt::format("training needs more than one value per channel in layer4: images {} give a {}x{} map "
+                  "there; use a larger batch or image",
+                  to_string(images.shape()), h, w));
 }
 
 const Tensor& ResNet::infer(const Tensor& images) {
@@ -215,37 +240,40 @@ const Tensor& ResNet::forward(const Tensor& images, Mode mode) {
   check_images(images, mode);
   trained_ = false;  // until this forward completes
   // images is (B, C, H, W) plain; w = base_width; H1 = H (cifar) or H / 4 (imagenet: conv s2 + maxpool s2)
-  const Tensor* x = &conv1_.forward(images, mode);                 // (B, w, H or H/2, ...) blocked
-  x = &bn1_.forward(*x, mode);                                     // (B, w, ...)
-  x = &relu_.forward(*x, mode);                                    // (B, w, ...)
-  if (maxpool_) x = &maxpool_->forward(*x, mode);                  // (B, w, H1, W1)
+  const Tensor* x = &conv1_.forward(images, mode);  // (B, w, H or H/2, ...) blocked
+  x = &bn1_.forward(*x, mode);                      // (B, w, ...)
+  x = &relu_.forward(*x, mode);                     // (B, w, ...)
+  if (maxpool_) x = &maxpool_->forward(*x, mode);   // (B, w, H1, W1)
   stem_out_ = x;
-  for (auto& block : blocks_) x = &block->forward(*x, mode);       // (B, 4w 2^s, H1 / 2^s, W1 / 2^s)
-  x = &avgpool_.forward(*x, mode);                                 // (B, 32w) plain
-  const Tensor& logits = fc_.forward(*x, mode);                    // (B, num_classes) plain
+  for (auto& block : blocks_) x = &block->forward(*x, mode);  // (B, 4w 2^s, H1 / 2^s, W1 / 2^s)
+  x = &avgpool_.forward(*x, mode);                            // (B, 32w) plain
+  const Tensor& logits = fc_.forward(*x, mode);               // (B, num_classes) plain
   trained_ = mode == Mode::train;
   return logits;
 }
 
 const Tensor& ResNet::backward(const Tensor& diff_logits) {
-  if (!trained_) throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", cfg_.name));
+  if (!trained_)
+    throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", cfg_.name));
   // diff_logits is (B, num_classes)
-  const Tensor* d = &fc_.backward(diff_logits);                    // (B, 32w) plain
-  d = &avgpool_.backward(*d);                                      // (B, 32w, H1 / 8, W1 / 8) blocked
-  return backward_from(blocks_.size(), *d);                        // (B, C, H, W) plain
+  const Tensor* d = &fc_.backward(diff_logits);  // (B, 32w) plain
+  d = &avgpool_.backward(*d);                    // (B, 32w, H1 / 8, W1 / 8) blocked
+  return backward_from(blocks_.size(), *d);      // (B, C, H, W) plain
 }
 
 const Tensor& ResNet::backward_from(size_t i, const Tensor& diff_tap) {
-  if (!trained_) throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", cfg_.name));
-  check_arg(i <= blocks_.size(), cfg_.name, fmt::format("tap {} does not exist ({} taps)", i, blocks_.size() + 1));
+  if (!trained_)
+    throw std::logic_error(fmt::format("{}: backward needs a forward in Mode::train first", cfg_.name));
+  check_arg(i <= blocks_.size(), cfg_.name,
+            fmt::format("tap {} does not exist ({} taps)", i, blocks_.size() + 1));
   check_rank(cfg_.name, "diff_tap", 4, diff_tap);
   check_shape(cfg_.name, fmt::format("diff of tap {}", taps()[i]), tap(i).shape(), diff_tap.shape());
   const Tensor* d = &diff_tap;
-  for (size_t b = i; b-- > 0;) d = &blocks_[b]->backward(*d);      // (B, w, H1, W1) after layer1.0
-  if (maxpool_) d = &maxpool_->backward(*d);                       // (B, w, H/2, W/2)
-  d = &relu_.backward(*d);                                         // (B, w, ...)
-  d = &bn1_.backward(*d);                                          // (B, w, ...)
-  return conv1_.backward(*d);                                      // (B, C, H, W) plain
+  for (size_t b = i; b-- > 0;) d = &blocks_[b]->backward(*d);  // (B, w, H1, W1) after layer1.0
+  if (maxpool_) d = &maxpool_->backward(*d);                   // (B, w, H/2, W/2)
+  d = &relu_.backward(*d);                                     // (B, w, ...)
+  d = &bn1_.backward(*d);                                      // (B, w, ...)
+  return conv1_.backward(*d);                                  // (B, C, H, W) plain
 }
 
 std::vector<StateEntry> ResNet::state() {
@@ -264,7 +292,8 @@ std::vector<std::string> ResNet::taps() const {
 }
 
 const Tensor& ResNet::tap(size_t i) const {
-  check_arg(i <= blocks_.size(), cfg_.name, fmt::format("tap {} does not exist ({} taps)", i, blocks_.size() + 1));
+  check_arg(i <= blocks_.size(), cfg_.name,
+            fmt::format("tap {} does not exist ({} taps)", i, blocks_.size() + 1));
   if (!stem_out_) throw std::logic_error(fmt::format("{}: tap({}) before any forward", cfg_.name, i));
   return i == 0 ? *stem_out_ : *blocks_[i - 1]->dst;
 }
@@ -283,15 +312,19 @@ void ResNet::freeze_norm_stats(bool on) {
   }
 }
 
-std::unique_ptr<Model> make_resnet(const ModelConfig& cfg) { return std::make_unique<ResNet>(cfg); }
+std::unique_ptr<Model> make_resnet(const ModelConfig& cfg) {
+  return std::make_unique<ResNet>(cfg);
+}
 
 namespace {
 
 rf::Window window_of(const Conv2d& c) {
-  return {.kernel = c.config().kernel, .stride = c.config().stride, .padding = c.config().padding, .dilation = 1};
+  return {
+      .kernel = c.config().kernel, .stride = c.config().stride, .padding = c.config().padding, .dilation = 1};
 }
 rf::Window window_of(const MaxPool2d& p) {
-  return {.kernel = p.config().kernel, .stride = p.config().stride, .padding = p.config().padding, .dilation = 1};
+  return {
+      .kernel = p.config().kernel, .stride = p.config().stride, .padding = p.config().padding, .dilation = 1};
 }
 
 }  // namespace
@@ -300,7 +333,8 @@ rf::TapInfo ResNet::tap_info() const {
   using rf::TapLayout;
   rf::TapInfo r;
   rf::Field f = rf::image_field(cfg_.img_size);
-  auto step = [&](const std::string& name, const std::string& kind, const rf::Window& w, const rf::Field& in) {
+  auto step = [&](const std::string& name, const std::string& kind, const rf::Window& w,
+                  const rf::Field& in) {
     r.layers.push_back({name, kind, w, rf::through(in, w)});
     return r.layers.back().field;
   };
@@ -312,7 +346,8 @@ rf::TapInfo ResNet::tap_info() const {
     main = step(b->conv2.name(), "conv", window_of(b->conv2), main);
     main = step(b->conv3.name(), "conv", window_of(b->conv3), main);
     rf::Field shortcut = f;
-    if (b->downsample_conv) shortcut = step(b->downsample_conv->name(), "conv", window_of(*b->downsample_conv), f);
+    if (b->downsample_conv)
+      shortcut = step(b->downsample_conv->name(), "conv", window_of(*b->downsample_conv), f);
     // The add joins two fields on the same grid; the output sees the union, i.e. the wider one.
     if (main.jump != shortcut.jump || main.start != shortcut.start || main.extent != shortcut.extent)
       throw std::logic_error(b->name() + ": the two paths of the block end on different grids");

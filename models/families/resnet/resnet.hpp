@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/families/resnet/fused_inference.hpp"
 #include "models/layers/add.hpp"
 #include "models/layers/avgpool.hpp"
 #include "models/layers/batchnorm2d.hpp"
@@ -16,7 +17,6 @@
 #include "models/layers/linear.hpp"
 #include "models/layers/maxpool2d.hpp"
 #include "models/layers/relu.hpp"
-#include "models/families/resnet/fused_inference.hpp"
 #include "models/model.hpp"
 
 namespace vb {
@@ -53,11 +53,11 @@ class Bottleneck : public Layer {
   ReLU relu2;
   Conv2d conv3;
   BatchNorm2d bn3;
-  std::unique_ptr<Conv2d> downsample_conv;    // downsample.0, or null for the identity shortcut
+  std::unique_ptr<Conv2d> downsample_conv;     // downsample.0, or null for the identity shortcut
   std::unique_ptr<BatchNorm2d> downsample_bn;  // downsample.1
-  Add add;       // bn3 + shortcut
-  ReLU relu3;    // the block's output
-  Add grad_sum;  // backward only: diff_src = main-branch gradient + shortcut gradient
+  Add add;                                     // bn3 + shortcut
+  ReLU relu3;                                  // the block's output
+  Add grad_sum;                 // backward only: diff_src = main-branch gradient + shortcut gradient
   const Tensor* dst = nullptr;  // relu3's output of the last forward (a tap)
 
  private:
@@ -69,8 +69,8 @@ class ResNet : public Model {
   explicit ResNet(const ModelConfig& cfg);
 
   const Tensor& forward(const Tensor& images, Mode mode) override;
-  // The fused graph (fused_inference.hpp); VITBENCH_FUSED_INFERENCE=0 runs forward(images, Mode::eval) instead
-  // (an A/B switch for measurements).
+  // The fused graph (fused_inference.hpp); VITBENCH_FUSED_INFERENCE=0 runs forward(images, Mode::eval)
+  // instead (an A/B switch for measurements).
   const Tensor& infer(const Tensor& images) override;
   const Tensor& backward(const Tensor& diff_logits) override;
   std::vector<StateEntry> state() override;
@@ -102,8 +102,8 @@ class ResNet : public Model {
   std::vector<std::unique_ptr<Bottleneck>> blocks_;
   GlobalAvgPool avgpool_;
   Linear fc_;
-  const Tensor* stem_out_ = nullptr;  // the stem's output of the last forward (tap 0)
-  bool trained_ = false;    // the last forward was Mode::train (backward allowed)
+  const Tensor* stem_out_ = nullptr;             // the stem's output of the last forward (tap 0)
+  bool trained_ = false;                         // the last forward was Mode::train (backward allowed)
   std::unique_ptr<FusedResNetInference> fused_;  // built at the first infer()
 };
 

@@ -115,19 +115,20 @@ class TntBlock {
     const Tensor* d_patches = diff_dst.patches;  // (B, N+1, d) or null
     if (d_patches) {
       const int64_t B = d_patches->dim(0), N = d_patches->dim(1) - 1;
-      const Tensor& d_added = outer->backward(*d_patches);                     // (B, N+1, d)
-      const Tensor& d_p2 = token_add.backward(d_added);                        // (B, N, d)
-      d_patches = &token_add.diff_tokens();                                    // (B, N+1, d)
-      const Tensor& d_p1 = norm2_proj->backward(d_p2);                         // (B, N, d)
-      const Tensor& d_p0 = proj->backward(d_p1);                               // (B, N, m*c)
-      const Tensor& d_wf = norm1_proj->backward(d_p0);                         // (B, N, m*c)
-      const Tensor& d_branch = view(d_words_branch, d_wf, {B * N, m_, c_});    // (B*N, m, c)
+      const Tensor& d_added = outer->backward(*d_patches);                   // (B, N+1, d)
+      const Tensor& d_p2 = token_add.backward(d_added);                      // (B, N, d)
+      d_patches = &token_add.diff_tokens();                                  // (B, N+1, d)
+      const Tensor& d_p1 = norm2_proj->backward(d_p2);                       // (B, N, d)
+      const Tensor& d_p0 = proj->backward(d_p1);                             // (B, N, m*c)
+      const Tensor& d_wf = norm1_proj->backward(d_p0);                       // (B, N, m*c)
+      const Tensor& d_branch = view(d_words_branch, d_wf, {B * N, m_, c_});  // (B*N, m, c)
       d_words = d_words ? &words_grad_sum.forward(*d_words, d_branch) : &d_branch;
     }
     return {.words = &inner->backward(*d_words), .patches = d_patches};  // (B*N, m, c), (B, N+1, d) or null
   }
 
-  // Keys relative to the block, timm's order: the inner transformer's, norm1_proj, proj, norm2_proj, the outer's.
+  // Keys relative to the block, timm's order: the inner transformer's, norm1_proj, proj, norm2_proj, the
+  // outer's.
   std::vector<StateEntry> state() {
     std::vector<StateEntry> s;
     append_state(s, "", *inner);
@@ -165,7 +166,8 @@ class Tnt : public Model {
   const Tensor& backward_from(size_t i, const Tensor& diff_tap) override;
   std::vector<std::pair<std::string, const Tensor*>> attention_probs() const override;
   rf::TapInfo tap_info() const override;
-  // patch_pos (1, N+1, d): the cls row, then the patch grid; pixel_pos (1, c, w, w): the word grid of a patch.
+  // patch_pos (1, N+1, d): the cls row, then the patch grid; pixel_pos (1, c, w, w): the word grid of a
+  // patch.
   std::vector<PosTable> pos_tables() const override;
   void init(uint64_t seed) override;
   void set_random_step(int64_t step) override;
@@ -242,28 +244,39 @@ Tnt::Tnt(const ModelConfig& cfg) : Model(cfg) {
   N_ = grid_ * grid_;
   w_ = conv_out(P, cfg_.word_kernel, cfg_.word_stride, cfg_.word_padding);
   m_ = w_ * w_;
-  // tnt_pos names where a table is added: inner (the words) -> pixel_pos, outer (the patch tokens) -> patch_pos.
+  // tnt_pos names where a table is added: inner (the words) -> pixel_pos, outer (the patch tokens) ->
+  // patch_pos.
   const bool with_pixel_pos = cfg_.tnt_pos == TntPos::inner || cfg_.tnt_pos == TntPos::both;
   const bool with_patch_pos = cfg_.tnt_pos == TntPos::outer || cfg_.tnt_pos == TntPos::both;
 
   unfold_ = std::make_unique<PatchUnfold>("pixel_embed.unfold", PatchUnfold::Config{P});
   // timm's start: the word conv as a linear layer, normal with std 1/sqrt(fan_in), zero bias; every other
-  // parameter as its layer declares it (timm's trunc-normal 0.02 for Linear weights, cls_token and the position
-  // tables; zero biases; LayerNorm 1 / 0).
+  // parameter as its layer declares it (timm's trunc-normal 0.02 for Linear weights, cls_token and the
+  // position tables; zero biases; LayerNorm 1 / 0).
   const int64_t K = cfg_.word_kernel;
   pixel_proj_ = std::make_unique<Conv2d>(
       "pixel_embed.proj",
-      Conv2d::Config{.in_channels = C, .out_channels = c, .kernel = K, .stride = cfg_.word_stride,
-                     .padding = cfg_.word_padding, .bias = true, .dtype = cfg_.dtype,
-                     .weight_init = Init::normal(1.0 / std::sqrt(static_cast<double>(init::fan_in({c, C, K, K})))),
-                     .bias_init = Init::constant(0.0)});
-  if (with_pixel_pos) pixel_pos_ = std::make_unique<LearnedPosEmbed>("pixel_pos", LearnedPosEmbed::Config{{1, c, w_, w_}, "pixel_pos"});
+      Conv2d::Config{
+          .in_channels = C,
+          .out_channels = c,
+          .kernel = K,
+          .stride = cfg_.word_stride,
+          .padding = cfg_.word_padding,
+          .bias = true,
+          .dtype = cfg_.dtype,
+          .weight_init = Init::normal(1.0 / std::sqrt(static_cast<double>(init::fan_in({c, C, K, K})))),
+          .bias_init = Init::constant(0.0)});
+  if (with_pixel_pos)
+    pixel_pos_ =
+        std::make_unique<LearnedPosEmbed>("pixel_pos", LearnedPosEmbed::Config{{1, c, w_, w_}, "pixel_pos"});
   flatten_ = std::make_unique<FlattenTokens>("pixel_embed.flatten");
   norm1_proj_ = std::make_unique<LayerNorm>("norm1_proj", LayerNorm::Config{m_ * c, eps});
   proj_ = std::make_unique<Linear>("proj", Linear::timm_init({m_ * c, d, true, cfg_.dtype}));
   norm2_proj_ = std::make_unique<LayerNorm>("norm2_proj", LayerNorm::Config{d, eps});
   cls_token_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{d});
-  if (with_patch_pos) patch_pos_ = std::make_unique<LearnedPosEmbed>("patch_pos", LearnedPosEmbed::Config{{1, N_ + 1, d}, "patch_pos"});
+  if (with_patch_pos)
+    patch_pos_ =
+        std::make_unique<LearnedPosEmbed>("patch_pos", LearnedPosEmbed::Config{{1, N_ + 1, d}, "patch_pos"});
   for (int64_t i = 0; i < cfg_.depth; ++i) blocks_.push_back(std::make_unique<TntBlock>(cfg_, i, m_));
   norm_ = std::make_unique<LayerNorm>("norm", LayerNorm::Config{d, eps});
   select_ = std::make_unique<TokenSelect>("select");
@@ -299,8 +312,8 @@ const Tensor& Tnt::forward(const Tensor& images, Mode mode) {
 
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const TntBlock::Streams out = blocks_[i]->forward({.words = words, .patches = patches_tok}, mode);
-    words = out.words;              // (B*N, m, c)
-    patches_tok = out.patches;      // (B, N+1, d)
+    words = out.words;          // (B*N, m, c)
+    patches_tok = out.patches;  // (B, N+1, d)
     taps_[1 + 2 * i] = words;
     taps_[2 + 2 * i] = patches_tok;
   }
@@ -451,7 +464,8 @@ rf::TapInfo Tnt::tap_info() const {
   using rf::TapLayout;
   rf::TapInfo r;
   const int64_t P = cfg_.patch_size, G = cfg_.img_size / P;
-  const rf::Window word_window{.kernel = cfg_.word_kernel, .stride = cfg_.word_stride, .padding = cfg_.word_padding};
+  const rf::Window word_window{
+      .kernel = cfg_.word_kernel, .stride = cfg_.word_stride, .padding = cfg_.word_padding};
   const rf::Field word_local = rf::through(rf::image_field(P), word_window);  // inside one patch
   // Words of all patches on one axis: patch g's word j is centred at g P + word_local.centre(j).
   const double word_centre = static_cast<double>((G / 2) * P) + word_local.centre(word_local.extent / 2);
@@ -471,7 +485,8 @@ rf::TapInfo Tnt::tap_info() const {
     r.taps.push_back({name + ".inner", TapLayout::words, word_sees_patch, false, word_centre});
     r.layers.push_back({name + ".attn_out", "attention", {.kernel = 0}, all});
     r.taps.push_back({name, TapLayout::tokens_with_cls, all, true, patch.centre(patch.extent / 2)});
-    r.attention.push_back({name + ".attn_in", word_local.extent, static_cast<double>(cfg_.word_stride), 0, true});
+    r.attention.push_back(
+        {name + ".attn_in", word_local.extent, static_cast<double>(cfg_.word_stride), 0, true});
     r.attention.push_back({name + ".attn_out", G, static_cast<double>(P), 1, false});
   }
   return r;

@@ -11,12 +11,16 @@ std::vector<ModelConfig> vit_presets() {
   vit_s.name = "vit_small_patch16_224";
   vit_s.family = Family::vit;
   return {
-      derive(vit_s, "vit_tiny_patch16_224", [](auto& c) { c.embed_dim = 192, c.num_heads = 3, c.mlp_dim = 768; }),
+      derive(vit_s, "vit_tiny_patch16_224",
+             [](auto& c) { c.embed_dim = 192, c.num_heads = 3, c.mlp_dim = 768; }),
       vit_s,
-      derive(vit_s, "vit_base_patch16_224", [](auto& c) { c.embed_dim = 768, c.num_heads = 12, c.mlp_dim = 3072; }),
-      derive(vit_s, "vit_tiny_patch4_32", [](auto& c) {
-        small_input(c), c.patch_size = 4, c.embed_dim = 192, c.depth = 9, c.num_heads = 3, c.mlp_dim = 384;
-      }),
+      derive(vit_s, "vit_base_patch16_224",
+             [](auto& c) { c.embed_dim = 768, c.num_heads = 12, c.mlp_dim = 3072; }),
+      derive(vit_s, "vit_tiny_patch4_32",
+             [](auto& c) {
+               small_input(c), c.patch_size = 4, c.embed_dim = 192, c.depth = 9, c.num_heads = 3,
+                               c.mlp_dim = 384;
+             }),
   };
 }
 
@@ -27,11 +31,15 @@ std::vector<CostRow> vit_cost_table(const ModelConfig& c) {
   Count pos = 0;
   if (c.pos_embed == PosEmbed::learned_1d) pos = (n + 1) * d;
   if (c.pos_embed == PosEmbed::learned_2d) pos = g * d / 2 * 2 + d;
-  rows.push_back({"patch_embed+cls+pos", {(n + 1).v, d.v}, (c.in_chans * p * p * d + d + d + pos).v,
+  rows.push_back({"patch_embed+cls+pos",
+                  {(n + 1).v, d.v},
+                  (c.in_chans * p * p * d + d + d + pos).v,
                   (n * c.in_chans * p * p * d).v});
   for (int64_t i = 0; i < c.depth; ++i)
     rows.push_back(transformer_block_cost("blocks." + std::to_string(i), n + 1, d, c.mlp_dim, c.qkv_bias));
-  rows.push_back({"norm+head", {c.num_classes}, (ln_params(d) + linear_params(d, c.num_classes, true)).v,
+  rows.push_back({"norm+head",
+                  {c.num_classes},
+                  (ln_params(d) + linear_params(d, c.num_classes, true)).v,
                   (d * c.num_classes).v});
   return rows;
 }
@@ -43,7 +51,8 @@ FamilyInfo vit_family() {
           .make = make_vit,
           .presets = vit_presets,
           .cost_table = vit_cost_table,
-          .fields = {"patch_size", "embed_dim", "depth", "num_heads", "qkv_bias", "ln_eps", "mlp_dim", "pos_embed"},
+          .fields = {"patch_size", "embed_dim", "depth", "num_heads", "qkv_bias", "ln_eps", "mlp_dim",
+                     "pos_embed"},
           .headline = {"pos_embed"}};
 }
 

@@ -62,18 +62,23 @@ class VisionTransformer : public Model {
     // timm's start: the patch embedding as a linear layer (lecun-normal), zero bias; every other parameter as
     // its layer declares it (timm's trunc-normal 0.02 for Linear weights, cls token and position tables).
     const int64_t C = cfg_.in_chans, P = cfg_.patch_size;
-    patch_proj_ = std::make_unique<Conv2d>(
-        "patch_embed.proj", Conv2d::Config{.in_channels = C, .out_channels = D, .kernel = P, .stride = P,
-                                           .bias = true, .dtype = cfg_.dtype,
-                                           .weight_init = lecun_normal({D, C, P, P}),
-                                           .bias_init = Init::constant(0.0)});
+    patch_proj_ =
+        std::make_unique<Conv2d>("patch_embed.proj", Conv2d::Config{.in_channels = C,
+                                                                    .out_channels = D,
+                                                                    .kernel = P,
+                                                                    .stride = P,
+                                                                    .bias = true,
+                                                                    .dtype = cfg_.dtype,
+                                                                    .weight_init = lecun_normal({D, C, P, P}),
+                                                                    .bias_init = Init::constant(0.0)});
     flatten_ = std::make_unique<FlattenTokens>("patch_embed.flatten");
     cls_ = std::make_unique<ClsToken>("cls_token", ClsToken::Config{D});
     switch (cfg_.pos_embed) {
       case PosEmbed::none:
         break;
       case PosEmbed::learned_1d:
-        pos_ = std::make_unique<LearnedPosEmbed>("pos_embed", LearnedPosEmbed::Config{{1, G * G + 1, D}, "pos_embed"});
+        pos_ = std::make_unique<LearnedPosEmbed>("pos_embed",
+                                                 LearnedPosEmbed::Config{{1, G * G + 1, D}, "pos_embed"});
         break;
       case PosEmbed::learned_2d:
         pos_ = std::make_unique<PosEmbed2d>("pos_embed_2d",
@@ -129,7 +134,8 @@ class VisionTransformer : public Model {
     std::vector<StateEntry> s;
     // timm's order: the root's own parameters (cls token, position tables) first, then the submodules.
     append_state(s, "", *cls_);
-    if (pos_) append_state(s, "", *pos_);  // pos_embed, or pos_embed_x, pos_embed_y, pos_embed_cls (sincos: none)
+    if (pos_)
+      append_state(s, "", *pos_);  // pos_embed, or pos_embed_x, pos_embed_y, pos_embed_cls (sincos: none)
     append_state(s, "patch_embed.proj", *patch_proj_);
     for (auto& b : blocks_) append_state(s, b->name(), *b);
     append_state(s, "norm", *norm_);
@@ -189,7 +195,8 @@ class VisionTransformer : public Model {
       case PosEmbed::learned_1d:
         return {{.key = "pos_embed", .prefix = 1, .grid_h = grid_, .grid_w = grid_}};
       case PosEmbed::learned_2d:
-        return {{.key = "pos_embed_x", .grid_h = 1, .grid_w = grid_}, {.key = "pos_embed_y", .grid_h = 1, .grid_w = grid_}};
+        return {{.key = "pos_embed_x", .grid_h = 1, .grid_w = grid_},
+                {.key = "pos_embed_y", .grid_h = 1, .grid_w = grid_}};
       case PosEmbed::none:
       case PosEmbed::sincos_2d:
         break;
