@@ -29,7 +29,11 @@ json TrainConfig::to_json() const {
 TrainConfig TrainConfig::from_json(const json& j) {
   if (!j.is_object()) throw std::invalid_argument("a training config must be a JSON object");
   TrainConfig c;
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Named references, not a structured binding: the lambda below captures them, which clang 14 (the fuzz
+    // preset) does not allow for structured bindings (a C++20 change it lacks).
+    const std::string& key = item.key();
+    const json& value = item.value();
     bool known = false;
     for_each_train_field(c, [&](const TrainField& f, auto& member) {
       if (!f.key || key != f.key) return;
