@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 
 #include "harness/train/train_fields.hpp"
 #include "harness/train/trainer.hpp"
@@ -12,6 +15,30 @@
 namespace vb::train {
 
 using json = nlohmann::json;
+
+namespace {
+
+// An integer setting, range-checked: nlohmann's get<T>() casts unchecked, so a seed of 184246744073709551615
+// (parsed as a double, beyond uint64) was undefined behaviour (UBSan, found by the preset_json fuzz target)
+// and -1 wrapped around to 2^64 - 1. A float is accepted when it is a whole number in range (1e3 for 1000).
+template <class T>
+T json_integer(const std::string& key, const json& v) {
+  using limits = std::numeric_limits<T>;
+  if (v.is_number_unsigned()) {
+    if (std::in_range<T>(v.get<uint64_t>())) return static_cast<T>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    if (std::in_range<T>(v.get<int64_t>())) return static_cast<T>(v.get<int64_t>());
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>(), top = std::ldexp(1.0, limits::digits);  // 2^63 or 2^64, exact
+    if (d == std::floor(d) && d >= (limits::is_signed ? -top : 0.0) && d < top) return static_cast<T>(d);
+  } else {
+    return v.get<T>();  // not a number: nlohmann's type_error, reported below with the key
+  }
+  throw std::invalid_argument(fmt::format("'{}': expected a whole number in [{}, {}], given {}", key,
+                                          limits::min(), limits::max(), v.dump()));
+}
+
+}  // namespace
 
 json TrainConfig::to_json() const {
   json j;
@@ -42,6 +69,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
       try {
         if constexpr (std::is_enum_v<T>)
           member = parse_enum<T>(key, value.get<std::string>());
+        else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+          member = json_integer<T>(key, value);
         else
           member = value.get<T>();
       } catch (const std::invalid_argument& e) {  // parse_enum: names the setting and its values

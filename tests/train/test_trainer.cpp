@@ -190,6 +190,16 @@ TEST_CASE("training settings round-trip through JSON and unknown keys are named"
   REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochz", 3}}),
                       Catch::Contains("unknown training setting 'epochz'"));
   REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochs", "three"}}), Catch::Contains("'epochs'"));
+  // Integers are range-checked (tests/fuzz/corpus/preset_json/crash-5e83...: a seed beyond uint64, parsed as
+  // a double, was an unchecked cast); whole floats are accepted.
+  REQUIRE_THROWS_WITH(
+      train::TrainConfig::from_json(nlohmann::json::parse(R"({"seed": 184246744073709551615})")),
+      Catch::Contains("'seed'") && Catch::Contains("expected a whole number"));
+  REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"seed", -1}}), Catch::Contains("'seed'"));
+  REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"epochs", 2.5}}), Catch::Contains("'epochs'"));
+  REQUIRE_THROWS_WITH(train::TrainConfig::from_json({{"batch", 1e19}}), Catch::Contains("'batch'"));
+  CHECK(train::TrainConfig::from_json({{"epochs", 1e3}}).epochs == 1000);
+  CHECK(train::TrainConfig::from_json({{"seed", 18446744073709551615ull}}).seed == UINT64_MAX);
 }
 
 }  // namespace vb::test
