@@ -118,7 +118,14 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
                          const nlohmann::json& config) {
   load_checkpoint(path, model);
   const H5Input in(path);
-  const nlohmann::json saved = nlohmann::json::parse(in.root_attr("config"));
+  // The settings the run was started with; a damaged attribute is named with the file rather than left to
+  // nlohmann's message (which says neither the file nor the attribute).
+  const nlohmann::json saved = nlohmann::json::parse(in.root_attr("config"), nullptr, false);
+  if (saved.is_discarded() || !saved.is_object())
+    throw std::runtime_error(
+        fmt::format("{}: cannot resume, its 'config' attribute (the run's settings) is {}; the "
+                    "checkpoint is damaged: start a new run in another --output folder",
+                    path.string(), saved.is_discarded() ? "not valid JSON" : "JSON but not an object"));
   if (saved != config) {
     std::vector<std::string> diffs;
     dist::json_diffs(saved, config, "in the checkpoint", "now", "", diffs);
@@ -131,9 +138,16 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
   for (auto& [name, values] : h.arrays()) *values = in.read_f64(g + "/" + name);
   h.epochs_done = in.read_i64_scalar(g + "/epochs_done");
   h.best_epoch = in.read_i64_scalar(g + "/best_epoch");
-  h.best_val_top1 = in.read_f64(g + "/best_val_top1").at(0);
-  h.train_wall_s = in.read_f64(g + "/train_wall_s").at(0);
-  h.train_images = in.read_f64(g + "/train_images").at(0);
+  auto one = [&](const std::string& key) {  // a float64 the writer stores as an array of one
+    const auto v = in.read_f64(key);
+    if (v.size() != 1)
+      throw std::runtime_error(
+          fmt::format("{}: '{}' has {} values, expected 1", path.string(), key, v.size()));
+    return v[0];
+  };
+  h.best_val_top1 = one(g + "/best_val_top1");
+  h.train_wall_s = one(g + "/train_wall_s");
+  h.train_images = one(g + "/train_images");
   opt.set_steps(in.read_i64_scalar(g + "/optimizer_steps"));
   for (auto& [name, values] : opt.state()) {
     const auto v = in.read_f32(g + "/optimizer/" + name);

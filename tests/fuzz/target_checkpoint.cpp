@@ -50,9 +50,8 @@ std::string checkpoint_h5(const uint8_t* data, size_t size) {
     // load_train_state), by the kind of each dataset there: float64 histories, int64 counters, float32
     // optimizer state; and the config attribute it compares.
     if (!in.has(std::string(kTrainStateGroup) + "/epochs_done")) return;
-    // (load_train_state parses it with exceptions on: a corrupt `config` there ends in nlohmann's message,
-    // which does not name the file - noted in docs/reliability.md; here without, so the reads below are
-    // reached.)
+    // (load_train_state refuses a `config` that is not a JSON object, naming the file; tested in
+    // tests/train/test_trainer.cpp. Here it is parsed the same way, so that the reads below are reached.)
     const nlohmann::json config = nlohmann::json::parse(in.root_attr("config"), nullptr, false);
     if (config.is_discarded()) return;
     for (const auto& [key, shape] : in.datasets()) {

@@ -1,6 +1,8 @@
 // The trainer end to end on the synthetic dataset with a tiny ViT: it learns, it is bit-identical for the
 // same seed and threads, a resumed run equals an uninterrupted one, and bad settings or a diverging loss stop
 // it with a clear message and no record that looks complete.
+#include <H5Cpp.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
@@ -147,6 +149,35 @@ TEST_CASE("resume refuses other settings and a fresh run refuses a folder holdin
                       Catch::Contains("cannot resume") && Catch::Contains("lr: 0.002"));
   auto missing = tiny(dir / "nothing");
   REQUIRE_THROWS_WITH(train::train(missing, true, "test"), Catch::Contains("no checkpoint to resume from"));
+}
+
+TEST_CASE("resume refuses a checkpoint whose config attribute is damaged, naming the file",
+          "[train][trainer]") {
+  const auto dir = temp_dir("train_bad_config");
+  auto cfg = tiny(dir / "run");
+  cfg.epochs = 2;
+  train::train(cfg, false, "test", 1);
+  const auto ckpt = dir / "run" / "checkpoint.h5";
+  auto set_config =
+      [&](const std::string& text) {  // the file stays a complete checkpoint; only the attribute changes
+        H5::H5File f(ckpt.string(), H5F_ACC_RDWR);
+        H5::Group root = f.openGroup("/");
+        root.removeAttr("config");
+        const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+        root.createAttribute("config", type, H5::DataSpace(H5S_SCALAR)).write(type, text);
+      };
+  set_config("{\"model\": \"vit_tiny");  // cut short
+  REQUIRE_THROWS_WITH(train::train(cfg, true, "test"), Catch::Contains(ckpt.string()) &&
+                                                           Catch::Contains("'config'") &&
+                                                           Catch::Contains("not valid JSON"));
+  set_config("[1, 2]");  // JSON of the wrong shape
+  REQUIRE_THROWS_WITH(train::train(cfg, true, "test"), Catch::Contains(ckpt.string()) &&
+                                                           Catch::Contains("'config'") &&
+                                                           Catch::Contains("not an object"));
+  set_config("{\"model\": 3}");  // an object, other settings: the differences are listed
+  REQUIRE_THROWS_WITH(train::train(cfg, true, "test"), Catch::Contains(ckpt.string()) &&
+                                                           Catch::Contains("cannot resume") &&
+                                                           Catch::Contains("model: 3"));
 }
 
 TEST_CASE("a diverging loss stops the run naming the step, and leaves no record", "[train][trainer]") {
