@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# train, rf and throughput writing to a full disk (a small tmpfs) end with exit 1 and an error naming the file and
-# "No space left on device" (not a crash), leave no partial file and keep the last good checkpoint loadable; a
-# read-only output folder is refused before any work starts. Needs root for mount (CI has it); else skipped.
+# train, rf, throughput and a sweep writing to a full disk (a small tmpfs) end with exit 1 and an error naming the
+# file and "No space left on device" (not a crash), leave no partial file and keep the last good checkpoint
+# loadable; a read-only output folder is refused before any work starts. Needs root for mount (CI has it); else skipped.
 # usage: full_disk.sh <vitbench>
 set -euo pipefail
 vitbench=$1
 mnt=$(mktemp -d)
 log=$(mktemp)
-trap 'umount "$mnt" 2>/dev/null; rmdir "$mnt"; rm -f "$log"' EXIT
+sweep=$(mktemp --suffix=.json)
+trap 'umount "$mnt" 2>/dev/null; rmdir "$mnt"; rm -f "$log" "$sweep"' EXIT
 if ! mount -t tmpfs -o size=1000k tmpfs "$mnt" 2>/dev/null; then
   echo "VITBENCH_SKIP: cannot mount a tmpfs here (needs root)"; exit 0
 fi
@@ -39,6 +40,25 @@ f = h5py.File(sys.argv[1], "r")
 assert f.attrs["complete"] == 1 and f["train_state/epochs_done"][()] == 1, "the last good checkpoint is damaged"
 print("ok: the last good checkpoint (after evaluation 1) is intact and complete")
 PY
+rm -rf "${mnt:?}"/*
+
+# A sweep of that run: the run fails with the same message and is marked failed (failed.json, no record), and the
+# sweep exits 1 saying so; `sweep run` again would retry it.
+cat > "$sweep" <<'JSON'
+{"sweep": "full_disk", "arms": [{"name": "a"}], "axes": {"seed": [0]}, "tiers": {"smoke": {}},
+ "base": {"model": "resnet50_w16_32", "overrides": ["img_size=16", "layers=1,1,1,1", "base_width=4"],
+          "dataset": "synthetic:train=128,test=16,classes=4,size=16", "val_size": 16, "batch": 16, "eval_batch": 16,
+          "steps": 4, "eval_every": 2, "warmup_steps": 1, "test_every_epoch": false},
+ "seconds_per_step": {"resnet50_w16_32": {"seconds": 0.01, "batch": 16}}}
+JSON
+"$vitbench" --threads 1 sweep plan "$sweep" --tier smoke --out "$mnt/sweep" --allow-dirty > "$log" 2>&1 || { cat "$log"; exit 1; }
+expect_error "$mnt/sweep/a-seed0-[0-9a-f]+/checkpoint\.h5: cannot write .*No space left on device" \
+  "$vitbench" --threads 1 sweep run "$mnt/sweep" --quiet
+grep -q "0 complete, 0 interrupted, 1 failed" "$log" || { echo "FAIL: the sweep did not report the run failed"; cat "$log"; exit 1; }
+no_partial
+ls "$mnt"/sweep/a-seed0-*/failed.json > /dev/null || { echo "FAIL: no failed.json"; exit 1; }
+if ls "$mnt"/sweep/a-seed0-*/record.h5 2>/dev/null; then echo "FAIL: a record was written to a full disk"; exit 1; fi
+echo "ok: the sweep's run failed cleanly and is marked failed"
 rm -rf "${mnt:?}"/*
 
 # rf and throughput on a disk with 8 KB left: their results cannot fit.
