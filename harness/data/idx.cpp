@@ -18,6 +18,9 @@ namespace fs = std::filesystem;
 
 constexpr uint32_t kImagesMagic = 0x00000803;  // unsigned byte, 3 dimensions (N, H, W)
 constexpr uint32_t kLabelsMagic = 0x00000801;  // unsigned byte, 1 dimension (N)
+// Pixels per image, as image_folder.cpp bounds them (8192 x 8192): a header with no images can still claim
+// 2^32 x 2^32-pixel images, whose size overflows int64 wherever it is used (found by fuzz_idx_raw).
+constexpr int64_t kMaxPixels = int64_t{1} << 26;
 
 struct GzCloser {
   void operator()(gzFile f) const { gzclose(f); }
@@ -108,6 +111,12 @@ ImageSet read_idx_split(const fs::path& images, const fs::path& labels,
   if (im.dims[0] != lb.dims[0])
     throw std::runtime_error(fmt::format("{}: {} labels, but {} has {} images", labels.string(), lb.dims[0],
                                          images.string(), im.dims[0]));
+  if (im.dims[1] < 1 || im.dims[2] < 1 || im.dims[1] > kMaxPixels || im.dims[2] > kMaxPixels ||
+      im.dims[1] * im.dims[2] > kMaxPixels)
+    throw std::runtime_error(
+        fmt::format("{}: images of {}x{} pixels; expected at least 1x1 and at most {} pixels "
+                    "(corrupt?)",
+                    images.string(), im.dims[1], im.dims[2], kMaxPixels));
   ImageSet set;
   set.name = name;
   set.source = images.parent_path().string();

@@ -131,6 +131,16 @@ TEST_CASE("IDX errors name the file and the problem", "[data]") {
                false);  // overflows
     CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"), Contains("> 2^64"));
   }
+  SECTION("an image size beyond any dataset is refused, even with no images (fuzz_idx_raw's crash input)") {
+    const fs::path none = dir / "no-labels";
+    write_file(none, idx_bytes(0x801, {0}, {}), false);
+    write_file(images, idx_bytes(0x803, {0, 0xa60000e4u, 0xfffffd1cu}, {}),
+               false);  // 0 bytes of pixels: a valid size
+    CHECK_THROWS_WITH(read_idx_split(images, none, classes, "x"),
+                      Contains(images.string()) && Contains("2785018084x4294966556 pixels"));
+    write_file(images, idx_bytes(0x803, {0, 0, 28}, {}), false);
+    CHECK_THROWS_WITH(read_idx_split(images, none, classes, "x"), Contains("0x28 pixels"));
+  }
   SECTION("truncated header") {
     write_file(images, {0, 0, 8, 3, 0, 0}, false);
     CHECK_THROWS_WITH(read_idx_split(images, labels, classes, "x"),
