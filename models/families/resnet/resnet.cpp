@@ -43,19 +43,12 @@ Conv2d::Config kaiming(Conv2d::Config c) {
 }
 
 Conv2d::Config stem_config(const ModelConfig& cfg) {
-  if (cfg.stem == Stem::imagenet)
-    return kaiming({.in_channels = cfg.in_chans,
-                    .out_channels = cfg.base_width,
-                    .kernel = 7,
-                    .stride = 2,
-                    .padding = 3,
-                    .dtype = cfg.dtype,
-                    .dst_dtype = cfg.dtype});
+  const bool imagenet = cfg.stem == Stem::imagenet;  // 7x7/2 (then a max pool), or 3x3/1 for small images
   return kaiming({.in_channels = cfg.in_chans,
                   .out_channels = cfg.base_width,
-                  .kernel = 3,
-                  .stride = 1,
-                  .padding = 1,
+                  .kernel = imagenet ? 7 : 3,
+                  .stride = imagenet ? 2 : 1,
+                  .padding = imagenet ? 3 : 1,
                   .dtype = cfg.dtype,
                   .dst_dtype = cfg.dtype});
 }
