@@ -18,9 +18,8 @@ struct TrainField {
   bool show_default = false;  // --help prints the default value
 };
 
-// Calls v(field, member) for every setting; an enum member is one of EnumNames<E>'s names in JSON and on the
-// command line. Calls v(field, member) for every setting, in the order of `vitbench train --help`; C is
-// TrainConfig or const TrainConfig.
+// Calls v(field, member) for every setting, in the order of `vitbench train --help`; C is TrainConfig or
+// const TrainConfig. An enum member is one of EnumNames<E>'s names in JSON and on the command line.
 template <class C, class V>
 void for_each_train_field(C& c, V&& v) {
   constexpr bool show = true;
