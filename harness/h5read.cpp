@@ -2,15 +2,161 @@
 #include "harness/h5read.hpp"
 
 #include <H5Cpp.h>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
+#include <thread>
+
+// In a sanitizer build: lets the probe child leave quietly instead of running the sanitizer's (or
+// libFuzzer's) death handling. Weak, so a plain build links without a sanitizer runtime (the pointer is then
+// null).
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 
 namespace vb {
 
 namespace {
+
+// HDF5's standard filters expand data by at most deflate's 1032:1, so a dataset cannot hold more bytes than
+// this many times the file's size; a shape beyond that is a corrupt or hostile header, refused before
+// allocating.
+constexpr uint64_t kMaxExpansion = 1032;
+
+// --- The probe: libhdf5 1.10 is not memory-safe on crafted files (fuzzing found a SEGV reading a corrupt
+// global heap and a use-after-free in H5Aexists; docs/reliability.md). It cannot be fixed here, and
+// validating object headers ourselves would mean re-implementing libhdf5's parser, so every file is first
+// read whole in a forked child: if libhdf5 crashes there, the parent reports it and never opens the file
+// itself. The child reads everything a loader can (the root's attributes in the order require_complete()
+// does, then every object's attributes and every dataset's values), so the parent's later reads of the same
+// bytes are a subset.
+
+constexpr int kProbeSanitizerExit = 86;  // the child's exit status when a sanitizer found a memory error
+constexpr auto kProbeTimeout = std::chrono::seconds(300);
+
+extern "C" void probe_child_dies() {
+  _exit(kProbeSanitizerExit);
+}
+
+// Whether values of `type` point into memory libhdf5 allocated (variable-length strings and sequences).
+bool holds_vlen(hid_t type) {
+  return H5Tis_variable_str(type) > 0 || H5Tdetect_class(type, H5T_VLEN) > 0;
+}
+
+// Reads one attribute in its own (native) type; failures are left to the parent's reads to report.
+herr_t probe_attribute(hid_t object, const char* name, const H5A_info_t*, void* file_bytes) {
+  const hid_t a = H5Aopen(object, name, H5P_DEFAULT);
+  if (a < 0) return 0;
+  const hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+  const hid_t native = type < 0 ? -1 : H5Tget_native_type(type, H5T_DIR_DEFAULT);
+  const hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+  const size_t size = native < 0 ? 0 : H5Tget_size(native);
+  if (n > 0 && size > 0 && static_cast<uint64_t>(n) <= *static_cast<uint64_t*>(file_bytes) / size + 1) {
+    std::vector<char> buf(static_cast<size_t>(n) * size);
+    if (H5Aread(a, native, buf.data()) >= 0 && holds_vlen(native))
+      H5Dvlen_reclaim(native, space, H5P_DEFAULT, buf.data());
+  }
+  if (native >= 0) H5Tclose(native);
+  if (type >= 0) H5Tclose(type);
+  if (space >= 0) H5Sclose(space);
+  H5Aclose(a);
+  return 0;
+}
+
+// Every object's attributes, and every dataset's values read in their native type.
+herr_t probe_object(hid_t file, const char* name, const H5O_info_t* info, void* file_bytes) {
+  const hid_t object = H5Oopen(file, name, H5P_DEFAULT);
+  if (object < 0) return 0;
+  H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, probe_attribute, file_bytes);
+  if (info->type == H5O_TYPE_DATASET) {
+    const hid_t type = H5Dget_type(object), space = H5Dget_space(object);
+    const hid_t native = type < 0 ? -1 : H5Tget_native_type(type, H5T_DIR_DEFAULT);
+    const hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    const size_t size = native < 0 ? 0 : H5Tget_size(native);
+    const uint64_t limit = std::max<uint64_t>(*static_cast<uint64_t*>(file_bytes), 1) * kMaxExpansion;
+    if (n > 0 && size > 0 && static_cast<uint64_t>(n) <= limit / size) {  // larger: refused before reading
+      std::vector<char> buf(static_cast<size_t>(n) * size);
+      if (H5Dread(object, native, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0 && holds_vlen(native))
+        H5Dvlen_reclaim(native, space, H5P_DEFAULT, buf.data());
+    }
+    if (native >= 0) H5Tclose(native);
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+  }
+  H5Oclose(object);
+  return 0;
+}
+
+void probe_file(const H5::H5File& f, uint64_t file_bytes) {
+  const hid_t id = f.getId();
+  for (const char* first : {"schema", "complete"})  // require_complete()'s reads, in its order
+    if (H5Aexists(id, first) > 0) probe_attribute(id, first, nullptr, &file_bytes);
+  H5Ovisit(id, H5_INDEX_NAME, H5_ITER_NATIVE, probe_object, &file_bytes);
+}
+
+// Runs `read_all` in a forked child; throws, naming the file, if libhdf5 crashed or hung there.
+void probe_in_child(const std::string& name, const std::function<void()>& read_all) {
+  std::fflush(nullptr);  // nothing buffered in the parent gets written twice
+  const pid_t pid = fork();
+  if (pid < 0)
+    throw std::runtime_error(
+        fmt::format("{}: cannot fork to check the file before reading it: {}", name, std::strerror(errno)));
+  if (pid == 0) {
+    // The child: no core file, libhdf5's crash as a plain signal, a sanitizer's report silenced and ended
+    // here (not by libFuzzer's handler, which would record a crash of the fuzz target). _exit, never exit:
+    // atexit handlers would close (and flush) HDF5 files the parent has open.
+    const rlimit no_core{0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, SIG_DFL);
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(probe_child_dies);
+    const int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, STDERR_FILENO);
+    try {
+      read_all();
+    } catch (...) {  // an error libhdf5 reports cleanly: the parent meets it again and names it
+    }
+    _exit(0);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kProbeTimeout;
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR)
+      throw std::runtime_error(
+          fmt::format("{}: lost the child process checking the file: {}", name, std::strerror(errno)));
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      throw std::runtime_error(
+          fmt::format("{}: libhdf5 did not finish reading the file in {} s (corrupt or crafted?); not opened",
+                      name, kProbeTimeout.count()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const char* advice =
+      "the file is corrupt or crafted, so it is not opened; load files only from sources you "
+      "trust (docs/reliability.md)";
+  if (WIFSIGNALED(status))
+    throw std::runtime_error(
+        fmt::format("{}: libhdf5 crashed reading it (signal {}, {}) in a child process: {}", name,
+                    WTERMSIG(status), strsignal(WTERMSIG(status)), advice));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kProbeSanitizerExit)
+    throw std::runtime_error(fmt::format(
+        "{}: libhdf5 made a memory error reading it (found by the sanitizer) in a child process: {}", name,
+        advice));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error(fmt::format("{}: the child process reading it ended with status {}: {}", name,
+                                         WIFEXITED(status) ? WEXITSTATUS(status) : -1, advice));
+}
 
 void walk(const H5::Group& g, const std::string& prefix, std::map<std::string, Dims>& out) {
   for (hsize_t i = 0; i < g.getNumObjs(); ++i) {
@@ -39,14 +185,18 @@ H5Input::H5Input(const std::filesystem::path& path) : path_(path.string()) {
   } catch (const H5::Exception&) {
   }
   if (!hdf5) throw std::runtime_error(fmt::format("{}: not an HDF5 file (or truncated)", path_));
-  try {
-    file_ = std::make_unique<H5::H5File>(path_, H5F_ACC_RDONLY);
-  } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot open: {}", path_, e.getDetailMsg()));
-  }
   std::error_code ec;
   bytes_ = std::filesystem::file_size(path, ec);
   if (ec) bytes_ = 0;
+  auto open = [&] {
+    try {
+      return std::make_unique<H5::H5File>(path_, H5F_ACC_RDONLY);
+    } catch (const H5::Exception& e) {
+      throw std::runtime_error(fmt::format("{}: cannot open: {}", path_, e.getDetailMsg()));
+    }
+  };
+  probe_in_child(path_, [&] { probe_file(*open(), bytes_); });
+  file_ = open();
 }
 
 H5Input::H5Input(const void* image, size_t bytes, const std::string& name) : path_(name), bytes_(bytes) {
@@ -55,15 +205,19 @@ H5Input::H5Input(const void* image, size_t bytes, const std::string& name) : pat
   static constexpr unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
   if (bytes < 64 || std::memcmp(image, kSignature, sizeof kSignature) != 0)
     throw std::runtime_error(fmt::format("{}: not an HDF5 file (or truncated)", path_));
-  try {
-    H5::FileAccPropList fapl;
-    fapl.setCore(64 * 1024, false);  // in memory, never written back
-    if (H5Pset_file_image(fapl.getId(), const_cast<void*>(image), bytes) < 0)
-      throw std::runtime_error(fmt::format("{}: cannot hand the file image to HDF5", path_));
-    file_ = std::make_unique<H5::H5File>(path_, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
-  } catch (const H5::Exception& e) {
-    throw std::runtime_error(fmt::format("{}: cannot open: {}", path_, e.getDetailMsg()));
-  }
+  auto open = [&] {
+    try {
+      H5::FileAccPropList fapl;
+      fapl.setCore(64 * 1024, false);  // in memory, never written back
+      if (H5Pset_file_image(fapl.getId(), const_cast<void*>(image), bytes) < 0)
+        throw std::runtime_error(fmt::format("{}: cannot hand the file image to HDF5", path_));
+      return std::make_unique<H5::H5File>(path_, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
+    } catch (const H5::Exception& e) {
+      throw std::runtime_error(fmt::format("{}: cannot open: {}", path_, e.getDetailMsg()));
+    }
+  };
+  probe_in_child(path_, [&] { probe_file(*open(), bytes_); });
+  file_ = open();
 }
 
 H5Input::~H5Input() = default;
@@ -100,11 +254,6 @@ Dims H5Input::shape(const std::string& dataset) const {
 }
 
 namespace {
-
-// HDF5's standard filters expand data by at most deflate's 1032:1, so a dataset cannot hold more bytes than
-// this many times the file's size; a shape beyond that is a corrupt or hostile header, refused before
-// allocating.
-constexpr uint64_t kMaxExpansion = 1032;
 
 template <class T>
 std::vector<T> read_as(const H5::H5File& f, const std::string& path, uint64_t file_bytes,

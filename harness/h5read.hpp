@@ -1,5 +1,9 @@
 // Reading HDF5 inputs with errors that name the file and what was expected (missing file, not HDF5, missing
 // dataset, wrong rank). Used for checkpoints and `vitbench predict` inputs.
+//
+// libhdf5 1.10 is not memory-safe on crafted files, so each constructor first reads the whole file in a
+// forked child process (every attribute, every dataset) and refuses it, naming the file, if libhdf5 crashed
+// or hung there; only then does this process open it (h5read.cpp, docs/reliability.md).
 #pragma once
 
 #include <filesystem>

@@ -4,8 +4,9 @@
 //
 // What is validated before libhdf5 sees the bytes: the signature and a minimum size (H5Input), shapes and
 // dtypes against the file's size before any allocation (read_as), every H5 exception turned into an error
-// naming the file. A crash inside libhdf5 itself on a corrupt superblock or object header cannot be fixed
-// here (docs/reliability.md); such inputs are not committed to the corpus.
+// naming the file. A crash inside libhdf5 itself cannot be fixed here: H5Input reads every file first in a
+// forked child and refuses it, naming the file, when libhdf5 crashes there (docs/reliability.md), so such
+// inputs end in a clear error too and are committed to the corpus like any other crash.
 #include <hdf5.h>
 
 #include <memory>

@@ -191,3 +191,18 @@ TEST_CASE("a dataset claiming 2^40 elements is refused before allocating", "[har
                     Catch::Contains("h.h5") && Catch::Contains("fc.weight"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("a file that crashes libhdf5 is refused from a child process, naming the file",
+          "[harness][checkpoint]") {
+  // Found by the checkpoint_h5 fuzz target (docs/reliability.md): a corrupt global heap under the root's
+  // variable-length `schema` attribute makes libhdf5 1.10.8 dereference a bad pointer (SEGV in a plain build,
+  // a sanitizer report under ASan). This process must survive and say so.
+  const fs::path file =
+      fs::path(VITBENCH_FUZZ_CORPUS) / "checkpoint_h5" / "crash-a81ec4dedb99425df7855c8a07c1773a9404c361";
+  REQUIRE(fs::exists(file));
+  CHECK_THROWS_WITH(H5Input(file), Catch::Contains("crash-a81ec4de") && Catch::Contains("libhdf5") &&
+                                       (Catch::Contains("crashed") || Catch::Contains("memory error")) &&
+                                       Catch::Contains("not opened"));
+  TinyModel m;
+  CHECK_THROWS_WITH(load_checkpoint(file, m), Catch::Contains("libhdf5"));
+}
