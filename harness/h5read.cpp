@@ -2,25 +2,15 @@
 #include "harness/h5read.hpp"
 
 #include <H5Cpp.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
-#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
-#include <thread>
 
-// In a sanitizer build: lets the probe child leave quietly instead of running the sanitizer's (or
-// libFuzzer's) death handling. Weak, so a plain build links without a sanitizer runtime (the pointer is then
-// null).
-extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+#include "harness/child_process.hpp"
 
 namespace vb {
 
@@ -39,12 +29,7 @@ constexpr uint64_t kMaxExpansion = 1032;
 // does, then every object's attributes and every dataset's values), so the parent's later reads of the same
 // bytes are a subset.
 
-constexpr int kProbeSanitizerExit = 86;  // the child's exit status when a sanitizer found a memory error
 constexpr auto kProbeTimeout = std::chrono::seconds(300);
-
-extern "C" void probe_child_dies() {
-  _exit(kProbeSanitizerExit);
-}
 
 // Whether values of `type` point into memory libhdf5 allocated (variable-length strings and sequences).
 bool holds_vlen(hid_t type) {
@@ -104,58 +89,32 @@ void probe_file(const H5::H5File& f, uint64_t file_bytes) {
 
 // Runs `read_all` in a forked child; throws, naming the file, if libhdf5 crashed or hung there.
 void probe_in_child(const std::string& name, const std::function<void()>& read_all) {
-  std::fflush(nullptr);  // nothing buffered in the parent gets written twice
-  const pid_t pid = fork();
-  if (pid < 0)
-    throw std::runtime_error(
-        fmt::format("{}: cannot fork to check the file before reading it: {}", name, std::strerror(errno)));
-  if (pid == 0) {
-    // The child: no core file, libhdf5's crash as a plain signal, a sanitizer's report silenced and ended
-    // here (not by libFuzzer's handler, which would record a crash of the fuzz target). _exit, never exit:
-    // atexit handlers would close (and flush) HDF5 files the parent has open.
-    const rlimit no_core{0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, SIG_DFL);
-    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(probe_child_dies);
-    const int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, STDERR_FILENO);
-    try {
-      read_all();
-    } catch (...) {  // an error libhdf5 reports cleanly: the parent meets it again and names it
-    }
-    _exit(0);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + kProbeTimeout;
-  int status = 0;
-  for (;;) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR)
-      throw std::runtime_error(
-          fmt::format("{}: lost the child process checking the file: {}", name, std::strerror(errno)));
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      throw std::runtime_error(
-          fmt::format("{}: libhdf5 did not finish reading the file in {} s (corrupt or crafted?); not opened",
-                      name, kProbeTimeout.count()));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ChildOutcome out;
+  try {
+    out = run_in_child(read_all, kProbeTimeout);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(fmt::format("{}: cannot check the file before reading it: {}", name, e.what()));
   }
   const char* advice =
       "the file is corrupt or crafted, so it is not opened; load files only from sources you "
       "trust (docs/reliability.md)";
-  if (WIFSIGNALED(status))
-    throw std::runtime_error(
-        fmt::format("{}: libhdf5 crashed reading it (signal {}, {}) in a child process: {}", name,
-                    WTERMSIG(status), strsignal(WTERMSIG(status)), advice));
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kProbeSanitizerExit)
-    throw std::runtime_error(fmt::format(
-        "{}: libhdf5 made a memory error reading it (found by the sanitizer) in a child process: {}", name,
-        advice));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error(fmt::format("{}: the child process reading it ended with status {}: {}", name,
-                                         WIFEXITED(status) ? WEXITSTATUS(status) : -1, advice));
+  switch (out.kind) {
+    case ChildOutcome::Kind::finished:
+      return;
+    case ChildOutcome::Kind::signal:
+      throw std::runtime_error(fmt::format("{}: libhdf5 crashed reading it in a child process ({}): {}", name,
+                                           out.describe(), advice));
+    case ChildOutcome::Kind::sanitizer:
+      throw std::runtime_error(fmt::format(
+          "{}: libhdf5 made a memory error reading it (found by the sanitizer) in a child process: {}", name,
+          advice));
+    case ChildOutcome::Kind::timeout:
+      throw std::runtime_error(fmt::format("{}: libhdf5 did not finish reading the file in {} s: {}", name,
+                                           kProbeTimeout.count(), advice));
+    case ChildOutcome::Kind::exit_code:
+      throw std::runtime_error(
+          fmt::format("{}: the child process reading it {}: {}", name, out.describe(), advice));
+  }
 }
 
 void walk(const H5::Group& g, const std::string& prefix, std::map<std::string, Dims>& out) {
