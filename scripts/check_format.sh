@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C++ sources follow .clang-format (Debian 12's clang-format 14): `scripts/check_format.sh` checks every
-# tracked .cpp/.hpp and names the files that differ; `scripts/check_format.sh --fix` formats them in place.
+# .cpp/.hpp git tracks or would add (new files too, not ignored ones) and names the files that differ;
+# `scripts/check_format.sh --fix` formats them in place.
 # Installs clang-format (apt) when it is missing, as scripts/setup.sh does for the build's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ if ! command -v clang-format > /dev/null; then
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends clang-format > /dev/null
 fi
-mapfile -t files < <(git ls-files '*.cpp' '*.hpp')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' | sort -u)
 if [[ ${1:-} == --fix ]]; then
   clang-format -i --style=file "${files[@]}"
   exit 0
