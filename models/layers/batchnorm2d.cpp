@@ -1,6 +1,8 @@
 // BatchNorm2d: batch_normalization forward_training (use_scale | use_shift) + two in-place `sum` primitives
 // for the running averages (so the update stays on the stream, no host sync), forward_inference with
-// use_global_stats for eval, and prop_kind::backward for diff_src, diff_scale and diff_shift.
+// use_global_stats for eval, and prop_kind::backward for diff_src, diff_scale and diff_shift. With
+// Config::fuse_relu every one of them carries fuse_norm_relu: the training forwards write the ReLU mask as
+// oneDNN's workspace and the backward reads it.
 #include "models/layers/batchnorm2d.hpp"
 
 #include <fmt/format.h>
@@ -26,7 +28,19 @@ Step scaled_sum_in_place(const Tensor& dst, float a, const Tensor& src, float b)
                {DNNL_ARG_DST, dst.mem()}}};
 }
 
+// oneDNN's workspace of a forward pd (fuse_relu: the ReLU mask), or an empty memory when it has none.
+memory workspace_for(const memory::desc& md) {
+  return md.is_zero() ? memory() : memory(md, Runtime::engine());
+}
+
 }  // namespace
+
+normalization_flags BatchNorm2d::flags(bool global_stats) const {
+  auto f = kAffine;
+  if (global_stats) f = f | normalization_flags::use_global_stats;
+  if (cfg_.fuse_relu) f = f | normalization_flags::fuse_norm_relu;
+  return f;
+}
 
 BatchNorm2d::BatchNorm2d(std::string name, Config cfg) : Layer(std::move(name)), cfg_(cfg) {
   check_arg(cfg_.channels > 0, name_, fmt::format("channels must be positive, given {}", cfg_.channels));
@@ -50,7 +64,8 @@ std::vector<StateEntry> BatchNorm2d::buffers() {
 
 void BatchNorm2d::setup(const memory::desc& src_md) {
   // src and dst are (N, C, H, W) in the layout of src; mean and variance are (C)
-  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md, cfg_.eps, kAffine);
+  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md, cfg_.eps,
+                                                     flags(false));
   train_pd_ = dnnl::batch_normalization_forward::primitive_desc(desc, Runtime::engine());
   src_md_ = src_md;
   dst_ = Tensor(train_pd_.dst_desc());
@@ -59,6 +74,8 @@ void BatchNorm2d::setup(const memory::desc& src_md) {
   train_ =
       Step{dnnl::batch_normalization_forward(train_pd_),
            {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_MEAN, mean_.mem()}, {DNNL_ARG_VARIANCE, variance_.mem()}}};
+  workspace_ = workspace_for(train_pd_.workspace_desc());
+  if (cfg_.fuse_relu) train_.args[DNNL_ARG_WORKSPACE] = workspace_;
 
   // oneDNN's variance is the biased one (divided by n); PyTorch's running_var takes the unbiased one.
   const Dims d = src_md.dims();
@@ -87,15 +104,17 @@ void BatchNorm2d::sync_stats(bool on, CrossRankSum* sum) {
 }
 
 void BatchNorm2d::setup_frozen() {
-  const auto flags = kAffine | normalization_flags::use_global_stats;
-  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md_, cfg_.eps, flags);
+  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md_, cfg_.eps,
+                                                     flags(true));
   frozen_pd_ = dnnl::batch_normalization_forward::primitive_desc(desc, Runtime::engine());
   frozen_step_ = Step{dnnl::batch_normalization_forward(frozen_pd_), {{DNNL_ARG_DST, dst_.mem()}}};
+  frozen_workspace_ = workspace_for(frozen_pd_.workspace_desc());
+  if (cfg_.fuse_relu) frozen_step_->args[DNNL_ARG_WORKSPACE] = frozen_workspace_;
 }
 
 void BatchNorm2d::setup_eval() {
   const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_inference, src_md_, cfg_.eps,
-                                                     kAffine | normalization_flags::use_global_stats);
+                                                     flags(true));
   const dnnl::batch_normalization_forward::primitive_desc pd(desc, Runtime::engine());
   eval_ = Step{dnnl::batch_normalization_forward(pd), {{DNNL_ARG_DST, dst_.mem()}}};
 }
@@ -166,8 +185,8 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
 void BatchNorm2d::setup_backward() {
   // Frozen and synced statistics are constants to oneDNN (sync adds the terms through them afterwards).
   const bool given = frozen_ || sync_;
-  const auto flags = given ? kAffine | normalization_flags::use_global_stats : kAffine;
-  const dnnl::batch_normalization_backward::desc desc(prop_kind::backward, src_md_, src_md_, cfg_.eps, flags);
+  const dnnl::batch_normalization_backward::desc desc(prop_kind::backward, src_md_, src_md_, cfg_.eps,
+                                                      flags(given));
   const dnnl::batch_normalization_backward::primitive_desc pd(desc, Runtime::engine(),
                                                               given ? frozen_pd_ : train_pd_);
   bwd_built_ = true;
@@ -177,6 +196,8 @@ void BatchNorm2d::setup_backward() {
               {{DNNL_ARG_MEAN, mean_.mem()},
                {DNNL_ARG_VARIANCE, variance_.mem()},
                {DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
+  // The ReLU mask of the forward the backward follows (the hint's workspace).
+  if (cfg_.fuse_relu) bwd_.args[DNNL_ARG_WORKSPACE] = given ? frozen_workspace_ : workspace_;
 }
 
 const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {

@@ -1,6 +1,7 @@
 // BatchNorm2d (PyTorch nn.BatchNorm2d, affine, track_running_stats) on oneDNN batch_normalization in the
 // layout of its input. Training uses batch statistics and updates the running averages as PyTorch does (the
 // running variance takes the *unbiased* batch variance); eval normalises with the running statistics.
+// Config::fuse_relu makes it BatchNorm2d followed by ReLU in one primitive (oneDNN's fuse_norm_relu).
 #pragma once
 
 #include <memory>
@@ -24,14 +25,19 @@ class BatchNorm2d : public Layer {
     // bf16: also accepts bf16 src (and diff_dst) and then normalises in bf16 (dst and diff_src bf16);
     // statistics, scale/shift, running averages and grads stay f32.
     DType dtype = DType::f32;
+    // dst = max(0, bn(src)): the ReLU after the norm in the same pass (oneDNN fuse_norm_relu), in every mode
+    // (training, frozen and synced statistics, eval). The training forward also writes a bit mask of the
+    // positive outputs (oneDNN's workspace) and backward zeroes diff_dst where the output was clipped.
+    bool fuse_relu = false;
   };
 
   BatchNorm2d(std::string name, Config cfg);
 
   // src is (N, C, H, W) f32 (or bf16, see Config::dtype) in any layout; dst has the same shape, layout,
-  // dtype.
+  // dtype (and is >= 0 with Config::fuse_relu).
   const Tensor& forward(const Tensor& src, Mode mode) override;
-  // diff_dst is (N, C, H, W) in any layout; returns diff_src in the layout of src. Train forward only.
+  // diff_dst is (N, C, H, W) in any layout (with fuse_relu: the gradient of the ReLU's output); returns
+  // diff_src in the layout of src. Train forward only.
   const Tensor& backward(const Tensor& diff_dst) override;
   std::vector<Param*> params() override { return {&weight, &bias}; }
   // Non-trainable state for checkpoints and buffer broadcasts: running_mean, running_var,
@@ -62,11 +68,13 @@ class BatchNorm2d : public Layer {
   void setup_eval();
   void setup_frozen();
   void setup_backward();
+  dnnl::normalization_flags flags(bool global_stats) const;  // affine (+ fuse_norm_relu, use_global_stats)
 
   Config cfg_;
   dnnl::memory::desc src_md_;  // the src desc everything below was built for
   dnnl::batch_normalization_forward::primitive_desc train_pd_;
-  Step train_;                // dst, batch mean and (biased) variance
+  Step train_;                // dst, batch mean and (biased) variance (and workspace_)
+  dnnl::memory workspace_;    // fuse_relu: train_'s ReLU mask (oneDNN's workspace; empty without)
   Step update_mean_;          // running_mean = (1 - m) running_mean + m mean
   Step update_var_;           // running_var = (1 - m) running_var + m n/(n-1) variance
   std::optional<Step> eval_;  // dst from the running statistics, built on the first eval forward
@@ -74,7 +82,8 @@ class BatchNorm2d : public Layer {
   std::unique_ptr<BatchNormSync> sync_;  // set: SyncBatchNorm
   dnnl::batch_normalization_forward::primitive_desc
       frozen_pd_;                    // training, use_global_stats (backward's hint)
-  std::optional<Step> frozen_step_;  // dst from the running statistics
+  std::optional<Step> frozen_step_;  // dst from the running statistics (and frozen_workspace_)
+  dnnl::memory frozen_workspace_;    // fuse_relu: frozen_step_'s ReLU mask
   Tensor dst_;                       // (N, C, H, W), layout of src
   Tensor mean_, variance_;           // (C), statistics of the last training batch
   dnnl::memory src_saved_;           // src of the last training forward

@@ -1,7 +1,13 @@
 // BatchNorm2d: reference vs finite differences, oneDNN training forward/backward vs reference, running
 // statistics (unbiased variance) after two steps, eval forward, rebuilds, bad inputs; and a
 // conv -> bn -> relu -> conv chain in oneDNN's blocked layout with no reorder between the memory-bound ops.
+// Config::fuse_relu (bn then relu in one primitive): the reference composition against finite differences,
+// the layer's own backward against finite differences of its forward, and the layer against the reference
+// in training, frozen-statistics, synced-statistics and eval modes, in three layouts.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <memory>
 
 #include "models/layers/batchnorm2d.hpp"
 #include "models/layers/conv2d.hpp"
@@ -215,4 +221,152 @@ TEST_CASE("conv -> bn -> relu -> conv runs in the blocked layout and matches the
     require_close(to_double(conv2.weight.grad), dw2_ref, 1e-4, 1e-4, "conv2 diff_weights");
     require_close(to_double(conv2.bias.grad), db2_ref, 1e-4, 1e-4, "conv2 diff_bias");
   }
+}
+
+namespace {
+
+// Reference BatchNorm2d then ReLU (training statistics): y, and the pre-activation bn(x) in z.
+void bn_relu_forward(Vec& y, Vec& z, Vec& mean, Vec& var, const Vec& x, const Vec& w, const Vec& b, int64_t N,
+                     int64_t C, int64_t H, int64_t W) {
+  ref::batchnorm2d_forward(z, mean, var, x, w, b, N, C, H, W, kEps);
+  ref::relu_forward(y, z);
+}
+
+// The smallest |bn(x)|: finite differences with step h only see the ReLU's kink if some value is within
+// about h (times the normalisation's gain) of it.
+double closest_to_kink(const Vec& z) {
+  double m = 1e300;
+  for (double v : z) m = std::min(m, std::abs(v));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("batchnorm2d fuse_relu reference backward matches finite differences", "[layer][batchnorm2d]") {
+  const int64_t N = 2, C = 3, H = 3, W = 2;
+  const Vec x = random_vec(N * C * H * W, 1), w = random_vec(C, 2, 0.5, 1.5), b = random_vec(C, 3);
+  const Vec dy = random_vec(x.size(), 4);
+  auto loss = [&](const Vec& xx, const Vec& ww, const Vec& bb) {
+    Vec y, z, mean, var;
+    bn_relu_forward(y, z, mean, var, xx, ww, bb, N, C, H, W);
+    return weighted_sum(y, dy);
+  };
+  Vec y, z, mean, var, dz, dx, dw, db;
+  bn_relu_forward(y, z, mean, var, x, w, b, N, C, H, W);
+  REQUIRE(closest_to_kink(z) > 1e-3);  // steps of 1e-5 stay on one side of the kink
+  const auto clipped = std::count(y.begin(), y.end(), 0.0);
+  REQUIRE(clipped > 0);                            // the mask matters: some outputs are clipped, ...
+  REQUIRE(clipped < static_cast<long>(y.size()));  // ... others pass
+  ref::relu_backward(dz, dy, z);
+  ref::batchnorm2d_backward(dx, dw, db, dz, x, w, mean, var, N, C, H, W, kEps);
+  require_gradient_matches_fd([&](const Vec& v) { return loss(v, w, b); }, x, dx, "dinp");
+  require_gradient_matches_fd([&](const Vec& v) { return loss(x, v, b); }, w, dw, "dweight");
+  require_gradient_matches_fd([&](const Vec& v) { return loss(x, w, v); }, b, db, "dbias");
+}
+
+TEST_CASE("batchnorm2d fuse_relu backward matches finite differences of its forward",
+          "[layer][batchnorm2d]") {
+  // The layer itself in f32, as tests/dist/test_sync_batchnorm.cpp: steps of 1e-3 against f32 rounding of
+  // ~1e-7 in a loss of order 1 give FD errors of ~1e-4 relative to the largest gradient; tolerance 2e-3.
+  const int64_t N = 2, C = 3, H = 3, W = 2;
+  const Dims shape{N, C, H, W};
+  const Vec x = random_vec(N * C * H * W, 1), w = random_vec(C, 2, 0.5, 1.5), b = random_vec(C, 3);
+  const Vec dy = random_vec(x.size(), 4);
+  Vec y, z, mean, var;
+  bn_relu_forward(y, z, mean, var, x, w, b, N, C, H, W);
+  REQUIRE(closest_to_kink(z) > 2e-2);  // a step of 1e-3 moves bn(x) by < 1e-2 here: no kink is crossed
+  BatchNorm2d bn("layer1.0.bn1", {.channels = C, .fuse_relu = true});
+  bn.weight.value.assign(to_float(w));
+  bn.bias.value.assign(to_float(b));
+  auto loss = [&](const Vec& xx) {
+    return weighted_sum(to_double(bn.forward(tensor(shape, xx), Mode::train)), dy);
+  };
+  const Vec fd = finite_diff(loss, x, 1e-3);
+  bn.forward(tensor(shape, x), Mode::train);
+  require_close_scaled(to_double(bn.backward(tensor(shape, dy))), fd, 2e-3, "diff_src vs finite differences");
+}
+
+TEST_CASE("batchnorm2d fuse_relu is batchnorm then relu in every mode", "[layer][batchnorm2d]") {
+  for (const Dims& shape : {Dims{2, 3, 5, 4}, Dims{4, 20, 3, 3}, Dims{1, 16, 7, 5}})
+    for (const auto layout : {tag::nchw, tag::nChw16c, tag::nhwc}) {
+      INFO(to_string(shape) << " layout " << static_cast<int>(layout));
+      const int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3];
+      const Vec x = random_vec(product(shape), C, -1.0, 2.0);  // non-zero channel means
+      const Vec w = random_vec(C, C + 1, 0.5, 1.5), b = random_vec(C, C + 2),
+                dy = random_vec(x.size(), C + 3);
+      auto make = [&] {
+        auto bn = std::make_unique<BatchNorm2d>("layer1.0.bn1",
+                                                BatchNorm2d::Config{.channels = C, .fuse_relu = true});
+        bn->weight.value.assign(to_float(w));
+        bn->bias.value.assign(to_float(b));
+        return bn;
+      };
+      auto src = [&](const Vec& v) {
+        Tensor t(dnnl::memory::desc(shape, dt::f32, layout));
+        t.assign(to_float(v));
+        return t;
+      };
+      auto check_grads = [&](BatchNorm2d& bn, const Vec& dx, const Vec& dw, const Vec& db, const char* what) {
+        INFO(what);
+        const Tensor& d = bn.backward(tensor(shape, dy));
+        REQUIRE(d.desc() == src(x).desc());
+        require_close(to_double(d), dx, kRtol, kAtol, "diff_src");
+        require_close(to_double(bn.weight.grad), dw, kRtol, kAtol, "diff_weight");
+        require_close(to_double(bn.bias.grad), db, kRtol, kAtol, "diff_bias");
+      };
+
+      // Training: batch statistics, running averages as the unfused layer's.
+      Vec y_ref, z, mean, var, dz, dx_ref, dw_ref, db_ref;
+      bn_relu_forward(y_ref, z, mean, var, x, w, b, N, C, H, W);
+      ref::relu_backward(dz, dy, z);
+      ref::batchnorm2d_backward(dx_ref, dw_ref, db_ref, dz, x, w, mean, var, N, C, H, W, kEps);
+      auto bn = make();
+      REQUIRE(bn->config().fuse_relu);
+      const Tensor& y = bn->forward(src(x), Mode::train);
+      REQUIRE(y.desc() == src(x).desc());
+      require_close(to_double(y), y_ref, kRtol, kAtol, "dst (train)");
+      check_grads(*bn, dx_ref, dw_ref, db_ref, "train");
+      Vec running_mean(C, 0.0), running_var(C, 1.0);
+      ref::batchnorm2d_update_running(running_mean, running_var, mean, var, N * H * W, 0.1);
+      require_close(to_double(bn->running_mean), running_mean, 1e-5, 1e-6, "running_mean");
+      require_close(to_double(bn->running_var), running_var, 1e-5, 1e-6, "running_var");
+
+      // Eval: the running statistics, then relu.
+      const Vec x2 = random_vec(product(shape), C + 4, -1.0, 2.0);
+      Vec e, y_eval;
+      ref::batchnorm2d_forward_eval(e, x2, w, b, running_mean, running_var, N, C, H, W, kEps);
+      ref::relu_forward(y_eval, e);
+      require_close(to_double(bn->forward(src(x2), Mode::eval)), y_eval, kRtol, kAtol, "dst (eval)");
+
+      // Frozen statistics: the eval function with a backward; dy passes where bn(x) > 0, times the gain.
+      bn->freeze_stats(true);
+      require_close(to_double(bn->forward(src(x2), Mode::train)), y_eval, kRtol, kAtol, "dst (frozen)");
+      Vec dx_frozen(x2.size()), dw_frozen(C, 0.0), db_frozen(C, 0.0);
+      for (size_t i = 0; i < x2.size(); ++i) {
+        const size_t c = (i / static_cast<size_t>(H * W)) % static_cast<size_t>(C);
+        const double inv_std = 1 / std::sqrt(running_var[c] + kEps);
+        const double g = e[i] > 0 ? dy[i] : 0.0;
+        dx_frozen[i] = g * w[c] * inv_std;
+        dw_frozen[c] += g * (x2[i] - running_mean[c]) * inv_std;
+        db_frozen[c] += g;
+      }
+      check_grads(*bn, dx_frozen, dw_frozen, db_frozen, "frozen");
+      bn->freeze_stats(false);
+
+      // Synced statistics in a world of one: the training function.
+      auto synced = make();
+      synced->sync_stats(true);
+      require_close(to_double(synced->forward(src(x), Mode::train)), y_ref, kRtol, kAtol, "dst (synced)");
+      check_grads(*synced, dx_ref, dw_ref, db_ref, "synced");
+
+      // Unfrozen again: batch statistics and the running averages' update, on a new batch.
+      const Vec x3 = random_vec(product(shape), C + 5, -1.0, 2.0);
+      Vec y3, z3, m3, v3, dz3, dx3, dw3, db3;
+      bn_relu_forward(y3, z3, m3, v3, x3, w, b, N, C, H, W);
+      ref::relu_backward(dz3, dy, z3);
+      ref::batchnorm2d_backward(dx3, dw3, db3, dz3, x3, w, m3, v3, N, C, H, W, kEps);
+      require_close(to_double(bn->forward(src(x3), Mode::train)), y3, kRtol, kAtol, "dst (unfrozen)");
+      check_grads(*bn, dx3, dw3, db3, "unfrozen");
+      REQUIRE(bn->num_batches_tracked == 2);
+    }
 }

@@ -72,8 +72,7 @@ Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t wid
                                       .kernel = 1,
                                       .dtype = dtype,
                                       .dst_dtype = dtype})),
-      bn1(name + ".bn1", {.channels = width, .dtype = dtype}),
-      relu1(name + ".relu1", {dtype}),
+      bn1(name + ".bn1", {.channels = width, .dtype = dtype, .fuse_relu = true}),
       conv2(name + ".conv2", kaiming({.in_channels = width,
                                       .out_channels = width,
                                       .kernel = 3,
@@ -81,8 +80,7 @@ Bottleneck::Bottleneck(const std::string& name, int64_t in_channels, int64_t wid
                                       .padding = 1,
                                       .dtype = dtype,
                                       .dst_dtype = dtype})),
-      bn2(name + ".bn2", {.channels = width, .dtype = dtype}),
-      relu2(name + ".relu2", {dtype}),
+      bn2(name + ".bn2", {.channels = width, .dtype = dtype, .fuse_relu = true}),
       conv3(name + ".conv3", kaiming({.in_channels = width,
                                       .out_channels = width * expansion,
                                       .kernel = 1,
@@ -111,11 +109,9 @@ const Tensor& Bottleneck::forward(const Tensor& src, Mode mode) {
   if (downsample_conv) shortcut = &downsample_conv->forward(src, mode);    // (B, 4w, Ho, Wo)
   if (downsample_bn) shortcut = &downsample_bn->forward(*shortcut, mode);  // (B, 4w, Ho, Wo)
   const Tensor* x = &conv1.forward(src, mode);                             // (B, w, H, W)
-  x = &bn1.forward(*x, mode);                                              // (B, w, H, W)
-  x = &relu1.forward(*x, mode);                                            // (B, w, H, W)
+  x = &bn1.forward(*x, mode);                                              // (B, w, H, W) + relu
   x = &conv2.forward(*x, mode);                                            // (B, w, Ho, Wo)
-  x = &bn2.forward(*x, mode);                                              // (B, w, Ho, Wo)
-  x = &relu2.forward(*x, mode);                                            // (B, w, Ho, Wo)
+  x = &bn2.forward(*x, mode);                                              // (B, w, Ho, Wo) + relu
   x = &conv3.forward(*x, mode);                                            // (B, 4w, Ho, Wo)
   x = &bn3.forward(*x, mode);                                              // (B, 4w, Ho, Wo)
   x = &add.forward(*x, *shortcut);                                         // (B, 4w, Ho, Wo)
@@ -129,11 +125,9 @@ const Tensor& Bottleneck::backward(const Tensor& diff_dst) {
   const Tensor& diff_branch = add.backward(*d);                                     // (B, 4w, Ho, Wo)
   d = &bn3.backward(diff_branch);                                                   // (B, 4w, Ho, Wo)
   d = &conv3.backward(*d);                                                          // (B, w, Ho, Wo)
-  d = &relu2.backward(*d);                                                          // (B, w, Ho, Wo)
-  d = &bn2.backward(*d);                                                            // (B, w, Ho, Wo)
+  d = &bn2.backward(*d);                                                            // (B, w, Ho, Wo) + relu
   d = &conv2.backward(*d);                                                          // (B, w, H, W)
-  d = &relu1.backward(*d);                                                          // (B, w, H, W)
-  d = &bn1.backward(*d);                                                            // (B, w, H, W)
+  d = &bn1.backward(*d);                                                            // (B, w, H, W) + relu
   d = &conv1.backward(*d);                                                          // (B, Cin, H, W)
   const Tensor* diff_shortcut = &diff_branch;                                       // (B, 4w, Ho, Wo)
   if (downsample_bn) diff_shortcut = &downsample_bn->backward(*diff_shortcut);      // (B, 4w, Ho, Wo)
@@ -173,8 +167,7 @@ std::vector<StateEntry> Bottleneck::buffers() {
 ResNet::ResNet(const ModelConfig& cfg)
     : Model(validated(cfg)),
       conv1_("conv1", stem_config(cfg_)),
-      bn1_("bn1", {.channels = cfg_.base_width, .dtype = cfg_.dtype}),
-      relu_("relu", {cfg_.dtype}),
+      bn1_("bn1", {.channels = cfg_.base_width, .dtype = cfg_.dtype, .fuse_relu = true}),
       avgpool_("avgpool", {cfg_.dtype}),
       fc_("fc", {.in_features = cfg_.base_width * 8 * Bottleneck::expansion,
                  .out_features = cfg_.num_classes,
@@ -234,8 +227,7 @@ const Tensor& ResNet::forward(const Tensor& images, Mode mode) {
   trained_ = false;  // until this forward completes
   // images is (B, C, H, W) plain; w = base_width; H1 = H (cifar) or H / 4 (imagenet: conv s2 + maxpool s2)
   const Tensor* x = &conv1_.forward(images, mode);  // (B, w, H or H/2, ...) blocked
-  x = &bn1_.forward(*x, mode);                      // (B, w, ...)
-  x = &relu_.forward(*x, mode);                     // (B, w, ...)
+  x = &bn1_.forward(*x, mode);                      // (B, w, ...) + relu
   if (maxpool_) x = &maxpool_->forward(*x, mode);   // (B, w, H1, W1)
   stem_out_ = x;
   for (auto& block : blocks_) x = &block->forward(*x, mode);  // (B, 4w 2^s, H1 / 2^s, W1 / 2^s)
@@ -264,8 +256,7 @@ const Tensor& ResNet::backward_from(size_t i, const Tensor& diff_tap) {
   const Tensor* d = &diff_tap;
   for (size_t b = i; b-- > 0;) d = &blocks_[b]->backward(*d);  // (B, w, H1, W1) after layer1.0
   if (maxpool_) d = &maxpool_->backward(*d);                   // (B, w, H/2, W/2)
-  d = &relu_.backward(*d);                                     // (B, w, ...)
-  d = &bn1_.backward(*d);                                      // (B, w, ...)
+  d = &bn1_.backward(*d);                                      // (B, w, ...) + relu
   return conv1_.backward(*d);                                  // (B, C, H, W) plain
 }
 

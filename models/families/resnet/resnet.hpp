@@ -24,6 +24,8 @@ namespace vb {
 // torchvision's Bottleneck (v1.5: the stride sits on the 3x3 conv): conv1 1x1 -> bn1 -> relu -> conv2 3x3
 // (stride) -> bn2 -> relu -> conv3 1x1 (4x width) -> bn3, plus the shortcut (identity, or downsample.0 1x1
 // conv with the stride + downsample.1 BN when the stride or the channel count changes), then relu.
+// bn1 and bn2 carry their ReLU (BatchNorm2d::Config::fuse_relu: one oneDNN primitive each way, the ReLU mask
+// kept as its workspace); bn3 cannot (the add sits between it and relu3; oneDNN 2.6 has no norm+add+relu).
 // A Layer, as TransformerBlock: forward, backward and its state side by side.
 class Bottleneck : public Layer {
  public:
@@ -46,11 +48,9 @@ class Bottleneck : public Layer {
   bool has_downsample() const { return downsample_conv != nullptr; }
 
   Conv2d conv1;
-  BatchNorm2d bn1;
-  ReLU relu1;
+  BatchNorm2d bn1;  // + relu (fuse_relu)
   Conv2d conv2;
-  BatchNorm2d bn2;
-  ReLU relu2;
+  BatchNorm2d bn2;  // + relu (fuse_relu)
   Conv2d conv3;
   BatchNorm2d bn3;
   std::unique_ptr<Conv2d> downsample_conv;     // downsample.0, or null for the identity shortcut
@@ -96,8 +96,7 @@ class ResNet : public Model {
   void check_images(const Tensor& images, Mode mode) const;
 
   Conv2d conv1_;
-  BatchNorm2d bn1_;
-  ReLU relu_;
+  BatchNorm2d bn1_;                     // + the stem's relu (fuse_relu)
   std::unique_ptr<MaxPool2d> maxpool_;  // imagenet stem only
   std::vector<std::unique_ptr<Bottleneck>> blocks_;
   GlobalAvgPool avgpool_;
