@@ -72,6 +72,12 @@ const Dims& check_size(const Dims& shape, DType d) {
   return shape;
 }
 
+// The next version (never 0: a tensor without one, and an untracked memory, are never taken as cached).
+std::atomic<uint64_t> last_version{0};
+uint64_t next_version() {
+  return last_version.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 }  // namespace
 
 Tensor::Tensor(const Dims& shape, DType d) : Tensor(plain_desc(check_size(shape, d), d)) {}
@@ -81,7 +87,21 @@ Tensor::Tensor(const dnnl::memory::desc& md) : shape_(md.dims()) {
     throw std::invalid_argument(
         fmt::format("Tensor: cannot allocate an empty tensor of shape {}", to_string(shape_)));
   mem_ = dnnl::memory(md, Runtime::engine());
+  version_ = std::make_shared<std::atomic<uint64_t>>(next_version());
   zero();
+}
+
+Tensor Tensor::view(const Dims& shape, std::shared_ptr<void> owner, float* data) {
+  Tensor t;
+  t.shape_ = shape;
+  t.mem_ = dnnl::memory(plain_desc(check_size(shape, DType::f32)), Runtime::engine(), data);
+  t.version_ = std::make_shared<std::atomic<uint64_t>>(next_version());
+  t.owner_ = std::move(owner);
+  return t;
+}
+
+void Tensor::touch() const {
+  if (version_) version_->store(next_version(), std::memory_order_relaxed);
 }
 
 Tensor Tensor::from(const Dims& shape, const std::vector<float>& values) {
@@ -97,6 +117,7 @@ DType Tensor::dtype() const {
 float* Tensor::data() const {
   if (empty() || !plain() || dtype() != DType::f32)
     throw std::logic_error(fmt::format("Tensor::data: tensor {} is not plain f32", to_string(shape_)));
+  touch();
   return static_cast<float*>(mem_.get_data_handle());
 }
 
@@ -108,10 +129,13 @@ Tensor Tensor::reshaped(const Dims& shape) const {
   Tensor t;
   t.shape_ = shape;
   t.mem_ = dnnl::memory(plain_desc(shape, dtype()), Runtime::engine(), mem_.get_data_handle());
+  t.version_ = version_;
+  t.owner_ = owner_;
   return t;
 }
 
 void Tensor::zero() {
+  touch();
   std::memset(mem_.get_data_handle(), 0, desc().get_size());
 }
 
@@ -119,7 +143,7 @@ std::vector<float> Tensor::to_vector() const {
   Runtime::wait();
   std::vector<float> out(numel());
   if (plain() && dtype() == DType::f32) {
-    std::memcpy(out.data(), data(), out.size() * sizeof(float));
+    std::memcpy(out.data(), mem_.get_data_handle(), out.size() * sizeof(float));  // a read: no touch()
     return out;
   }
   dnnl::memory host(plain_desc(shape_), Runtime::engine(), out.data());
@@ -133,6 +157,7 @@ void Tensor::assign(const std::vector<float>& values) {
     throw std::invalid_argument(
         fmt::format("Tensor::assign: {} values for a tensor of shape {}", values.size(), to_string(shape_)));
   Runtime::wait();
+  touch();
   if (plain() && dtype() == DType::f32) {
     std::memcpy(data(), values.data(), values.size() * sizeof(float));
     return;
@@ -151,6 +176,18 @@ Reorder::Reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) :
 const dnnl::memory& Reorder::operator()(const dnnl::memory& src) {
   if (!needed_) return src;
   prim_.execute(Runtime::stream(), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst_}});
+  ++runs_;
+  cached_handle_ = nullptr;  // dst_ no longer holds the cached tensor's conversion
+  return dst_;
+}
+
+const dnnl::memory& Reorder::cached(const dnnl::memory& src, uint64_t version) {
+  if (!needed_) return src;
+  void* handle = src.get_data_handle();
+  if (version != 0 && handle == cached_handle_ && version == cached_version_) return dst_;
+  (*this)(src);
+  cached_handle_ = handle;
+  cached_version_ = version;
   return dst_;
 }
 

@@ -3,7 +3,9 @@
 // them through to_vector()/data(), which only work on plain row-major f32 or reorder first.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -40,12 +42,20 @@ bool is_plain(const dnnl::memory::desc& md);
 
 // A shaped handle on a dnnl::memory. Copies share the buffer (as dnnl::memory does): a layer keeps a copy
 // of its input to use in backward. Newly allocated buffers are zeroed.
+// Every buffer carries a version, shared by the copies and reshaped views: a process-wide counter value taken
+// whenever the contents may change through the host (data(), assign(), zero(), touch()). A layer that keeps a
+// converted copy of a tensor (a weight reordered into its primitive's layout) redoes it only when the version
+// differs (Reorder::cached). Primitives writing through mem() do not change it: only the parameters' values
+// are cached that way, and only host code (optimizer, init, checkpoint loads) writes them.
 class Tensor {
  public:
   Tensor() = default;
   explicit Tensor(const Dims& shape, DType d = DType::f32);                 // plain row-major
   explicit Tensor(const dnnl::memory::desc& md);                            // any layout
   static Tensor from(const Dims& shape, const std::vector<float>& values);  // plain f32
+  // Plain f32 on `data`, a part of the buffer `owner` keeps alive (a model's flat parameter buffer); the
+  // contents are left as they are.
+  static Tensor view(const Dims& shape, std::shared_ptr<void> owner, float* data);
 
   bool empty() const { return !mem_; }
   const Dims& shape() const { return shape_; }
@@ -57,7 +67,12 @@ class Tensor {
   bool plain() const { return !empty() && is_plain(desc()); }
 
   // Plain f32 only (throws otherwise). Call Runtime::wait() after executing primitives, before reading.
+  // Counts as a change (the pointer may be written through): a pointer kept and written through after a
+  // later forward must be followed by touch().
   float* data() const;
+  // The version above; touch() marks the contents as changed.
+  uint64_t version() const { return version_ ? version_->load(std::memory_order_relaxed) : 0; }
+  void touch() const;
   // Plain row-major f32 copy of the values, reordering from any layout/dtype. Waits on the stream.
   std::vector<float> to_vector() const;
   // Writes plain row-major f32 values into this tensor (any layout/dtype), size must equal numel().
@@ -69,6 +84,8 @@ class Tensor {
  private:
   Dims shape_;
   dnnl::memory mem_;
+  std::shared_ptr<std::atomic<uint64_t>> version_;
+  std::shared_ptr<void> owner_;  // the buffer of a view(), when the memory does not own it
 };
 
 // A primitive together with its argument map, built once and executed many times.
@@ -87,13 +104,24 @@ class Reorder {
   bool needed() const { return needed_; }
   // Returns `src` itself or the converted copy held by this object.
   const dnnl::memory& operator()(const dnnl::memory& src);
+  // Like operator() for a tensor whose converted copy may be reused (a weight): converts only when `src`'s
+  // buffer or version differs from the last conversion's, so an eval over many batches, or the forward and
+  // backward of one step, convert each weight once.
+  const dnnl::memory& cached(const Tensor& src) { return cached(src.mem(), src.version()); }
+  // The same for a memory derived from a tensor of version `version` (a weight already converted once).
+  const dnnl::memory& cached(const dnnl::memory& src, uint64_t version);
   // Converts into an existing destination (for writing results back, e.g. blocked grads to plain).
   void into(const dnnl::memory& src, const dnnl::memory& dst);
+  // How many conversions ran (tests: a cached weight is converted once per change).
+  int64_t runs() const { return runs_; }
 
  private:
   bool needed_ = false;
   dnnl::reorder prim_;
   dnnl::memory dst_;
+  int64_t runs_ = 0;
+  void* cached_handle_ = nullptr;  // src of the last conversion, and its version
+  uint64_t cached_version_ = 0;
 };
 
 // How a parameter (or buffer) starts: declared by the layer or family that creates it, applied by the model's
@@ -112,6 +140,8 @@ struct Init {
 };
 
 // A trainable tensor with its gradient, named by its PyTorch state_dict key suffix (weight, bias, ...).
+// create_model moves every model's values and grads into two flat buffers (Model::flat_values()); the
+// tensors then view them, with the same shapes.
 struct Param {
   std::string name;
   Tensor value;       // f32, plain, PyTorch layout

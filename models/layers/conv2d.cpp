@@ -87,7 +87,8 @@ const Tensor& Conv2d::forward(const Tensor& src, Mode mode) {
   if (src.desc() != in_md_) setup_forward(src.desc());
   src_used_ = src_reorder_(src.mem());
   fwd_.args[DNNL_ARG_SRC] = src_used_;
-  fwd_.args[DNNL_ARG_WEIGHTS] = weights_reorder_(weight.value.mem());
+  fwd_weights_version_ = weight.value.version();
+  fwd_.args[DNNL_ARG_WEIGHTS] = weights_reorder_.cached(weight.value);  // reordered once per change
   if (cfg_.bias) fwd_.args[DNNL_ARG_BIAS] = bias.value.mem();
   fwd_.run();
   saved_ = mode == Mode::train;
@@ -164,7 +165,8 @@ const Tensor& Conv2d::backward(const Tensor& diff_dst) {
 
   const memory& diff_dst_data = diff_dst_reorder_data_(diff_dst.mem());
   bwd_data_.args[DNNL_ARG_DIFF_DST] = diff_dst_data;
-  bwd_data_.args[DNNL_ARG_WEIGHTS] = weights_to_bwd_(fwd_.args.at(DNNL_ARG_WEIGHTS));
+  bwd_data_.args[DNNL_ARG_WEIGHTS] =
+      weights_to_bwd_.cached(fwd_.args.at(DNNL_ARG_WEIGHTS), fwd_weights_version_);
   bwd_data_.run();
   if (diff_src_reorder_.needed()) diff_src_reorder_.into(diff_src_scratch_, diff_src_.mem());
 

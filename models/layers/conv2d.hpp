@@ -47,6 +47,8 @@ class Conv2d : public Layer {
   // layout (f32) is used without a reorder.
   dnnl::memory::desc src_desc() const;
   bool reorders_src() const { return src_reorder_.needed(); }
+  // Weight conversions run so far (forward + backward): tests check each weight is converted once per change.
+  int64_t weight_reorders() const { return weights_reorder_.runs() + weights_to_bwd_.runs(); }
 
   Param weight;  // (O, C, k, k)
   Param bias;    // (O), empty unless cfg.bias
@@ -60,8 +62,9 @@ class Conv2d : public Layer {
   // Forward, built for one incoming src desc (shape + layout).
   dnnl::memory::desc in_md_;  // incoming src desc the forward was built for
   dnnl::convolution_forward::primitive_desc fwd_pd_;
-  Reorder src_reorder_;      // incoming src -> fwd src (layout and, for bf16, dtype)
-  Reorder weights_reorder_;  // plain f32 weight -> fwd weights
+  Reorder src_reorder_;               // incoming src -> fwd src (layout and, for bf16, dtype)
+  Reorder weights_reorder_;           // plain f32 weight -> fwd weights; redone only when the weight changed
+  uint64_t fwd_weights_version_ = 0;  // the weight's version the forward read (its copy is cached on it)
   Step fwd_;
   Tensor dst_;             // (N, O, Ho, Wo), fwd dst layout
   dnnl::memory src_used_;  // the src the forward read (fwd layout), kept for backward_weights
@@ -72,7 +75,7 @@ class Conv2d : public Layer {
   InputReorder diff_dst_reorder_data_;     // incoming diff_dst -> bwd_data diff_dst
   InputReorder diff_dst_reorder_weights_;  // incoming diff_dst -> bwd_weights diff_dst (when it differs)
   bool share_diff_dst_ = false;            // bwd_weights reads bwd_data's diff_dst
-  Reorder weights_to_bwd_;                 // fwd weights -> bwd_data weights
+  Reorder weights_to_bwd_;                 // fwd weights -> bwd_data weights (cached likewise)
   Reorder src_to_bwd_;                     // fwd src -> bwd_weights src
   Step bwd_data_;
   Step bwd_weights_;

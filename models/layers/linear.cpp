@@ -117,7 +117,7 @@ const Tensor& Linear::forward(const Tensor& src, Mode mode) {
   src_rows_.set_data_handle(src_to_plain_(src.mem()).get_data_handle());
   Step& step = mode == Mode::eval && gelu_fused_in_eval() ? fwd_eval_gelu_ : fwd_;
   step.args[DNNL_ARG_SRC] = src_to_prim_(src_rows_);
-  step.args[DNNL_ARG_WEIGHTS] = weights_to_prim_(weight_.value.mem());
+  step.args[DNNL_ARG_WEIGHTS] = weights_to_prim_.cached(weight_.value);  // reordered once per change
   step.run();
   saved_ = mode == Mode::train;
   return dst_;
@@ -179,7 +179,7 @@ const Tensor& Linear::backward(const Tensor& diff_dst) {
   diff_dst_t_.set_data_handle(dy.get_data_handle());
 
   bwd_data_.args[DNNL_ARG_SRC] = dy;
-  bwd_data_.args[DNNL_ARG_WEIGHTS] = weights_to_compute_(weight_.value.mem());
+  bwd_data_.args[DNNL_ARG_WEIGHTS] = weights_to_compute_.cached(weight_.value);
   bwd_data_.run();
   if (diff_src_to_caller_.needed()) diff_src_to_caller_.into(diff_src_plain_.mem(), diff_src_.mem());
 

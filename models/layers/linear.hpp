@@ -48,7 +48,9 @@ class Linear : public Layer {
   // kernel).
   bool gelu_fused_in_eval() const { return cfg_.fuse_gelu_eval && fused_ok_; }
   Param& weight() { return weight_; }  // (out, in)
-  Param& bias() { return bias_; }      // (out); unused when cfg.bias is false
+  // Weight conversions run so far (forward + backward): tests check each weight is converted once per change.
+  int64_t weight_reorders() const { return weights_to_prim_.runs() + weights_to_compute_.runs(); }
+  Param& bias() { return bias_; }  // (out); unused when cfg.bias is false
 
  private:
   void build(const dnnl::memory::desc& src_md);
@@ -62,12 +64,13 @@ class Linear : public Layer {
   // common f32 plain case; their outputs are put into the argument maps on every call (no allocation).
   dnnl::memory::desc src_md_;  // the caller's src desc
   Dims src_shape_, dst_shape_;
-  int64_t rows_ = 0;         // M = product of the leading dims
-  Tensor src_;               // the caller's src, kept alive for backward
-  Reorder src_to_plain_;     // non-plain caller src -> plain (..., in) f32 (usually not needed)
-  dnnl::memory src_rows_;    // (M, in) plain f32 view of the plain src
-  Reorder src_to_prim_;      // (M, in) plain f32 -> the pd's src desc (bf16 / blocked)
-  Reorder weights_to_prim_;  // (out, in) plain f32 -> the pd's weights desc
+  int64_t rows_ = 0;       // M = product of the leading dims
+  Tensor src_;             // the caller's src, kept alive for backward
+  Reorder src_to_plain_;   // non-plain caller src -> plain (..., in) f32 (usually not needed)
+  dnnl::memory src_rows_;  // (M, in) plain f32 view of the plain src
+  Reorder src_to_prim_;    // (M, in) plain f32 -> the pd's src desc (bf16 / blocked)
+  Reorder
+      weights_to_prim_;  // (out, in) plain f32 -> the pd's weights desc; redone only when the weight changed
   dnnl::inner_product_forward::primitive_desc fwd_pd_;
   Step fwd_;
   Step fwd_eval_gelu_;  // forward_inference with the GELU post-op, same src/weights descs as fwd_pd_
@@ -83,7 +86,7 @@ class Linear : public Layer {
       diff_dst_to_compute_;     // caller's diff_dst (any layout, f32/bf16) -> (..., out) plain, compute dtype
   dnnl::memory diff_dst_rows_;  // (M, out) view of that
   dnnl::memory diff_dst_t_;     // the same buffer read as (out, M): diff_dst^T
-  Reorder weights_to_compute_;  // (out, in) f32 -> (out, in) plain in the compute dtype
+  Reorder weights_to_compute_;  // (out, in) f32 -> (out, in) plain in the compute dtype (cached likewise)
   Reorder src_to_compute_;      // the forward's src (pd layout) -> (M, in) plain in the compute dtype
   Step bwd_data_;               // diff_src (M, in) = diff_dst (M, out) x weights (out, in)
   Tensor diff_src_plain_;       // (..., in) plain, src's dtype

@@ -239,3 +239,37 @@ TEST_CASE("conv2d 3x3 64->64 at 56x56 matches the reference", "[layer][conv2d][s
   // ResNet-50 layer1 shape at batch 1; sums of 576 (forward) and 3136 (weights) products.
   check_against_reference({1, 64, 56, 56, 64, 3, 1, 1, false}, DType::f32, 1e-4, 1e-4, 900);
 }
+
+TEST_CASE("conv2d converts its weight once per change and never uses a stale copy", "[layer][conv2d]") {
+  // 16 -> 16 channels: oneDNN takes blocked weights, so forward (and backward data) reorder them.
+  const int64_t N = 2, C = 16, H = 6, W = 6, O = 16;
+  Conv2d conv("conv", {.in_channels = C, .out_channels = O, .kernel = 3, .padding = 1, .bias = true});
+  const Vec x = random_vec(N * C * H * W, 81), b = random_vec(O, 82), dy = random_vec(N * O * H * W, 83);
+  Vec w = random_vec(O * C * 9, 84, -0.5, 0.5);
+  conv.weight.value.assign(to_float(w));
+  conv.bias.value.assign(to_float(b));
+  const Tensor src = tensor({N, C, H, W}, x);
+  const Tensor diff_dst = tensor({N, O, H, W}, dy);
+  const auto expect = [&](const char* what) {
+    INFO(what);
+    Vec y_ref, dx_ref, dw_ref, db_ref;
+    ref::conv2d_forward(y_ref, x, w, b, N, C, H, W, O, 3, 1, 1);
+    ref::conv2d_backward(dx_ref, dw_ref, db_ref, dy, x, w, true, N, C, H, W, O, 3, 1, 1);
+    require_close(to_double(conv.forward(src, Mode::train)), y_ref, 1e-5, 2e-5, "dst");
+    require_close(to_double(conv.backward(diff_dst)), dx_ref, 1e-5, 2e-5, "diff_src");
+  };
+  expect("first step");
+  const int64_t once = conv.weight_reorders();
+  REQUIRE(once <= 2);  // forward's reorder and backward data's (when its layout differs)
+  for (int i = 0; i < 3; ++i) conv.forward(src, Mode::eval);
+  expect("unchanged weight");
+  REQUIRE(conv.weight_reorders() == once);
+
+  w = random_vec(O * C * 9, 85, -0.5, 0.5);
+  conv.weight.value.assign(to_float(w));
+  expect("after assign()");
+  REQUIRE(conv.weight_reorders() == 2 * once);
+  w[3] += 0.5;
+  conv.weight.value.data()[3] = static_cast<float>(w[3]);
+  expect("after a write through data()");
+}

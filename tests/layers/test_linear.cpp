@@ -207,3 +207,49 @@ TEST_CASE("linear at ViT-S/16 qkv size matches the reference", "[layer][linear][
   require_close(to_double(lin.weight().grad), e.dw, 1e-4, 1e-4, "diff_weights");
   require_close(to_double(lin.bias().grad), e.db, 1e-4, 1e-4, "diff_bias");
 }
+
+TEST_CASE("linear converts its weight once per change and never uses a stale copy", "[layer][linear]") {
+  // in and out of 64: oneDNN's inner product takes its f32 weights blocked on AVX-512/AVX2, so the forward
+  // reorders them; where it does not (plain weights), the counts stay 0 and only the values are checked.
+  const int64_t M = 32, in = 64, out = 64;
+  Linear lin("fc", {in, out});
+  const Vec x = random_vec(M * in, 71), b = random_vec(out, 72), dy = random_vec(M * out, 73);
+  lin.bias().value.assign(to_float(b));
+  Vec w = random_vec(out * in, 74);
+  lin.weight().value.assign(to_float(w));
+  const Tensor src = tensor({M, in}, x);
+
+  // An eval over several batches, and forward + backward of one step: the weight is converted once.
+  require_close(to_double(lin.forward(src, Mode::eval)), reference(x, w, b, dy, M, in, out, true).y, 1e-5,
+                1e-5, "dst");
+  const int64_t once = lin.weight_reorders();
+  REQUIRE(once <= 1);
+  for (int i = 0; i < 3; ++i) lin.forward(src, Mode::eval);
+  lin.forward(src, Mode::train);
+  lin.backward(tensor({M, out}, dy));
+  REQUIRE(lin.weight_reorders() == once);
+
+  // Changed through assign(), data() and a pointer kept across a forward (then touch()): each time the next
+  // forward and backward see the new weight.
+  const auto check = [&](const char* how) {
+    INFO(how);
+    const auto e = reference(x, w, b, dy, M, in, out, true);
+    require_close(to_double(lin.forward(src, Mode::train)), e.y, 1e-5, 1e-5, "dst after the change");
+    require_close(to_double(lin.backward(tensor({M, out}, dy))), e.dx, 1e-5, 1e-5,
+                  "diff_src after the change");
+  };
+  const int64_t before = lin.weight_reorders();
+  w = random_vec(out * in, 75);
+  lin.weight().value.assign(to_float(w));
+  check("assign");
+  REQUIRE(lin.weight_reorders() == before + once);
+  w[5] += 0.5;
+  lin.weight().value.data()[5] = static_cast<float>(w[5]);
+  check("data()");
+  float* kept = lin.weight().value.data();
+  lin.forward(src, Mode::eval);
+  w[7] -= 0.25;
+  kept[7] = static_cast<float>(w[7]);
+  lin.weight().value.touch();
+  check("a kept pointer and touch()");
+}
