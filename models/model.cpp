@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "models/core/cpu.hpp"
 #include "models/cost.hpp"
@@ -23,6 +26,62 @@ int64_t Model::num_params() {
   int64_t n = 0;
   for (Param* p : params()) n += p->value.numel();
   return n;
+}
+
+void Model::pack_params() {
+  if (packed()) return;
+  std::vector<Param*> ps;
+  std::unordered_set<Param*> seen;  // a parameter listed twice (shared) is packed once
+  for (Param* p : params())
+    if (seen.insert(p).second) ps.push_back(p);
+  constexpr int64_t align = 64 / sizeof(float);
+  std::vector<int64_t> offsets;
+  int64_t total = 0;
+  for (Param* p : ps) {
+    offsets.push_back(total);
+    total += (p->value.numel() + align - 1) / align * align;
+  }
+  if (total == 0) return;
+  const size_t bytes =
+      static_cast<size_t>(total) * sizeof(float);  // a multiple of 64, as aligned_alloc needs
+  auto alloc = [&] {
+    auto* ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!ptr)
+      throw std::length_error(fmt::format("model {}: cannot allocate {:.1f} MiB for its parameters",
+                                          cfg_.name, static_cast<double>(bytes) / (1 << 20)));
+    std::memset(ptr, 0, bytes);
+    return std::shared_ptr<float>(ptr, std::free);
+  };
+  flat_values_ = alloc();
+  flat_grads_ = alloc();
+  Runtime::wait();
+  for (size_t k = 0; k < ps.size(); ++k) {
+    Param& p = *ps[k];
+    check_f32(cfg_.name, p.name, p.value);
+    check_arg(p.value.plain() && p.grad.plain() && p.grad.shape() == p.value.shape(), cfg_.name,
+              fmt::format("parameter {} is not a plain f32 value with a grad of its shape", p.name));
+    float* v = flat_values_.get() + offsets[k];
+    float* g = flat_grads_.get() + offsets[k];
+    const size_t n = static_cast<size_t>(p.value.numel()) * sizeof(float);
+    std::memcpy(v, p.value.mem().get_data_handle(), n);
+    std::memcpy(g, p.grad.mem().get_data_handle(), n);
+    // Copies of the old tensors (none are expected before the first forward) see the flat buffer too.
+    p.value.mem().set_data_handle(v);
+    p.grad.mem().set_data_handle(g);
+    p.value = Tensor::view(p.value.shape(), flat_values_, v);
+    p.grad = Tensor::view(p.grad.shape(), flat_grads_, g);
+  }
+  flat_size_ = total;
+}
+
+void Model::zero_grads() {
+  Runtime::wait();
+  if (!packed()) {
+    for (Param* p : params()) p->grad.zero();
+    return;
+  }
+  std::memset(flat_grads_.get(), 0, static_cast<size_t>(flat_size_) * sizeof(float));
+  for (Param* p : params()) p->grad.touch();
 }
 
 namespace {
@@ -61,7 +120,9 @@ std::unique_ptr<Model> create_model(const ModelConfig& cfg) {
   require_dtype(cfg.dtype, cfg.name);
   check_total_size(cfg);
   try {
-    return family_info(cfg.family).make(cfg);
+    std::unique_ptr<Model> model = family_info(cfg.family).make(cfg);
+    model->pack_params();
+    return model;
   } catch (
       const std::length_error& e) {  // a tensor too large for the machine (tensor.cpp): say which setting
     throw std::length_error(

@@ -74,8 +74,25 @@ class Model {
   std::vector<Param*> params();
   int64_t num_params();
 
+  // Moves every trainable parameter's value and grad into two flat f32 buffers, keeping their contents: each
+  // parameter at a 64-byte aligned offset in params() order, the gaps zero; Param::value and grad then view
+  // them (same shapes, PyTorch layout). create_model does it once, before the first forward (layers bind a
+  // parameter's buffer when they build their primitives). So the optimizer and the gradient helpers make one
+  // pass over contiguous memory, and zero_grads() is one memset.
+  void pack_params();
+  bool packed() const { return flat_size_ > 0; }
+  float* flat_values() const { return flat_values_.get(); }
+  float* flat_grads() const { return flat_grads_.get(); }
+  int64_t flat_size() const { return flat_size_; }  // floats, gaps included
+  // Every parameter's gradient set to zero (one memset of the flat buffer when packed).
+  void zero_grads();
+
  protected:
   ModelConfig cfg_;
+
+ private:
+  std::shared_ptr<float> flat_values_, flat_grads_;
+  int64_t flat_size_ = 0;
 };
 
 std::unique_ptr<Model> create_model(const ModelConfig& cfg);

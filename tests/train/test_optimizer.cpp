@@ -2,10 +2,14 @@
 // tests/parity/make_optimizer_fixture.py): the same initial tensors, gradients and learning rates, compared
 // after every step. Plus the schedule and gradient clipping helpers.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
 
 #include "harness/h5read.hpp"
 #include "harness/train/optimizer.hpp"
 #include "harness/train/schedule.hpp"
+#include "models/families/families.hpp"
+#include "models/layers/cross_entropy.hpp"
 #include "tests/support/check.hpp"
 
 namespace vb::test {
@@ -106,6 +110,108 @@ TEST_CASE("global gradient norm and clipping", "[train][optimizer]") {
   train::scale_grads(p.slots(), 0.2);
   CHECK(train::grad_norm(p.slots()) == Approx(1.0));
   CHECK(p.b.grad.to_vector()[4] == Approx(0.8f));
+}
+
+TEST_CASE("updates over parameters larger than a chunk touch every element exactly once",
+          "[train][optimizer]") {
+  // 40000 and 70001 elements: several of the optimizer's 16384-element chunks, with ragged ends. Each element
+  // must get exactly the per-element update (written out here as torch.optim documents it).
+  Param w{"weight", Tensor({40000}), Tensor({40000}), true};
+  Param b{"bias", Tensor({70001}), Tensor({70001}), false};
+  const std::vector<train::Slot> slots{{"w", &w}, {"b", &b}};
+  const Vec w0 = random_vec(40000, 91), b0 = random_vec(70001, 92), gw = random_vec(40000, 93),
+            gb = random_vec(70001, 94);
+  const float lr = 0.1f, wd = 0.05f, m = 0.9f;
+  for (const bool nesterov : {false, true}) {
+    INFO("nesterov " << nesterov);
+    w.value.assign(to_float(w0));
+    b.value.assign(to_float(b0));
+    w.grad.assign(to_float(gw));
+    b.grad.assign(to_float(gb));
+    auto opt = train::make_optimizer(
+        slots, {.kind = train::OptimizerKind::sgd, .weight_decay = wd, .momentum = m, .nesterov = nesterov});
+    opt->step(lr);
+    opt->step(lr);  // the second step reads the momentum buffer of the first
+    auto expect = [&](const Vec& p0, const Vec& g0, float decay) {
+      std::vector<float> out(p0.size());
+      for (size_t i = 0; i < p0.size(); ++i) {
+        float p = static_cast<float>(p0[i]), buf = 0;
+        const float g = static_cast<float>(g0[i]);
+        for (int step = 0; step < 2; ++step) {
+          float d = g + decay * p;
+          buf = step == 0 ? d : m * buf + d;
+          d = nesterov ? d + m * buf : buf;
+          p -= lr * d;
+        }
+        out[i] = p;
+      }
+      return out;
+    };
+    CHECK(w.value.to_vector() == expect(w0, gw, wd));
+    CHECK(b.value.to_vector() == expect(b0, gb, 0.f));
+  }
+  // Clipping scales every element; the norm is the same however the parameters are split among threads.
+  w.grad.assign(to_float(gw));
+  b.grad.assign(to_float(gb));
+  double sum_w = 0, sum_b = 0;
+  for (double v : to_double(to_float(gw))) sum_w += v * v;
+  for (double v : to_double(to_float(gb))) sum_b += v * v;
+  CHECK(train::grad_norm(slots) == std::sqrt(sum_w + sum_b));
+  train::scale_grads(slots, 0.5);
+  CHECK(b.grad.to_vector()[70000] == static_cast<float>(gb[70000]) * 0.5f);
+  CHECK(w.grad.to_vector()[16384] == static_cast<float>(gw[16384]) * 0.5f);
+}
+
+TEST_CASE("a model's parameters live in two flat buffers, and training on them is unchanged",
+          "[train][optimizer]") {
+  ModelConfig c = preset("vit_tiny_patch4_32");
+  c.img_size = 8, c.patch_size = 4, c.embed_dim = 8, c.num_heads = 2, c.depth = 2, c.mlp_dim = 16;
+  c.num_classes = 3;
+  const auto packed = create_model(c);               // packs
+  const auto loose = family_info(c.family).make(c);  // each parameter in its own buffers
+  REQUIRE(packed->packed());
+  REQUIRE_FALSE(loose->packed());
+
+  // Layout: params() order, 64-byte aligned, inside the buffers, no overlap.
+  const float* next = packed->flat_values();
+  for (Param* p : packed->params()) {
+    INFO(p->name);
+    const float* v = static_cast<const float*>(p->value.mem().get_data_handle());
+    const float* g = static_cast<const float*>(p->grad.mem().get_data_handle());
+    CHECK(v >= next);
+    CHECK(reinterpret_cast<uintptr_t>(v) % 64 == 0);
+    CHECK(g - packed->flat_grads() == v - packed->flat_values());
+    next = v + p->value.numel();
+  }
+  CHECK(next <= packed->flat_values() + packed->flat_size());
+
+  // The same steps on both: bit-identical losses, gradient norms and parameters.
+  packed->init(3);
+  loose->init(3);
+  const Tensor x = tensor({4, 3, 8, 8}, random_vec(4 * 3 * 64, 95));
+  const std::vector<int64_t> labels{0, 2, 1, 2};
+  auto train = [&](Model& model) {
+    CrossEntropy ce("loss", {3});
+    const std::vector<train::Slot> slots = train::trainable_slots(model);
+    auto opt = train::make_optimizer(slots, {.kind = train::OptimizerKind::adamw});
+    std::vector<double> trace;
+    for (int step = 0; step < 3; ++step) {
+      trace.push_back(ce.forward(model.forward(x, Mode::train), labels));
+      model.backward(ce.backward());
+      Runtime::wait();
+      trace.push_back(train::grad_norm(slots));
+      train::scale_grads(slots, 0.5);
+      opt->step(1e-2);
+    }
+    for (Param* p : model.params())
+      for (float v : p->value.to_vector()) trace.push_back(v);
+    return trace;
+  };
+  CHECK(train(*packed) == train(*loose));
+
+  packed->zero_grads();
+  for (Param* p : packed->params())
+    for (float v : p->grad.to_vector()) REQUIRE(v == 0.f);
 }
 
 }  // namespace vb::test

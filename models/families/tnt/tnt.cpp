@@ -408,8 +408,7 @@ const Tensor& Tnt::backward_from(size_t i, const Tensor& diff_tap) {
                                             to_string(t.shape())));
   check_f32(cfg_.name, "diff_tap", diff_tap);
   // Parameters the tap does not depend on get a zero gradient (the layers reached overwrite theirs).
-  Runtime::wait();
-  for (Param* p : params()) p->grad.zero();
+  zero_grads();
   if (i == 0) return backward_embed(&diff_tap, nullptr);
   const int64_t block = static_cast<int64_t>(i - 1) / 2;
   return i % 2 == 1 ? backward_blocks(block, nullptr, &diff_tap) : backward_blocks(block, &diff_tap, nullptr);
