@@ -7,6 +7,14 @@ vitbench=$1 sweep=$2
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$(dirname "$0")/../.."  # sweep files name data relative to the project root
+# A sweep with bf16 arms (bf16_training) needs a CPU with bf16: plan refuses it elsewhere, naming the ISA (checked
+# here), and the test is reported as skipped.
+if grep -q '"dtype=bf16"' "$sweep" && ! "$vitbench" info --capabilities | grep -Eq '^bf16 +available'; then
+  "$vitbench" --threads 2 sweep plan "$sweep" --tier smoke --out "$dir/refused" --allow-dirty 2>"$dir/err" && exit 1
+  grep -q "bf16 not available on this CPU" "$dir/err" || { cat "$dir/err"; exit 1; }
+  echo "VITBENCH_SKIP: $sweep has bf16 arms and this CPU has no bf16 (plan refused it: $(cat "$dir/err"))"
+  exit 0
+fi
 "$vitbench" --threads 2 sweep plan "$sweep" --tier smoke --out "$dir/s" --allow-dirty
 # The other tiers must plan too (a tier refused by its own max_hours, or a model an arm no longer builds, shows
 # here rather than when someone starts the sweep); they are planned, not run.
