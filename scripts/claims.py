@@ -130,4 +130,32 @@ SWEEPS = {
     "pe_ablation_vit": ("learned_1d", "ViT position-embedding ablation (ViT Table 8)"),
     "pe_ablation_tnt": ("both", "TNT position-encoding ablation (TNT Table 6)"),
     "data_scaling": ("resnet", "accuracy against train size, ResNet vs ViT vs TNT (ViT Fig. 4 / Table 5)"),
+    "bf16_training": ("resnet_f32", "bf16 mixed-precision training vs f32 on the small presets (the bf16 rule)"),
 }
+
+
+@dataclass(frozen=True)
+class Bf16Rule:
+    """The suite's own rule for bf16 in the sweeps (not a published claim; docs/statistics.md, "The bf16 rule"): a
+    sweep may train `model` in bf16 when the bf16 arm is >= BF16_MIN_SPEEDUP x as fast as the f32 arm (training
+    images/s of the paired runs) and the 95% interval of the paired top-1 change bf16 - f32 lies within
+    +-BF16_MARGIN points. `id` is the name bf16_training.json's "claims" use."""
+    id: str
+    sweep: str
+    model: str
+    bf16: str  # the bf16 arm
+    f32: str  # its f32 reference arm
+
+
+BF16_MARGIN = 0.5  # points of test top-1
+BF16_MIN_SPEEDUP = 1.3
+BF16_RULES = (
+    Bf16Rule("bf16_resnet_eq_f32", "bf16_training", "resnet50_w16_32", "resnet_bf16", "resnet_f32"),
+    Bf16Rule("bf16_vit_eq_f32", "bf16_training", "vit_tiny_patch4_32", "vit_bf16", "vit_f32"),
+    Bf16Rule("bf16_tnt_eq_f32", "bf16_training", "tnt_tiny_patch8_32", "tnt_bf16", "tnt_f32"),
+)
+
+# sweep -> arm -> the arm it is compared with in pairs when that is not the sweep's reference arm.
+ARM_REFERENCES = {}
+for _r in BF16_RULES:
+    ARM_REFERENCES.setdefault(_r.sweep, {})[_r.bf16] = _r.f32

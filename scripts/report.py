@@ -691,22 +691,26 @@ def ci_text(lo, hi, signed=False):
 def arm_rows(an, size, runs_by_arm):
     """Rows (arm, n, mean ± sd, 95% CI, paired difference to the reference, published) at one size."""
     rows = []
-    ref = an.values.get((an.reference, size), {})
+    own = C.ARM_REFERENCES.get(an.data.sweep, {})  # arms compared with another arm than the sweep's reference
     for arm in an.arms:
         vals = an.values.get((arm, size), {})
         if not vals and arm != an.reference:
             continue
         s = S.summarize(v for _, v in sorted(vals.items()))
         mark = DAGGER if any(r.flags for r in runs_by_arm.get(arm, [])) else ""
-        if arm == an.reference:
+        ref_arm = own.get(arm, an.reference)
+        if arm == ref_arm or arm in own.values():
             delta = "reference"
         else:
+            ref = an.values.get((ref_arm, size), {})
             d = S.paired_estimate([x for _, x in S.paired_differences(vals, ref)])
             lo, hi = d.ci()
             delta = f"{f2(d.value, True)} {ci_text(lo, hi, True)} (n={d.n})" if d.n else "-"
+            if own:
+                delta += f" vs {ref_arm}"
         pub = C.PUBLISHED.get(an.data.sweep, {}).get(arm)
         row = [arm + mark, str(s.n), f"{f2(s.mean)} ± {f2(s.sd)}", ci_text(s.lo, s.hi), delta]
-        if not an.scaling:
+        if not an.scaling and an.data.sweep in C.PUBLISHED:
             row.append(pub.text if pub else "-")
         rows.append(([] if size is None else [str(an.size_images[size])]) + row)
     return rows
@@ -727,12 +731,13 @@ def sweep_tables(an):
     runs_by_arm = defaultdict(list)
     for r in td.runs:
         runs_by_arm[r.arm].append(r)
-    header = ["arm", "n", "test top-1 mean ± sd", "95% CI", f"paired Δ vs {an.reference} (95% CI)"]
-    notes = []
+    versus = "its f32 arm" if C.ARM_REFERENCES.get(td.sweep) else an.reference
+    header = ["arm", "n", "test top-1 mean ± sd", "95% CI", f"paired Δ vs {versus} (95% CI)"]
+    notes, align = [], "lrrrr"
     if an.scaling:
         header = ["train images"] + header
         align = "rlrrrr"
-    else:
+    elif td.sweep in C.PUBLISHED:
         header.append("published (ImageNet)")
         align = "lrrrrr"
         sources = sorted({p.source for p in C.PUBLISHED.get(td.sweep, {}).values()})
@@ -760,7 +765,48 @@ def sweep_tables(an):
                             f"{td.sweep} ({td.tier} tier): paired gap (points) vs log2(train images), "
                             "least-squares slope per doubling", ["gap", "points", "slope", "95% CI"], "lrrr", srows,
                             pnotes))
+    rules = [r for r in C.BF16_RULES if r.sweep == td.sweep]
+    if rules:
+        tables.append(bf16_table(an, rules))
     return tables
+
+
+def paired_speedups(an, a, b):
+    """Per pair: training images/s of arm a's run / arm b's run (the records' images_per_s)."""
+    speed = {arm: {r.pair: r.num("images_per_s") for r in an.data.runs if r.arm == arm} for arm in (a, b)}
+    return [x / speed[b][p] for p, x in sorted(speed[a].items())
+            if p in speed[b] and math.isfinite(x) and speed[b][p] > 0]
+
+
+def bf16_table(an, rules):
+    """The bf16 rule per model (claims.Bf16Rule): paired top-1 change with its 95% CI, the paired speed-up, and
+    whether the sweeps may train that model in bf16."""
+    rows = []
+    for rule in rules:
+        f32, bf16 = an.values.get((rule.f32, None), {}), an.values.get((rule.bf16, None), {})
+        d = S.paired_estimate([x for _, x in S.paired_differences(bf16, f32)])
+        lo, hi = d.ci() if d.n >= 2 else (math.nan, math.nan)
+        ups = sorted(paired_speedups(an, rule.bf16, rule.f32))
+        up = float(np.median(ups)) if ups else math.nan
+        speed = f"{up:.2f}x ({ups[0]:.2f}–{ups[-1]:.2f}; {len(ups)})" if ups else "-"
+        why = []
+        if d.n < 2:
+            why.append(f"needs >= 2 pairs, have {d.n}")
+        elif not (-C.BF16_MARGIN <= lo and hi <= C.BF16_MARGIN):
+            why.append(f"95% CI not within ±{C.BF16_MARGIN:g}")
+        if not up >= C.BF16_MIN_SPEEDUP:
+            why.append(f"speed-up {up:.2f}x < {C.BF16_MIN_SPEEDUP:g}x" if ups else "no speed measured")
+        decision = "**yes**" if not why else "**no**: " + "; ".join(why)
+        rows.append([rule.model, str(d.n), f2(S.summarize(f32.values()).mean), f2(S.summarize(bf16.values()).mean),
+                     f"{f2(d.value, True)} {ci_text(lo, hi, True)}" if d.n else "-", speed, decision])
+    notes = [f"The bf16 rule (docs/statistics.md): a sweep may train a model in bf16 where bf16 is >= "
+             f"{C.BF16_MIN_SPEEDUP:g}x as fast as f32 and the 95% interval of the paired top-1 change lies within "
+             f"±{C.BF16_MARGIN:g} points. Speed-up: training images/s of each bf16 run / its paired f32 run (the "
+             "records' images_per_s, evaluation excluded), median (range; pairs); the runs' speeds are only as "
+             "steady as the machine was while they ran (docs/throughput.md has quiet-machine ratios)."]
+    return Table(f"{an.data.sweep}_rule", f"{an.data.sweep} ({an.data.tier} tier): may the sweeps train in bf16?",
+                 ["model", "pairs", "f32 top-1", "bf16 top-1", "paired Δ bf16 − f32 (95% CI)", "bf16 speed-up",
+                  "sweeps may use bf16"], "lrrrrrl", rows, notes)
 
 
 def verdict_table(analyses, results):
@@ -1229,7 +1275,7 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
     notes += [f"- {td.folder}: rf step result missing: `{name}`" for td in tiers for name in td.rf_missing]
     notes += [f"- {an.data.folder}: duplicate record for a pair, left out: `{p}`" for an in analyses.values()
               for p in an.duplicates]
-    known_ids = {c.id for c in C.CLAIMS}
+    known_ids = {c.id for c in C.CLAIMS} | {r.id for r in C.BF16_RULES}
     notes += [f"- {td.folder}: sweep.json names claim `{c}`, which scripts/claims.py does not define"
               for td in tiers for c in td.meta.get("claims", []) if c not in known_ids]
     if notes:

@@ -178,7 +178,7 @@ def make_repo(path):
 
 
 def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="vit", train_images=45000,
-                 complete=1, dirty=0, isa="avx512_core_amx", macs=None):
+                 complete=1, dirty=0, isa="avx512_core_amx", macs=None, images_per_s=10.0):
     """A small run record as `vitbench train` writes it (the attributes and datasets report.py reads)."""
     resolved = {"model": {"name": model, "family": family, "in_chans": 3, "num_classes": 10, "img_size": 32},
                 "params": 1000, "dataset": {"name": "cifar10", "train_images": train_images, "val_images": 5000,
@@ -191,7 +191,7 @@ def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="v
         for k, v in dict(complete=complete, kind="train", git_commit=commit, git_dirty=dirty, onednn_version="2.6.3",
                          cpu_model="Test CPU", isa=isa, threads=2, seed=seed, start_time=f"2026-12-01T0{seed}:00:00Z",
                          end_time=f"2026-12-01T0{seed}:30:00Z", config=json.dumps(cfg), test_top1=float(top1),
-                         test_top5=99.0, test_loss=1.0, train_wall_s=1500.0, run_wall_s=1800.0, images_per_s=10.0,
+                         test_top5=99.0, test_loss=1.0, train_wall_s=1500.0, run_wall_s=1800.0, images_per_s=images_per_s,
                          steps=40).items():
             f.attrs[k] = v
         f["steps/loss"] = np.linspace(2.3, 1.0, 40)
@@ -389,6 +389,15 @@ def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
         for s in range(3):
             write_rf(os.path.join(folder, f"{arm}-seed{s}-n16000.rf.h5"), model, family, s, True)
             write_rf(os.path.join(folder, f"{arm}-seed{s}-n16000.rf_init.h5"), model, family, s, False)
+    # bf16_training: resnet passes the rule (changes within 0.1, 1.5x), vit is too slow (1.1x), tnt changes too much
+    f32 = {"resnet": (60.0, 61.0, 59.5), "vit": (50.0, 51.0, 50.5), "tnt": (55.0, 54.0, 56.0)}
+    change = {"resnet": (0.1, -0.1, 0.0), "vit": (0.05, 0.0, -0.05), "tnt": (-1.0, 0.5, -2.0)}
+    speed = {"resnet": 1.5, "vit": 1.1, "tnt": 1.4}
+    runs = [(f"{m}_{dt}", s, 0, f32[m][s] + (change[m][s] if dt == "bf16" else 0.0),
+             {"images_per_s": 100.0 * (speed[m] if dt == "bf16" else 1.0)})
+            for s in range(3) for m in f32 for dt in ("f32", "bf16")]
+    write_sweep(results, "bf16_training", "quick", [f"{m}_{dt}" for m in f32 for dt in ("f32", "bf16")],
+                "resnet_f32", runs, commit, claims=["bf16_resnet_eq_f32", "bf16_vit_eq_f32", "bf16_tnt_eq_f32"])
     write_throughput_sweep(results, commit, [
         ("vitbench", "resnet50", "infer", 0, 120.0), ("pytorch", "resnet50", "infer", 0, 100.0),
         ("vitbench", "resnet50", "infer", 1, 140.0), ("pytorch", "resnet50", "infer", 1, 100.0),
@@ -459,6 +468,21 @@ class ReportTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "throughput_quick.tex")))
         self.assertTrue(os.path.exists(os.path.join(self.out, "figures", "throughput.png")))
 
+    def test_bf16_rule(self):
+        rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
+                if line.startswith("| resnet50_w16_32 |") or line.startswith("| vit_tiny") or
+                line.startswith("| tnt_tiny")}
+        self.assertIn("| 3 | 60.17 | 60.17 | +0.00 [-0.25, +0.25] | 1.50x (1.50–1.50; 3) | **yes** |",
+                      rows["resnet50_w16_32"])
+        self.assertIn("**no**: speed-up 1.10x < 1.3x", rows["vit_tiny_patch4_32"])
+        self.assertIn("**no**: 95% CI not within ±0.5", rows["tnt_tiny_patch8_32"])
+        # each bf16 arm is compared with its own f32 arm, not with the sweep's reference arm
+        self.assertIn("| vit_bf16 | 3 | 50.50 ± 0.48 |", self.readme)
+        self.assertIn("| arm | n | test top-1 mean ± sd | 95% CI | paired Δ vs its f32 arm (95% CI) |\n", self.readme)
+        self.assertRegex(self.readme, r"\| vit_bf16 \|[^\n]*\(n=3\) vs vit_f32 \|")
+        self.assertNotIn("sweep.json names claim `bf16_", self.readme)
+        self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "bf16_training_rule.tex")))
+
     def test_highest_tier_used(self):
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 |", self.readme)
         self.assertIn("| pe_ablation_vit | smoke | 2 / 2 |", self.readme)
@@ -482,7 +506,7 @@ class ReportTest(unittest.TestCase):
             csv_text = f.read()
         self.assertNotIn("both-seed3-n0", csv_text)
         self.assertIn("tnt_tiny_patch8_32", csv_text)
-        self.assertEqual(len(csv_text.strip().splitlines()), 1 + 2 + 12 + 12 + 27)
+        self.assertEqual(len(csv_text.strip().splitlines()), 1 + 2 + 12 + 12 + 27 + 18)
 
     def test_unknown_sweep_listed(self):
         self.assertIn("| rf_trained | quick | 1 records |", self.readme)
