@@ -725,7 +725,7 @@ def datasets(td):
     return ", ".join(names) + " (subsets)"
 
 
-def sweep_tables(an):
+def sweep_tables(an, tp_used=None):
     """The per-arm table of a sweep (per size for data_scaling), and for data_scaling the gap slopes."""
     td = an.data
     runs_by_arm = defaultdict(list)
@@ -767,7 +767,7 @@ def sweep_tables(an):
                             pnotes))
     rules = [r for r in C.BF16_RULES if r.sweep == td.sweep]
     if rules:
-        tables.append(bf16_table(an, rules))
+        tables.append(bf16_table(an, rules, tp_used or {}))
     return tables
 
 
@@ -778,17 +778,30 @@ def paired_speedups(an, a, b):
             if p in speed[b] and math.isfinite(x) and speed[b][p] > 0]
 
 
-def bf16_table(an, rules):
-    """The bf16 rule per model (claims.Bf16Rule): paired top-1 change with its 95% CI, the paired speed-up, and
-    whether the sweeps may train that model in bf16."""
-    rows = []
+def bf16_speedups(an, rule, tp_used):
+    """(bf16/f32 training speed-ups, where they come from): vitbench's training step at the runs' batch in a
+    throughput sweep (quiet machine, rounds), else the paired training runs' images_per_s."""
+    batch = int(an.data.runs[0].config.get("batch", 0)) if an.data.runs else 0
+    for sweep, td in sorted(tp_used.items()):
+        ups = RT.dtype_speedups(td, rule.model, "train", batch)
+        if ups:
+            return ups, f"{sweep} ({td.tier})"
+    return paired_speedups(an, rule.bf16, rule.f32), "runs"
+
+
+def bf16_table(an, rules, tp_used):
+    """The bf16 rule per model (claims.Bf16Rule): paired top-1 change with its 95% CI, the speed-up, and whether
+    the sweeps may train that model in bf16."""
+    rows, sources = [], set()
     for rule in rules:
         f32, bf16 = an.values.get((rule.f32, None), {}), an.values.get((rule.bf16, None), {})
         d = S.paired_estimate([x for _, x in S.paired_differences(bf16, f32)])
         lo, hi = d.ci() if d.n >= 2 else (math.nan, math.nan)
-        ups = sorted(paired_speedups(an, rule.bf16, rule.f32))
+        ups, source = bf16_speedups(an, rule, tp_used)
+        ups = sorted(ups)
         up = float(np.median(ups)) if ups else math.nan
-        speed = f"{up:.2f}x ({ups[0]:.2f}–{ups[-1]:.2f}; {len(ups)})" if ups else "-"
+        speed = f"{up:.2f}x ({ups[0]:.2f}–{ups[-1]:.2f}; {len(ups)}; {source})" if ups else "-"
+        sources.add(source)
         why = []
         if d.n < 2:
             why.append(f"needs >= 2 pairs, have {d.n}")
@@ -801,9 +814,14 @@ def bf16_table(an, rules):
                      f"{f2(d.value, True)} {ci_text(lo, hi, True)}" if d.n else "-", speed, decision])
     notes = [f"The bf16 rule (docs/statistics.md): a sweep may train a model in bf16 where bf16 is >= "
              f"{C.BF16_MIN_SPEEDUP:g}x as fast as f32 and the 95% interval of the paired top-1 change lies within "
-             f"±{C.BF16_MARGIN:g} points. Speed-up: training images/s of each bf16 run / its paired f32 run (the "
-             "records' images_per_s, evaluation excluded), median (range; pairs); the runs' speeds are only as "
-             "steady as the machine was while they ran (docs/throughput.md has quiet-machine ratios)."]
+             f"±{C.BF16_MARGIN:g} points. Speed-up: bf16 / f32 training images/s, median (lowest–highest; how many; "
+             "from where)."]
+    if any(src != "runs" for src in sources):
+        notes.append("From a throughput sweep: vitbench's training step at the runs' batch, bf16 over f32 of the "
+                     "same round (a quiet machine, one process per measurement).")
+    if "runs" in sources:
+        notes.append("From the runs: each bf16 run's images_per_s over its paired f32 run's (evaluation excluded); "
+                     "only as steady as the machine was while they ran.")
     return Table(f"{an.data.sweep}_rule", f"{an.data.sweep} ({an.data.tier} tier): may the sweeps train in bf16?",
                  ["model", "pairs", "f32 top-1", "bf16 top-1", "paired Δ bf16 − f32 (95% CI)", "bf16 speed-up",
                   "sweeps may use bf16"], "lrrrrrl", rows, notes)
@@ -1332,7 +1350,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None):
         tp_sections += throughput_section(td, tp_tables[sweep], path, mixed)
     rf_tables, rf_sections = {}, {}
     for sweep, an in analyses.items():
-        tables[sweep] = sweep_tables(an)
+        tables[sweep] = sweep_tables(an, tp_used)
         rf_tables[sweep] = [rf_table(an, ra) for ra in an.rf.values()]
         rf_figures = [fig(an, os.path.join(out, "figures")) for fig in (fig_rf_erf, fig_rf_attention)] if an.rf else []
         rf_figures = [path for path in rf_figures if path]

@@ -139,6 +139,13 @@ def ratios(td, case, fw):
             if r.case == case and r.framework == "vitbench" and r.round in theirs]
 
 
+def dtype_speedups(td, model, mode, batch, fw="vitbench"):
+    """bf16 / f32 images/s of one framework's `model` in `mode` at `batch`, per round where both were measured."""
+    ips = {d: {r.round: r.ips for r in td.runs if r.framework == fw and r.case == (model, mode, d, batch)}
+           for d in ("f32", "bf16")}
+    return [ips["bf16"][k] / ips["f32"][k] for k in sorted(ips["bf16"]) if k in ips["f32"] and ips["f32"][k] > 0]
+
+
 def header(td):
     h = ["model", "mode", "dtype", "batch", "vitbench img/s (per round)"]
     for _, label in others(td):

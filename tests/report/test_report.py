@@ -226,21 +226,22 @@ def write_sweep(root, sweep, tier, arms, reference, runs, commit, claims=()):
                              train_images=size or 45000, **kwargs)
 
 
-def write_throughput_sweep(root, commit, measured):
+def write_throughput_sweep(root, commit, measured, sweep="throughput"):
     """A throughput sweep (kind = throughput) as `vitbench sweep` writes it. measured: [(framework, model, mode,
-    round, images/s (None: no record))]; each line is one measurement at batch 32, f32."""
-    folder = os.path.join(root, "sweeps", "throughput", "quick")
+    round, images/s (None: no record)[, dtype, batch])]; a line is one measurement, at batch 32 in f32 unless given."""
+    folder = os.path.join(root, "sweeps", sweep, "quick")
     os.makedirs(folder)
-    meta = {"sweep": "throughput", "kind": "throughput", "tier": "quick", "commit": commit, "dirty": False,
+    meta = {"sweep": sweep, "kind": "throughput", "tier": "quick", "commit": commit, "dirty": False,
             "isa": "avx512_core_amx", "cpu_model": "Test CPU", "reference_arm": "pytorch",
             "arms": ["vitbench", "pytorch"], "description": "test throughput", "created": "2026-12-01T00:00:00Z"}
     with open(os.path.join(folder, "sweep.json"), "w") as f:
         json.dump(meta, f)
     with open(os.path.join(folder, "sweep.jsonl"), "w") as f:
-        for i, (fw, model, mode, rnd, ips) in enumerate(measured):
-            name = f"{fw}-mode{mode}-model{model}-round{rnd}"
-            axes = {"dtype": "f32", "mode": mode, "model": model, "round": rnd}
-            cfg = dict(axes, framework=fw, batch=32, warmup=2, iters=3, peak_size=2048, overrides=[])
+        for i, (fw, model, mode, rnd, ips, *case) in enumerate(measured):
+            dtype, batch = case or ("f32", 32)
+            name = f"{fw}-dtype{dtype}-batch{batch}-mode{mode}-model{model}-round{rnd}"
+            axes = {"batch": batch, "dtype": dtype, "mode": mode, "model": model, "round": rnd}
+            cfg = dict(axes, framework=fw, warmup=2, iters=3, peak_size=2048, overrides=[])
             f.write(json.dumps({"id": f"{i:012x}", "index": i, "name": name, "arm": fw, "model": model, "axes": axes,
                                 "pair": json.dumps(axes), "config": cfg, "threads": 2, "est_seconds": 10.0,
                                 "output": name}) + "\n")
@@ -251,7 +252,7 @@ def write_throughput_sweep(root, commit, measured):
                                  cpu_model="Test CPU", threads=2, start_time="2026-12-01T00:00:00Z",
                                  end_time="2026-12-01T00:01:00Z", config=json.dumps(cfg)).items():
                     h.attrs[k] = v
-                g = h.create_group(f"throughput/{model}/{mode}/f32/batch32")
+                g = h.create_group(f"throughput/{model}/{mode}/{dtype}/batch{batch}")
                 g["images_per_s"] = np.full(3, float(ips))
                 g.attrs["images_per_s_median"] = float(ips)
                 if fw == "vitbench":
@@ -403,6 +404,10 @@ def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
         ("vitbench", "resnet50", "infer", 1, 140.0), ("pytorch", "resnet50", "infer", 1, 100.0),
         ("onnxruntime", "resnet50", "infer", 0, 65.0),
         ("vitbench", "resnet50", "train", 0, 30.0), ("pytorch", "resnet50", "train", 0, None)])
+    # the small presets' training step in f32 and bf16 (the bf16 rule takes tnt's speed-up from here: 1.2x)
+    write_throughput_sweep(results, commit, [("vitbench", "tnt_tiny_patch8_32", "train", r, ips, dtype, 64)
+                                             for r in (0, 1) for dtype, ips in (("f32", 100.0), ("bf16", 120.0))],
+                           sweep="throughput_small")
     other = os.path.join(results, "sweeps", "rf_trained", "quick")
     os.makedirs(other)
     write_record(os.path.join(other, "x.h5"), 1.0, 0, commit)
@@ -463,19 +468,19 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| throughput | quick (used) | 6 / 7 |", self.readme)
         with open(os.path.join(self.out, "throughput_runs.csv")) as f:
             rows = list(csv.DictReader(f))
-        self.assertEqual(len(rows), 6)
+        self.assertEqual(len(rows), 6 + 4)  # throughput and throughput_small
         self.assertEqual({r["framework"] for r in rows}, {"vitbench", "pytorch", "onnxruntime"})
         self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "throughput_quick.tex")))
         self.assertTrue(os.path.exists(os.path.join(self.out, "figures", "throughput.png")))
 
     def test_bf16_rule(self):
         rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
-                if line.startswith("| resnet50_w16_32 |") or line.startswith("| vit_tiny") or
-                line.startswith("| tnt_tiny")}
-        self.assertIn("| 3 | 60.17 | 60.17 | +0.00 [-0.25, +0.25] | 1.50x (1.50–1.50; 3) | **yes** |",
+                if line.endswith("**yes** |") or "| **no**: " in line}
+        self.assertIn("| 3 | 60.17 | 60.17 | +0.00 [-0.25, +0.25] | 1.50x (1.50–1.50; 3; runs) | **yes** |",
                       rows["resnet50_w16_32"])
         self.assertIn("**no**: speed-up 1.10x < 1.3x", rows["vit_tiny_patch4_32"])
-        self.assertIn("**no**: 95% CI not within ±0.5", rows["tnt_tiny_patch8_32"])
+        self.assertIn("| 1.20x (1.20–1.20; 2; throughput_small (quick)) | **no**: 95% CI not within ±0.5; "
+                      "speed-up 1.20x < 1.3x |", rows["tnt_tiny_patch8_32"])
         # each bf16 arm is compared with its own f32 arm, not with the sweep's reference arm
         self.assertIn("| vit_bf16 | 3 | 50.50 ± 0.48 |", self.readme)
         self.assertIn("| arm | n | test top-1 mean ± sd | 95% CI | paired Δ vs its f32 arm (95% CI) |\n", self.readme)
