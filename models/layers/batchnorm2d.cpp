@@ -1,5 +1,6 @@
-// BatchNorm2d: batch_normalization forward_training (use_scale | use_shift) + two in-place `sum` primitives
-// for the running averages (so the update stays on the stream, no host sync), forward_inference with
+// BatchNorm2d: batch_normalization forward_training (use_scale | use_shift) + the running averages updated by
+// a host loop over the C channels (a oneDNN `sum` per update cost an OpenMP region each: two per layer and
+// step, 10% of ResNet-w16's training step on 2 threads, for a few hundred floats), forward_inference with
 // use_global_stats for eval, and prop_kind::backward for diff_src, diff_scale and diff_shift. With
 // Config::fuse_relu every one of them carries fuse_norm_relu: the training forwards write the ReLU mask as
 // oneDNN's workspace and the backward reads it.
@@ -19,13 +20,11 @@ namespace {
 
 const auto kAffine = normalization_flags::use_scale | normalization_flags::use_shift;
 
-// dst = a * dst + b * src, in place on dst (sum allows dst to be its first source).
-Step scaled_sum_in_place(const Tensor& dst, float a, const Tensor& src, float b) {
-  const dnnl::sum::primitive_desc pd(dst.desc(), {a, b}, {dst.desc(), src.desc()}, Runtime::engine());
-  return Step{dnnl::sum(pd),
-              {{DNNL_ARG_MULTIPLE_SRC, dst.mem()},
-               {DNNL_ARG_MULTIPLE_SRC + 1, src.mem()},
-               {DNNL_ARG_DST, dst.mem()}}};
+// dst = a * dst + b * src over C floats, in place on dst (plain f32 vectors).
+void blend_in_place(const Tensor& dst, float a, const Tensor& src, float b) {
+  float* d = dst.data();  // data() marks dst changed (its version), so what is cached from it is redone
+  const float* x = src.data();
+  for (int64_t i = 0, n = dst.numel(); i < n; ++i) d[i] = a * d[i] + b * x[i];
 }
 
 // oneDNN's workspace of a forward pd (fuse_relu: the ReLU mask), or an empty memory when it has none.
@@ -81,8 +80,9 @@ void BatchNorm2d::setup(const memory::desc& src_md) {
   const Dims d = src_md.dims();
   const double n = static_cast<double>(d[0] * d[2] * d[3]);
   const float m = cfg_.momentum;
-  update_mean_ = scaled_sum_in_place(running_mean, 1 - m, mean_, m);
-  update_var_ = scaled_sum_in_place(running_var, 1 - m, variance_, static_cast<float>(m * n / (n - 1)));
+  keep_ = 1 - m;
+  mean_weight_ = m;
+  var_weight_ = static_cast<float>(m * n / (n - 1));
 
   eval_.reset();
   frozen_step_.reset();
@@ -161,11 +161,8 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
     train_.args[DNNL_ARG_SCALE] = weight.value.mem();
     train_.args[DNNL_ARG_SHIFT] = bias.value.mem();
     train_.run();
-    // Sources are bound at setup; rebind in case a checkpoint loader replaced the buffer tensors.
-    update_mean_.args[DNNL_ARG_MULTIPLE_SRC] = update_mean_.args[DNNL_ARG_DST] = running_mean.mem();
-    update_var_.args[DNNL_ARG_MULTIPLE_SRC] = update_var_.args[DNNL_ARG_DST] = running_var.mem();
-    update_mean_.run();
-    update_var_.run();
+    blend_in_place(running_mean, keep_, mean_, mean_weight_);
+    blend_in_place(running_var, keep_, variance_, var_weight_);
     ++num_batches_tracked;
     src_saved_ = src.mem();
     saved_ = true;

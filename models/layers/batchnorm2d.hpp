@@ -73,10 +73,12 @@ class BatchNorm2d : public Layer {
   Config cfg_;
   dnnl::memory::desc src_md_;  // the src desc everything below was built for
   dnnl::batch_normalization_forward::primitive_desc train_pd_;
-  Step train_;                // dst, batch mean and (biased) variance (and workspace_)
-  dnnl::memory workspace_;    // fuse_relu: train_'s ReLU mask (oneDNN's workspace; empty without)
-  Step update_mean_;          // running_mean = (1 - m) running_mean + m mean
-  Step update_var_;           // running_var = (1 - m) running_var + m n/(n-1) variance
+  Step train_;              // dst, batch mean and (biased) variance (and workspace_)
+  dnnl::memory workspace_;  // fuse_relu: train_'s ReLU mask (oneDNN's workspace; empty without)
+  // running_mean = keep_ running_mean + mean_weight_ mean; running_var = keep_ running_var + var_weight_
+  // variance (keep_ = 1 - m, mean_weight_ = m, var_weight_ = m n/(n-1): PyTorch's running_var takes the
+  // unbiased variance)
+  float keep_ = 0.9f, mean_weight_ = 0.1f, var_weight_ = 0.1f;
   std::optional<Step> eval_;  // dst from the running statistics, built on the first eval forward
   bool frozen_ = false;
   std::unique_ptr<BatchNormSync> sync_;  // set: SyncBatchNorm
