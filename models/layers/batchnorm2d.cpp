@@ -3,12 +3,14 @@
 // step, 10% of ResNet-w16's training step on 2 threads, for a few hundred floats), forward_inference with
 // use_global_stats for eval, and prop_kind::backward for diff_src, diff_scale and diff_shift. With
 // Config::fuse_relu every one of them carries fuse_norm_relu: the training forwards write the ReLU mask as
-// oneDNN's workspace and the backward reads it.
+// oneDNN's workspace and the backward reads it (unless only the reference implementation has the fusion:
+// then a separate ReLU follows the norm).
 #include "models/layers/batchnorm2d.hpp"
 
 #include <fmt/format.h>
 
 #include <stdexcept>
+#include <string_view>
 
 namespace vb {
 
@@ -32,12 +34,18 @@ memory workspace_for(const memory::desc& md) {
   return md.is_zero() ? memory() : memory(md, Runtime::engine());
 }
 
+// oneDNN's reference implementations ("ref:any", "bnorm_ref:any", ...) are plain C++ loops, far slower than
+// its JIT ones.
+bool is_reference(const dnnl::primitive_desc_base& pd) {
+  return std::string_view(pd.impl_info_str()).find("ref") != std::string_view::npos;
+}
+
 }  // namespace
 
 normalization_flags BatchNorm2d::flags(bool global_stats) const {
   auto f = kAffine;
   if (global_stats) f = f | normalization_flags::use_global_stats;
-  if (cfg_.fuse_relu) f = f | normalization_flags::fuse_norm_relu;
+  if (fused_) f = f | normalization_flags::fuse_norm_relu;
   return f;
 }
 
@@ -63,9 +71,24 @@ std::vector<StateEntry> BatchNorm2d::buffers() {
 
 void BatchNorm2d::setup(const memory::desc& src_md) {
   // src and dst are (N, C, H, W) in the layout of src; mean and variance are (C)
-  const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md, cfg_.eps,
-                                                     flags(false));
-  train_pd_ = dnnl::batch_normalization_forward::primitive_desc(desc, Runtime::engine());
+  const auto training_pd = [&] {
+    const dnnl::batch_normalization_forward::desc desc(prop_kind::forward_training, src_md, cfg_.eps,
+                                                       flags(false));
+    return dnnl::batch_normalization_forward::primitive_desc(desc, Runtime::engine());
+  };
+  fused_ = cfg_.fuse_relu;
+  train_pd_ = training_pd();
+  if (fused_ && is_reference(train_pd_)) {  // the fused norm has no JIT here: does the plain one?
+    fused_ = false;
+    const auto plain = training_pd();
+    if (is_reference(plain)) {
+      fused_ = true;  // no JIT either way: one reference pass beats two
+    } else {
+      train_pd_ = plain;
+    }
+  }
+  relu_ =
+      cfg_.fuse_relu && !fused_ ? std::make_unique<ReLU>(name_ + ".relu", ReLU::Config{cfg_.dtype}) : nullptr;
   src_md_ = src_md;
   dst_ = Tensor(train_pd_.dst_desc());
   mean_ = Tensor(train_pd_.mean_desc());
@@ -74,7 +97,7 @@ void BatchNorm2d::setup(const memory::desc& src_md) {
       Step{dnnl::batch_normalization_forward(train_pd_),
            {{DNNL_ARG_DST, dst_.mem()}, {DNNL_ARG_MEAN, mean_.mem()}, {DNNL_ARG_VARIANCE, variance_.mem()}}};
   workspace_ = workspace_for(train_pd_.workspace_desc());
-  if (cfg_.fuse_relu) train_.args[DNNL_ARG_WORKSPACE] = workspace_;
+  if (fused_) train_.args[DNNL_ARG_WORKSPACE] = workspace_;
 
   // oneDNN's variance is the biased one (divided by n); PyTorch's running_var takes the unbiased one.
   const Dims d = src_md.dims();
@@ -109,7 +132,7 @@ void BatchNorm2d::setup_frozen() {
   frozen_pd_ = dnnl::batch_normalization_forward::primitive_desc(desc, Runtime::engine());
   frozen_step_ = Step{dnnl::batch_normalization_forward(frozen_pd_), {{DNNL_ARG_DST, dst_.mem()}}};
   frozen_workspace_ = workspace_for(frozen_pd_.workspace_desc());
-  if (cfg_.fuse_relu) frozen_step_->args[DNNL_ARG_WORKSPACE] = frozen_workspace_;
+  if (fused_) frozen_step_->args[DNNL_ARG_WORKSPACE] = frozen_workspace_;
 }
 
 void BatchNorm2d::setup_eval() {
@@ -176,7 +199,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& src, Mode mode) {
     eval_->run();
     saved_ = false;
   }
-  return dst_;
+  return relu_ ? relu_->forward(dst_, mode) : dst_;
 }
 
 void BatchNorm2d::setup_backward() {
@@ -194,7 +217,7 @@ void BatchNorm2d::setup_backward() {
                {DNNL_ARG_VARIANCE, variance_.mem()},
                {DNNL_ARG_DIFF_SRC, diff_src_.mem()}}};
   // The ReLU mask of the forward the backward follows (the hint's workspace).
-  if (cfg_.fuse_relu) bwd_.args[DNNL_ARG_WORKSPACE] = given ? frozen_workspace_ : workspace_;
+  if (fused_) bwd_.args[DNNL_ARG_WORKSPACE] = given ? frozen_workspace_ : workspace_;
 }
 
 const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
@@ -204,12 +227,13 @@ const Tensor& BatchNorm2d::backward(const Tensor& diff_dst) {
   check_dtype(name_, "diff_dst", diff_dst, cfg_.dtype);
   check_shape(name_, "diff_dst", dst_.shape(), diff_dst.shape());
   if (!bwd_built_) setup_backward();
+  const Tensor& diff_norm = relu_ ? relu_->backward(diff_dst) : diff_dst;  // the norm's output gradient
   bwd_.args[DNNL_ARG_SRC] = src_saved_;
   if (frozen_) {  // constants: the running statistics the forward used
     bwd_.args[DNNL_ARG_MEAN] = running_mean.mem();
     bwd_.args[DNNL_ARG_VARIANCE] = running_var.mem();
   }
-  bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_dst.mem());
+  bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_reorder_(diff_norm.mem());
   bwd_.args[DNNL_ARG_SCALE] = weight.value.mem();
   bwd_.args[DNNL_ARG_SHIFT] = bias.value.mem();  // oneDNN 2.x lists shift as a backward input with use_shift
   bwd_.args[DNNL_ARG_DIFF_SCALE] = weight.grad.mem();

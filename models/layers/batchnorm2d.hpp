@@ -12,6 +12,7 @@
 
 #include "models/core/input_reorder.hpp"
 #include "models/core/layer.hpp"
+#include "models/layers/relu.hpp"
 #include "models/layers/sync_batchnorm.hpp"
 
 namespace vb {
@@ -28,6 +29,9 @@ class BatchNorm2d : public Layer {
     // dst = max(0, bn(src)): the ReLU after the norm in the same pass (oneDNN fuse_norm_relu), in every mode
     // (training, frozen and synced statistics, eval). The training forward also writes a bit mask of the
     // positive outputs (oneDNN's workspace) and backward zeroes diff_dst where the output was clipped.
+    // Where oneDNN has only its reference implementation of the fused primitive but a JIT one of the plain
+    // norm (SSE4.1 at 16/32/64 channels), the layer runs the plain norm and a ReLU instead: same function,
+    // faster (relu_fused() says which).
     bool fuse_relu = false;
   };
 
@@ -45,6 +49,9 @@ class BatchNorm2d : public Layer {
   std::vector<StateEntry> buffers() override;
 
   const Config& config() const { return cfg_; }
+  // Config::fuse_relu in one oneDNN primitive (true), or as the norm and a separate ReLU (the fallback above;
+  // decided when the forward is set up for a src layout).
+  bool relu_fused() const { return fused_; }
   // Frozen statistics: a Mode::train forward normalises with the running statistics (and leaves them as they
   // are), and backward treats them as constants: the eval-mode function, with a backward (as PyTorch's
   // eval-mode BatchNorm under autograd). Used by receptive-field measurements, where batch statistics would
@@ -71,7 +78,9 @@ class BatchNorm2d : public Layer {
   dnnl::normalization_flags flags(bool global_stats) const;  // affine (+ fuse_norm_relu, use_global_stats)
 
   Config cfg_;
-  dnnl::memory::desc src_md_;  // the src desc everything below was built for
+  bool fused_ = false;          // Config::fuse_relu as fuse_norm_relu in the primitives
+  std::unique_ptr<ReLU> relu_;  // Config::fuse_relu without a JIT fused primitive: the ReLU after the norm
+  dnnl::memory::desc src_md_;   // the src desc everything below was built for
   dnnl::batch_normalization_forward::primitive_desc train_pd_;
   Step train_;              // dst, batch mean and (biased) variance (and workspace_)
   dnnl::memory workspace_;  // fuse_relu: train_'s ReLU mask (oneDNN's workspace; empty without)

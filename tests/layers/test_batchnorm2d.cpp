@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
+#include <string_view>
 
 #include "models/layers/batchnorm2d.hpp"
 #include "models/layers/conv2d.hpp"
@@ -49,7 +51,7 @@ TEST_CASE("batchnorm2d reference backward matches finite differences", "[layer][
 
 TEST_CASE("batchnorm2d training forward and backward match the reference", "[layer][batchnorm2d]") {
   for (const Dims& shape : {Dims{2, 3, 5, 4}, Dims{4, 20, 3, 3}, Dims{1, 16, 7, 5}})
-    for (const auto layout : {tag::nchw, tag::nChw16c, tag::nhwc}) {
+    for (const auto layout : {tag::nchw, tag::nChw16c, tag::nChw8c, tag::nhwc}) {
       INFO(to_string(shape) << " layout " << static_cast<int>(layout));
       const int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3];
       const Vec x = random_vec(product(shape), C, -1.0, 2.0);  // non-zero channel means
@@ -288,7 +290,7 @@ TEST_CASE("batchnorm2d fuse_relu backward matches finite differences of its forw
 
 TEST_CASE("batchnorm2d fuse_relu is batchnorm then relu in every mode", "[layer][batchnorm2d]") {
   for (const Dims& shape : {Dims{2, 3, 5, 4}, Dims{4, 20, 3, 3}, Dims{1, 16, 7, 5}})
-    for (const auto layout : {tag::nchw, tag::nChw16c, tag::nhwc}) {
+    for (const auto layout : {tag::nchw, tag::nChw16c, tag::nChw8c, tag::nhwc}) {
       INFO(to_string(shape) << " layout " << static_cast<int>(layout));
       const int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3];
       const Vec x = random_vec(product(shape), C, -1.0, 2.0);  // non-zero channel means
@@ -323,6 +325,12 @@ TEST_CASE("batchnorm2d fuse_relu is batchnorm then relu in every mode", "[layer]
       auto bn = make();
       REQUIRE(bn->config().fuse_relu);
       const Tensor& y = bn->forward(src(x), Mode::train);
+      // Under ONEDNN_MAX_CPU_ISA=SSE41 (CTest fast/batchnorm2d-sse41) oneDNN 2.6 has the fused training norm
+      // of 16 channels in nChw8c only as its reference implementation and the plain one as JIT: the layer
+      // runs the norm and a separate ReLU there, held to the same function by every check of this test.
+      const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+      if (cap && std::string_view(cap) == "SSE41" && layout == tag::nChw8c && C == 16)
+        CHECK(!bn->relu_fused());
       REQUIRE(y.desc() == src(x).desc());
       require_close(to_double(y), y_ref, kRtol, kAtol, "dst (train)");
       check_grads(*bn, dx_ref, dw_ref, db_ref, "train");
