@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "models/core/cpu.hpp"
+#include "models/families/resnet/resnet.hpp"
 #include "models/model.hpp"
 #include "tests/support/check.hpp"
 
@@ -91,4 +92,35 @@ TEST_CASE("training after fused inference trains the model's own weights (the fo
     if (sa[i].param) REQUIRE(to_double(sa[i].param->value) == to_double(sb[i].param->value));
     if (sa[i].buffer) REQUIRE(to_double(*sa[i].buffer) == to_double(*sb[i].buffer));
   }
+}
+
+TEST_CASE("fused resnet inference folds once per change of weights or running statistics",
+          "[model][resnet]") {
+  auto m = create_model(config("resnet50_w16_32", {"layers=1,1,1,1"}));
+  auto* resnet = dynamic_cast<ResNet*>(m.get());
+  REQUIRE(resnet);
+  randomize(*m, 31);
+  const Tensor x = tensor({2, 3, 32, 32}, random_vec(2 * 3 * 32 * 32, 12));
+  m->infer(x);
+  const int64_t convs = resnet->fused_inference()->folds();  // the first call folds every conv
+  REQUIRE(convs == 1 + 4 * 3 + 4);                           // stem, 3 per bottleneck, 4 downsample shortcuts
+  m->infer(x);
+  m->infer(x);
+  CHECK(resnet->fused_inference()->folds() == convs);  // nothing changed: nothing folded again
+
+  // A training forward moves every BatchNorm's running statistics: the next infer() folds every conv again
+  // and equals the eval forward with the new statistics.
+  m->forward(tensor({2, 3, 32, 32}, random_vec(2 * 3 * 32 * 32, 13)), Mode::train);
+  const Vec eval = to_double(m->forward(x, Mode::eval));
+  require_close_scaled(to_double(m->infer(x)), eval, 2e-5, "infer after a training forward");
+  CHECK(resnet->fused_inference()->folds() == 2 * convs);
+
+  // One weight written by the host (as the optimizer, init or a checkpoint load do): that conv only.
+  auto state = m->state();
+  for (auto& e : state)
+    if (e.key == "layer2.0.conv2.weight")
+      e.param->value.assign(to_float(random_vec(e.param->value.numel(), 14)));
+  const Vec eval2 = to_double(m->forward(x, Mode::eval));
+  require_close_scaled(to_double(m->infer(x)), eval2, 2e-5, "infer after one weight changed");
+  CHECK(resnet->fused_inference()->folds() == 2 * convs + 1);
 }

@@ -5,9 +5,11 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 
 #include "models/core/cpu.hpp"
 #include "models/core/geometry.hpp"
@@ -46,10 +48,14 @@ struct FusedResNetInference::Conv {
   std::vector<float> folded;  // (O, C, k, k) plain f32: the folded weights before their reorder
   memory folded_mem, weights, bias;
   dnnl::reorder to_weights;  // folded (plain f32) -> weights (the primitive's layout and dtype)
+  // The buffers and versions (Tensor::version) of conv weight, gamma, beta, running mean and variance that
+  // the last fold read: a fold is redone only when one of them changed.
+  std::array<std::pair<const void*, uint64_t>, 5> folded_from{};
 
-  // Writes w' and b' from the current weights and running statistics (see the header), then reorders w'.
-  void fold(const std::unordered_map<std::string, const StateEntry*>& state, float eps) {
-    const auto get = [&](const std::string& key, int64_t n) -> const float* {
+  // Writes w' and b' from the current weights and running statistics (see the header), then reorders w';
+  // nothing when none of them changed since the last fold. Returns whether it folded.
+  bool fold(const std::unordered_map<std::string, const StateEntry*>& state, float eps) {
+    const auto get = [&](const std::string& key, int64_t n) -> const Tensor& {
       const auto it = state.find(key);
       if (it == state.end())
         throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", key));
@@ -57,12 +63,21 @@ struct FusedResNetInference::Conv {
       if (t.numel() != n)
         throw std::invalid_argument(
             fmt::format("fused ResNet inference: {} has {} values, expected {}", key, t.numel(), n));
-      return t.data();
+      if (!t.plain() || t.dtype() != DType::f32)
+        throw std::invalid_argument(fmt::format("fused ResNet inference: {} is not plain f32", key));
+      return t;
     };
     const int64_t per_out = in * kernel * kernel;
-    const float* w = get(conv + ".weight", out * per_out);
-    const float *gamma = get(norm + ".weight", out), *beta = get(norm + ".bias", out);
-    const float *mean = get(norm + ".running_mean", out), *var = get(norm + ".running_var", out);
+    const std::array<const Tensor*, 5> from{
+        &get(conv + ".weight", out * per_out), &get(norm + ".weight", out), &get(norm + ".bias", out),
+        &get(norm + ".running_mean", out), &get(norm + ".running_var", out)};
+    std::array<std::pair<const void*, uint64_t>, 5> now;
+    for (size_t i = 0; i < from.size(); ++i) now[i] = {from[i]->mem().get_data_handle(), from[i]->version()};
+    if (now == folded_from) return false;
+    folded_from = now;
+    // Reads only (data() would count as a change of the model's own tensors).
+    const auto values = [&](size_t i) { return static_cast<const float*>(now[i].first); };
+    const float *w = values(0), *gamma = values(1), *beta = values(2), *mean = values(3), *var = values(4);
     auto* b = static_cast<float*>(bias.get_data_handle());
 #pragma omp parallel for
     for (int64_t o = 0; o < out; ++o) {
@@ -71,6 +86,7 @@ struct FusedResNetInference::Conv {
       b[o] = beta[o] - mean[o] * s;
     }
     to_weights.execute(Runtime::stream(), folded_mem, weights);
+    return true;
   }
 };
 
@@ -208,12 +224,12 @@ const Tensor& FusedResNetInference::forward(const Tensor& images, const std::vec
   std::unordered_map<std::string, const StateEntry*> by_key;
   for (const auto& e : state) by_key[e.key] = &e;
   const float eps = BatchNorm2d::Config{}.eps;
-  for (auto& c : convs_) c->fold(by_key, eps);
+  for (auto& c : convs_) folds_ += c->fold(by_key, eps) ? 1 : 0;
   for (const char* k : {"fc.weight", "fc.bias"})
     if (!by_key.count(k))
       throw std::invalid_argument(fmt::format("fused ResNet inference: no state entry {}", k));
-  fc_weights_.set_data_handle(by_key.at("fc.weight")->param->value.data());
-  fc_bias_.set_data_handle(by_key.at("fc.bias")->param->value.data());
+  fc_weights_.set_data_handle(by_key.at("fc.weight")->param->value.mem().get_data_handle());
+  fc_bias_.set_data_handle(by_key.at("fc.bias")->param->value.mem().get_data_handle());
   image_.set_data_handle(images.mem().get_data_handle());
   for (const Step& s : steps_) s.run();
   Runtime::wait();

@@ -6,9 +6,10 @@
 //
 // Folding (per output channel o, with the BatchNorm's running statistics, eps as in BatchNorm2d):
 //   s_o = gamma_o / sqrt(var_o + eps);   w'[o] = w[o] * s_o;   b'_o = beta_o - mean_o * s_o
-// The fold reads the model's current parameters on every forward (no stale weights after a training step or a
-// checkpoint load); it costs what the unfused path's weight reorders cost. Results equal Mode::eval's up to
-// rounding (tests/models/test_resnet_fused.cpp; the parity fixtures check it against PyTorch).
+// Each forward checks the buffers and versions (Tensor::version) of the weights and running statistics a conv
+// folds and refolds it when one changed: after an optimizer step, a training forward (new running averages)
+// or a checkpoint load - never stale, and an eval over many batches folds once. Results equal Mode::eval's up
+// to rounding (tests/models/test_resnet_fused.cpp; the parity fixtures check it against PyTorch).
 #pragma once
 
 #include <memory>
@@ -28,6 +29,8 @@ class FusedResNetInference {
   // images (B, in_chans, H, W) plain f32 -> logits (B, num_classes) plain f32, with the weights and running
   // statistics of `state` (the model's state_dict entries, torchvision keys).
   const Tensor& forward(const Tensor& images, const std::vector<StateEntry>& state);
+  // Convolutions folded so far (tests: unchanged weights are not folded again).
+  int64_t folds() const { return folds_; }
 
  private:
   struct Conv;
@@ -51,6 +54,7 @@ class FusedResNetInference {
   dnnl::memory image_;
   dnnl::memory fc_weights_, fc_bias_;
   Tensor logits_;
+  int64_t folds_ = 0;
 };
 
 }  // namespace vb

@@ -91,6 +91,8 @@ class ResNet : public Model {
   const MaxPool2d* stem_pool() const { return maxpool_.get(); }  // null with the cifar stem
   const std::vector<std::unique_ptr<Bottleneck>>& blocks() const { return blocks_; }
   const GlobalAvgPool& pool() const { return avgpool_; }
+  // The fused inference graph, once infer() has built it (null before).
+  const FusedResNetInference* fused_inference() const { return fused_.get(); }
 
  private:
   void check_images(const Tensor& images, Mode mode) const;
