@@ -26,12 +26,19 @@ std::vector<Param*> Mlp::params() {
   return ps;
 }
 
-const Tensor& Mlp::forward(const Tensor& src, Mode mode) {
-  // src is (B, N, D) -> h (B, N, hidden) -> g (B, N, hidden) -> dst (B, N, D)
+const Tensor& Mlp::activations(const Tensor& src, Mode mode) {
+  // src is (B, N, D) -> h (B, N, hidden) -> g (B, N, hidden)
   const Tensor& h = fc1_->forward(src, mode);
-  if (mode == Mode::eval && fc1_->gelu_fused_in_eval()) return fc2_->forward(h, mode);  // h is GELU'd already
-  const Tensor& g = act_->forward(h, mode);
-  return fc2_->forward(g, mode);
+  if (mode == Mode::eval && fc1_->gelu_fused_in_eval()) return h;  // h is GELU'd already
+  return act_->forward(h, mode);
+}
+
+const Tensor& Mlp::forward(const Tensor& src, Mode mode) {
+  return fc2_->forward(activations(src, mode), mode);  // (B, N, hidden) -> dst (B, N, D)
+}
+
+void Mlp::forward_accumulate(const Tensor& src, const Tensor& dst) {
+  fc2_->forward_accumulate(activations(src, Mode::eval), dst);  // dst (B, N, D) += fc2(g)
 }
 
 const Tensor& Mlp::backward(const Tensor& diff_dst) {

@@ -25,6 +25,11 @@ class Mlp : public Layer {
 
   // src is (B, N, D) or (M, D) f32 (plain expected); dst has the shape of src, plain f32.
   const Tensor& forward(const Tensor& src, Mode mode) override;
+  // Eval mode only: dst += mlp(src), dst (B, N, D) plain f32 owned by the caller (the block's residual
+  // stream): fc2 accumulates into it (Linear::forward_accumulate).
+  void forward_accumulate(const Tensor& src, const Tensor& dst);
+  // True when the last forward_accumulate fused the add into fc2's GEMM.
+  bool residual_fused() const { return fc2_->sum_fused(); }
   // diff_dst is the shape of dst; returns diff_src in the layout of src; writes fc1 and fc2 grads.
   const Tensor& backward(const Tensor& diff_dst) override;
   std::vector<Param*> params()
@@ -33,6 +38,8 @@ class Mlp : public Layer {
   const Config& config() const { return cfg_; }
 
  private:
+  const Tensor& activations(const Tensor& src, Mode mode);  // src (B, N, D) -> GELU(fc1(src)) (B, N, hidden)
+
   Config cfg_;
   std::unique_ptr<Linear> fc1_;  // name() + ".fc1"
   std::unique_ptr<GELU> act_;    // name() + ".act"

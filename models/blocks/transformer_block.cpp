@@ -59,6 +59,7 @@ std::vector<Param*> TransformerBlock::params() {
 }
 
 const Tensor& TransformerBlock::forward(const Tensor& x, Mode mode) {
+  if (mode == Mode::eval && cfg_.fuse_residual_eval) return forward_eval_fused(x);
   // x is (B, N, D); every tensor below is (B, N, D).
   const Tensor& h1 = norm1_->forward(x, mode);
   const Tensor& a = attn_->forward(h1, mode);
@@ -68,6 +69,29 @@ const Tensor& TransformerBlock::forward(const Tensor& x, Mode mode) {
   const Tensor& m = mlp_->forward(h2, mode);
   const Tensor& m_dropped = drop_path2_->forward(m, mode);
   return add2_.forward(x1, m_dropped);
+}
+
+const Tensor& TransformerBlock::forward_eval_fused(const Tensor& x) {
+  // x is (B, N, D); every tensor below is (B, N, D). drop_path is the identity in eval mode.
+  check_arg(!x.empty(), name_, "src is empty");
+  check_f32(name_, "src", x);
+  if (x.desc() != x_md_) {
+    x_md_ = x.desc();
+    stream_ = Tensor(x.shape());
+    copy_x_ = Step{dnnl::reorder(dnnl::reorder::primitive_desc(Runtime::engine(), x_md_, Runtime::engine(),
+                                                               stream_.desc())),
+                   {{DNNL_ARG_TO, stream_.mem()}}};
+  }
+  const Tensor& h1 = norm1_->forward(x, Mode::eval);                   // checks x's shape
+  if (x.mem().get_data_handle() != stream_.mem().get_data_handle()) {  // x is not our own last output
+    copy_x_.args[DNNL_ARG_FROM] = x.mem();
+    copy_x_.run();  // stream_ = x
+  }
+  attn_->forward_accumulate(h1, stream_);  // stream_ = x1 = x + attn(h1)
+  const Tensor& h2 = norm2_->forward(stream_, Mode::eval);
+  mlp_->forward_accumulate(h2, stream_);  // stream_ = x1 + mlp(h2)
+  fused_ran_ = true;
+  return stream_;
 }
 
 const Tensor& TransformerBlock::backward(const Tensor& diff_dst) {

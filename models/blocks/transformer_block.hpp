@@ -37,6 +37,9 @@ class TransformerBlock : public Layer {
     uint64_t seed = 0;
     DType dtype = DType::f32;  // attention and MLP; the LayerNorms stay f32
     Names names = {};
+    // Eval mode: the residual adds run in the GEMM epilogues (oneDNN sum post-ops of attention's proj and of
+    // fc2) instead of two binary adds; false runs the adds separately, as training always does.
+    bool fuse_residual_eval = true;
   };
 
   TransformerBlock(std::string name, Config cfg);
@@ -58,8 +61,12 @@ class TransformerBlock : public Layer {
   // New stochastic-depth streams (seed, seed + 1), steps back to 0 (a model's init(seed) calls this).
   void reseed(uint64_t seed);
   void set_random_step(int64_t step);  // both drop paths' counters (resume)
+  // True when the last eval forward ran both residual adds as sum post-ops (oneDNN had the kernels).
+  bool residual_fused() const { return fused_ran_ && attn_->residual_fused() && mlp_->residual_fused(); }
 
  private:
+  const Tensor& forward_eval_fused(const Tensor& x);
+
   Config cfg_;
   std::unique_ptr<LayerNorm> norm1_;
   std::unique_ptr<Attention> attn_;
@@ -71,6 +78,13 @@ class TransformerBlock : public Layer {
   Add add2_;  // dst = x1 + drop_path2(mlp(norm2(x1)))
   // Backward: the residual gradient plus the branch's gradient (Add's forward used as a sum).
   Add sum2_, sum1_;
+
+  // Fused eval forward: stream_ (B, N, D) plain f32 starts as a copy of x; attention's proj adds into it
+  // (x1), then fc2 adds into it in place (dst), since x1 is not needed once norm2 has read it.
+  dnnl::memory::desc x_md_;  // the desc copy_x_ was built for
+  Step copy_x_;              // x -> stream_ (a oneDNN reorder: multi-threaded, any layout)
+  Tensor stream_;
+  bool fused_ran_ = false;
 };
 
 }  // namespace vb

@@ -144,7 +144,7 @@ void Attention::build(int64_t B, int64_t N) {
              {{DNNL_ARG_SRC, probs_.mem()}, {DNNL_ARG_WEIGHTS, v_d_}, {DNNL_ARG_DST, ctx_heads}}};
 }
 
-const Tensor& Attention::forward(const Tensor& src, Mode mode) {
+const Tensor& Attention::core(const Tensor& src, Mode mode) {
   check_rank(name_, "src", 3, src);
   check_f32(name_, "src", src);  // f32 residual stream in both dtypes
   if (src.dim(2) != cfg_.dim) check_shape(name_, "src", {src.dim(0), src.dim(1), cfg_.dim}, src.shape());
@@ -166,9 +166,18 @@ const Tensor& Attention::forward(const Tensor& src, Mode mode) {
   qk_.run();
   softmax_.run();
   pv_.run();
-  const Tensor& dst = proj_->forward(ctx_, mode);  // (B, N, D)
+  return ctx_;
+}
+
+const Tensor& Attention::forward(const Tensor& src, Mode mode) {
+  const Tensor& dst = proj_->forward(core(src, mode), mode);  // (B, N, D)
   saved_ = mode == Mode::train;
   return dst;
+}
+
+void Attention::forward_accumulate(const Tensor& src, const Tensor& dst) {
+  proj_->forward_accumulate(core(src, Mode::eval), dst);  // dst (B, N, D) += proj(ctx)
+  saved_ = false;
 }
 
 void Attention::build_backward() {

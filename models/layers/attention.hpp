@@ -40,6 +40,11 @@ class Attention : public Layer {
   // src is (B, N, D) f32 (plain expected); dst is (B, N, D) plain f32. Keeps the attention probabilities
   // (readable through probs()) in both modes.
   const Tensor& forward(const Tensor& src, Mode mode) override;
+  // Eval mode only: dst += attention(src), dst (B, N, D) plain f32 owned by the caller (the block's residual
+  // stream): the output projection accumulates into it (Linear::forward_accumulate).
+  void forward_accumulate(const Tensor& src, const Tensor& dst);
+  // True when the last forward_accumulate fused the add into the projection's GEMM.
+  bool residual_fused() const { return proj_->sum_fused(); }
   // diff_dst is (B, N, D); returns diff_src in the layout of src and writes every projection's grads.
   const Tensor& backward(const Tensor& diff_dst) override;
   // The projections' parameters, named relative to this layer so that the full state_dict key is
@@ -57,7 +62,8 @@ class Attention : public Layer {
   const Config& config() const { return cfg_; }
 
  private:
-  void build(int64_t batch, int64_t tokens);  // forward core for (B, N)
+  void build(int64_t batch, int64_t tokens);         // forward core for (B, N)
+  const Tensor& core(const Tensor& src, Mode mode);  // src (B, N, D) -> ctx_ (B, N, D): all but proj
   void build_backward();
 
   Config cfg_;

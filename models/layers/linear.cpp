@@ -56,6 +56,7 @@ void Linear::build(const dnnl::memory::desc& src_md) {
   dst_shape_.back() = out;
   rows_ = product(src_shape_) / in;
   bwd_built_ = false;
+  acc_built_ = false;
   saved_ = false;
 
   // src (M, in) and weights (out, in) in the compute dtype, layout of oneDNN's choice; dst (M, out) plain in
@@ -102,7 +103,7 @@ void Linear::build(const dnnl::memory::desc& src_md) {
   }
 }
 
-const Tensor& Linear::forward(const Tensor& src, Mode mode) {
+void Linear::check_src(const Tensor& src) {
   check_arg(!src.empty(), name_, "src is empty");
   check_arg(src.shape().size() == 2 || src.shape().size() == 3, name_,
             fmt::format("src has shape {}, expected (M, {}) or (B, N, {})", to_string(src.shape()),
@@ -112,15 +113,66 @@ const Tensor& Linear::forward(const Tensor& src, Mode mode) {
                         cfg_.in_features));
   check_dtype(name_, "src", src, cfg_.dtype);
   if (src.desc() != src_md_) build(src.desc());
+}
 
+void Linear::bind_src(const Tensor& src, Step& step) {
   src_ = src;
   src_rows_.set_data_handle(src_to_plain_(src.mem()).get_data_handle());
-  Step& step = mode == Mode::eval && gelu_fused_in_eval() ? fwd_eval_gelu_ : fwd_;
   step.args[DNNL_ARG_SRC] = src_to_prim_(src_rows_);
   step.args[DNNL_ARG_WEIGHTS] = weights_to_prim_.cached(weight_.value);  // reordered once per change
+}
+
+const Tensor& Linear::forward(const Tensor& src, Mode mode) {
+  check_src(src);
+  Step& step = mode == Mode::eval && gelu_fused_in_eval() ? fwd_eval_gelu_ : fwd_;
+  bind_src(src, step);
   step.run();
   saved_ = mode == Mode::train;
   return dst_;
+}
+
+void Linear::build_accumulate() {
+  const auto& eng = Runtime::engine();
+  const int64_t out = cfg_.out_features;
+  const dnnl::memory::desc dst_md = plain_desc({rows_, out}, cfg_.dst_dtype);
+  acc_rows_ = rows_view(rows_, out, nullptr, cfg_.dst_dtype);
+  // The training pd's src/weights descs, so the forward's reorders and cached weights serve this one too.
+  dnnl::post_ops ops;
+  ops.append_sum(1.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  sum_ok_ = false;
+  try {
+    const auto d = cfg_.bias
+                       ? dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
+                                                           fwd_pd_.weights_desc(), plain_desc({out}), dst_md)
+                       : dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
+                                                           fwd_pd_.weights_desc(), dst_md);
+    fwd_eval_sum_ = Step{dnnl::inner_product_forward({d, attr, eng}), {{DNNL_ARG_DST, acc_rows_}}};
+    if (cfg_.bias) fwd_eval_sum_.args[DNNL_ARG_BIAS] = bias_.value.mem();
+    sum_ok_ = true;
+  } catch (const dnnl::error&) {  // no fused kernel for this shape/dtype: a separate add below
+  }
+  if (!sum_ok_) {
+    const dnnl::binary::primitive_desc pd({dnnl::algorithm::binary_add, dst_md, dst_md, dst_md}, eng);
+    acc_add_ = Step{dnnl::binary(pd),
+                    {{DNNL_ARG_SRC_0, acc_rows_}, {DNNL_ARG_SRC_1, dst_rows_}, {DNNL_ARG_DST, acc_rows_}}};
+  }
+  acc_built_ = true;
+}
+
+void Linear::forward_accumulate(const Tensor& src, const Tensor& dst) {
+  check_src(src);
+  check_arg(!dst.empty() && dst.plain(), name_, "the accumulation dst is empty or not plain row-major");
+  check_shape(name_, "accumulation dst", dst_shape_, dst.shape());
+  check_dtype(name_, "accumulation dst", dst, cfg_.dst_dtype);
+  if (!acc_built_) build_accumulate();
+  acc_rows_.set_data_handle(dst.mem().get_data_handle());
+  Step& step = sum_ok_ ? fwd_eval_sum_ : fwd_;
+  bind_src(src, step);
+  step.run();
+  if (!sum_ok_) acc_add_.run();
+  saved_ = false;
 }
 
 void Linear::build_backward() {

@@ -38,6 +38,11 @@ class Linear : public Layer {
   // src is (M, in) or (B, N, in), f32 (or bf16 when dtype is bf16), any layout (plain expected); dst is
   // (M, out) or (B, N, out), plain, in dst_dtype.
   const Tensor& forward(const Tensor& src, Mode mode) override;
+  // Eval mode only: dst += src W^T + b in place, dst (M, out) or (B, N, out) plain in dst_dtype and owned by
+  // the caller (a residual stream). The GEMM reads dst back in its epilogue (a oneDNN sum post-op, built on
+  // the first call after a (re)build); where oneDNN has no such kernel it writes its own dst and a binary
+  // add folds that in. Leaves nothing for backward.
+  void forward_accumulate(const Tensor& src, const Tensor& dst);
   // diff_dst is the shape of dst, f32 (or bf16 when dtype is bf16), any layout; returns diff_src in the
   // layout and dtype of src; writes weight/bias grads (f32).
   const Tensor& backward(const Tensor& diff_dst) override;
@@ -47,6 +52,8 @@ class Linear : public Layer {
   // True when an eval-mode forward returns GELU(x W^T + b) (fuse_gelu_eval, and oneDNN built the fused
   // kernel).
   bool gelu_fused_in_eval() const { return cfg_.fuse_gelu_eval && fused_ok_; }
+  // True when forward_accumulate ran the GEMM with the sum post-op (false before its first call).
+  bool sum_fused() const { return acc_built_ && sum_ok_; }
   Param& weight() { return weight_; }  // (out, in)
   // Weight conversions run so far (forward + backward): tests check each weight is converted once per change.
   int64_t weight_reorders() const { return weights_to_prim_.runs() + weights_to_compute_.runs(); }
@@ -55,6 +62,9 @@ class Linear : public Layer {
  private:
   void build(const dnnl::memory::desc& src_md);
   void build_backward();
+  void build_accumulate();
+  void check_src(const Tensor& src);             // refuses a bad src; (re)builds for a new desc
+  void bind_src(const Tensor& src, Step& step);  // points step at src (reordered) and the weights
 
   Config cfg_;
   Param weight_;  // (out, in), PyTorch layout
@@ -77,6 +87,13 @@ class Linear : public Layer {
   bool fused_ok_ = false;
   Tensor dst_;             // (..., out) plain f32
   dnnl::memory dst_rows_;  // (M, out) view of dst_
+
+  // forward_accumulate, built on its first call after a (re)build.
+  bool acc_built_ = false;
+  bool sum_ok_ = false;    // fwd_eval_sum_ exists; otherwise fwd_ then acc_add_
+  dnnl::memory acc_rows_;  // (M, out) view of the caller's dst, bound per call
+  Step fwd_eval_sum_;      // forward_inference, sum post-op (scale 1) into acc_rows_
+  Step acc_add_;           // fallback: acc_rows_ += dst_rows_ (binary add, in place)
 
   // Backward, built on the first backward after a (re)build: three oneDNN matmuls on plain row-major views
   // (brgemm; measured ~1.4x faster than inner_product's backward kernels at ViT-S shapes, and they write the

@@ -252,3 +252,58 @@ TEST_CASE("transformer_block refuses bad input with its name", "[model][transfor
   block.forward(Tensor({2, 3, 8}), Mode::train);
   REQUIRE_THROWS_WITH(block.backward(Tensor({2, 4, 8})), Catch::Contains("blocks.2"));
 }
+
+namespace {
+
+// The same block twice (same weights), once with the eval residual adds fused into the GEMMs (the default)
+// and once with them run separately (fuse_residual_eval false, the training path's adds), compared on
+// several shapes, a repeated shape (an accumulation that forgot to restart from x would double the
+// branches), and the fused block's own output fed back in (x aliasing the buffer it accumulates into).
+void require_fused_residual_matches_unfused(DType dtype) {
+  const TransformerBlock::Names vit{}, outer{"norm_out", "attn_out", "norm_mlp", "mlp"};
+  for (const auto layout : {QkvLayout::fused, QkvLayout::separate_qk_v}) {
+    INFO((layout == QkvLayout::fused ? "vit" : "tnt") << (dtype == DType::bf16 ? " bf16" : " f32"));
+    const int64_t D = 16, H = 2, hidden = 40;
+    const auto names = layout == QkvLayout::fused ? vit : outer;
+    TransformerBlock::Config c{D, H, true, layout, hidden, 1e-6f, 0.f, 3, dtype, names};
+    TransformerBlock fused("blocks.1", c);
+    c.fuse_residual_eval = false;
+    TransformerBlock unfused("blocks.1", c);
+    const Weights w(D, hidden, true, 300);
+    auto values = w.by_name(names, layout);
+    for (TransformerBlock* b : {&fused, &unfused})
+      for (Param* p : b->params()) p->value.assign(to_float(values.at(p->name)));
+    for (auto [B, N] : {std::pair<int64_t, int64_t>{4, 5}, {4, 5}, {2, 17}, {4, 5}}) {
+      INFO("B " << B << " N " << N);
+      const Tensor x = tensor({B, N, D}, random_vec(B * N * D, 40 * B + N, -1.5, 1.5));
+      const std::vector<float> expected = unfused.forward(x, Mode::eval).to_vector();
+      const Tensor& y = fused.forward(x, Mode::eval);
+      REQUIRE(fused.residual_fused());  // oneDNN built the sum post-op kernels (f32 and bf16 on x64)
+      // Bit-identical: the epilogue adds the same rounded GEMM result to x that the binary add does.
+      REQUIRE(y.to_vector() == expected);
+      REQUIRE(x.to_vector() == to_float(random_vec(B * N * D, 40 * B + N, -1.5, 1.5)));  // x untouched
+      const std::vector<float> expected2 =
+          unfused.forward(unfused.forward(x, Mode::eval), Mode::eval).to_vector();
+      REQUIRE(fused.forward(fused.forward(x, Mode::eval), Mode::eval).to_vector() == expected2);
+    }
+    // Training is not fused: after an eval forward, a train forward and backward still work as before.
+    const Tensor x = tensor({2, 3, D}, random_vec(2 * 3 * D, 5));
+    REQUIRE(fused.forward(x, Mode::train).to_vector() == unfused.forward(x, Mode::train).to_vector());
+    REQUIRE(fused.backward(x).to_vector() == unfused.backward(x).to_vector());
+    fused.forward(x, Mode::eval);
+    REQUIRE_THROWS_AS(fused.backward(x), std::logic_error);  // an eval forward leaves nothing for backward
+  }
+}
+
+}  // namespace
+
+TEST_CASE("transformer_block eval forward with fused residual adds equals the unfused adds",
+          "[model][transformer_block]") {
+  require_fused_residual_matches_unfused(DType::f32);
+}
+
+TEST_CASE("transformer_block bf16 eval forward with fused residual adds equals the unfused adds",
+          "[model][transformer_block][bf16]") {
+  VB_REQUIRE_BF16();
+  require_fused_residual_matches_unfused(DType::bf16);
+}
