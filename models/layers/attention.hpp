@@ -1,9 +1,10 @@
 // Multi-head self-attention as timm's `Attention` (ViT) and tnt's `Attention` (TNT): (B, N, D) -> (B, N, D).
 // The core between the projections runs oneDNN matmuls batched over (B, H), with a softmax primitive in
-// between. q, k and v are first copied from strided (B, H, N, dh) views of the projection outputs into dense
-// per-head buffers (one reorder each): oneDNN 2.6 has only its slow gemm:jit matmul for the strided views,
-// but brgemm (AMX for bf16) for dense ones: QK^T and PV measured 4-8x faster on TNT's 16-word inner
-// attention, ~1.8x faster for bf16 QK^T at ViT-S; the copies cost less than 10% of that.
+// between. Training first copies q, k and v from strided (B, H, N, dh) views of the projection outputs into
+// dense per-head buffers (one reorder each; backward reads them): oneDNN 2.6 has only its slow gemm:jit
+// matmul for the strided views, but brgemm (AMX for bf16) for dense ones: QK^T and PV measured 4-8x faster
+// on TNT's 16-word inner attention, ~1.8x faster for bf16 QK^T at ViT-S. Inference reads the strided views
+// directly: without the three copies a whole eval forward measured faster, f32 and bf16 (docs/models.md).
 // bf16: the projections write bf16 q/k/v and read a bf16 context, the core matmuls read bf16 (f32
 // accumulation), the scores and the softmax are f32 and the softmax writes bf16 probabilities for P V.
 #pragma once
@@ -88,6 +89,8 @@ class Attention : public Layer {
   Tensor probs_;   // (B, H, N, N): softmax of scores_, in the compute dtype
   Tensor ctx_;     // (B, N, D) = (B, N, H, dh): P V with heads concatenated, proj's src
   Step qk_, softmax_, pv_;
+  dnnl::memory k_t_;        // (B, H, dh, N): k_ read transposed, strided (eval)
+  Step qk_eval_, pv_eval_;  // eval: QK^T and PV on the strided views, no copies
   dnnl::softmax_v2_forward::primitive_desc softmax_pd_;
 
   // Backward core, built on the first backward after a (re)build.

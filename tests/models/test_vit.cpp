@@ -158,7 +158,10 @@ TEST_CASE("vit stochastic depth is seeded by init", "[model][vit]") {
   cfg.drop_path = 0;
   auto z = create_model(cfg);
   set_counter_weights(*z);
-  REQUIRE(to_double(z->forward(x, Mode::train)) == to_double(z->forward(x, Mode::eval)));
+  // Equal up to rounding: eval runs QK^T and PV on strided views of qkv (another oneDNN matmul kernel than
+  // training's dense copies, so another summation order); measured differences ~4e-7, f32 epsilon level.
+  require_close(to_double(z->forward(x, Mode::eval)), to_double(z->forward(x, Mode::train)), 1e-5, 1e-6,
+                "drop_path 0: eval vs train");
 }
 
 TEST_CASE("vit refuses bad input and configs, naming the model", "[model][vit]") {
