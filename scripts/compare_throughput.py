@@ -6,8 +6,9 @@ both get the same threads and the same environment, which makes Debian's torch f
   OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 mis-detects this CPU)
   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=... (freed activations stay in the heap instead of being unmapped
                   and page-faulted back every iteration)
-Writes the raw lines to results/throughput/compare-<stamp>.json (+ vitbench's HDF5 files next to it) and the
-table (median over rounds of each side's median img/s) into docs/throughput.md between the table markers.
+Writes the raw lines to results/throughput/compare-<stamp>.json (+ vitbench's HDF5 files next to it) and prints the
+table (median over rounds of each side's median img/s). A quick look: the committed comparison in docs/throughput.md
+is the `throughput` sweeps' (one process per measurement, ONNX Runtime too), written there by scripts/report.py.
 
 usage: compare_throughput.py [--models resnet50,vit_small_patch16_224,tnt_s_patch16_224] [--batch 32]
                              [--modes infer,train] [--dtypes f32,bf16] [--rounds 2] [--threads 2] [--iters 10]
@@ -26,7 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"  # `dpkg -L libopenblas0-openmp`
 MMAP_THRESHOLD = 1 << 30  # bytes: allocations below 1 GiB come from the heap and are reused
-BEGIN, END = "<!-- throughput-table:begin -->", "<!-- throughput-table:end -->"
 
 
 def run_json(cmd, env):
@@ -50,7 +50,6 @@ def main():
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--vitbench", default=str(ROOT / "build" / "release" / "vitbench"))
     p.add_argument("--out", default=str(ROOT / "results" / "throughput"))
-    p.add_argument("--doc", default=str(ROOT / "docs" / "throughput.md"))
     a = p.parse_args()
     if not Path(OPENBLAS_DIR, "libblas.so.3").exists():
         sys.exit(f"compare_throughput: {OPENBLAS_DIR}/libblas.so.3 missing: bash scripts/setup-torch.sh installs "
@@ -128,11 +127,6 @@ def main():
         "| model | mode | dtype | batch | vitbench img/s (per round) | PyTorch img/s (per round) | ratio | vitbench % of peak | PyTorch % of peak |",
         "|---|---|---|---|---|---|---|---|---|", *rows])
     print(table)
-    doc = Path(a.doc)
-    if doc.exists() and BEGIN in doc.read_text():
-        text = doc.read_text()
-        doc.write_text(text[:text.index(BEGIN) + len(BEGIN)] + "\n" + table + "\n" + text[text.index(END):])
-        print(f"updated {doc}", file=sys.stderr)
     print(f"wrote {raw}", file=sys.stderr)
 
 

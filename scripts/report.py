@@ -1304,9 +1304,10 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
 
 # ---- main ---------------------------------------------------------------------------------------------------------
 
-def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None):
-    """Read results_dir, write the report into out; returns a list of error strings (non-empty only if strict
-    and some record is flagged: then nothing is written)."""
+def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, throughput_doc=None):
+    """Read results_dir, write the report into out (and the throughput sweeps' tables into throughput_doc's marked
+    block, if given); returns a list of error strings (non-empty only if strict and some record is flagged: then
+    nothing is written)."""
     known, other = discover(results_dir)
     shown = lambda path: display_path(path, results_dir)  # noqa: E731
     tp_used, tp_read = RT.discover(results_dir, shown)  # throughput sweeps (kind = throughput): their own section
@@ -1386,6 +1387,8 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None):
         f.write(throughput_csv_text(tp_read))
     write_readme(os.path.join(out, "README.md"), tiers + tp_read, what_ran, analyses, tables, verdicts, figures, mixed,
                  git, compute_notes, rf_sections, tp_sections)
+    if throughput_doc and tp_used:
+        RT.update_doc(throughput_doc, RT.doc_block(tp_used.values(), lambda td: tp_tables[td.sweep].markdown()))
     return []
 
 
@@ -1400,8 +1403,11 @@ def main(argv=None):
                                                       "(default: this checkout)")
     ap.add_argument("--vitbench", default=None,
                     help="vitbench binary for MACs per image (default: <repo>/build/release/vitbench)")
+    ap.add_argument("--throughput-doc", default=None,
+                    help="also write the throughput sweeps' tables between the throughput-table markers of this file "
+                         "(the report target: docs/throughput.md)")
     args = ap.parse_args(argv)
-    errors = build(args.results, args.out, args.strict, args.repo, args.vitbench)
+    errors = build(args.results, args.out, args.strict, args.repo, args.vitbench, args.throughput_doc)
     if errors:
         print("report.py: --strict: refusing these records:\n  " + "\n  ".join(errors), file=sys.stderr)
         return 1

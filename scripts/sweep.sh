@@ -3,16 +3,20 @@
 # the commit the sweep was planned with if its manifest exists, else HEAD. The checkout and its build live in
 # build/sweep-bin/<commit>/ (a git worktree; built once). Finished records are copied to results/sweeps/<name>/<tier>/
 # as each run ends, so an interrupted sweep resumes anywhere (commit them).
-# usage: scripts/sweep.sh experiments/sweeps/<name>.json <smoke|quick|standard|full> [--threads N] [--retry-failed]
+# usage: scripts/sweep.sh experiments/sweeps/<name>.json <smoke|quick|standard|full> [--threads N] [--jobs J]
+#                        [--retry-failed]
+# --threads: each run's threads (fixed by the plan: part of every run's id); --jobs: runs at once (training sweeps;
+# e.g. --threads 1 --jobs 2 on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sweep=${1:?usage: scripts/sweep.sh experiments/sweeps/<name>.json <tier> [--threads N] [--retry-failed]}
+sweep=${1:?usage: scripts/sweep.sh experiments/sweeps/<name>.json <tier> [--threads N] [--jobs J] [--retry-failed]}
 tier=${2:?tier: smoke, quick, standard or full}
 shift 2
-threads=$(nproc) retry=()
+threads=$(nproc) jobs=() retry=()
 while (($#)); do
   case $1 in
     --threads) threads=$2; shift 2 ;;
+    --jobs) jobs=(--jobs "$2"); shift 2 ;;  # passed on only when given: older pinned binaries lack it
     --retry-failed) retry=(--retry-failed); shift ;;
     *) echo "sweep.sh: unknown option $1"; exit 2 ;;
   esac
@@ -67,4 +71,4 @@ if [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))
   mkdir -p "$results" && cp "$dir/sweep.json" "$dir/sweep.jsonl" "$results/"
   exit 0
 fi
-"$vitbench" sweep run "$dir" --collect "$results" "${retry[@]}"
+"$vitbench" sweep run "$dir" --collect "$results" "${jobs[@]}" "${retry[@]}"

@@ -21,6 +21,7 @@ struct SweepOptions {
   std::string id;             // exec: the run's id ...
   int64_t index = -1;         // ... or its line number (a Slurm array task id)
   bool retry_failed = false, quiet = false, verbose = false;
+  int jobs = 1;  // run: child processes at once
   std::filesystem::path collect;
   run::slurm::SubmitOptions submit;
   bool slurm = false;
@@ -121,9 +122,11 @@ void add_sweep(CLI::App& app, const Common& common) {
                (p.dir / "sweep.jsonl").string());
   });
 
-  auto* runc = cmd->add_subcommand("run",
-                                   "Run every line of a planned sweep that is not complete, one process at a "
-                                   "time; resumes interrupted runs, skips failed ones unless --retry-failed");
+  auto* runc =
+      cmd->add_subcommand("run",
+                          "Run every line of a planned sweep that is not complete, one process per line "
+                          "(--jobs at once); resumes interrupted runs, skips failed ones unless "
+                          "--retry-failed");
   runc->add_option("dir", o->dir, "sweep folder (holds sweep.jsonl)")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -131,10 +134,15 @@ void add_sweep(CLI::App& app, const Common& common) {
   runc->add_option("--collect", o->collect,
                    "copy each finished record here (e.g. results/sweeps/<sweep>/<tier>)");
   runc->add_flag("-q,--quiet", o->quiet, "no progress bars in the runs");
+  runc->add_option(
+          "-j,--jobs", o->jobs,
+          "runs at once, each with the plan's threads (e.g. a plan made with --threads 1 on 2 cores: "
+          "--jobs 2); training sweeps only")
+      ->check(CLI::PositiveNumber);
   runc->callback([o] {
     const run::Plan p = run::load_plan(o->dir);
     const int failed = run::run_all(p, std::filesystem::read_symlink("/proc/self/exe"),
-                                    {o->retry_failed, o->collect, !o->quiet});
+                                    {o->retry_failed, o->collect, !o->quiet, o->jobs});
     if (!o->collect.empty()) run::collect(p, o->collect);
     print_status(p, false);
     if (failed)

@@ -705,34 +705,31 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     throw std::runtime_error(fmt::format("{}: tier '{}' is planned, not run here ({})",
                                          (p.dir / "sweep.json").string(), p.meta.value("tier", ""),
                                          p.meta.value("note", "a cluster recipe")));
+  const bool throughput = p.meta.value("kind", "train") == "throughput";
+  if (opt.jobs < 1) throw std::invalid_argument(fmt::format("sweep run: --jobs {} (at least 1)", opt.jobs));
+  if (throughput && opt.jobs > 1)
+    throw std::invalid_argument(
+        fmt::format("{}: a throughput sweep runs one line at a time (--jobs {}): each "
+                    "measurement needs the machine to itself",
+                    p.dir.string(), opt.jobs));
   const FileLock lock(folder_lock_path(p.dir), "sweep run folder " + p.dir.string());  // one runner per sweep
-  if (p.meta.value("kind", "train") == "throughput") set_throughput_environment();     // for the children
+  if (throughput) set_throughput_environment();                                        // for the children
   int failures = 0;
   const size_t n = p.runs.size();
-  for (size_t i = 0; i < n; ++i) {
-    const PlannedRun& r = p.runs[i];
-    const RunState s = state_of(p, r);
-    if (s == RunState::complete) continue;
-    if (s == RunState::failed && !opt.retry_failed) {
-      fmt::print(stderr, "[{}/{}] {}: failed earlier (see {}); `sweep run --retry-failed` runs it again\n",
-                 i + 1, n, r.name, (run_dir(p, r) / "failed.json").string());
-      continue;
-    }
-    fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
-               s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
-    const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id,
-                      exe = vitbench.string();
-    std::vector<std::string> args{exe, "--threads", threads, "sweep", "exec", dir, "--id", id};
-    if (!opt.progress) args.push_back("--quiet");
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const auto t0 = std::chrono::steady_clock::now();
-    pid_t pid = 0;
-    if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error(fmt::format("cannot start {}", exe));
+  struct Child {
+    size_t i;
+    std::chrono::steady_clock::time_point t0;
+  };
+  std::map<pid_t, Child> running;
+  // Waits for one child to end and reports it.
+  auto reap = [&] {
     int status = 0;
-    waitpid(pid, &status, 0);
+    const pid_t pid = waitpid(-1, &status, 0);
+    const auto it = running.find(pid);
+    if (it == running.end()) return;
+    const auto [i, t0] = it->second;
+    running.erase(it);
+    const PlannedRun& r = p.runs[i];
     const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && state_of(p, r) == RunState::complete) {
       fmt::print(stderr, "[{}/{}] {}: complete in {:.1f} min\n", i + 1, n, r.name, minutes);
@@ -744,7 +741,33 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
                  WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
                                      : fmt::format("exit {}", WEXITSTATUS(status)));
     }
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const PlannedRun& r = p.runs[i];
+    const RunState s = state_of(p, r);
+    if (s == RunState::complete) continue;
+    if (s == RunState::failed && !opt.retry_failed) {
+      fmt::print(stderr, "[{}/{}] {}: failed earlier (see {}); `sweep run --retry-failed` runs it again\n",
+                 i + 1, n, r.name, (run_dir(p, r) / "failed.json").string());
+      continue;
+    }
+    while (static_cast<int>(running.size()) >= opt.jobs) reap();
+    fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
+               s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
+    const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id,
+                      exe = vitbench.string();
+    std::vector<std::string> args{exe, "--threads", threads, "sweep", "exec", dir, "--id", id};
+    if (!opt.progress || opt.jobs > 1)
+      args.push_back("--quiet");  // progress bars of two runs would interleave
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+      throw std::runtime_error(fmt::format("cannot start {}", exe));
+    running[pid] = {i, std::chrono::steady_clock::now()};
   }
+  while (!running.empty()) reap();
   return failures;
 }
 

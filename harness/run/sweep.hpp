@@ -78,9 +78,13 @@ struct RunAllOptions {
   std::filesystem::path
       collect;  // copy each finished record (and the manifest) here, e.g. results/sweeps/<s>/<t>
   bool progress = false;
+  // Child processes at once (each with the plan's threads): on a machine with jobs x threads cores, e.g. a
+  // 1-thread plan on 2 cores. Training sweeps only (a throughput line needs the machine to itself).
+  int jobs = 1;
 };
-// Runs every line not complete, one child process (`vitbench sweep exec`) at a time, in manifest order;
-// failed runs are skipped unless retry_failed. Returns the number of runs that failed in this call.
+// Runs every line not complete, up to opt.jobs child processes (`vitbench sweep exec`) at a time, started in
+// manifest order; failed runs are skipped unless retry_failed. Returns the number of runs that failed in this
+// call.
 int run_all(const Plan& p, const std::filesystem::path& vitbench, const RunAllOptions& opt);
 
 // Copies sweep.json, sweep.jsonl and every complete record (<name>.h5) into `dest`.

@@ -1,10 +1,10 @@
 // BatchNorm2d: batch_normalization forward_training (use_scale | use_shift) + the running averages updated by
 // a host loop over the C channels (a oneDNN `sum` per update cost an OpenMP region each: two per layer and
-// step, 10% of ResNet-w16's training step on 2 threads, for a few hundred floats), forward_inference with
-// use_global_stats for eval, and prop_kind::backward for diff_src, diff_scale and diff_shift. With
-// Config::fuse_relu every one of them carries fuse_norm_relu: the training forwards write the ReLU mask as
-// oneDNN's workspace and the backward reads it (unless only the reference implementation has the fusion:
-// then a separate ReLU follows the norm).
+// step, 10% of ResNet-w16's training step on 2 threads in a busy-machine profile, for a few hundred floats),
+// forward_inference with use_global_stats for eval, and prop_kind::backward for diff_src, diff_scale and
+// diff_shift. With Config::fuse_relu every one of them carries fuse_norm_relu: the training forwards write
+// the ReLU mask as oneDNN's workspace and the backward reads it (unless only the reference implementation has
+// the fusion: then a separate ReLU follows the norm).
 #include "models/layers/batchnorm2d.hpp"
 
 #include <fmt/format.h>

@@ -142,17 +142,17 @@ void Linear::build_accumulate() {
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   sum_ok_ = false;
-  try {
-    const auto d = cfg_.bias
-                       ? dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
-                                                           fwd_pd_.weights_desc(), plain_desc({out}), dst_md)
-                       : dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
-                                                           fwd_pd_.weights_desc(), dst_md);
-    fwd_eval_sum_ = Step{dnnl::inner_product_forward({d, attr, eng}), {{DNNL_ARG_DST, acc_rows_}}};
-    if (cfg_.bias) fwd_eval_sum_.args[DNNL_ARG_BIAS] = bias_.value.mem();
-    sum_ok_ = true;
-  } catch (const dnnl::error&) {  // no fused kernel for this shape/dtype: a separate add below
-  }
+  if (cfg_.fuse_sum_eval) try {
+      const auto d =
+          cfg_.bias ? dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
+                                                        fwd_pd_.weights_desc(), plain_desc({out}), dst_md)
+                    : dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
+                                                        fwd_pd_.weights_desc(), dst_md);
+      fwd_eval_sum_ = Step{dnnl::inner_product_forward({d, attr, eng}), {{DNNL_ARG_DST, acc_rows_}}};
+      if (cfg_.bias) fwd_eval_sum_.args[DNNL_ARG_BIAS] = bias_.value.mem();
+      sum_ok_ = true;
+    } catch (const dnnl::error&) {  // no fused kernel for this shape/dtype: a separate add below
+    }
   if (!sum_ok_) {
     const dnnl::binary::primitive_desc pd({dnnl::algorithm::binary_add, dst_md, dst_md, dst_md}, eng);
     acc_add_ = Step{dnnl::binary(pd),

@@ -25,6 +25,9 @@ class Linear : public Layer {
     // Eval-mode forward applies exact GELU to dst in the GEMM's epilogue (a oneDNN post-op): Mlp's fc1 then
     // skips its GELU pass in inference. Train mode is unchanged (GELU's backward needs fc1's output).
     bool fuse_gelu_eval = false;
+    // forward_accumulate adds into its dst in the GEMM's epilogue (a oneDNN sum post-op); false runs the
+    // fallback oneDNN needs where it has no such kernel (GEMM to the layer's own dst, then a binary add).
+    bool fuse_sum_eval = true;
     // How weight and bias start (init(seed)); unset: PyTorch's nn.Linear default, U(+-1/sqrt(in_features)).
     std::optional<Init> weight_init = std::nullopt;
     std::optional<Init> bias_init = std::nullopt;

@@ -102,6 +102,37 @@ TEST_CASE("linear with fuse_gelu_eval: eval forward is exact GELU of the train f
   lin.backward(tensor(lin.forward(tensor(c.src_shape, x), Mode::train).shape(), random_vec(M * c.out, 24)));
 }
 
+TEST_CASE("linear forward_accumulate adds x W^T + b into dst, fused or by the binary-add fallback",
+          "[layer][linear]") {
+  // fuse_sum_eval = false runs the path oneDNN takes where it has no sum post-op kernel (the layer's own dst,
+  // then a binary add), so both paths are checked on every CPU; dst is the residual stream r: r + x W^T + b.
+  auto c = GENERATE(Case{{2, 17, 24}, 40, true}, Case{{5, 7}, 3, false});
+  const bool fuse = GENERATE(true, false);
+  const int64_t in = c.src_shape.back(), M = product(c.src_shape) / in;
+  Linear::Config cfg{in, c.out, c.bias};
+  cfg.fuse_sum_eval = fuse;
+  Linear lin("blocks.0.attn.proj", cfg);
+  const Vec x = random_vec(M * in, 31), w = random_vec(c.out * in, 32), b = random_vec(c.out, 33),
+            r = random_vec(M * c.out, 34);
+  lin.weight().value.assign(to_float(w));
+  if (c.bias) lin.bias().value.assign(to_float(b));
+  const auto e = reference(x, w, b, Vec(M * c.out), M, in, c.out, c.bias);
+  Vec want(r.size());
+  for (size_t i = 0; i < want.size(); ++i) want[i] = r[i] + e.y[i];
+  Dims dst_shape = c.src_shape;
+  dst_shape.back() = c.out;
+  const Tensor src = tensor(c.src_shape, x);
+  Tensor dst = tensor(dst_shape, r);
+  lin.forward_accumulate(src, dst);
+  if (!fuse) REQUIRE_FALSE(lin.sum_fused());  // the fallback ran (with fuse, oneDNN decides)
+  require_close(to_double(dst), want, 1e-5, 1e-5, "dst after one accumulation");
+  lin.forward_accumulate(src, dst);  // again: r + 2 (x W^T + b), the primitives reused
+  for (size_t i = 0; i < want.size(); ++i) want[i] += e.y[i];
+  require_close(to_double(dst), want, 1e-5, 1e-5, "dst after two accumulations");
+  // A plain eval forward afterwards returns the product alone, in the layer's own dst.
+  require_close(to_double(lin.forward(src, Mode::eval)), e.y, 1e-5, 1e-5, "eval dst");
+}
+
 TEST_CASE("linear bf16 matches the reference on bf16-rounded operands", "[layer][linear]") {
   VB_REQUIRE_BF16();
   // The primitive sees bf16 src/weights/diff_dst and accumulates in f32, so the reference is fed the same

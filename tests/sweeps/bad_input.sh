@@ -50,6 +50,11 @@ write tp_arms 's["tiers"]["smoke"]["arms"] = ["b"]'
 plan "tp_arms.json: tiers.smoke.arms: 'b' is not an arm" tp_arms
 write no_speed 's["seconds_per_step"] = {}'
 plan "no_speed.json: seconds_per_step: has no entry for vit_tiny_patch4_32" no_speed
+# A throughput sweep runs one measurement at a time: `sweep run --jobs 2` is refused before any line starts.
+write tp_jobs "$tp"'; s["axes"] = {}'
+"$vitbench" sweep plan "$dir/tp_jobs.json" --tier smoke --out "$dir/tpj" --allow-dirty
+"$expect" 1 "tpj: a throughput sweep runs one line at a time \(--jobs 2\)" "$vitbench" sweep run "$dir/tpj" --jobs 2
+[[ -z $(find "$dir/tpj" -name record.h5) ]] || { echo "bad_input: --jobs 2 ran a throughput line"; exit 1; }
 for case in unknown_key bad_axis too_big no_data too_long no_speed; do
   [[ ! -e "$dir/out-$case" ]] || { echo "bad_input: $case left a sweep folder behind"; exit 1; }
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A sweep killed mid-run (SIGKILL to the runner and its run, right after a run's first checkpoint) and started
-# again ends with the same records as an uninterrupted one, timing fields aside. usage: kill_resume.sh <vitbench>
+# again ends with the same records as an uninterrupted one, timing fields aside; the uninterrupted one runs its
+# two lines at once (--jobs 2), so that is checked against one at a time too. usage: kill_resume.sh <vitbench>
 set -euo pipefail
 vitbench=$1
 dir=$(mktemp -d)
@@ -18,7 +19,7 @@ cat > "$dir/kill.json" <<'JSON'
 }
 JSON
 "$vitbench" --threads 2 sweep plan "$dir/kill.json" --tier smoke --out "$dir/whole" --allow-dirty
-"$vitbench" sweep run "$dir/whole" --quiet
+"$vitbench" sweep run "$dir/whole" --quiet --jobs 2  # both arms at once: the same records as one at a time
 "$vitbench" --threads 2 sweep plan "$dir/kill.json" --tier smoke --out "$dir/killed" --allow-dirty
 second=$(sed -n 2p "$dir/killed/sweep.jsonl" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['name'])")
 setsid "$vitbench" sweep run "$dir/killed" --quiet &
