@@ -2,6 +2,7 @@
 #include "models/layers/layernorm.hpp"
 
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <cmath>
 #include <stdexcept>
@@ -34,6 +35,7 @@ void LayerNorm::build(const dnnl::memory::desc& src_md) {
   const auto& eng = Runtime::engine();
   src_md_ = src_md;
   bwd_built_ = false;
+  host_bwd_ = cfg_.dim <= kHostBackwardMaxDim && is_plain(src_md);
   saved_ = false;
   diff_dst_to_src_ = InputReorder(src_md);
   try {
@@ -76,6 +78,11 @@ const Tensor& LayerNorm::forward(const Tensor& src, Mode mode) {
 
 void LayerNorm::build_backward() {
   const auto& eng = Runtime::engine();
+  if (host_bwd_) {
+    diff_src_ = Tensor(src_md_);
+    bwd_built_ = true;
+    return;
+  }
   try {
     const lnorm_bwd::primitive_desc pd({pk::backward, src_md_, src_md_, cfg_.eps, scale_shift}, eng,
                                        train_pd_);
@@ -101,11 +108,70 @@ const Tensor& LayerNorm::backward(const Tensor& diff_dst) {
   check_shape(name_, "diff_dst", src_md_.dims(), diff_dst.shape());
   check_f32(name_, "diff_dst", diff_dst);
   if (!bwd_built_) build_backward();
+  if (host_bwd_) {
+    backward_host(static_cast<const float*>(src_.mem().get_data_handle()),
+                  static_cast<const float*>(diff_dst_to_src_(diff_dst.mem()).get_data_handle()));
+    return diff_src_;
+  }
   // diff_src, diff_weight = sum over rows of diff_dst * x_hat, diff_bias = sum over rows of diff_dst
   bwd_.args[DNNL_ARG_SRC] = src_.mem();
   bwd_.args[DNNL_ARG_DIFF_DST] = diff_dst_to_src_(diff_dst.mem());
   bwd_.run();
   return diff_src_;
+}
+
+// x, dy: (rows, C) plain. With x_hat = (x - mean) * rstd and g = weight * dy (per row):
+//   diff_src = rstd * (g - mean_C(g) - x_hat * mean_C(g * x_hat)),
+//   diff_weight = sum_rows dy * x_hat, diff_bias = sum_rows dy.
+// Each thread sums its own contiguous block of rows (in double), then the blocks are added in thread order:
+// the same result for the same thread count, as oneDNN's reductions.
+void LayerNorm::backward_host(const float* x, const float* dy) {
+  const int64_t C = cfg_.dim, rows = src_.numel() / C;
+  const float* mean = static_cast<const float*>(mean_.get_data_handle());
+  const float* var = static_cast<const float*>(variance_.get_data_handle());
+  const float* w = static_cast<const float*>(weight_.value.mem().get_data_handle());
+  float* dx = static_cast<float*>(diff_src_.mem().get_data_handle());
+  const int max_threads = omp_get_max_threads();
+  partial_.assign(static_cast<size_t>(max_threads) * 2 * C, 0.0);
+  int used = 1;
+#pragma omp parallel num_threads(max_threads)
+  {
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+#pragma omp single
+    used = n;
+    double* dw = partial_.data() + static_cast<size_t>(t) * 2 * C;
+    double* db = dw + C;
+    const int64_t r0 = rows * t / n, r1 = rows * (t + 1) / n;
+    std::vector<float> xhat(C), g(C);
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * C;
+      const float* dyr = dy + r * C;
+      const float rstd = 1.0f / std::sqrt(var[r] + cfg_.eps);
+      float sum_g = 0.0f, sum_gx = 0.0f;
+      for (int64_t c = 0; c < C; ++c) {
+        xhat[c] = (xr[c] - mean[r]) * rstd;
+        g[c] = w[c] * dyr[c];
+        sum_g += g[c];
+        sum_gx += g[c] * xhat[c];
+        dw[c] += static_cast<double>(dyr[c]) * xhat[c];
+        db[c] += dyr[c];
+      }
+      const float mg = sum_g / C, mgx = sum_gx / C;
+      float* dxr = dx + r * C;
+      for (int64_t c = 0; c < C; ++c) dxr[c] = rstd * (g[c] - mg - xhat[c] * mgx);
+    }
+  }
+  float* gw = static_cast<float*>(weight_.grad.mem().get_data_handle());
+  float* gb = static_cast<float*>(bias_.grad.mem().get_data_handle());
+  for (int64_t c = 0; c < C; ++c) {
+    double sw = 0.0, sb = 0.0;
+    for (int t = 0; t < used; ++t) {
+      sw += partial_[static_cast<size_t>(t) * 2 * C + c];
+      sb += partial_[static_cast<size_t>(t) * 2 * C + C + c];
+    }
+    gw[c] = static_cast<float>(sw);
+    gb[c] = static_cast<float>(sb);
+  }
 }
 
 }  // namespace vb

@@ -1,6 +1,8 @@
 // LayerNorm over the last axis of a rank 2..4 tensor: y = (x - mean) / sqrt(var + eps) * weight + bias, with
 // oneDNN layer_normalization (training forward saves mean/variance for backward). Takes the layout of its
-// input.
+// input. The backward of a narrow plain LayerNorm (dim <= kHostBackwardMaxDim, TNT's inner 12..40-wide
+// tokens) is a host loop: oneDNN 2.6's backward there took 4x its forward and 21.6% of a TNT-tiny training
+// step (Intel Xeon avx512_core, 2 threads, batch 64: scripts/profile_primitives.py).
 #pragma once
 
 #include <string>
@@ -26,6 +28,10 @@ class LayerNorm : public Layer {
   // diff_dst is the shape of dst, f32, any layout; returns diff_src in the layout of src; writes weight/bias
   // grads.
   const Tensor& backward(const Tensor& diff_dst) override;
+  // Widest last axis whose backward runs the host loop (plain row-major src only); wider ones run oneDNN's.
+  static constexpr int64_t kHostBackwardMaxDim = 64;
+  // True when the backward of the current src runs the host loop.
+  bool host_backward() const { return host_bwd_; }
   std::vector<Param*> params() override { return {&weight_, &bias_}; }
 
   const Config& config() const { return cfg_; }
@@ -47,6 +53,9 @@ class LayerNorm : public Layer {
   dnnl::memory mean_, variance_;  // (rows): the leading dims
 
   bool bwd_built_ = false;
+  bool host_bwd_ = false;        // the backward is backward_host() (narrow, plain)
+  std::vector<double> partial_;  // backward_host: per-thread (dim) sums of diff_dst * x_hat and of diff_dst
+  void backward_host(const float* x, const float* dy);
   InputReorder diff_dst_to_src_;  // caller's diff_dst -> layout of src (usually not needed)
   Step bwd_;
   Tensor diff_src_;  // desc of src

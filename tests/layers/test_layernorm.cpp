@@ -78,10 +78,14 @@ TEST_CASE("layernorm forward and backward match the reference", "[layer][layerno
     float eps;
   };
   auto c = GENERATE(Case{{3, 8}, 1e-5f}, Case{{2, 5, 16}, 1e-6f}, Case{{2, 3, 4, 7}, 1e-5f},
-                    Case{{2, 7, 384}, 1e-6f}, Case{{4, 1, 3}, 1e-6f});
+                    Case{{2, 7, 384}, 1e-6f}, Case{{4, 1, 3}, 1e-6f}, Case{{64, 16, 12}, 1e-5f},
+                    Case{{3, 5, LayerNorm::kHostBackwardMaxDim}, 1e-6f},
+                    Case{{3, 5, LayerNorm::kHostBackwardMaxDim + 1}, 1e-6f});
   INFO("src " << to_string(c.shape) << " eps " << c.eps);
   LayerNorm ln("blocks.0.norm1", {c.shape.back(), c.eps});
   check_layer(ln, plain_desc(c.shape), random_vec(product(c.shape), 10, -2, 3), 10, 1e-5, 2e-5);
+  // Both backward paths are checked: the host loop up to kHostBackwardMaxDim, oneDNN's above it.
+  REQUIRE(ln.host_backward() == (c.shape.back() <= LayerNorm::kHostBackwardMaxDim));
 }
 
 TEST_CASE("layernorm is stable for inputs with a large mean", "[layer][layernorm]") {
