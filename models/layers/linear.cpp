@@ -142,7 +142,8 @@ void Linear::build_accumulate() {
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   sum_ok_ = false;
-  if (cfg_.fuse_sum_eval) try {
+  if (cfg_.fuse_sum_eval) {
+    try {
       const auto d =
           cfg_.bias ? dnnl::inner_product_forward::desc(pk::forward_inference, fwd_pd_.src_desc(),
                                                         fwd_pd_.weights_desc(), plain_desc({out}), dst_md)
@@ -153,6 +154,7 @@ void Linear::build_accumulate() {
       sum_ok_ = true;
     } catch (const dnnl::error&) {  // no fused kernel for this shape/dtype: a separate add below
     }
+  }
   if (!sum_ok_) {
     const dnnl::binary::primitive_desc pd({dnnl::algorithm::binary_add, dst_md, dst_md, dst_md}, eng);
     acc_add_ = Step{dnnl::binary(pd),
