@@ -135,9 +135,16 @@ def root_attrs(f):
 
 
 def read_record(path):
-    """Root attributes (config parsed) of an HDF5 run record, or raises OSError/ValueError."""
+    """Root attributes (config parsed) of an HDF5 run record, or raises OSError/ValueError. Two summaries of the
+    per-step series are added when the record has them: `train_loss_end` (mean training loss over the last tenth
+    of the steps) and `grad_norm_max` (the largest global gradient norm before clipping)."""
     with h5py.File(path, "r") as f:
         attrs = root_attrs(f)
+        if "steps/loss" in f and f["steps/loss"].shape[0] > 0:
+            loss = f["steps/loss"][:]
+            attrs["train_loss_end"] = float(np.mean(loss[-max(1, len(loss) // 10):]))
+        if "steps/grad_norm" in f and f["steps/grad_norm"].shape[0] > 0:
+            attrs["grad_norm_max"] = float(np.max(f["steps/grad_norm"][:]))
     cfg = attrs.pop("config", "{}")
     return attrs, json.loads(cfg)
 
@@ -827,6 +834,79 @@ def bf16_table(an, rules, tp_used):
                   "sweeps may use bf16"], "lrrrrrl", rows, notes)
 
 
+def lr_probe_choice(an):
+    """model -> (chosen arm, its peak lr): per model, the lr_probe arm with the best mean validation top-1 (the
+    recipe rule, claims.LR_PROBE); ties go to the lower rate."""
+    best = {}
+    for arm in an.arms:
+        runs = [r for r in an.data.runs if r.arm == arm]
+        vals = [r.num("best_val_top1") for r in runs if math.isfinite(r.num("best_val_top1"))]
+        if not vals:
+            continue
+        lr = float(runs[0].config.get("lr", math.nan))
+        key = (float(np.mean(vals)), -lr)
+        if runs[0].model not in best or key > best[runs[0].model][0]:
+            best[runs[0].model] = (key, arm, lr)
+    return {model: (arm, lr) for model, (_, arm, lr) in best.items()}
+
+
+def lr_table(an, analyses):
+    """lr_probe: per model and peak learning rate, the validation top-1 the rate is chosen by, the test top-1, the
+    end-of-training loss and the largest gradient norm; which rate the recipe rule picks, and which the other
+    sweeps' runs of that model trained with (from their records)."""
+    chosen = lr_probe_choice(an)
+    used = defaultdict(set)  # (model, lr) -> sweeps whose runs trained that model at that lr
+    for sweep, other in analyses.items():
+        if sweep != an.data.sweep:
+            for r in other.data.runs:
+                used[(r.model, float(r.config.get("lr", math.nan)))].add(f"{sweep} ({other.data.tier})")
+    mean = lambda runs, key: float(np.mean([r.num(key) for r in runs])) if runs else math.nan  # noqa: E731
+    rows = []
+    by_model = defaultdict(list)
+    for arm in an.arms:
+        runs = [r for r in an.data.runs if r.arm == arm]
+        if runs:
+            by_model[runs[0].model].append((float(runs[0].config.get("lr", math.nan)), arm, runs))
+    for model in sorted(by_model):
+        for lr, arm, runs in sorted(by_model[model]):
+            mark = DAGGER if any(r.flags for r in runs) else ""
+            pick = "**chosen**" if chosen.get(model, (None,))[0] == arm else ""
+            rows.append([model, f"{lr:g}", arm + mark, str(len(runs)), f2(mean(runs, "best_val_top1")),
+                         f2(mean(runs, "test_top1")), f"{mean(runs, 'train_loss_end'):.3f}",
+                         f"{mean(runs, 'grad_norm_max'):.1f}", pick, ", ".join(sorted(used.get((model, lr), ()))) or "-"])
+    steps = sorted({int(r.num("steps")) for r in an.data.runs})
+    notes = ["The recipe rule (docs/sweeps.md, The recipe): each transformer preset trains at the peak rate with the "
+             "best mean validation top-1 here (ties: the lower rate); the test split is shown, never used to choose. "
+             f"Runs of {'/'.join(map(str, steps))} steps; train loss: mean over the last tenth of the steps (label "
+             "smoothing 0.1 included); grad norm: the largest global norm of the run. Used by: the sweeps whose "
+             "records trained that model at that rate."]
+    return Table(f"{an.data.sweep}_{an.data.tier}", f"{an.data.sweep} ({an.data.tier} tier): peak learning rate",
+                 ["model", "peak lr", "arm", "n", "val top-1 (best)", "test top-1", "train loss (end)", "grad norm (max)",
+                  "rule", "used by"], "lrlrrrrrll", rows, notes)
+
+
+def fig_lr(an, out):
+    """Validation (chosen by) and test top-1 against the peak learning rate, one line per model."""
+    fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    by_model = defaultdict(list)
+    for r in an.data.runs:
+        by_model[r.model].append((float(r.config.get("lr", math.nan)), r.num("best_val_top1"), r.test_top1))
+    for i, model in enumerate(sorted(by_model)):
+        pts = sorted(by_model[model])
+        lrs = sorted({p[0] for p in pts})
+        val = [np.mean([p[1] for p in pts if p[0] == lr]) for lr in lrs]
+        test = [np.mean([p[2] for p in pts if p[0] == lr]) for lr in lrs]
+        ax.plot(lrs, val, "o-", color=f"C{i}", label=f"{model} val (chooses)")
+        ax.plot(lrs, test, "s--", color=f"C{i}", alpha=0.6, label=f"{model} test")
+    ax.set_xscale("log")
+    ax.set(xlabel="peak learning rate (AdamW, batch 64)", ylabel="top-1 (%)",
+           title=f"{an.data.sweep} ({an.data.tier})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, out, f"{an.data.sweep}.png")
+
+
 def verdict_table(analyses, results):
     """One row per claim: our effect with its 95% CI, MDE, the published effect and the verdict."""
     rows, flagged = [], False
@@ -1265,7 +1345,8 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
         title = sweep + (f" {DAGGER}" if (sweep, an.data.tier) in mixed else "")
         desc = an.data.meta.get("description") or C.SWEEPS[sweep][1]
         L += [f"## {title}", "", f"{desc.rstrip('.')}.", "",
-              f"Tier **{an.data.tier}**, reference arm `{an.reference}`, {len(an.data.runs)} of {an.data.planned} "
+              f"Tier **{an.data.tier}**, " + ("" if sweep == C.LR_PROBE else f"reference arm `{an.reference}`, ")
+              + f"{len(an.data.runs)} of {an.data.planned} "
               f"planned runs finished; data: {datasets(an.data)}.", ""]
         for t in tables[sweep]:
             L += [t.markdown()]
@@ -1357,7 +1438,10 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
         rf_figures = [path for path in rf_figures if path]
         written.update(rf_figures)
         rf_sections[sweep] = rf_section(an, rf_tables[sweep], [os.path.basename(p) for p in rf_figures])
-        if an.scaling:
+        if sweep == C.LR_PROBE:
+            tables[sweep] = [lr_table(an, analyses)]
+            path = fig_lr(an, os.path.join(out, "figures"))
+        elif an.scaling:
             compute, why = scaling_compute(an, macs)
             if compute is None:
                 compute_notes[sweep] = f"Equal-compute view skipped: {why}."

@@ -178,7 +178,7 @@ def make_repo(path):
 
 
 def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="vit", train_images=45000,
-                 complete=1, dirty=0, isa="avx512_core_amx", macs=None, images_per_s=10.0):
+                 complete=1, dirty=0, isa="avx512_core_amx", macs=None, images_per_s=10.0, lr=0.0005, best_val=None):
     """A small run record as `vitbench train` writes it (the attributes and datasets report.py reads)."""
     resolved = {"model": {"name": model, "family": family, "in_chans": 3, "num_classes": 10, "img_size": 32},
                 "params": 1000, "dataset": {"name": "cifar10", "train_images": train_images, "val_images": 5000,
@@ -186,15 +186,17 @@ def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="v
                 "isa": isa, "threads": 2}
     if macs is not None:
         resolved["macs"] = macs
-    cfg = {"model": model, "overrides": [], "batch": 64, "seed": seed, "train_size": 0, "resolved": resolved}
+    cfg = {"model": model, "overrides": [], "batch": 64, "lr": lr, "seed": seed, "train_size": 0,
+           "resolved": resolved}
     with h5py.File(path, "w") as f:
         for k, v in dict(complete=complete, kind="train", git_commit=commit, git_dirty=dirty, onednn_version="2.6.3",
                          cpu_model="Test CPU", isa=isa, threads=2, seed=seed, start_time=f"2026-12-01T0{seed}:00:00Z",
                          end_time=f"2026-12-01T0{seed}:30:00Z", config=json.dumps(cfg), test_top1=float(top1),
                          test_top5=99.0, test_loss=1.0, train_wall_s=1500.0, run_wall_s=1800.0, images_per_s=images_per_s,
-                         steps=40).items():
+                         steps=40, best_val_top1=float(top1 if best_val is None else best_val)).items():
             f.attrs[k] = v
         f["steps/loss"] = np.linspace(2.3, 1.0, 40)
+        f["steps/grad_norm"] = np.linspace(5.0, 1.0, 40)
         f["epochs/val_top1"] = np.array([top1 - 1, top1])
         f["epochs/step"] = np.array([20, 40])
 
@@ -408,6 +410,13 @@ def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
     write_throughput_sweep(results, commit, [("vitbench", "tnt_tiny_patch8_32", "train", r, ips, dtype, 64)
                                              for r in (0, 1) for dtype, ips in (("f32", 100.0), ("bf16", 120.0))],
                            sweep="throughput_small")
+    # lr_probe: chosen per model by validation top-1 (vit: 5e-4 and 1e-3 tie -> the lower; its best test is 2.5e-4)
+    probe = {"vit": {0.00025: (40.0, 50.0), 0.0005: (45.0, 44.0), 0.001: (45.0, 43.0), 0.002: (30.0, 31.0)},
+             "tnt": {0.0005: (41.0, 42.0), 0.001: (42.0, 41.0)}}
+    runs = [(f"{fam}_lr{lr:g}", 0, 0, test, {"model": models[fam][0], "family": models[fam][1], "lr": lr,
+                                             "best_val": val})
+            for fam, by_lr in probe.items() for lr, (val, test) in by_lr.items()]
+    write_sweep(results, "lr_probe", "quick", [r[0] for r in runs], "vit_lr0.0005", runs, commit)
     other = os.path.join(results, "sweeps", "rf_trained", "quick")
     os.makedirs(other)
     write_record(os.path.join(other, "x.h5"), 1.0, 0, commit)
@@ -488,6 +497,18 @@ class ReportTest(unittest.TestCase):
         self.assertNotIn("sweep.json names claim `bf16_", self.readme)
         self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "bf16_training_rule.tex")))
 
+    def test_lr_probe(self):
+        rows = [line for line in self.readme.splitlines() if line.startswith("| vit_tiny_patch4_32 | 0.")
+                or line.startswith("| tnt_tiny_patch8_32 | 0.")]
+        self.assertEqual(len(rows), 6)
+        chosen = [line.split(" | ")[1] for line in rows if "**chosen**" in line]
+        self.assertEqual(chosen, ["0.001", "0.0005"])  # tnt sorts first; vit's tie goes to the lower rate
+        vit = next(line for line in rows if line.startswith("| vit_tiny_patch4_32 | 0.0005 |"))
+        self.assertIn("| 1 | 45.00 | 44.00 | 1.050 | 5.0 | **chosen** |", vit)
+        self.assertIn("pe_ablation_vit (quick)", vit)  # the other sweeps' vit runs trained at 5e-4
+        self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "lr_probe_quick.tex")))
+        self.assertTrue(os.path.exists(os.path.join(self.out, "figures", "lr_probe.png")))
+
     def test_highest_tier_used(self):
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 |", self.readme)
         self.assertIn("| pe_ablation_vit | smoke | 2 / 2 |", self.readme)
@@ -511,7 +532,7 @@ class ReportTest(unittest.TestCase):
             csv_text = f.read()
         self.assertNotIn("both-seed3-n0", csv_text)
         self.assertIn("tnt_tiny_patch8_32", csv_text)
-        self.assertEqual(len(csv_text.strip().splitlines()), 1 + 2 + 12 + 12 + 27 + 18)
+        self.assertEqual(len(csv_text.strip().splitlines()), 1 + 2 + 12 + 12 + 27 + 18 + 6)
 
     def test_unknown_sweep_listed(self):
         self.assertIn("| rf_trained | quick | 1 records |", self.readme)
