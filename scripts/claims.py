@@ -127,7 +127,7 @@ PUBLISHED = {
 
 # The sweeps the report summarises: name -> (reference arm when sweep.json names none, what the sweep asks).
 SWEEPS = {
-    "lr_probe": ("vit_lr5e-4", "peak learning rate of the transformer recipe, chosen on validation (the recipe rule)"),
+    "lr_probe": ("vit_lr5e-4", "peak learning rate of each recipe, chosen on validation (the recipe rule)"),
     "pe_ablation_vit": ("learned_1d", "ViT position-embedding ablation (ViT Table 8)"),
     "pe_ablation_tnt": ("both", "TNT position-encoding ablation (TNT Table 6)"),
     "data_scaling": ("resnet", "accuracy against train size, ResNet vs ViT vs TNT (ViT Fig. 4 / Table 5)"),
@@ -161,6 +161,6 @@ ARM_REFERENCES = {}
 for _r in BF16_RULES:
     ARM_REFERENCES.setdefault(_r.sweep, {})[_r.bf16] = _r.f32
 
-# The recipe rule (docs/sweeps.md, "The recipe"): the experiment sweeps train each transformer preset at the peak
-# learning rate of the lr_probe arm of that model with the best mean validation top-1 (never the test split).
+# The recipe rule (docs/sweeps.md, "The recipe"): the experiment sweeps train each model at the peak learning rate
+# of its lr_probe arm with the best mean validation top-1 (never the test split).
 LR_PROBE = "lr_probe"

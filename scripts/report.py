@@ -875,7 +875,7 @@ def lr_table(an, analyses):
                          f2(mean(runs, "test_top1")), f"{mean(runs, 'train_loss_end'):.3f}",
                          f"{mean(runs, 'grad_norm_max'):.1f}", pick, ", ".join(sorted(used.get((model, lr), ()))) or "-"])
     steps = sorted({int(r.num("steps")) for r in an.data.runs})
-    notes = ["The recipe rule (docs/sweeps.md, The recipe): each transformer preset trains at the peak rate with the "
+    notes = ["The recipe rule (docs/sweeps.md, The recipe): each model trains at the peak rate with the "
              "best mean validation top-1 here (ties: the lower rate); the test split is shown, never used to choose. "
              f"Runs of {'/'.join(map(str, steps))} steps; train loss: mean over the last tenth of the steps (label "
              "smoothing 0.1 included); grad norm: the largest global norm of the run. Used by: the sweeps whose "
@@ -899,7 +899,7 @@ def fig_lr(an, out):
         ax.plot(lrs, val, "o-", color=f"C{i}", label=f"{model} val (chooses)")
         ax.plot(lrs, test, "s--", color=f"C{i}", alpha=0.6, label=f"{model} test")
     ax.set_xscale("log")
-    ax.set(xlabel="peak learning rate (AdamW, batch 64)", ylabel="top-1 (%)",
+    ax.set(xlabel="peak learning rate (batch 64; SGD for the ResNet, AdamW otherwise)", ylabel="top-1 (%)",
            title=f"{an.data.sweep} ({an.data.tier})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
