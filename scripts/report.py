@@ -405,16 +405,22 @@ class GitAncestry:
 
 
 def flag_runs(tiers, git):
-    """Mark each run's provenance problems in run.flags (dirty tree, commit not in main); returns the tiers whose
-    runs were made on more than one ISA as {(sweep, tier): Counter(isa)}."""
+    """Mark each run's provenance problems in run.flags (dirty tree, commit not in main, a pair whose runs ran on
+    more than one CPU kind = ISA and CPU model); returns the tiers whose runs were made on more than one ISA as
+    {(sweep, tier): Counter(isa)}."""
     mixed = {}
     for td in tiers:
+        kinds = defaultdict(set)  # pair -> {"isa on cpu model"} (training runs; throughput measurements have none)
+        for r in td.runs:
+            kinds[getattr(r, "pair", None)].add(f"{text(r.attrs.get('isa', '?'))} on {text(r.attrs.get('cpu_model', '?'))}")
         for r in td.runs:
             commit = text(r.attrs.get("git_commit", ""))
             if int(r.attrs.get("git_dirty", 0)) != 0:
                 r.flags.append("dirty tree")
             if git.is_ancestor(commit) is False:
                 r.flags.append(f"commit {commit[:10] or '(none)'} not an ancestor of main")
+            if getattr(r, "pair", None) is not None and len(kinds[r.pair]) > 1:
+                r.flags.append(f"its pair ({r.pair}) ran on more than one CPU kind: {'; '.join(sorted(kinds[r.pair]))}")
         isas = Counter(text(r.attrs.get("isa", "?")) for r in td.runs)
         if len(isas) > 1:
             mixed[(td.sweep, td.tier)] = isas

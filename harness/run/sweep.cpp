@@ -643,16 +643,20 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
   const fs::path d = run_dir(p, r);
   if (state_of(p, r) == RunState::complete) return false;
   check_binary(p);
-  // Paired arms on one CPU kind: a finished run of the same pair fixes the ISA.
+  // Paired arms on one CPU kind: a finished run of the same pair fixes the ISA and the CPU model (two CPUs
+  // with one ISA, e.g. an AMX-less Intel Xeon and an AMD EPYC both at avx512_core_bf16, may block GEMMs
+  // differently).
   const std::string isa = cpu_isa_string();
+  const std::string kind = fmt::format("{} on {}", isa, cpu_model());
   for (const auto& other : p.runs) {
     if (other.pair != r.pair || other.id == r.id || state_of(p, other) != RunState::complete) continue;
-    const std::string other_isa = H5Input(run_dir(p, other) / "record.h5").root_attr("isa");
-    if (other_isa != isa)
+    const H5Input rec(run_dir(p, other) / "record.h5");
+    const std::string other_kind = fmt::format("{} on {}", rec.root_attr("isa"), rec.root_attr("cpu_model"));
+    if (other_kind != kind)
       throw std::runtime_error(
           fmt::format("{}: its pair ({}) ran on {} ({}); this CPU is {}: paired arms must run on "
-                      "the same CPU kind, run it on a {} machine",
-                      r.name, r.pair, other_isa, other.name, isa, other_isa));
+                      "the same CPU kind: run it on a machine of that kind",
+                      r.name, r.pair, other_kind, other.name, kind));
   }
   fs::create_directories(d);
   if (fs::exists(d / "record.h5"))

@@ -178,7 +178,8 @@ def make_repo(path):
 
 
 def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="vit", train_images=45000,
-                 complete=1, dirty=0, isa="avx512_core_amx", macs=None, images_per_s=10.0, lr=0.0005, best_val=None):
+                 complete=1, dirty=0, isa="avx512_core_amx", macs=None, images_per_s=10.0, lr=0.0005, best_val=None,
+                 cpu_model="Test CPU"):
     """A small run record as `vitbench train` writes it (the attributes and datasets report.py reads)."""
     resolved = {"model": {"name": model, "family": family, "in_chans": 3, "num_classes": 10, "img_size": 32},
                 "params": 1000, "dataset": {"name": "cifar10", "train_images": train_images, "val_images": 5000,
@@ -190,7 +191,7 @@ def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="v
            "resolved": resolved}
     with h5py.File(path, "w") as f:
         for k, v in dict(complete=complete, kind="train", git_commit=commit, git_dirty=dirty, onednn_version="2.6.3",
-                         cpu_model="Test CPU", isa=isa, threads=2, seed=seed, start_time=f"2026-12-01T0{seed}:00:00Z",
+                         cpu_model=cpu_model, isa=isa, threads=2, seed=seed, start_time=f"2026-12-01T0{seed}:00:00Z",
                          end_time=f"2026-12-01T0{seed}:30:00Z", config=json.dumps(cfg), test_top1=float(top1),
                          test_top5=99.0, test_loss=1.0, train_wall_s=1500.0, run_wall_s=1800.0, images_per_s=images_per_s,
                          steps=40, best_val_top1=float(top1 if best_val is None else best_val)).items():
@@ -362,7 +363,7 @@ def make_tree(tmp, dirty_run=False, foreign_commit=False, other_isa=False):
     runs = []
     for s in range(3):
         runs += [("none", s, 0, VIT_NONE[s], None), ("learned_1d", s, 0, VIT_1D[s], None),
-                 ("learned_2d", s, 0, VIT_2D[s], None),
+                 ("learned_2d", s, 0, VIT_2D[s], {"cpu_model": "Other CPU"} if other_isa and s == 2 else None),
                  ("sincos_2d", s, 0, VIT_1D[s] - 0.5, {"dirty": 1} if dirty_run and s == 1 else None)]
     if foreign_commit:  # a commit the repository's main does not have
         runs[0] = ("none", 0, 0, VIT_NONE[0], {"commit": "0123456789abcdef0123456789abcdef01234567"})
@@ -689,6 +690,12 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| none† |", readme)
         self.assertIn("## pe_ablation_tnt †", readme)
         self.assertIn("pe_ablation_tnt (quick): runs on more than one ISA (avx2: 1, avx512_core_amx: 11)", readme)
+        # a pair split across CPU kinds flags every run of the pair: by ISA, and by CPU model at one ISA
+        self.assertIn("both-seed2-n0.h5`: its pair (seed=2,train_size=0) ran on more than one CPU kind: avx2 on Test "
+                      "CPU; avx512_core_amx on Test CPU", readme)
+        self.assertIn("none-seed2-n0.h5`: its pair (seed=2,train_size=0) ran on more than one CPU kind: "
+                      "avx512_core_amx on Other CPU; avx512_core_amx on Test CPU", readme)
+        self.assertNotIn("none-seed1-n0.h5`: its pair", readme)
         self.assertIn("| TNT: both position encodings > outer only | quick | 3 | +0.73 [-0.14, +1.61]† ", readme)
         strict_out = os.path.join(self.tmp.name, "out-strict")
         code, err = run_report(results, strict_out, repo, "--strict")

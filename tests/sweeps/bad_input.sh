@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `sweep plan` refuses bad sweeps before any run starts, naming the file and the field: an unknown key, an axis
 # value the model rejects, a subset larger than the split, a missing dataset, a planned time above the tier's
-# limit, an unknown tier; and a different manifest is never overwritten. usage: bad_input.sh <vitbench>
+# limit, an unknown tier; a different manifest is never overwritten; a pair's partner is refused on another CPU
+# kind. usage: bad_input.sh <vitbench>
 set -euo pipefail
 vitbench=$1
 dir=$(mktemp -d)
@@ -65,4 +66,18 @@ write good 'pass'
 write good 's["axes"]["seed"] = [0, 1]'
 "$expect" 1 "sweep.jsonl: a different manifest is there already" "$vitbench" sweep plan "$dir/good.json" --tier smoke --out "$dir/g" --allow-dirty
 "$expect" 1 "no run --index 7 in the manifest \(1 lines\)" "$vitbench" sweep exec "$dir/g" --index 7
+# Paired arms run on one CPU kind: once a pair's first run finished, its partner is refused on another ISA or on
+# another CPU model with the same ISA (the finished record is edited to look as if it came from elsewhere).
+write paired 's["arms"] = [{"name": "a"}, {"name": "b", "set": {"lr": 0.002}}]'
+"$vitbench" --threads 1 sweep plan "$dir/paired.json" --tier smoke --out "$dir/p" --allow-dirty
+"$vitbench" --threads 1 sweep exec "$dir/p" --index 0 --quiet
+rec=$(find "$dir/p" -name record.h5)
+retag() { /usr/bin/python3 -c "import h5py, sys; h5py.File(sys.argv[1], 'r+').attrs[sys.argv[2]] = sys.argv[3]" "$rec" "$1" "$2"; }
+isa=$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r').attrs['isa'])" "$rec")
+retag cpu_model "Other CPU"
+"$expect" 1 "b-seed0-.*: its pair \(seed=0\) ran on $isa on Other CPU \(a-seed0-.*\); this CPU is $isa on .*: paired arms must run on the same CPU kind" \
+  "$vitbench" --threads 1 sweep exec "$dir/p" --index 1 --quiet
+retag isa other_isa
+"$expect" 1 "its pair \(seed=0\) ran on other_isa on Other CPU" "$vitbench" --threads 1 sweep exec "$dir/p" --index 1 --quiet
+[[ $(find "$dir/p" -name record.h5 | wc -l) == 1 ]] || { echo "bad_input: a refused pair partner ran"; exit 1; }
 echo "bad_input: ok"
