@@ -157,6 +157,13 @@ def align(td):
     return "llll" + "r" * (len(header(td)) - 4)
 
 
+def ratio_text(rs, bold=False, unit=""):
+    """Per-round ratios as "median (lowest–highest; rounds)", e.g. "**1.30** (1.20–1.40; 2)" or "1.30x (1; ...)"."""
+    m = f"{statistics.median(rs):.2f}{unit}"
+    spread = f"{min(rs):.2f}–{max(rs):.2f}; " if len(rs) > 1 else ""
+    return f"{f'**{m}**' if bold else m} ({spread}{len(rs)})"
+
+
 def rows(td, dagger="†"):
     """Table rows, one per case in manifest order: medians over rounds, per-round values, ratio median (range)."""
     cases = list(dict.fromkeys(r.case for r in td.runs))
@@ -167,12 +174,6 @@ def rows(td, dagger="†"):
             return "-"
         return f"{_fmt(statistics.median(r.ips for r in rs))} ({' / '.join(_fmt(r.ips) for r in rs)})"
 
-    def ratio_cell(rs):
-        if not rs:
-            return "-"
-        spread = f"{min(rs):.2f}–{max(rs):.2f}; " if len(rs) > 1 else ""
-        return f"**{statistics.median(rs):.2f}** ({spread}{len(rs)})"
-
     for case in cases:
         mine = [r for r in td.runs if r.case == case]
         by_fw = {fw: sorted((r for r in mine if r.framework == fw), key=lambda r: r.round)
@@ -180,7 +181,7 @@ def rows(td, dagger="†"):
         row = [case[0] + (f" {dagger}" if any(r.flags for r in mine) else ""), case[1], case[2], str(case[3]),
                cell(by_fw["vitbench"])]
         for fw, _ in others(td):
-            row += [cell(by_fw[fw]), ratio_cell(ratios(td, case, fw))]
+            row += [cell(by_fw[fw]), ratio_text(rs, bold=True) if (rs := ratios(td, case, fw)) else "-"]
         peaks = [r.peak_fraction for r in by_fw["vitbench"] if r.peak_fraction]
         out.append(row + [f"{100 * statistics.median(peaks):.1f}" if peaks else "-"])
     return out
@@ -258,9 +259,8 @@ def target_rows(td):
                 if not rs:
                     continue
                 m = statistics.median(rs)
-                spread = f"{min(rs):.2f}–{max(rs):.2f}; " if len(rs) > 1 else ""
                 verdict = "met" if m >= target else f"**missed** by {100 * (1 - m / target):.0f}%"
-                out.append([entry, model, str(case[3]), f"≥ {target:.2f}x", f"{m:.2f}x ({spread}{len(rs)})", verdict])
+                out.append([entry, model, str(case[3]), f"≥ {target:.2f}x", ratio_text(rs, unit="x"), verdict])
     return out
 
 
