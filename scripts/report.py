@@ -137,16 +137,19 @@ def root_attrs(f):
 def read_record(path):
     """Root attributes (config parsed) of an HDF5 run record, or raises OSError/ValueError. Two summaries of the
     per-step series are added when the record has them: `train_loss_end` (mean training loss over the last tenth
-    of the steps) and `grad_norm_max` (the largest global gradient norm before clipping)."""
+    of the steps) and `grad_norm_max` (the largest global gradient norm before clipping after the warm-up: the
+    spikes of an unstable run, not the large norms of the first steps)."""
     with h5py.File(path, "r") as f:
         attrs = root_attrs(f)
+        cfg = json.loads(attrs.pop("config", "{}"))
         if "steps/loss" in f and f["steps/loss"].shape[0] > 0:
             loss = f["steps/loss"][:]
             attrs["train_loss_end"] = float(np.mean(loss[-max(1, len(loss) // 10):]))
         if "steps/grad_norm" in f and f["steps/grad_norm"].shape[0] > 0:
-            attrs["grad_norm_max"] = float(np.max(f["steps/grad_norm"][:]))
-    cfg = attrs.pop("config", "{}")
-    return attrs, json.loads(cfg)
+            norms = f["steps/grad_norm"][:]
+            warmup = int(cfg.get("resolved", {}).get("warmup_steps", 0) or 0)
+            attrs["grad_norm_max"] = float(np.max(norms[warmup:] if warmup < len(norms) else norms))
+    return attrs, cfg
 
 
 # ---- receptive fields: the rf step of a sweep's runs (`kind = rf` results, docs/receptive_fields.md) ----------------
@@ -412,7 +415,8 @@ def flag_runs(tiers, git):
     for td in tiers:
         kinds = defaultdict(set)  # pair -> {"isa on cpu model"} (training runs; throughput measurements have none)
         for r in td.runs:
-            kinds[getattr(r, "pair", None)].add(f"{text(r.attrs.get('isa', '?'))} on {text(r.attrs.get('cpu_model', '?'))}")
+            kind = f"{text(r.attrs.get('isa', '?'))} on {text(r.attrs.get('cpu_model', '?'))}"
+            kinds[getattr(r, "pair", None)].add(kind)
         for r in td.runs:
             commit = text(r.attrs.get("git_commit", ""))
             if int(r.attrs.get("git_dirty", 0)) != 0:
@@ -879,16 +883,17 @@ def lr_table(an, analyses):
             pick = "**chosen**" if chosen.get(model, (None,))[0] == arm else ""
             rows.append([model, f"{lr:g}", arm + mark, str(len(runs)), f2(mean(runs, "best_val_top1")),
                          f2(mean(runs, "test_top1")), f"{mean(runs, 'train_loss_end'):.3f}",
-                         f"{mean(runs, 'grad_norm_max'):.1f}", pick, ", ".join(sorted(used.get((model, lr), ()))) or "-"])
+                         f"{mean(runs, 'grad_norm_max'):.1f}", pick,
+                         ", ".join(sorted(used.get((model, lr), ()))) or "-"])
     steps = sorted({int(r.num("steps")) for r in an.data.runs})
     notes = ["The recipe rule (docs/sweeps.md, The recipe): each model trains at the peak rate with the "
              "best mean validation top-1 here (ties: the lower rate); the test split is shown, never used to choose. "
              f"Runs of {'/'.join(map(str, steps))} steps; train loss: mean over the last tenth of the steps (label "
-             "smoothing 0.1 included); grad norm: the largest global norm of the run. Used by: the sweeps whose "
+             "smoothing 0.1 included); grad norm: the largest global norm after the warm-up. Used by: the sweeps whose "
              "records trained that model at that rate."]
     return Table(f"{an.data.sweep}_{an.data.tier}", f"{an.data.sweep} ({an.data.tier} tier): peak learning rate",
-                 ["model", "peak lr", "arm", "n", "val top-1 (best)", "test top-1", "train loss (end)", "grad norm (max)",
-                  "rule", "used by"], "lrlrrrrrll", rows, notes)
+                 ["model", "peak lr", "arm", "n", "val top-1 (best)", "test top-1", "train loss (end)",
+                  "grad norm (max)", "rule", "used by"], "lrlrrrrrll", rows, notes)
 
 
 def fig_lr(an, out):

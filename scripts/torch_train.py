@@ -30,10 +30,12 @@ import compare_throughput as CT  # noqa: E402  (the OpenBLAS setup, one place)
 
 def fast_blas_env():
     """Re-execute with compare_throughput's OpenBLAS environment unless it is already in place."""
-    if os.environ.get("OPENBLAS_CORETYPE") == "SkylakeX" and CT.OPENBLAS_DIR in os.environ.get("LD_LIBRARY_PATH", ""):
+    env = os.environ
+    if env.get("OPENBLAS_CORETYPE") == "SkylakeX" and CT.OPENBLAS_DIR in env.get("LD_LIBRARY_PATH", ""):
         return
-    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", GLIBC_TUNABLES=f"glibc.malloc.mmap_threshold={CT.MMAP_THRESHOLD}",
-               LD_LIBRARY_PATH=CT.OPENBLAS_DIR + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else ""))
+    libs = CT.OPENBLAS_DIR + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
+    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", LD_LIBRARY_PATH=libs,
+               GLIBC_TUNABLES=f"glibc.malloc.mmap_threshold={CT.MMAP_THRESHOLD}")
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
@@ -98,7 +100,8 @@ def vitbench_curve(path, every):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a preset of tests/parity/torch_models.py, e.g. vit_tiny_patch4_32")
     p.add_argument("--set", nargs="*", default=[], help="preset overrides, e.g. pos_embed=none")
     p.add_argument("--data", default=os.path.join(REPO, "..", "shared", "datasets", "cifar10"),

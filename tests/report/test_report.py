@@ -183,7 +183,7 @@ def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="v
     """A small run record as `vitbench train` writes it (the attributes and datasets report.py reads)."""
     resolved = {"model": {"name": model, "family": family, "in_chans": 3, "num_classes": 10, "img_size": 32},
                 "params": 1000, "dataset": {"name": "cifar10", "train_images": train_images, "val_images": 5000,
-                                            "test_images": 10000}, "total_steps": 40, "steps_per_epoch": 10,
+                                            "test_images": 10000}, "total_steps": 40, "steps_per_epoch": 10, "warmup_steps": 10,
                 "isa": isa, "threads": 2}
     if macs is not None:
         resolved["macs"] = macs
@@ -505,7 +505,8 @@ class ReportTest(unittest.TestCase):
         chosen = [line.split(" | ")[1] for line in rows if "**chosen**" in line]
         self.assertEqual(chosen, ["0.001", "0.0005"])  # tnt sorts first; vit's tie goes to the lower rate
         vit = next(line for line in rows if line.startswith("| vit_tiny_patch4_32 | 0.0005 |"))
-        self.assertIn("| 1 | 45.00 | 44.00 | 1.050 | 5.0 | **chosen** |", vit)
+        # grad norm: the largest after the 10 warm-up steps (linspace(5, 1, 40)[10] = 3.97), not step 0's 5.0
+        self.assertIn("| 1 | 45.00 | 44.00 | 1.050 | 4.0 | **chosen** |", vit)
         self.assertIn("pe_ablation_vit (quick)", vit)  # the other sweeps' vit runs trained at 5e-4
         self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "lr_probe_quick.tex")))
         self.assertTrue(os.path.exists(os.path.join(self.out, "figures", "lr_probe.png")))
