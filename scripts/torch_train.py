@@ -31,12 +31,8 @@ import compare_throughput as CT  # noqa: E402  (the OpenBLAS setup, one place)
 def fast_blas_env():
     """Re-execute with compare_throughput's OpenBLAS environment unless it is already in place."""
     env = os.environ
-    if env.get("OPENBLAS_CORETYPE") == "SkylakeX" and CT.OPENBLAS_DIR in env.get("LD_LIBRARY_PATH", ""):
-        return
-    libs = CT.OPENBLAS_DIR + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
-    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", LD_LIBRARY_PATH=libs,
-               GLIBC_TUNABLES=f"glibc.malloc.mmap_threshold={CT.MMAP_THRESHOLD}")
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    if env.get("OPENBLAS_CORETYPE") != "SkylakeX" or CT.OPENBLAS_DIR not in env.get("LD_LIBRARY_PATH", ""):
+        os.execve(sys.executable, [sys.executable] + sys.argv, CT.fast_torch_env(os.environ))
 
 
 def init_like_vitbench(model, family):
