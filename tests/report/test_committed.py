@@ -22,7 +22,9 @@ import h5py
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report as R  # noqa: E402
+from test_report import read_tree  # noqa: E402
 
 
 def committed_results():
@@ -31,10 +33,6 @@ def committed_results():
     if r.returncode != 0:
         return None
     return sorted(p for p in r.stdout.split("\0") if p.endswith(".h5"))
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 class CommittedResultsTest(unittest.TestCase):
@@ -50,7 +48,7 @@ class CommittedResultsTest(unittest.TestCase):
         for rel in files:
             try:
                 with h5py.File(os.path.join(REPO, rel), "r") as h:
-                    commit, dirty = text(h.attrs.get("git_commit", "")), h.attrs.get("git_dirty")
+                    commit, dirty = R.text(h.attrs.get("git_commit", "")), h.attrs.get("git_dirty")
             except OSError as e:
                 problems.append(f"{rel}: unreadable ({e})")
                 continue
@@ -77,29 +75,19 @@ class CommittedResultsTest(unittest.TestCase):
                                 os.path.join(REPO, "results"), "--out", out, "--throughput-doc", doc, "--strict",
                                 "--repo", REPO, "--vitbench", vitbench], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
-            committed = os.path.join(REPO, "docs", "results")
-            ours, theirs = tree(out), tree(committed)
+            ours, theirs = read_tree(out), read_tree(os.path.join(REPO, "docs", "results"))
             self.assertEqual(sorted(ours), sorted(theirs), "the files of docs/results/ differ from a regeneration")
-            stale, pixels = [], []
-            for name in ours:
-                if read(out, name) != read(committed, name):
-                    (pixels if name.endswith(".png") else stale).append(name)
-            if read(tmp, "throughput.md") != read(os.path.join(REPO, "docs"), "throughput.md"):
-                stale.append("../throughput.md (the throughput tables)")
+            changed = [name for name in ours if ours[name] != theirs[name]]
+            stale = [name for name in changed if not name.endswith(".png")]
+            pixels = [name for name in changed if name.endswith(".png")]
+            with open(doc, "rb") as a, open(os.path.join(REPO, "docs", "throughput.md"), "rb") as b:
+                if a.read() != b.read():
+                    stale.append("../throughput.md (the throughput tables)")
             for name in pixels:
                 print(f"test_report_current: docs/results/{name} differs from its regeneration (a figure: "
                       "not failed)", file=sys.stderr)
             self.assertEqual(stale, [], "docs/results/ is not what results/ gives: run `cmake --build --preset "
                              "release --target report` and commit it")
-
-
-def tree(root):
-    return [os.path.relpath(os.path.join(d, n), root) for d, _, names in os.walk(root) for n in names]
-
-
-def read(root, name):
-    with open(os.path.join(root, name), "rb") as f:
-        return f.read()
 
 
 if __name__ == "__main__":
