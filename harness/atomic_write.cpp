@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace vb {
 
@@ -63,18 +65,15 @@ void fsync_folder(const std::filesystem::path& folder) {
         fmt::format("{}: cannot sync the folder after a write: {}", folder.string(), std::strerror(errno)));
 }
 
-}  // namespace
-
-void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
-  static std::atomic<int64_t> calls{0};
-  const int64_t n = ++calls;
-  log_write(path, n);
+// The partial-file-then-rename write; `kill_halfway` SIGKILLs the process halfway through (fault injection).
+void write_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes,
+                      bool kill_halfway) {
   const std::filesystem::path partial = path.string() + ".partial";
   const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : ".";
   try {
     Fd f{::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (f.fd < 0) throw sys_error(path, "create " + partial.filename().string(), errno);
-    if (n == kill_at_write()) {  // a crash halfway through a write: the partial file is left behind
+    if (kill_halfway) {  // a crash halfway through a write: the partial file is left behind
       write_all(f.fd, path, bytes.data(), bytes.size() / 2);
       ::kill(::getpid(), SIGKILL);
     }
@@ -93,6 +92,26 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const st
     throw;
   }
   fsync_folder(folder);
+}
+
+}  // namespace
+
+void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+  static std::atomic<int64_t> calls{0};
+  const int64_t n = ++calls;
+  log_write(path, n);
+  write_atomically(path, bytes, n == kill_at_write());
+}
+
+void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in)
+    throw std::runtime_error(fmt::format("{}: cannot open it to copy it to {}: {}", from.string(),
+                                         to.string(), std::strerror(errno)));
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad())
+    throw std::runtime_error(fmt::format("{}: cannot read it to copy it to {}", from.string(), to.string()));
+  write_atomically(to, std::as_bytes(std::span(bytes)), false);
 }
 
 void require_writable_folder(const std::filesystem::path& folder_in) {

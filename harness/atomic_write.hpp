@@ -15,6 +15,9 @@ namespace vb {
 // Fault injection for tests: with VITBENCH_KILL_AT_WRITE=N the process SIGKILLs itself halfway through the
 // N-th call (tests/reliability/kill_points.sh); VITBENCH_KILL_AT_WRITE_LOG=<file> appends one line per call.
 void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes);
+// Copies `from` to `to` the same way (readers of `to` see the old file or the whole copy; a sweep's collected
+// records are watched by scripts/commit_records.sh). Not a kill point of VITBENCH_KILL_AT_WRITE.
+void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to);
 
 // Checks, before any work starts and without creating anything, that `folder` is (or can be created as) a
 // writable directory: throws naming the folder and the reason (read-only file system, permission denied, not

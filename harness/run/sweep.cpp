@@ -16,6 +16,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "harness/atomic_write.hpp"
 #include "harness/build_info.hpp"
 #include "harness/data/dataset.hpp"
 #include "harness/file_lock.hpp"
@@ -693,14 +694,14 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
 
 void collect(const Plan& p, const fs::path& dest) {
   fs::create_directories(dest);
-  fs::copy_file(p.dir / "sweep.json", dest / "sweep.json", fs::copy_options::overwrite_existing);
-  fs::copy_file(p.dir / "sweep.jsonl", dest / "sweep.jsonl", fs::copy_options::overwrite_existing);
+  copy_file_atomically(p.dir / "sweep.json", dest / "sweep.json");
+  copy_file_atomically(p.dir / "sweep.jsonl", dest / "sweep.jsonl");
   for (const auto& r : p.runs)
     if (state_of(p, r) == RunState::complete) {
       for (const auto& [from, to] :
            {std::pair{"record.h5", ".h5"}, {"rf.h5", ".rf.h5"}, {"rf_init.h5", ".rf_init.h5"}})
         if (fs::exists(run_dir(p, r) / from) && !fs::exists(dest / (r.name + to)))
-          fs::copy_file(run_dir(p, r) / from, dest / (r.name + to));
+          copy_file_atomically(run_dir(p, r) / from, dest / (r.name + to));  // never half a file in dest
     }
 }
 

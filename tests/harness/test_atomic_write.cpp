@@ -1,5 +1,5 @@
-// write_file_atomically: replaces whole files, leaves nothing behind on failure, keeps the old file intact;
-// require_writable_folder refuses folders that cannot hold a file, naming them.
+// write_file_atomically (and copy_file_atomically): replaces whole files, leaves nothing behind on failure,
+// keeps the old file intact; require_writable_folder refuses folders that cannot hold a file, naming them.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +45,26 @@ TEST_CASE("a failed atomic write names the file and the reason and keeps the old
       write_file_atomically(dir / "f.bin", bytes_of("new")),
       Catch::Contains("f.bin: cannot create f.bin.partial") && Catch::Contains("Is a directory"));
   CHECK(slurp(dir / "f.bin") == "good");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an atomic copy copies whole files and names a missing source or a failed write",
+          "[harness][atomic]") {
+  const auto dir = temp_dir("atomic_copy");
+  std::string big(1 << 20, 'x');  // 1 MiB with a recognisable tail
+  big.back() = 'y';
+  write_file_atomically(dir / "src.h5", bytes_of(big));
+  write_file_atomically(dir / "dst.h5", bytes_of("old"));
+  copy_file_atomically(dir / "src.h5", dir / "dst.h5");
+  CHECK(slurp(dir / "dst.h5") == big);
+  CHECK_FALSE(fs::exists(dir / "dst.h5.partial"));
+  CHECK_THROWS_WITH(copy_file_atomically(dir / "missing.h5", dir / "dst.h5"),
+                    Catch::Contains("missing.h5: cannot open it to copy it to") &&
+                        Catch::Contains("No such file or directory"));
+  fs::create_directory(dir / "dst.h5.partial");  // the temporary name cannot be created as a file
+  CHECK_THROWS_WITH(copy_file_atomically(dir / "src.h5", dir / "dst.h5"),
+                    Catch::Contains("dst.h5: cannot create dst.h5.partial"));
+  CHECK(slurp(dir / "dst.h5") == big);  // the previous copy is intact
   fs::remove_all(dir);
 }
 
