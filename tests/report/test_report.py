@@ -515,6 +515,10 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 |", self.readme)
         self.assertIn("| pe_ablation_vit | smoke | 2 / 2 |", self.readme)
 
+    def test_hours(self):
+        # 12 records of run_wall_s 1800 s on 2 threads: 12 core-hours, 6 hours of a 2-core machine
+        self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 | 0 | 12.00 | 6.00 |", self.readme)
+
     def test_verdicts(self):
         rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
                 if line.startswith("| ViT") or line.startswith("| TNT") or line.startswith("| Data")}
