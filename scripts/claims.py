@@ -13,7 +13,8 @@ GAP_SLOPE = "gap_slope"  # least-squares slope of the paired A - B against log2(
 RF_ATTN_SLOPE = "rf_attention_slope"  # least-squares slope of the mean-over-heads attention distance on block 1..B
 RF_GLOBAL_HEAD = "rf_global_head_block1"  # block 1's farthest-looking head / the uniform-attention distance
 RF_ERF_FILL = "rf_erf_fill"  # ERF 90%-mass area / theoretical field area, deepest tap whose field fits the image
-RF_EFFECTS = (RF_ATTN_SLOPE, RF_GLOBAL_HEAD, RF_ERF_FILL)
+RF_ERF_GROWTH = "rf_erf_growth"  # least-squares slope of log ERF side90 on log theoretical side, taps inside the image
+RF_EFFECTS = (RF_ATTN_SLOPE, RF_GLOBAL_HEAD, RF_ERF_FILL, RF_ERF_GROWTH)
 
 # "Global" head: mean attention distance above this share of the uniform-attention distance. A head that attends
 # uniformly to every patch within a Chebyshev radius of half the grid side around the query scores 0.73 on an
@@ -22,6 +23,11 @@ GLOBAL_FRACTION = 0.75
 # "Only a fraction of the theoretical field": the 90%-mass area below half of it. A uniform ERF over the field
 # scores 0.9; a Gaussian whose +-3 sigma spans the field pi (2.146 sigma)^2 / (6 sigma)^2 = 0.40.
 ERF_FILL_LIMIT = 0.5
+# "Grows like sqrt(depth)": in a stack of n equal convolutions the theoretical side grows like n and Luo et al.'s ERF
+# like sqrt(n), so log ERF side on log theoretical side has slope 0.5; 1 would be an ERF that keeps its share of the
+# field. The claim tested is the shape, growth slower than the field (slope < 1); 0.5 is shown beside it.
+ERF_GROWTH_LIMIT = 1.0
+LUO_EXPONENT = 0.5
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,10 @@ CLAIMS = (
     Claim("rf_resnet_erf_fraction", "data_scaling", "resnet", "", "<", RF_ERF_FILL, None, None,
           "ERF fills only a fraction of the theoretical RF (no number)", LUO,
           f"RF: ResNet's ERF fills < {ERF_FILL_LIMIT:g} of its theoretical RF (90% mass)", ERF_FILL_LIMIT),
+    Claim("rf_resnet_erf_sublinear", "data_scaling", "resnet", "", "<", RF_ERF_GROWTH, None, None,
+          f"ERF grows like sqrt(depth): slope {LUO_EXPONENT:g} for a stack of equal convs (no number for ResNets)",
+          LUO, f"RF: ResNet's ERF grows slower than its theoretical RF (log-log slope < {ERF_GROWTH_LIMIT:g})",
+          ERF_GROWTH_LIMIT),
 )
 
 

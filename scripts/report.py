@@ -155,6 +155,7 @@ def read_record(path):
 # ---- receptive fields: the rf step of a sweep's runs (`kind = rf` results, docs/receptive_fields.md) ----------------
 
 RF_FILES = {"trained": ".rf.h5", "init": ".rf_init.h5"}  # the run's final weights; the same model at random init
+ERF_GROWTH_CLAIM = next(c for c in C.CLAIMS if c.effect == C.RF_ERF_GROWTH)
 RF_DATASETS = ("erf/maps", "erf/depth", "erf/words", "erf/side90", "erf/area90", "erf/centre", "erf/theoretical_size",
                "theoretical/layer_size", "theoretical/layer_jump")  # what the report reads (besides attention/*)
 
@@ -600,15 +601,31 @@ def fill_tap(ra):
     return rec.taps[max(inside, key=lambda i: (rec.depth[i], i))] if inside else None
 
 
-def rf_claim_values(claim, ra):
-    """The per-seed values behind a receptive-field claim, from arm ra's trained records (an empty list when the arm
-    has none): the slope of the mean-over-heads patch attention distance on block 1..B (px per block), block 1's
-    farthest head / the uniform distance, or the ERF fill90 at fill_tap."""
+def erf_growth(rec):
+    """Least-squares slope of log ERF side90 on log theoretical side over the non-word taps whose theoretical field
+    lies wholly inside the image (beyond them the border cuts both): 0.5 is Luo et al.'s sqrt(depth), 1 an ERF that
+    keeps its share of the field. NaN with fewer than three such taps."""
+    xs, ys = [], []
+    for i in range(len(rec.taps)):
+        side, field = float(rec.side90[i]), float(rec.theoretical[i])
+        if (not rec.words[i] and side > 0 and field > 0
+                and in_image(rec.centre[i], rec.theoretical[i], rec.img_size) == rec.theoretical[i]):
+            xs.append(math.log(field))
+            ys.append(math.log(side))
+    return S.slope_estimate(xs, ys).value if len(xs) >= 3 else math.nan
+
+
+def rf_claim_values(claim, ra, kind="trained"):
+    """The per-seed values behind a receptive-field claim, from arm ra's records of one kind (an empty list when the
+    arm has none): the slope of the mean-over-heads patch attention distance on block 1..B (px per block), block 1's
+    farthest head / the uniform distance, the ERF fill90 at fill_tap, or the ERF growth slope (erf_growth)."""
     if claim.effect == C.RF_ERF_FILL:
         tap = fill_tap(ra)
-        return ra.tap_values("trained", tap, RfRecord.fill90) if tap else []
+        return ra.tap_values(kind, tap, RfRecord.fill90) if tap else []
+    if claim.effect == C.RF_ERF_GROWTH:
+        return [v for v in (erf_growth(rec) for rec in (ra.records(kind) if ra else [])) if math.isfinite(v)]
     vals = []
-    for rec in ra.records("trained") if ra else []:
+    for rec in ra.records(kind) if ra else []:
         att = rec.attention.get("outer")
         if att is None:
             continue
@@ -930,7 +947,9 @@ def verdict_table(analyses, results):
         what = {C.PAIRED: "A − B", C.PAIRED_SMALLEST: "A − B, smallest size",
                 C.GAP_SLOPE: "slope of A − B per doubling", C.RF_ATTN_SLOPE: "px per block, trained",
                 C.RF_GLOBAL_HEAD: f"block-1 farthest head / uniform, trained; vs {claim.threshold:g}",
-                C.RF_ERF_FILL: f"ERF fill90 at {fill_tap(ra)}, trained; vs {claim.threshold:g}"}[claim.effect]
+                C.RF_ERF_FILL: f"ERF fill90 at {fill_tap(ra)}, trained; vs {claim.threshold:g}",
+                C.RF_ERF_GROWTH: f"slope of log ERF side90 on log theoretical side, trained; vs {claim.threshold:g}, "
+                                 f"sqrt(depth) {C.LUO_EXPONENT:g}"}[claim.effect]
         margin = f" (margin {claim.margin:g})" if claim.margin is not None else ""
         # a threshold claim shows its value (estimate + threshold), unsigned; a difference or slope its signed effect
         t, signed = claim.threshold, claim.threshold == 0
@@ -1000,6 +1019,10 @@ def rf_table(an, ra):
     else:
         notes.append("ERF fill90: pixels holding 90% of the ERF mass / pixels of the theoretical field inside the "
                      "image (the whole image once the field outgrows it).")
+        growth = {kind: rf_cell(rf_claim_values(ERF_GROWTH_CLAIM, ra, kind), 2) for kind in RF_FILES}
+        notes.append(f"ERF growth: the least-squares slope of log side90 on log theoretical RF over the taps whose "
+                     f"field lies inside the image, trained {growth['trained']}, random init {growth['init']} "
+                     f"(Luo et al.'s sqrt(depth) gives {C.LUO_EXPONENT:g}; an ERF keeping its share of the field, 1).")
     if any(r.flags for r in ra.runs):
         notes.append(f"{DAGGER} includes runs with a provenance flag (listed under Provenance).")
     return Table(f"{td.sweep}_rf_{ra.arm}", f"{td.sweep} ({td.tier} tier): receptive fields of {ra.arm} "

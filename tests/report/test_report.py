@@ -293,6 +293,7 @@ VIT_SLOPES = [1.0, 1.2, 0.8]  # trained ViT: mean head distance 8 + slope x bloc
 TNT_SLOPES = [0.5, -0.6, 0.1]  # trained TNT outer: no trend; block 1's farthest head about half of uniform
 RESNET_FILL = [0.30, 0.35, 0.25]  # trained ResNet: ERF fill90 at layer3.0
 RESNET_LAST_SIDE90 = [27, 29, 31]  # trained ResNet: side90 at layer4.0
+RESNET_MID_SIDE90 = [13, 11, 15]  # trained ResNet: side90 at layer2.0 (the growth slope differs per seed)
 
 
 def rf_content(family, seed, trained):
@@ -300,7 +301,7 @@ def rf_content(family, seed, trained):
     near = 1 + 0.001 * np.array([-1.0, 0.0, 1.0])  # random init: every head within 0.1% of uniform
     if family == "resnet":
         fill = RESNET_FILL[seed] if trained else 0.6
-        side90 = [3, 7, 13, 19, RESNET_LAST_SIDE90[seed]] if trained else [3, 7, 11, 15, 21]
+        side90 = [3, 7, RESNET_MID_SIDE90[seed], 19, RESNET_LAST_SIDE90[seed]] if trained else [3, 7, 11, 15, 21]
         return side90, [0.008, 0.03, 0.1, fill * 27 ** 2 / 32 ** 2, 0.5], {}
     if family == "vit":
         dist = ((8 + VIT_SLOPES[seed] * np.arange(1, 5))[:, None] + np.array([-4.5, 0.0, 4.5]) if trained
@@ -591,7 +592,7 @@ class ReportTest(unittest.TestCase):
     def test_rf_verdicts(self):
         rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
                 if line.startswith("| RF:")}
-        self.assertEqual(len(rows), 5)
+        self.assertEqual(len(rows), 6)
         slope = S.summarize(VIT_SLOPES)
         row = rows["RF: ViT's mean attention distance grows with depth (slope per block > 0)"]
         self.assertIn(f"| quick | 3 | {slope.mean:+.2f} [{slope.lo:+.2f}, {slope.hi:+.2f}] (px per block", row)
@@ -608,6 +609,18 @@ class ReportTest(unittest.TestCase):
         row = rows["RF: ResNet's ERF fills < 0.5 of its theoretical RF (90% mass)"]
         self.assertIn(f"| {fill.mean:.2f} [{fill.lo:.2f}, {fill.hi:.2f}] (ERF fill90 at layer3.0", row)
         self.assertIn("**reproduced**: 95% CI below 0", row)
+        # ERF growth: log side90 on log theoretical side over conv1..layer3.0 (layer4.0's 51 px field leaves the
+        # 32-px image), one slope per seed: 0.83 [0.75, 0.90], below 1
+        growth = S.summarize([np.polyfit(np.log([3, 9, 19, 27]), np.log([3, 7, m, 19]), 1)[0]
+                              for m in RESNET_MID_SIDE90])
+        row = rows["RF: ResNet's ERF grows slower than its theoretical RF (log-log slope < 1)"]
+        self.assertIn(f"| {growth.mean:.2f} [{growth.lo:.2f}, {growth.hi:.2f}] (slope of log ERF side90", row)
+        self.assertLess(growth.hi, 1)
+        self.assertIn("**reproduced**: 95% CI below 0", row)
+        init = np.polyfit(np.log([3, 9, 19, 27]), np.log([3, 7, 11, 15]), 1)[0]
+        self.assertIn(f"ERF growth: the least-squares slope of log side90 on log theoretical RF over the taps whose "
+                      f"field lies inside the image, trained {growth.mean:.2f} [{growth.lo:.2f}, {growth.hi:.2f}], "
+                      f"random init {init:.2f} [{init:.2f}, {init:.2f}]", self.readme)
 
     def test_rf_missing_and_bad_files(self):
         results, repo = make_tree(os.path.join(self.tmp.name, "rf-faults"))
