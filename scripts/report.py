@@ -1460,7 +1460,8 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
     for an in analyses.values():
         an.mixed_isa = (an.data.sweep, an.data.tier) in mixed
     results = {c.id: S.verdict(c.kind, claim_estimate(c, analyses.get(c.sweep)), c.d_pub, c.margin,
-                               unit="points" if c.effect == C.GAP_SLOPE else "seeds") for c in C.CLAIMS}
+                               unit="points" if c.effect == C.GAP_SLOPE else "seeds", against=c.threshold)
+               for c in C.CLAIMS}
 
     os.makedirs(os.path.join(out, "tables"), exist_ok=True)
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)

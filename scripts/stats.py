@@ -215,7 +215,7 @@ class Verdict:
     units_needed: int | None = None
 
 
-def verdict(kind, est, d_pub=None, margin=None, alpha=ALPHA, power=POWER, unit="seeds"):
+def verdict(kind, est, d_pub=None, margin=None, alpha=ALPHA, power=POWER, unit="seeds", against=0.0):
     """Decide a claim from an Estimate of A - B.
 
     kind ">" (A > B, published effect d_pub points, may be None when the source gives no number):
@@ -225,7 +225,8 @@ def verdict(kind, est, d_pub=None, margin=None, alpha=ALPHA, power=POWER, unit="
     kind "≈" (|A - B| < margin): reproduced if TOST at alpha shows |A - B| < margin; not reproduced if the 95% CI
       lies entirely outside [-margin, margin]; otherwise inconclusive.
     Fewer than k + 1 units (2 pairs for a mean, 3 points for a slope): inconclusive ("needs >= 2 seeds").
-    A claim "X > c" (or "<") against a constant decides the same way on one_sample_estimate(values, c).
+    A claim "X > c" (or "<") against a constant decides the same way on one_sample_estimate(values, c); pass
+    against=c so that the reason names c, the value the reader sees the interval compared with, not 0.
     """
     if kind not in (">", "<", "≈"):
         raise ValueError(f"unknown claim kind {kind!r} (>, <, ≈)")
@@ -251,15 +252,16 @@ def verdict(kind, est, d_pub=None, margin=None, alpha=ALPHA, power=POWER, unit="
     # "<" is ">" on B - A: s turns the effect into the claimed direction, `claimed`/`opposite` name the sides.
     s, claimed, opposite = (1, "above", "below") if kind == ">" else (-1, "below", "above")
     lo_s, hi_s = sorted((s * lo, s * hi))
+    c = f"{against:g}"
     if lo_s > 0:
-        return Verdict(REPRODUCED, f"95% CI {claimed} 0", **common)
+        return Verdict(REPRODUCED, f"95% CI {claimed} {c}", **common)
     if hi_s < 0:
-        return Verdict(NOT_REPRODUCED, f"95% CI {opposite} 0", **common)
+        return Verdict(NOT_REPRODUCED, f"95% CI {opposite} {c}", **common)
     if d_pub is not None and m <= d_pub:
-        return Verdict(NOT_REPRODUCED, f"CI contains 0 and MDE {m:.2f} <= published {d_pub:g}", **common)
+        return Verdict(NOT_REPRODUCED, f"CI contains {c} and MDE {m:.2f} <= published {d_pub:g}", **common)
     if d_pub is None:
-        return Verdict(INCONCLUSIVE, "CI contains 0; no published effect size to weigh the MDE against", **common)
+        return Verdict(INCONCLUSIVE, f"CI contains {c}; no published effect size to weigh the MDE against", **common)
     needed = units_for_mde(est, d_pub, alpha, power)
     how = f"~{needed} {unit}" if needed is not None else f"more than {MAX_SEEDS} {unit}"
-    return Verdict(INCONCLUSIVE, f"CI contains 0, MDE {m:.2f} > published {d_pub:g}: needs {how}",
+    return Verdict(INCONCLUSIVE, f"CI contains {c}, MDE {m:.2f} > published {d_pub:g}: needs {how}",
                    units_needed=needed, **common)

@@ -154,6 +154,7 @@ class VerdictTest(unittest.TestCase):
         self.assertEqual(S.verdict("<", est).verdict, S.REPRODUCED)
         self.assertEqual(S.verdict(">", est).verdict, S.NOT_REPRODUCED)
         self.assertEqual(S.verdict(">", S.one_sample_estimate([0.9], 0.75)).verdict, S.INCONCLUSIVE)
+        self.assertEqual(S.verdict("<", est, against=0.5).reason, "95% CI below 0.5")  # the reader's threshold
 
     def test_too_few_pairs(self):
         for kind in (">", "≈"):
@@ -603,12 +604,12 @@ class ReportTest(unittest.TestCase):
         self.assertIn("**reproduced**", row)
         self.assertIn("**inconclusive**: CI contains 0; no published effect size",
                       rows["RF: TNT's outer attention distance grows with depth (slope per block > 0)"])
-        self.assertIn("**not reproduced**: 95% CI below 0",
+        self.assertIn("**not reproduced**: 95% CI below 0.75",  # the reason names the threshold, not 0
                       rows["RF: some TNT outer head global in block 1 (farthest head > 0.75 x uniform)"])
         fill = S.summarize(RESNET_FILL)
         row = rows["RF: ResNet's ERF fills < 0.5 of its theoretical RF (90% mass)"]
         self.assertIn(f"| {fill.mean:.2f} [{fill.lo:.2f}, {fill.hi:.2f}] (ERF fill90 at layer3.0", row)
-        self.assertIn("**reproduced**: 95% CI below 0", row)
+        self.assertIn("**reproduced**: 95% CI below 0.5 |", row)
         # ERF growth: log side90 on log theoretical side over conv1..layer3.0 (layer4.0's 51 px field leaves the
         # 32-px image), one slope per seed: 0.83 [0.75, 0.90], below 1
         growth = S.summarize([np.polyfit(np.log([3, 9, 19, 27]), np.log([3, 7, m, 19]), 1)[0]
@@ -616,7 +617,7 @@ class ReportTest(unittest.TestCase):
         row = rows["RF: ResNet's ERF grows slower than its theoretical RF (log-log slope < 1)"]
         self.assertIn(f"| {growth.mean:.2f} [{growth.lo:.2f}, {growth.hi:.2f}] (slope of log ERF side90", row)
         self.assertLess(growth.hi, 1)
-        self.assertIn("**reproduced**: 95% CI below 0", row)
+        self.assertIn("**reproduced**: 95% CI below 1 |", row)
         init = np.polyfit(np.log([3, 9, 19, 27]), np.log([3, 7, 11, 15]), 1)[0]
         self.assertIn(f"ERF growth: the least-squares slope of log side90 on log theoretical RF over the taps whose "
                       f"field lies inside the image, trained {growth.mean:.2f} [{growth.lo:.2f}, {growth.hi:.2f}], "
