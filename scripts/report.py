@@ -746,8 +746,18 @@ def arm_rows(an, size, runs_by_arm):
         row = [arm + mark, str(s.n), f"{f2(s.mean)} ± {f2(s.sd)}", ci_text(s.lo, s.hi), delta]
         if not an.scaling and an.data.sweep in C.PUBLISHED:
             row.append(pub.text if pub else "-")
-        rows.append(([] if size is None else [str(an.size_images[size])]) + row)
+        rows.append(([] if size is None else [str(an.size_images[size]),
+                                              epochs_cell([r for r in runs_by_arm.get(arm, []) if r.size_key == size])])
+                     + row)
     return rows
+
+
+def epochs_cell(runs):
+    """Passes over the training subset: total steps x batch / train images (equal steps give small subsets many
+    epochs and large ones few); "-" without runs, "a–b" when the runs differ."""
+    eps = sorted({float(f"{r.resolved.get('total_steps', 0) * r.config.get('batch', 0) / r.train_images:.3g}")
+                  for r in runs if r.train_images > 0})
+    return "-" if not eps else f"{eps[0]:g}" if len(eps) == 1 else f"{eps[0]:g}–{eps[-1]:g}"
 
 
 def datasets(td):
@@ -769,8 +779,12 @@ def sweep_tables(an, tp_used=None):
     header = ["arm", "n", "test top-1 mean ± sd", "95% CI", f"paired Δ vs {versus} (95% CI)"]
     notes, align = [], "lrrrr"
     if an.scaling:
-        header = ["train images"] + header
-        align = "rlrrrr"
+        header = ["train images", "epochs"] + header
+        align = "rrlrrrr"
+        notes.append("Epochs: total steps x batch / train images. Every run takes the same number of optimizer "
+                     "steps (docs/sweeps.md); a large subset is then seen only a few times, so a gap that does not "
+                     "close at the large sizes may be a training budget too short for them rather than an effect of "
+                     "the data (the figure's equal-compute view plots the same runs against their training MACs).")
     elif td.sweep in C.PUBLISHED:
         header.append("published (ImageNet)")
         align = "lrrrrr"

@@ -546,6 +546,12 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| rf_trained | quick | 1 records |", self.readme)
         self.assertIn("not summarised", self.readme)
 
+    def test_epochs_column(self):
+        # 40 steps x batch 64 over 1000 / 4000 / 16000 images
+        self.assertIn("| 1000 | 2.56 | resnet | 3 |", self.readme)
+        self.assertIn("| 16000 | 0.16 | tnt | 3 |", self.readme)
+        self.assertIn("| train images | epochs | arm | n |", self.readme)
+
     def test_claim_names_checked(self):
         self.assertIn("sweep.json names claim `vit_pe_made_up`", self.readme)
         self.assertNotIn("`vit_pe_1d_gt_none`, which", self.readme)
