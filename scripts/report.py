@@ -1338,7 +1338,8 @@ def what_ran_table(tiers, used, other):
         ends = [text(r.attrs["end_time"]) for r in runs if "end_time" in r.attrs]
         isas = Counter(text(r.attrs.get("isa", "?")) for r in runs)
         rows.append([td.sweep, td.tier + (" (used)" if used.get(td.sweep) is td else ""),
-                     f"{len(runs)} / {td.planned}", str(len(td.skipped)), f"{hours:.2f}", f"{hours / MACHINE_CORES:.2f}",
+                     f"{len(runs)} / {td.planned}", str(len(td.skipped)), f"{hours:.2f}",
+                     f"{hours / MACHINE_CORES:.2f}",
                      short_list(text(r.attrs.get("git_commit", ""))[:10] for r in runs),
                      short_list(text(r.attrs.get("cpu_model", "?")) for r in runs),
                      ", ".join(f"{k} ({v})" for k, v in sorted(isas.items())) or "-",
@@ -1350,13 +1351,23 @@ def what_ran_table(tiers, used, other):
                  "machine-hours", "commits", "CPU", "ISA (runs)", "threads", "records from .. to"], "llrrrrlllll", rows)
 
 
+def machines_text(runs):
+    """Where records ran, e.g. "Intel(R) Xeon(R) Processor (avx512_core_bf16), 2 threads": every speed figure names
+    its CPU; several kinds are listed with their record counts."""
+    kinds = Counter((text(r.attrs.get("cpu_model", "?")), text(r.attrs.get("isa", "?")),
+                     str(r.attrs.get("threads", "?"))) for r in runs)
+    parts = [f"{cpu} ({isa}), {th} thread{'' if th == '1' else 's'}" + (f" ({n} records)" if len(kinds) > 1 else "")
+             for (cpu, isa, th), n in sorted(kinds.items())]
+    return "; ".join(parts) or "-"
+
+
 def throughput_section(td, table, figure, mixed):
     """README lines of a throughput sweep: what it measures, the table, the figure."""
     title = td.sweep + (f" {DAGGER}" if (td.sweep, td.tier) in mixed else "")
     L = [f"## {title}", "", td.meta.get("description", "").rstrip(".") + ".", "",
          f"Tier **{td.tier}**, {len(td.runs)} of {td.planned} planned measurements; {len(td.missing)} without a "
-         "record yet. Throughput is only meaningful from a quiet machine: this sweep runs with nothing else on the CPU "
-         "(docs/sweeps.md).", "", table.markdown()]
+         f"record yet. Measured on {machines_text(td.runs)}. Throughput is only meaningful from a quiet machine: "
+         "this sweep runs with nothing else on the CPU (docs/sweeps.md).", "", table.markdown()]
     if figure:
         L += [f"![{td.sweep}](figures/{os.path.basename(figure)})", ""]
     return L

@@ -478,6 +478,7 @@ class ReportTest(unittest.TestCase):
                       "**1.30** (1.20–1.40; 2) | 65.00 (65.00) | **1.85** (1) | 50.0 |", self.readme)
         self.assertIn("| resnet50 | train | f32 | 32 | 30.00 (30.00) | - | - | - | - | 50.0 |", self.readme)
         self.assertIn("| throughput | quick (used) | 6 / 7 |", self.readme)
+        self.assertIn("0 without a record yet. Measured on Test CPU (avx512_core_amx), 2 threads.", self.readme)
         with open(os.path.join(self.out, "throughput_runs.csv")) as f:
             rows = list(csv.DictReader(f))
         self.assertEqual(len(rows), 6 + 4)  # throughput and throughput_small
