@@ -71,4 +71,7 @@ if [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))
   mkdir -p "$results" && cp "$dir/sweep.json" "$dir/sweep.jsonl" "$results/"
   exit 0
 fi
+# A line that is the same run as a finished line of another sweep (the same id at the same commit: e.g.
+# pe_ablation_vit's learned_1d arm is data_scaling's full-data vit arm) takes that record instead of training again.
+/usr/bin/python3 scripts/share_runs.py "$dir" --results results/sweeps
 "$vitbench" sweep run "$dir" --collect "$results" "${jobs[@]}" "${retry[@]}"

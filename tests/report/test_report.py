@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -546,6 +547,27 @@ class ReportTest(unittest.TestCase):
     def test_unknown_sweep_listed(self):
         self.assertIn("| rf_trained | quick | 1 records |", self.readme)
         self.assertIn("not summarised", self.readme)
+
+    def test_shared_runs(self):
+        # pe_ablation_vit's learned_1d records trained by data_scaling's folder (scripts/share_runs.py copies them):
+        # counted in pe_ablation_vit's results, in data_scaling's hours only; a command naming its own sweep is own
+        results, repo = make_tree(os.path.join(self.tmp.name, "shared"))
+        folder = os.path.join(results, "sweeps", "pe_ablation_vit", "quick")
+        for seed in range(3):
+            with h5py.File(os.path.join(folder, f"learned_1d-seed{seed}-n0.h5"), "a") as f:
+                f.attrs["command"] = f"vitbench --threads 2 sweep exec runs/sweeps/data_scaling/quick --id {seed:012x}"
+        with h5py.File(os.path.join(folder, "none-seed0-n0.h5"), "a") as f:
+            f.attrs["command"] = "vitbench --threads 2 sweep exec runs/sweeps/pe_ablation_vit/quick --id 0"
+        out = os.path.join(self.tmp.name, "out-shared")
+        code, err = run_report(results, out, repo)
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(out, "README.md")) as f:
+            readme = f.read()
+        # 12 records of 1800 s on 2 threads, 3 of them trained by data_scaling: 9 core-hours of its own
+        self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 (3 from data_scaling) | 0 | 9.00 | 4.50 |", readme)
+        total = re.search(r"like these: ([0-9.]+) core-hours", self.readme).group(1)
+        self.assertIn(f"like these: {float(total) - 3:.2f} core-hours", readme)
+        self.assertIn("| 1000 | 2.56 | resnet | 3 |", readme)  # the results themselves are unchanged
 
     def test_epochs_column(self):
         # 40 steps x batch 64 over 1000 / 4000 / 16000 images

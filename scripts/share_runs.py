@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""Runs shared between sweeps (docs/sweeps.md): a line of one sweep whose run id (a hash of its resolved config and
+threads) is the id of a finished line of another sweep of the same tier, planned at the same commit, is the same run:
+pe_ablation_vit's learned_1d arm is data_scaling's full-data vit arm, pe_ablation_tnt's both arm its tnt arm. This
+copies the other sweep's finished record (and rf results, when this line plans an rf step) into the run folder, so
+`vitbench sweep run` counts the line as complete instead of training it again; the record keeps its own provenance
+(its `command` names the sweep folder that trained it, which is how the report tells shared runs apart).
+
+A line is left alone when its folder already has a record, a checkpoint or a failed.json (its own run decides), and
+a match is refused when the other record is not complete, comes from another commit or a modified tree (unless
+--allow-dirty, for development), or lacks rf results this line needs. Copies go through a temporary name and a
+rename, rf results first, so a killed copy never leaves a record that looks complete.
+
+usage: share_runs.py <sweep run folder> [--results results/sweeps] [--allow-dirty]
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import h5py
+
+RF_FILES = ((".rf.h5", "rf.h5"), (".rf_init.h5", "rf_init.h5"))
+
+
+def load_plan(folder):
+    """(sweep.json, [sweep.jsonl lines]) of a planned sweep folder."""
+    with open(folder / "sweep.json") as f:
+        meta = json.load(f)
+    with open(folder / "sweep.jsonl") as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    return meta, lines
+
+
+def record_problem(path, commit, allow_dirty):
+    """Why the record at `path` cannot stand for a line planned at `commit` (None when it can)."""
+    try:
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            if int(a.get("complete", 0)) != 1:
+                return "not complete"
+            got = a.get("git_commit", b"")
+            got = got.decode() if isinstance(got, bytes) else str(got)
+            if got != commit:
+                return f"trained at commit {got[:12]}, this sweep is planned at {commit[:12]}"
+            if int(a.get("git_dirty", 1)) != 0 and not allow_dirty:
+                return "trained from a modified tree"
+    except (OSError, KeyError, ValueError) as e:
+        return f"unreadable ({e})"
+    return None
+
+
+def copy_atomically(src, dst):
+    """src -> dst through dst.partial, fsync and rename: dst is whole or absent."""
+    tmp = dst.with_name(dst.name + ".partial")
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+        fout.flush()
+        os.fsync(fout.fileno())
+    os.replace(tmp, dst)
+
+
+def candidates(results, meta):
+    """id -> [(other sweep folder, its line)] over the other sweeps of the same tier planned at the same commit."""
+    out = {}
+    for jsonl in sorted(results.glob(f"*/{meta['tier']}/sweep.jsonl")):
+        folder = jsonl.parent
+        try:
+            other, lines = load_plan(folder)
+        except (OSError, ValueError):
+            continue
+        if other.get("sweep") == meta["sweep"] or other.get("commit") != meta["commit"]:
+            continue
+        for line in lines:
+            out.setdefault(line["id"], []).append((folder, line))
+    return out
+
+
+def share(folder, results, allow_dirty):
+    """Copy the shared runs into `folder`; returns the number copied. Prints one line per line shared or refused."""
+    meta, lines = load_plan(folder)
+    if meta.get("kind", "train") != "train" or (meta.get("dirty") and not allow_dirty):
+        return 0  # throughput measurements are taken on their own machine time, never borrowed
+    found = candidates(results, meta)
+    shared = 0
+    for line in lines:
+        out = folder / line["output"]
+        if any((out / f).exists() for f in ("record.h5", "checkpoint.h5", "failed.json")):
+            continue
+        for other_folder, other in found.get(line["id"], []):
+            record = other_folder / f"{other['name']}.h5"
+            if not record.exists():
+                continue
+            where = f"{other_folder.parent.name}/{other['name']}"
+            why = record_problem(record, meta["commit"], allow_dirty)
+            rf = [(other_folder / f"{other['name']}{src}", out / dst) for src, dst in RF_FILES if line.get("rf")]
+            if why is None and rf and (other.get("rf") != line["rf"] or not all(s.exists() for s, _ in rf)):
+                why = "its rf step differs or its rf results are missing"
+            if why is not None:
+                print(f"share_runs: {line['name']}: not taken from {where}: {why}")
+                continue
+            out.mkdir(parents=True, exist_ok=True)
+            for src, dst in rf:
+                copy_atomically(src, dst)
+            copy_atomically(record, out / "record.h5")  # last: the record marks the run complete
+            print(f"share_runs: {line['name']}: the same run as {where} (id {line['id']}), its record taken")
+            shared += 1
+            break
+    return shared
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", type=Path, help="a planned sweep folder (runs/sweeps/<sweep>/<tier>)")
+    ap.add_argument("--results", type=Path, default=Path("results/sweeps"),
+                    help="where finished sweeps' records are collected (default: results/sweeps)")
+    ap.add_argument("--allow-dirty", action="store_true", help="share records of a modified tree (development)")
+    args = ap.parse_args()
+    if not (args.folder / "sweep.jsonl").exists():
+        sys.exit(f"share_runs.py: {args.folder}: no sweep.jsonl (plan the sweep first)")
+    share(args.folder, args.results, args.allow_dirty)
+
+
+if __name__ == "__main__":
+    main()

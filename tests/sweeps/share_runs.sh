@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs shared between sweeps (scripts/share_runs.py, docs/sweeps.md): a line of sweep B with the id of a finished
+# line of sweep A (the same config and threads, planned at the same commit) takes A's record, byte for byte, and
+# `sweep run` trains only B's other line; a plan with other threads (other ids) or of another commit takes nothing.
+# usage: share_runs.sh <vitbench>
+set -euo pipefail
+vitbench=$1
+share=$(cd "$(dirname "$0")/../.." && pwd)/scripts/share_runs.py
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+sweep_file() {  # name, second arm's overrides
+  cat > "$dir/$1.json" <<JSON
+{
+  "sweep": "$1",
+  "base": {"model": "vit_tiny_patch4_32", "overrides": ["img_size=16", "depth=1"], "dataset":
+           "synthetic:train=256,test=64,classes=4,size=16", "val_size": 64, "batch": 32, "eval_batch": 64,
+           "steps": 8, "eval_every": 4, "warmup_steps": 2, "test_every_epoch": false},
+  "arms": [{"name": "ref"}, {"name": "other", "overrides": ["$2"]}],
+  "axes": {"seed": [0]},
+  "tiers": {"smoke": {}},
+  "seconds_per_step": {"vit_tiny_patch4_32": {"seconds": 0.01, "batch": 32}}
+}
+JSON
+}
+sweep_file share_a pos_embed=none
+sweep_file share_b pos_embed=learned_2d
+results=$dir/results/sweeps
+"$vitbench" --threads 2 sweep plan "$dir/share_a.json" --tier smoke --out "$dir/a" --allow-dirty
+"$vitbench" sweep run "$dir/a" --quiet --collect "$results/share_a/smoke"
+
+"$vitbench" --threads 2 sweep plan "$dir/share_b.json" --tier smoke --out "$dir/b" --allow-dirty
+/usr/bin/python3 "$share" "$dir/b" --results "$results" --allow-dirty | tee "$dir/log"
+grep -q "ref-seed0-.*: the same run as share_a/ref-seed0-" "$dir/log" || { echo "share_runs: nothing shared"; exit 1; }
+"$vitbench" sweep status "$dir/b" | tee "$dir/status"
+grep -q "2 runs: 1 complete, 0 interrupted, 0 failed, 1 pending" "$dir/status"
+"$vitbench" sweep run "$dir/b" --quiet
+ref_a=$(ls "$results"/share_a/smoke/ref-seed0-*.h5)
+ref_b=$(ls -d "$dir"/b/ref-seed0-*)
+cmp "$ref_a" "$ref_b/record.h5" || { echo "share_runs: the shared record is not A's"; exit 1; }
+[[ ! -e $ref_b/checkpoint.h5 ]] || { echo "share_runs: the shared line was trained again"; exit 1; }
+[[ -f $(ls -d "$dir"/b/other-seed0-*)/record.h5 ]]
+[[ -z $(/usr/bin/python3 "$share" "$dir/b" --results "$results" --allow-dirty) ]]  # nothing left to share
+
+"$vitbench" --threads 1 sweep plan "$dir/share_b.json" --tier smoke --out "$dir/b1" --allow-dirty
+[[ -z $(/usr/bin/python3 "$share" "$dir/b1" --results "$results" --allow-dirty) ]]  # other threads, other ids
+"$vitbench" --threads 2 sweep plan "$dir/share_b.json" --tier smoke --out "$dir/b2" --allow-dirty
+/usr/bin/python3 - "$dir/b2/sweep.json" <<'PY'
+import json, sys
+meta = json.load(open(sys.argv[1]))
+meta["commit"] = "0" * 40  # planned at another commit than share_a's records
+json.dump(meta, open(sys.argv[1], "w"))
+PY
+[[ -z $(/usr/bin/python3 "$share" "$dir/b2" --results "$results" --allow-dirty) ]]
+"$vitbench" sweep status "$dir/b2" | grep -q "0 complete"
+echo "share_runs: the same run is taken from the other sweep, byte for byte, and only then"
