@@ -138,7 +138,8 @@ def read_record(path):
     """Root attributes (config parsed) of an HDF5 run record, or raises OSError/ValueError. Two summaries of the
     per-step series are added when the record has them: `train_loss_end` (mean training loss over the last tenth
     of the steps) and `grad_norm_max` (the largest global gradient norm before clipping after the warm-up: the
-    spikes of an unstable run, not the large norms of the first steps)."""
+    spikes of an unstable run, not the large norms of the first steps); and `train_top1_end`, the training top-1
+    (augmented batches) over the last evaluation interval, from epochs/train_top1."""
     with h5py.File(path, "r") as f:
         attrs = root_attrs(f)
         cfg = json.loads(attrs.pop("config", "{}"))
@@ -149,6 +150,8 @@ def read_record(path):
             norms = f["steps/grad_norm"][:]
             warmup = int(cfg.get("resolved", {}).get("warmup_steps", 0) or 0)
             attrs["grad_norm_max"] = float(np.max(norms[warmup:] if warmup < len(norms) else norms))
+        if "epochs/train_top1" in f and f["epochs/train_top1"].shape[0] > 0:
+            attrs["train_top1_end"] = float(f["epochs/train_top1"][-1])
     return attrs, cfg
 
 
@@ -746,9 +749,11 @@ def arm_rows(an, size, runs_by_arm):
         row = [arm + mark, str(s.n), f"{f2(s.mean)} ± {f2(s.sd)}", ci_text(s.lo, s.hi), delta]
         if not an.scaling and an.data.sweep in C.PUBLISHED:
             row.append(pub.text if pub else "-")
-        rows.append(([] if size is None else [str(an.size_images[size]),
-                                              epochs_cell([r for r in runs_by_arm.get(arm, []) if r.size_key == size])])
-                     + row)
+        if size is not None:
+            at_size = [r for r in runs_by_arm.get(arm, []) if r.size_key == size]
+            train = S.summarize(x for x in (r.num("train_top1_end") for r in at_size) if math.isfinite(x))
+            row = [str(an.size_images[size]), epochs_cell(at_size)] + row[:4] + [f2(train.mean)] + row[4:]
+        rows.append(row)
     return rows
 
 
@@ -779,12 +784,15 @@ def sweep_tables(an, tp_used=None):
     header = ["arm", "n", "test top-1 mean ± sd", "95% CI", f"paired Δ vs {versus} (95% CI)"]
     notes, align = [], "lrrrr"
     if an.scaling:
-        header = ["train images", "epochs"] + header
-        align = "rrlrrrr"
+        header = ["train images", "epochs"] + header[:4] + ["train top-1 (end)"] + header[4:]
+        align = "rrlrrrrr"
         notes.append("Epochs: total steps x batch / train images. Every run takes the same number of optimizer "
                      "steps (docs/sweeps.md); a large subset is then seen only a few times, so a gap that does not "
                      "close at the large sizes may be a training budget too short for them rather than an effect of "
-                     "the data (the figure's equal-compute view plots the same runs against their training MACs).")
+                     "the data (the figure's equal-compute view plots the same runs against their training MACs). "
+                     "Train top-1 (end): mean over seeds of the training top-1 on the augmented batches of the last "
+                     "evaluation interval; near 100 the subset is memorised, at or below the test top-1 the model "
+                     "under-fits it and the budget, not the data, limits it.")
     elif td.sweep in C.PUBLISHED:
         header.append("published (ImageNet)")
         align = "lrrrrr"

@@ -201,6 +201,7 @@ def write_record(path, top1, seed, commit, model="vit_tiny_patch4_32", family="v
         f["steps/loss"] = np.linspace(2.3, 1.0, 40)
         f["steps/grad_norm"] = np.linspace(5.0, 1.0, 40)
         f["epochs/val_top1"] = np.array([top1 - 1, top1])
+        f["epochs/train_top1"] = np.array([top1 - 5, top1 + 10])
         f["epochs/step"] = np.array([20, 40])
 
 
@@ -573,7 +574,11 @@ class ReportTest(unittest.TestCase):
         # 40 steps x batch 64 over 1000 / 4000 / 16000 images
         self.assertIn("| 1000 | 2.56 | resnet | 3 |", self.readme)
         self.assertIn("| 16000 | 0.16 | tnt | 3 |", self.readme)
-        self.assertIn("| train images | epochs | arm | n |", self.readme)
+        self.assertIn("| train images | epochs | arm | n | test top-1 mean ± sd | 95% CI | train top-1 (end) |",
+                      self.readme)
+        # train top-1 of the last interval: the runs' test top-1 + 10 (40.0, 40.3, 39.8 at 1000 images)
+        row = next(line for line in self.readme.splitlines() if line.startswith("| 1000 | 2.56 | resnet |"))
+        self.assertIn("| 50.03 | reference |", row)
 
     def test_claim_names_checked(self):
         self.assertIn("sweep.json names claim `vit_pe_made_up`", self.readme)
