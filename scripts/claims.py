@@ -135,6 +135,31 @@ PUBLISHED = {
     },
 }
 
+@dataclass(frozen=True)
+class RelativeSpeed:
+    """A published speed of model `a` over model `b` (images/s a / images/s b), f32 inference: the papers' absolute
+    figures come from other hardware (a V100, a 10-core desktop CPU), so only the ratio between models carries over.
+    `gpu`, `cpu`: the ratio (None when the source lacks one of the two models) and its text."""
+    a: str
+    b: str
+    gpu: float | None
+    gpu_text: str
+    cpu: float | None
+    cpu_text: str
+
+
+DEIT_T5 = "DeiT Table 5 (V100, fp32 inference)"
+TNT_T5 = "TNT Table 5 (V100)"
+TIMM_CPU = "timm CPU table (i9-10940X, batch 1, fp32)"
+RELATIVE_SPEED = (
+    RelativeSpeed("tnt_s_patch16_224", "vit_small_patch16_224", 428 / 907, f"0.47 (428 / 907; {TNT_T5})",
+                  54.0 / 76.4, f"0.71 (54.0 / 76.4; {TIMM_CPU})"),
+    RelativeSpeed("resnet50", "vit_small_patch16_224", 1226 / 940, f"1.30 (1226 / 940; {DEIT_T5})",
+                  67.2 / 76.4, f"0.88 (67.2 / 76.4; {TIMM_CPU})"),
+    RelativeSpeed("tnt_s_patch16_224", "resnet50", None, "-", 54.0 / 67.2, f"0.80 (54.0 / 67.2; {TIMM_CPU})"),
+)
+
+
 # The sweeps the report summarises: name -> (reference arm when sweep.json names none, what the sweep asks).
 SWEEPS = {
     "lr_probe": ("vit_lr5e-4", "peak learning rate of each recipe, chosen on validation (the recipe rule)"),

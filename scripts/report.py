@@ -1393,13 +1393,31 @@ def machines_text(runs):
     return "; ".join(parts) or "-"
 
 
-def throughput_section(td, table, figure, mixed):
-    """README lines of a throughput sweep: what it measures, the table, the figure."""
+def relative_speed_table(td):
+    """Model over model images/s (f32 inference) within each framework, beside the published ratios; None when the
+    tier measured none of the published pairs."""
+    rows = RT.relative_rows(td, C.RELATIVE_SPEED)
+    if not rows:
+        return None
+    return Table(f"{td.sweep}_{td.tier}_models", f"Relative speed of the models, f32 inference ({td.sweep}, tier "
+                 f"{td.tier}) beside the published ratios", RT.relative_header(td), "lr" + "r" * (len(rows[0]) - 2),
+                 rows, ["Images/s of the first model / the second, each framework on its own, per round (both models "
+                        "in the same round), then the median over rounds with the lowest and highest. The papers' "
+                        "absolute figures come from other hardware (a V100; a 10-core desktop CPU at batch 1), so "
+                        "only the ratio between models is compared; ours are at the sweep's batch on this CPU, so a "
+                        "batch-1 or GPU ratio is context, not a target."])
+
+
+def throughput_section(td, table, figure, mixed, relative=None):
+    """README lines of a throughput sweep: what it measures, the table, the models' relative speed beside the
+    published ratios, the figure."""
     title = td.sweep + (f" {DAGGER}" if (td.sweep, td.tier) in mixed else "")
     L = [f"## {title}", "", td.meta.get("description", "").rstrip(".") + ".", "",
          f"Tier **{td.tier}**, {len(td.runs)} of {td.planned} planned measurements; {len(td.missing)} without a "
          f"record yet. Measured on {machines_text(td.runs)}. Throughput is only meaningful from a quiet machine: "
          "this sweep runs with nothing else on the CPU (docs/sweeps.md).", "", table.markdown()]
+    if relative is not None:
+        L += [relative.markdown()]
     if figure:
         L += [f"![{td.sweep}](figures/{os.path.basename(figure)})", ""]
     return L
@@ -1531,12 +1549,13 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
     what_ran = what_ran_table(tiers + tp_read, {**used, **tp_used}, other)
     tp_tables = {sweep: Table(f"{sweep}_{td.tier}", RT.caption(td), RT.header(td), RT.align(td), RT.rows(td, DAGGER),
                               RT.notes(td)) for sweep, td in tp_used.items()}
+    tp_relative = {sweep: t for sweep, td in tp_used.items() if (t := relative_speed_table(td)) is not None}
     tp_sections = []
     for sweep, td in tp_used.items():
         path = RT.figure(td, plt, save, os.path.join(out, "figures"))
         if path:
             written.add(path)
-        tp_sections += throughput_section(td, tp_tables[sweep], path, mixed)
+        tp_sections += throughput_section(td, tp_tables[sweep], path, mixed, tp_relative.get(sweep))
     rf_tables, rf_sections = {}, {}
     for sweep, an in analyses.items():
         tables[sweep] = sweep_tables(an, tp_used)
@@ -1562,7 +1581,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
         figures[sweep].append(os.path.basename(path))
         written.add(path)
     for t in [what_ran, verdicts] + [t for ts in list(tables.values()) + list(rf_tables.values()) for t in ts] + \
-            list(tp_tables.values()):
+            list(tp_tables.values()) + list(tp_relative.values()):
         path = os.path.join(out, "tables", t.stem + ".tex")
         with open(path, "w") as f:
             f.write(t.latex())
@@ -1579,7 +1598,9 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
     write_readme(os.path.join(out, "README.md"), tiers + tp_read, what_ran, analyses, tables, verdicts, figures, mixed,
                  git, compute_notes, rf_sections, tp_sections)
     if throughput_doc and tp_used:
-        RT.update_doc(throughput_doc, RT.doc_block(tp_used.values(), lambda td: tp_tables[td.sweep].markdown()))
+        RT.update_doc(throughput_doc, RT.doc_block(
+            tp_used.values(), lambda td: tp_tables[td.sweep].markdown(),
+            lambda td: tp_relative[td.sweep].markdown() if td.sweep in tp_relative else ""))
     return []
 
 

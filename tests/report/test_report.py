@@ -488,6 +488,30 @@ class ReportTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.out, "tables", "throughput_quick.tex")))
         self.assertTrue(os.path.exists(os.path.join(self.out, "figures", "throughput.png")))
 
+    def test_relative_speed(self):
+        # resnet50 / vit_small per round within each framework, beside the published ratios; round 2 measured
+        # resnet50 only, so it has no ratio; the TNT pairs were not measured, so they have no rows
+        tmp = os.path.join(self.tmp.name, "relative")
+        repo = os.path.join(tmp, "repo")
+        commit = make_repo(repo)
+        results = os.path.join(tmp, "results")
+        write_throughput_sweep(results, commit, [
+            ("vitbench", "resnet50", "infer", 0, 120.0), ("vitbench", "vit_small_patch16_224", "infer", 0, 80.0),
+            ("vitbench", "resnet50", "infer", 1, 140.0), ("vitbench", "vit_small_patch16_224", "infer", 1, 100.0),
+            ("pytorch", "resnet50", "infer", 0, 100.0), ("pytorch", "vit_small_patch16_224", "infer", 0, 50.0),
+            ("pytorch", "resnet50", "infer", 1, 100.0), ("pytorch", "vit_small_patch16_224", "infer", 1, 40.0),
+            ("vitbench", "resnet50", "infer", 2, 500.0)])
+        out = os.path.join(tmp, "out")
+        code, err = run_report(results, out, repo)
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(out, "README.md")) as f:
+            readme = f.read()
+        self.assertIn("| resnet50 / vit_small_patch16_224 | 32 | **1.45** (1.40–1.50; 2) | 2.25 (2.00–2.50; 2) | "
+                      "1.30 (1226 / 940; DeiT Table 5 (V100, fp32 inference)) | 0.88 (67.2 / 76.4; timm CPU table",
+                      readme)
+        self.assertNotIn("| tnt_s_patch16_224 / ", readme)
+        self.assertTrue(os.path.exists(os.path.join(out, "tables", "throughput_quick_models.tex")))
+
     def test_bf16_rule(self):
         rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
                 if line.endswith("**yes** |") or "| **no**: " in line}
