@@ -2,8 +2,8 @@
 # Commits each finished run record of running sweeps as it is collected (docs/sweeps.md, "Across sessions and
 # machines"): every INTERVAL seconds, for each results/sweeps/<sweep>/<tier>/ given, new record files (with their rf
 # files) are committed together with the regenerated report (scripts/report.py -> docs/results/ and the throughput
-# tables of docs/throughput.md), and the manifest of a sweep planned meanwhile with its first record, so a sweep
-# stopped at any moment resumes on another machine from what is on main.
+# tables of docs/throughput.md), and the manifest of a sweep planned or extended meanwhile with its next record, so
+# a sweep stopped at any moment resumes on another machine from what is on main.
 # Commits only those paths; other changes in the tree stay uncommitted. Runs until killed.
 # usage: scripts/commit_records.sh [--interval S] <sweep>/<tier> ...   e.g. data_scaling/standard pe_ablation_tnt/standard
 set -euo pipefail
@@ -19,9 +19,9 @@ for st in "$@"; do
 done
 
 untracked_records() { git ls-files --others --exclude-standard "${@/#/results/sweeps/}" | grep '\.h5$' || true; }
-# A sweep planned while this runs: its manifest goes in with its first record (the report needs it).
-untracked_manifests() {
-  git ls-files --others --exclude-standard "${@/#/results/sweeps/}" | grep -E '/sweep\.jsonl?$' || true
+# A sweep planned (or extended: scripts/extend_plan.py) while this runs: its manifest goes in with its next record.
+new_manifests() {
+  git ls-files --others --modified --exclude-standard "${@/#/results/sweeps/}" | grep -E '/sweep\.jsonl?$' || true
 }
 
 while true; do
@@ -57,7 +57,7 @@ for d, files in sorted(by_dir.items()):
 print("; ".join(heads) + " (report regenerated)\n\n" + ("\n".join(lines) or "rf results of finished runs"))
 PY
 )
-      git add $files $(untracked_manifests "$@") docs/results docs/throughput.md
+      git add $files $(new_manifests "$@") docs/results docs/throughput.md
       git commit -q -m "$msg" && echo "$(date -u +%T) $(head -1 <<< "$msg")"
     else
       echo "commit_records.sh: the report failed; nothing committed (/tmp/commit_records.report.log)"

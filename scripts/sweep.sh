@@ -4,20 +4,22 @@
 # build/sweep-bin/<commit>/ (a git worktree; built once). Finished records are copied to results/sweeps/<name>/<tier>/
 # as each run ends, so an interrupted sweep resumes anywhere (commit them).
 # usage: scripts/sweep.sh experiments/sweeps/<name>.json <smoke|quick|standard|full> [--threads N] [--jobs J]
-#                        [--retry-failed]
+#                        [--retry-failed] [--extend]
 # --threads: each run's threads (fixed by the plan: part of every run's id); --jobs: runs at once (training sweeps;
-# e.g. --threads 1 --jobs 2 on 2 cores).
+# e.g. --threads 1 --jobs 2 on 2 cores); --extend: add the runs the edited sweep file plans beyond the planned
+# manifest (e.g. more seeds; scripts/extend_plan.py checks that every planned line stays as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sweep=${1:?usage: scripts/sweep.sh experiments/sweeps/<name>.json <tier> [--threads N] [--jobs J] [--retry-failed]}
+sweep=${1:?usage: scripts/sweep.sh <sweep file> <tier> [--threads N] [--jobs J] [--retry-failed] [--extend]}
 tier=${2:?tier: smoke, quick, standard or full}
 shift 2
-threads=$(nproc) jobs=() retry=()
+threads=$(nproc) jobs=() retry=() extend=0
 while (($#)); do
   case $1 in
     --threads) threads=$2; shift 2 ;;
     --jobs) jobs=(--jobs "$2"); shift 2 ;;  # passed on only when given: older pinned binaries lack it
     --retry-failed) retry=(--retry-failed); shift ;;
+    --extend) extend=1; shift ;;
     *) echo "sweep.sh: unknown option $1"; exit 2 ;;
   esac
 done
@@ -65,6 +67,13 @@ fi
 
 if [[ ! -f $dir/sweep.jsonl ]]; then
   "$vitbench" --threads "$threads" sweep plan "$sweep" --tier "$tier" --out "$dir"
+elif ((extend)); then  # plan the edited sweep file anew with the plan's binary and threads; keep every planned line
+  planned_threads=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['threads'])" \
+    "$dir/sweep.json")
+  rm -rf "$dir.extend"
+  "$vitbench" --threads "$planned_threads" sweep plan "$sweep" --tier "$tier" --out "$dir.extend"
+  /usr/bin/python3 scripts/extend_plan.py "$dir" "$dir.extend" --results "$results" || { rm -rf "$dir.extend"; exit 1; }
+  rm -rf "$dir.extend"
 fi
 if [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('plan_only', False))" "$dir/sweep.json") == True ]]; then
   echo "sweep.sh: tier $tier of $name is planned, not run here (a cluster recipe): $dir/sweep.jsonl"
