@@ -10,25 +10,17 @@ are added. Then the new sweep.json and sweep.jsonl replace the planned folder's 
 usage: extend_plan.py <planned folder> <new plan folder> [--results results/sweeps/<sweep>/<tier>]
 """
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
+
+from sweep_folder import copy_atomically, load_plan
 
 SAME = ("sweep", "kind", "tier", "commit", "dirty", "threads", "isa")  # sweep.json fields an extension keeps
 
 
-def load(folder):
-    with open(folder / "sweep.json") as f:
-        meta = json.load(f)
-    with open(folder / "sweep.jsonl") as f:
-        lines = [json.loads(line) for line in f if line.strip()]
-    return meta, lines
-
-
 def problem(old_dir, new_dir):
     """Why the plan in new_dir does not extend the one in old_dir (None when it does)."""
-    (old_meta, old), (new_meta, new) = load(old_dir), load(new_dir)
+    (old_meta, old), (new_meta, new) = load_plan(old_dir), load_plan(new_dir)
     for k in SAME:
         if old_meta.get(k) != new_meta.get(k):
             return (f"{k} differs: {old_meta.get(k)!r} planned, {new_meta.get(k)!r} now (an extension is planned by "
@@ -50,19 +42,10 @@ def problem(old_dir, new_dir):
     return None
 
 
-def write_atomically(path, text):
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def install(new_dir, dest):
     """Copy new_dir's manifest into dest: sweep.jsonl first, then sweep.json (whose run count matches it)."""
     for name in ("sweep.jsonl", "sweep.json"):
-        write_atomically(dest / name, (new_dir / name).read_text())
+        copy_atomically(new_dir / name, dest / name)
 
 
 def main():
@@ -77,7 +60,7 @@ def main():
     why = problem(args.planned, args.new)
     if why:
         sys.exit(f"extend_plan.py: {args.new / 'sweep.jsonl'} does not extend {args.planned / 'sweep.jsonl'}: {why}")
-    old_n, new_n = len(load(args.planned)[1]), len(load(args.new)[1])
+    old_n, new_n = len(load_plan(args.planned)[1]), len(load_plan(args.new)[1])
     install(args.new, args.planned)
     if args.results is not None:
         args.results.mkdir(parents=True, exist_ok=True)

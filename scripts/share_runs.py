@@ -14,24 +14,14 @@ rename, rf results first, so a killed copy never leaves a record that looks comp
 usage: share_runs.py <sweep run folder> [--results results/sweeps] [--allow-dirty]
 """
 import argparse
-import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import h5py
 
+from sweep_folder import copy_atomically, load_plan
+
 RF_FILES = ((".rf.h5", "rf.h5"), (".rf_init.h5", "rf_init.h5"))
-
-
-def load_plan(folder):
-    """(sweep.json, [sweep.jsonl lines]) of a planned sweep folder."""
-    with open(folder / "sweep.json") as f:
-        meta = json.load(f)
-    with open(folder / "sweep.jsonl") as f:
-        lines = [json.loads(line) for line in f if line.strip()]
-    return meta, lines
 
 
 def record_problem(path, commit, allow_dirty):
@@ -50,16 +40,6 @@ def record_problem(path, commit, allow_dirty):
     except (OSError, KeyError, ValueError) as e:
         return f"unreadable ({e})"
     return None
-
-
-def copy_atomically(src, dst):
-    """src -> dst through dst.partial, fsync and rename: dst is whole or absent."""
-    tmp = dst.with_name(dst.name + ".partial")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        shutil.copyfileobj(fin, fout)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.replace(tmp, dst)
 
 
 def candidates(results, meta):

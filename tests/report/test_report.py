@@ -436,6 +436,14 @@ def run_report(results, out, repo, *extra):
     return code, err.getvalue()
 
 
+def report_readme(test, results, out, repo):
+    """Run the report into `out`, check it succeeded, return its README.md text."""
+    code, err = run_report(results, out, repo)
+    test.assertEqual(code, 0, err)
+    with open(os.path.join(out, "README.md")) as f:
+        return f.read()
+
+
 def read_tree(folder):
     """{relative path: bytes} of every file under folder."""
     out = {}
@@ -502,10 +510,7 @@ class ReportTest(unittest.TestCase):
             ("pytorch", "resnet50", "infer", 1, 100.0), ("pytorch", "vit_small_patch16_224", "infer", 1, 40.0),
             ("vitbench", "resnet50", "infer", 2, 500.0)])
         out = os.path.join(tmp, "out")
-        code, err = run_report(results, out, repo)
-        self.assertEqual(code, 0, err)
-        with open(os.path.join(out, "README.md")) as f:
-            readme = f.read()
+        readme = report_readme(self, results, out, repo)
         self.assertIn("| resnet50 / vit_small_patch16_224 | 32 | **1.45** (1.40–1.50; 2) | 2.25 (2.00–2.50; 2) | "
                       "1.30 (1226 / 940; DeiT Table 5 (V100, fp32 inference)) | 0.88 (67.2 / 76.4; timm CPU table",
                       readme)
@@ -583,11 +588,7 @@ class ReportTest(unittest.TestCase):
                 f.attrs["command"] = f"vitbench --threads 2 sweep exec runs/sweeps/data_scaling/quick --id {seed:012x}"
         with h5py.File(os.path.join(folder, "none-seed0-n0.h5"), "a") as f:
             f.attrs["command"] = "vitbench --threads 2 sweep exec runs/sweeps/pe_ablation_vit/quick --id 0"
-        out = os.path.join(self.tmp.name, "out-shared")
-        code, err = run_report(results, out, repo)
-        self.assertEqual(code, 0, err)
-        with open(os.path.join(out, "README.md")) as f:
-            readme = f.read()
+        readme = report_readme(self, results, os.path.join(self.tmp.name, "out-shared"), repo)
         # 12 records of 1800 s on 2 threads, 3 of them trained by data_scaling: 9 core-hours of its own
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 (3 from data_scaling) | 0 | 9.00 | 4.50 |", readme)
         total = re.search(r"like these: ([0-9.]+) core-hours", self.readme).group(1)
@@ -691,11 +692,7 @@ class ReportTest(unittest.TestCase):
             del f["theoretical/layer_jump"]
         with open(os.path.join(folder, "vit-seed2-n16000.rf_init.h5"), "wb") as f:
             f.write(b"not HDF5")
-        out = os.path.join(self.tmp.name, "out-rf-faults")
-        code, err = run_report(results, out, repo)
-        self.assertEqual(code, 0, err)
-        with open(os.path.join(out, "README.md")) as f:
-            readme = f.read()
+        readme = report_readme(self, results, os.path.join(self.tmp.name, "out-rf-faults"), repo)
         self.assertIn("data_scaling/quick: rf step result missing: `resnet-seed2-n16000.rf.h5`", readme)
         self.assertIn("1 rf file(s) of finished runs are missing", readme)
         self.assertIn("vit-seed1-n16000.rf.h5`: rf result: kind = 'train', not an rf result", readme)
@@ -756,11 +753,7 @@ class ReportTest(unittest.TestCase):
     def test_dirty_and_foreign_flagged_and_strict(self):
         results, repo = make_tree(os.path.join(self.tmp.name, "dirty"), dirty_run=True, foreign_commit=True,
                                   other_isa=True)
-        out = os.path.join(self.tmp.name, "out-dirty")
-        code, err = run_report(results, out, repo)
-        self.assertEqual(code, 0, err)
-        with open(os.path.join(out, "README.md")) as f:
-            readme = f.read()
+        readme = report_readme(self, results, os.path.join(self.tmp.name, "out-dirty"), repo)
         self.assertIn("sincos_2d-seed1-n0.h5`: dirty tree", readme)
         self.assertIn("none-seed0-n0.h5`: commit 0123456789 not an ancestor of main", readme)
         self.assertIn("| sincos_2d† |", readme)
