@@ -8,10 +8,11 @@ copies the other sweep's finished record (and rf results, when this line plans a
 
 A line is left alone when its folder already has a record, a checkpoint or a failed.json (its own run decides), and
 a match is refused when the other record is not complete, comes from another commit or a modified tree (unless
---allow-dirty, for development), or lacks rf results this line needs. Copies go through a temporary name and a
-rename, rf results first, so a killed copy never leaves a record that looks complete.
+--allow-dirty, for development), lacks rf results this line needs, or (with --isa) ran on another CPU kind than this
+machine: paired arms run on one CPU kind, so on another kind the line trains here, with its pair. Copies go through
+a temporary name and a rename, rf results first, so a killed copy never leaves a record that looks complete.
 
-usage: share_runs.py <sweep run folder> [--results results/sweeps] [--allow-dirty]
+usage: share_runs.py <sweep run folder> [--results results/sweeps] [--isa ISA] [--allow-dirty]
 """
 import argparse
 import sys
@@ -24,19 +25,38 @@ from sweep_folder import copy_atomically, load_plan
 RF_FILES = ((".rf.h5", "rf.h5"), (".rf_init.h5", "rf_init.h5"))
 
 
-def record_problem(path, commit, allow_dirty):
-    """Why the record at `path` cannot stand for a line planned at `commit` (None when it can)."""
+def cpu_model():
+    """This machine's CPU model as vitbench records it (/proc/cpuinfo's first `model name`)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and ":" in line:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def record_problem(path, commit, allow_dirty, kind=None):
+    """Why the record at `path` cannot stand for a line planned at `commit` and run on `kind` ("ISA on CPU model";
+    None: any kind), or None when it can."""
     try:
         with h5py.File(path, "r") as f:
             a = f.attrs
             if int(a.get("complete", 0)) != 1:
                 return "not complete"
-            got = a.get("git_commit", b"")
-            got = got.decode() if isinstance(got, bytes) else str(got)
+            got = text(a.get("git_commit", ""))
             if got != commit:
                 return f"trained at commit {got[:12]}, this sweep is planned at {commit[:12]}"
             if int(a.get("git_dirty", 1)) != 0 and not allow_dirty:
                 return "trained from a modified tree"
+            theirs = f"{text(a.get('isa', '?'))} on {text(a.get('cpu_model', '?'))}"
+            if kind is not None and theirs != kind:
+                return f"trained on {theirs}, this machine is {kind} (paired arms run on one CPU kind)"
     except (OSError, KeyError, ValueError) as e:
         return f"unreadable ({e})"
     return None
@@ -58,8 +78,9 @@ def candidates(results, meta):
     return out
 
 
-def share(folder, results, allow_dirty):
-    """Copy the shared runs into `folder`; returns the number copied. Prints one line per line shared or refused."""
+def share(folder, results, allow_dirty, kind=None):
+    """Copy the shared runs into `folder`; returns the number copied. Prints one line per line shared or refused.
+    kind: this machine's "ISA on CPU model" (None: records of any kind are taken)."""
     meta, lines = load_plan(folder)
     if meta.get("kind", "train") != "train" or (meta.get("dirty") and not allow_dirty):
         return 0  # throughput measurements are taken on their own machine time, never borrowed
@@ -74,7 +95,7 @@ def share(folder, results, allow_dirty):
             if not record.exists():
                 continue
             where = f"{other_folder.parent.name}/{other['name']}"
-            why = record_problem(record, meta["commit"], allow_dirty)
+            why = record_problem(record, meta["commit"], allow_dirty, kind)
             rf = [(other_folder / f"{other['name']}{src}", out / dst) for src, dst in RF_FILES if line.get("rf")]
             if why is None and rf and (other.get("rf") != line["rf"] or not all(s.exists() for s, _ in rf)):
                 why = "its rf step differs or its rf results are missing"
@@ -96,11 +117,13 @@ def main():
     ap.add_argument("folder", type=Path, help="a planned sweep folder (runs/sweeps/<sweep>/<tier>)")
     ap.add_argument("--results", type=Path, default=Path("results/sweeps"),
                     help="where finished sweeps' records are collected (default: results/sweeps)")
+    ap.add_argument("--isa", help="the ISA oneDNN dispatches to on the machine that will run the sweep (`vitbench "
+                    "info --capabilities`): take records of this CPU kind only (that ISA and this /proc/cpuinfo model)")
     ap.add_argument("--allow-dirty", action="store_true", help="share records of a modified tree (development)")
     args = ap.parse_args()
     if not (args.folder / "sweep.jsonl").exists():
         sys.exit(f"share_runs.py: {args.folder}: no sweep.jsonl (plan the sweep first)")
-    share(args.folder, args.results, args.allow_dirty)
+    share(args.folder, args.results, args.allow_dirty, f"{args.isa} on {cpu_model()}" if args.isa else None)
 
 
 if __name__ == "__main__":

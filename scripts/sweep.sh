@@ -81,6 +81,8 @@ if [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))
   exit 0
 fi
 # A line that is the same run as a finished line of another sweep (the same id at the same commit: e.g.
-# pe_ablation_vit's learned_1d arm is data_scaling's full-data vit arm) takes that record instead of training again.
-/usr/bin/python3 scripts/share_runs.py "$dir" --results results/sweeps
+# pe_ablation_vit's learned_1d arm is data_scaling's full-data vit arm), trained on this CPU kind, takes that record
+# instead of training again.
+/usr/bin/python3 scripts/share_runs.py "$dir" --results results/sweeps \
+  --isa "$("$vitbench" info --capabilities | awk '$1 == "isa" {print $2}')"
 "$vitbench" sweep run "$dir" --collect "$results" "${jobs[@]}" "${retry[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs shared between sweeps (scripts/share_runs.py, docs/sweeps.md): a line of sweep B with the id of a finished
 # line of sweep A (the same config and threads, planned at the same commit) takes A's record, byte for byte, and
-# `sweep run` trains only B's other line; a plan with other threads (other ids) or of another commit takes nothing.
+# `sweep run` trains only B's other line; a plan with other threads (other ids) or of another commit, or a machine of
+# another CPU kind (paired arms run on one kind), takes nothing.
 # usage: share_runs.sh <vitbench>
 set -euo pipefail
 vitbench=$1
@@ -29,7 +30,12 @@ results=$dir/results/sweeps
 "$vitbench" sweep run "$dir/a" --quiet --collect "$results/share_a/smoke"
 
 "$vitbench" --threads 2 sweep plan "$dir/share_b.json" --tier smoke --out "$dir/b" --allow-dirty
-/usr/bin/python3 "$share" "$dir/b" --results "$results" --allow-dirty | tee "$dir/log"
+isa=$("$vitbench" info --capabilities | awk '$1 == "isa" {print $2}')
+"$vitbench" --threads 2 sweep plan "$dir/share_b.json" --tier smoke --out "$dir/b_other_kind" --allow-dirty
+/usr/bin/python3 "$share" "$dir/b_other_kind" --results "$results" --allow-dirty --isa not_$isa | tee "$dir/log"
+grep -q "not taken from share_a/ref-seed0-.*: trained on $isa on .*, this machine is not_$isa on" "$dir/log"
+"$vitbench" sweep status "$dir/b_other_kind" | grep -q "0 complete"
+/usr/bin/python3 "$share" "$dir/b" --results "$results" --allow-dirty --isa "$isa" | tee "$dir/log"
 grep -q "ref-seed0-.*: the same run as share_a/ref-seed0-" "$dir/log" || { echo "share_runs: nothing shared"; exit 1; }
 "$vitbench" sweep status "$dir/b" | tee "$dir/status"
 grep -q "2 runs: 1 complete, 0 interrupted, 0 failed, 1 pending" "$dir/status"
