@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs one tier of several training sweeps one after another, resuming wherever they stand (docs/sweeps.md, "Across
 # sessions and machines"), with scripts/commit_records.sh beside them committing each record as it is collected.
-# Each sweep runs with the threads its committed manifest was planned with (results/sweeps/<sweep>/<tier>/sweep.json;
-# --threads for one not planned yet) and as many runs at once as fit the machine's cores (nproc / threads). The
+# Each sweep runs with the threads its manifest was planned with (a sweep not planned yet: --threads N, default 1)
+# and as many runs at once as fit the machine's cores (scripts/sweep.sh: nproc / threads). The
 # sweeps run niced, with passive OpenMP waiting, so other work on the machine keeps priority: their results are
 # deterministic whatever else runs (docs/sweeps.md), their speed is not. Stops when every sweep is done or it is
 # killed (kill its process group: the runs resume from their checkpoints next time).
@@ -23,13 +23,7 @@ committer=$!
 trap 'kill $committer 2>/dev/null || true' EXIT
 echo "run_tier.sh: committing each record as it comes (scripts/commit_records.sh; log: /tmp/commit_records.log)"
 
-for s in "$@"; do
-  meta=results/sweeps/$s/$tier/sweep.json
-  threads=$threads_new
-  [[ -f $meta ]] && threads=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['threads'])" "$meta")
-  jobs=$(($(nproc) / threads))
-  ((jobs >= 1)) || jobs=1
-  echo "run_tier.sh: $s ($tier), $threads thread(s) per run, $jobs at once"
-  OMP_WAIT_POLICY=passive nice -n 5 bash scripts/sweep.sh "experiments/sweeps/$s.json" "$tier" \
-    --threads "$threads" --jobs "$jobs"
+for s in "$@"; do  # sweep.sh runs nproc / the plan's threads lines at once
+  echo "run_tier.sh: $s ($tier)"
+  OMP_WAIT_POLICY=passive nice -n 5 bash scripts/sweep.sh "experiments/sweeps/$s.json" "$tier" --threads "$threads_new"
 done

@@ -5,9 +5,10 @@
 # as each run ends, so an interrupted sweep resumes anywhere (commit them).
 # usage: scripts/sweep.sh experiments/sweeps/<name>.json <smoke|quick|standard|full> [--threads N] [--jobs J]
 #                        [--retry-failed] [--extend]
-# --threads: each run's threads (fixed by the plan: part of every run's id); --jobs: runs at once (training sweeps;
-# e.g. --threads 1 --jobs 2 on 2 cores); --extend: add the runs the edited sweep file plans beyond the planned
-# manifest (e.g. more seeds; scripts/extend_plan.py checks that every planned line stays as it is).
+# --threads: each run's threads when planning (fixed by the plan: part of every run's id); --jobs: runs at once
+# (training sweeps; default nproc / the plan's threads, e.g. 2 for a 1-thread plan on 2 cores); --extend: add the
+# runs the edited sweep file plans beyond the planned manifest (e.g. more seeds; scripts/extend_plan.py checks that
+# every planned line stays as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sweep=${1:?usage: scripts/sweep.sh <sweep file> <tier> [--threads N] [--jobs J] [--retry-failed] [--extend]}
@@ -17,7 +18,7 @@ threads=$(nproc) jobs=() retry=() extend=0
 while (($#)); do
   case $1 in
     --threads) threads=$2; shift 2 ;;
-    --jobs) jobs=(--jobs "$2"); shift 2 ;;  # passed on only when given: older pinned binaries lack it
+    --jobs) jobs=(--jobs "$2"); shift 2 ;;
     --retry-failed) retry=(--retry-failed); shift ;;
     --extend) extend=1; shift ;;
     *) echo "sweep.sh: unknown option $1"; exit 2 ;;
@@ -79,6 +80,15 @@ if [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))
   echo "sweep.sh: tier $tier of $name is planned, not run here (a cluster recipe): $dir/sweep.jsonl"
   mkdir -p "$results" && cp "$dir/sweep.json" "$dir/sweep.jsonl" "$results/"
   exit 0
+fi
+# Fill the cores: a training sweep planned with fewer threads than the machine has runs nproc / threads lines at once
+# unless --jobs says otherwise (binaries older than --jobs run one at a time; a throughput sweep always does).
+if ((${#jobs[@]} == 0)) \
+  && [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('kind', 'train'))" \
+         "$dir/sweep.json") == train ]] \
+  && "$vitbench" sweep run --help 2>&1 | grep -q -- --jobs; then
+  per_run=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['threads'])" "$dir/sweep.json")
+  ((per_run > 0 && $(nproc) / per_run > 1)) && jobs=(--jobs $(($(nproc) / per_run)))
 fi
 # A line that is the same run as a finished line of another sweep (the same id at the same commit: e.g.
 # pe_ablation_vit's learned_1d arm is data_scaling's full-data vit arm), trained on this CPU kind, takes that record
