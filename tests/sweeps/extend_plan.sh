@@ -55,4 +55,6 @@ grep -q "4 runs: 2 complete, 0 interrupted, 0 failed, 2 pending" "$dir/status"
 "$vitbench" sweep run "$dir/a" --quiet --collect "$dir/res"
 [[ $(ls "$dir"/res/*.h5 | wc -l) == 4 ]]
 refused "$dir/more" "adds no run"
+if /usr/bin/python3 "$extend" "$dir/a" "$dir/missing" 2> "$dir/err"; then echo "extend_plan: no plan taken"; exit 1; fi
+grep -q "extend_plan.py: $dir/missing: no sweep.json / sweep.jsonl" "$dir/err"
 echo "extend_plan: the tier grew by one seed, its finished runs kept; bad extensions refused"

@@ -58,4 +58,6 @@ json.dump(meta, open(sys.argv[1], "w"))
 PY
 [[ -z $(/usr/bin/python3 "$share" "$dir/b2" --results "$results" --allow-dirty) ]]
 "$vitbench" sweep status "$dir/b2" | grep -q "0 complete"
+if /usr/bin/python3 "$share" "$dir/missing" 2> "$dir/err"; then echo "share_runs: an unplanned folder taken"; exit 1; fi
+grep -q "share_runs.py: $dir/missing: no sweep.jsonl (plan the sweep first)" "$dir/err"
 echo "share_runs: the same run is taken from the other sweep, byte for byte, and only then"
