@@ -26,6 +26,10 @@ while (($#)); do
 done
 [[ -f $sweep ]] || { echo "sweep.sh: $sweep: no such sweep file"; exit 1; }
 name=$(basename "$sweep" .json)
+plan_field() {  # plan_field <sweep.json> <key> [default]: one field of a plan's sweep.json
+  /usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m[sys.argv[2]] if len(sys.argv) < 4
+else m.get(sys.argv[2], sys.argv[3]))" "$@"
+}
 dir=runs/sweeps/$name/$tier
 results=results/sweeps/$name/$tier
 
@@ -49,7 +53,7 @@ for line in (res / "sweep.jsonl").read_text().splitlines():
 PY
 fi
 if [[ -f $dir/sweep.json ]]; then
-  commit=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['commit'])" "$dir/sweep.json")
+  commit=$(plan_field "$dir/sweep.json" commit)
 else
   commit=$(git rev-parse HEAD)
 fi
@@ -69,14 +73,13 @@ fi
 if [[ ! -f $dir/sweep.jsonl ]]; then
   "$vitbench" --threads "$threads" sweep plan "$sweep" --tier "$tier" --out "$dir"
 elif ((extend)); then  # plan the edited sweep file anew with the plan's binary and threads; keep every planned line
-  planned_threads=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['threads'])" \
-    "$dir/sweep.json")
+  planned_threads=$(plan_field "$dir/sweep.json" threads)
   rm -rf "$dir.extend"
   "$vitbench" --threads "$planned_threads" sweep plan "$sweep" --tier "$tier" --out "$dir.extend"
   /usr/bin/python3 scripts/extend_plan.py "$dir" "$dir.extend" --results "$results" || { rm -rf "$dir.extend"; exit 1; }
   rm -rf "$dir.extend"
 fi
-if [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('plan_only', False))" "$dir/sweep.json") == True ]]; then
+if [[ $(plan_field "$dir/sweep.json" plan_only False) == True ]]; then
   echo "sweep.sh: tier $tier of $name is planned, not run here (a cluster recipe): $dir/sweep.jsonl"
   mkdir -p "$results" && cp "$dir/sweep.json" "$dir/sweep.jsonl" "$results/"
   exit 0
@@ -84,10 +87,9 @@ fi
 # Fill the cores: a training sweep planned with fewer threads than the machine has runs nproc / threads lines at once
 # unless --jobs says otherwise (binaries older than --jobs run one at a time; a throughput sweep always does).
 if ((${#jobs[@]} == 0)) \
-  && [[ $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('kind', 'train'))" \
-         "$dir/sweep.json") == train ]] \
+  && [[ $(plan_field "$dir/sweep.json" kind train) == train ]] \
   && "$vitbench" sweep run --help 2>&1 | grep -q -- --jobs; then
-  per_run=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['threads'])" "$dir/sweep.json")
+  per_run=$(plan_field "$dir/sweep.json" threads)
   ((per_run > 0 && $(nproc) / per_run > 1)) && jobs=(--jobs $(($(nproc) / per_run)))
 fi
 # A line that is the same run as a finished line of another sweep (the same id at the same commit: e.g.
