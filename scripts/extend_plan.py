@@ -3,7 +3,7 @@
 immutable line by line, but a tier may grow, e.g. more seeds where the verdict rule says they would decide a claim.
 `new` is a fresh plan of the edited sweep file (the same sweep, tier, commit, threads and CPU kind, planned by the
 same pinned binary into another folder); it must contain every line of the planned folder's manifest unchanged (id,
-index, config, output), so every finished, interrupted or failed run keeps its folder and record, and only lines
+index, config, output; only the estimated seconds may differ), so every finished, interrupted or failed run keeps its folder and record, and only lines
 are added. Then the new sweep.json and sweep.jsonl replace the planned folder's (and the committed copy under
 --results), each written to a temporary name and renamed. Anything else is refused, naming the first difference.
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from sweep_folder import copy_atomically, load_plan
 
 SAME = ("sweep", "kind", "tier", "commit", "dirty", "threads", "isa")  # sweep.json fields an extension keeps
+TIMING = ("est_seconds",)  # manifest fields that are estimates, not the run (a re-measured seconds_per_step)
 
 
 def problem(old_dir, new_dir):
@@ -33,8 +34,8 @@ def problem(old_dir, new_dir):
         if other is None:
             return (f"line {line['index']} ({line['name']}) is not in the new plan: the edit changed a planned run "
                     "(extend by adding axis values or arms, not by changing the recipe)")
-        if other != line:
-            changed = sorted(k for k in set(line) | set(other) if line.get(k) != other.get(k))
+        changed = sorted(k for k in set(line) | set(other) if k not in TIMING and line.get(k) != other.get(k))
+        if changed:
             return (f"line {line['index']} ({line['name']}) changed ({', '.join(changed)}): add new values at the end "
                     "of the outermost axis (e.g. seeds after the planned ones) so planned lines keep their index")
     if len(new) == len(old):

@@ -21,7 +21,7 @@ struct SweepOptions {
   std::string id;             // exec: the run's id ...
   int64_t index = -1;         // ... or its line number (a Slurm array task id)
   bool retry_failed = false, quiet = false, verbose = false;
-  int jobs = 1;  // run: child processes at once
+  int jobs = 0;  // run: child processes at once (0: the plan's default_jobs())
   std::filesystem::path collect;
   run::slurm::SubmitOptions submit;
   bool slurm = false;
@@ -56,11 +56,11 @@ void print_status(const run::Plan& p, bool verbose) {
   fmt::print(
       "{} tier {} ({}, commit {}, planned on {}): {} runs: {} complete, {} interrupted, {} failed, {} "
       "pending; "
-      "about {:.1f} machine-hours left\n",
+      "about {:.1f} machine-hours left ({} at once here)\n",
       p.meta.value("sweep", "?"), p.meta.value("tier", "?"), p.dir.string(),
       p.meta.value("commit", "?").substr(0, 12), p.meta.value("isa", "?"), p.runs.size(),
       count[run::RunState::complete], count[run::RunState::interrupted], count[run::RunState::failed],
-      count[run::RunState::pending], left / 3600);
+      count[run::RunState::pending], left / p.default_jobs() / 3600, p.default_jobs());
   if (slurm) {
     std::vector<std::string> parts;
     for (const auto& [state, n] : in_queue) parts.push_back(fmt::format("{} {}", n, state));
@@ -117,8 +117,10 @@ void add_sweep(CLI::App& app, const Common& common) {
   plan->callback([o, &common] {
     o->plan.threads = common.threads;
     const run::Plan p = run::plan(o->plan);
-    fmt::print("{}: {} runs, about {:.1f} machine-hours on {}; manifest {}\n", p.meta.value("sweep", "?"),
-               p.runs.size(), p.est_seconds() / 3600, p.meta.value("cpu_model", "?"),
+    const int jobs = p.default_jobs();
+    fmt::print("{}: {} runs, about {:.1f} machine-hours on {} ({} at once, {} thread(s) each); manifest {}\n",
+               p.meta.value("sweep", "?"), p.runs.size(), p.est_seconds() / jobs / 3600,
+               p.meta.value("cpu_model", "?"), jobs, p.meta.value("threads", 0),
                (p.dir / "sweep.jsonl").string());
   });
 
@@ -136,8 +138,8 @@ void add_sweep(CLI::App& app, const Common& common) {
   runc->add_flag("-q,--quiet", o->quiet, "no progress bars in the runs");
   runc->add_option(
           "-j,--jobs", o->jobs,
-          "runs at once, each with the plan's threads (e.g. a plan made with --threads 1 on 2 cores: "
-          "--jobs 2); training sweeps only")
+          "runs at once, each with the plan's threads (default: the cores this process may use / the plan's "
+          "threads, e.g. 2 for a plan made with --threads 1 on 2 cores; a throughput sweep 1)")
       ->check(CLI::PositiveNumber);
   runc->callback([o] {
     const run::Plan p = run::load_plan(o->dir);

@@ -177,13 +177,23 @@ double Plan::est_seconds() const {
   return s;
 }
 
+int jobs_at_once(const std::string& kind, int threads) {
+  if (kind == "throughput" || threads < 1) return 1;
+  return std::max(1, omp_get_num_procs() / threads);
+}
+
+int Plan::default_jobs() const {
+  return jobs_at_once(meta.value("kind", "train"), meta.value("threads", 0));
+}
+
 namespace {
 
 // One training line: its settings (TrainConfig keys), the model they build, the data they read and the
 // planned seconds. A plan-only tier (a cluster recipe, e.g. ImageNet) is not checked against data or timed
 // here.
 std::pair<json, double> check_train_line(const fs::path& file, const std::string& where, const json& c,
-                                         const json& spec, bool plan_only, std::set<std::string>& built,
+                                         const json& spec, bool plan_only, int threads,
+                                         std::set<std::string>& built,
                                          std::map<std::string, int64_t>& train_images) {
   train::TrainConfig tc;
   try {
@@ -218,14 +228,21 @@ std::pair<json, double> check_train_line(const fs::path& file, const std::string
       refuse(file, where + " train_size",
              fmt::format("{} images are fewer than one batch of {}", n, tc.batch));
 
-    // Planned time from the measured end-to-end seconds per step (evaluation included) of the model.
+    // Planned time from the measured end-to-end seconds per step (evaluation included) of the model, at the
+    // threads it was measured with: a run with other threads is taken to scale inversely with them (an
+    // approximation; docs/sweeps.md).
     const json& sps = spec["seconds_per_step"];
     if (!sps.contains(tc.model))
       refuse(file, "seconds_per_step",
              fmt::format("has no entry for {} (measure one run of it: docs/sweeps.md)", tc.model));
     const json& m = sps[tc.model];
-    const double per_step =
-        m.at("seconds").get<double>() * static_cast<double>(tc.batch) / m.at("batch").get<double>();
+    const int measured_threads = m.value("threads", threads);
+    if (measured_threads < 1)
+      refuse(file, "seconds_per_step." + tc.model + ".threads",
+             fmt::format("{} is not a thread count (the threads the seconds were measured with)",
+                         measured_threads));
+    const double per_step = m.at("seconds").get<double>() * static_cast<double>(tc.batch) /
+                            m.at("batch").get<double>() * measured_threads / threads;
     est = per_step * static_cast<double>(planned_steps(tc, n));
   }
 
@@ -410,7 +427,7 @@ std::vector<PlannedRun> expand_runs(const fs::path& file, const SweepFile& f, co
         std::tie(r.config, r.est_seconds) = *line;
       } else {
         std::tie(r.config, r.est_seconds) =
-            check_train_line(file, where, c, f.spec, f.plan_only, built, train_images);
+            check_train_line(file, where, c, f.spec, f.plan_only, threads, built, train_images);
       }
       r.threads = threads;
       r.arm = arm_name;
@@ -504,12 +521,13 @@ Plan plan_checked(const PlanOptions& opt) {
       json::array();  // throughput lines left out (a dtype this CPU lacks; ORT outside f32 inference)
   Plan p;
   p.runs = expand_runs(file, f, opt.tier, base, axes, arms_run, threads, left_out);
-  const double hours = p.est_seconds() / 3600;
+  const int jobs = jobs_at_once(f.kind, threads);
+  const double hours = p.est_seconds() / jobs / 3600;
   if (f.tier.contains("max_hours") && hours > f.tier["max_hours"].get<double>())
     refuse(file, fmt::format("tiers.{}.max_hours", opt.tier),
-           fmt::format(
-               "the plan needs an estimated {:.1f} machine-hours ({} runs), above the tier's limit of {}",
-               hours, p.runs.size(), f.tier["max_hours"].get<double>()));
+           fmt::format("the plan needs an estimated {:.1f} machine-hours ({} runs, {} at once on {} cores), "
+                       "above the tier's limit of {}",
+                       hours, p.runs.size(), jobs, omp_get_num_procs(), f.tier["max_hours"].get<double>()));
   p.dir = opt.out.empty() ? fs::path("runs/sweeps") / f.name / opt.tier : opt.out;
   p.meta = plan_meta(opt, f, axes, arms_run, p, threads, left_out);
   if (!left_out.empty())
@@ -711,14 +729,17 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
                                          (p.dir / "sweep.json").string(), p.meta.value("tier", ""),
                                          p.meta.value("note", "a cluster recipe")));
   const bool throughput = p.meta.value("kind", "train") == "throughput";
-  if (opt.jobs < 1) throw std::invalid_argument(fmt::format("sweep run: --jobs {} (at least 1)", opt.jobs));
-  if (throughput && opt.jobs > 1)
+  if (opt.jobs < 0) throw std::invalid_argument(fmt::format("sweep run: --jobs {} (at least 1)", opt.jobs));
+  const int jobs = opt.jobs == 0 ? p.default_jobs() : opt.jobs;
+  if (throughput && jobs > 1)
     throw std::invalid_argument(
         fmt::format("{}: a throughput sweep runs one line at a time (--jobs {}): each "
                     "measurement needs the machine to itself",
-                    p.dir.string(), opt.jobs));
+                    p.dir.string(), jobs));
   const FileLock lock(folder_lock_path(p.dir), "sweep run folder " + p.dir.string());  // one runner per sweep
   if (throughput) set_throughput_environment();                                        // for the children
+  if (jobs > 1)
+    fmt::print(stderr, "sweep run: {} runs at once, {} thread(s) each\n", jobs, p.meta.value("threads", 0));
   int failures = 0;
   const size_t n = p.runs.size();
   struct Child {
@@ -756,14 +777,13 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
                  i + 1, n, r.name, (run_dir(p, r) / "failed.json").string());
       continue;
     }
-    while (static_cast<int>(running.size()) >= opt.jobs) reap();
+    while (static_cast<int>(running.size()) >= jobs) reap();
     fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
                s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
     const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id,
                       exe = vitbench.string();
     std::vector<std::string> args{exe, "--threads", threads, "sweep", "exec", dir, "--id", id};
-    if (!opt.progress || opt.jobs > 1)
-      args.push_back("--quiet");  // progress bars of two runs would interleave
+    if (!opt.progress || jobs > 1) args.push_back("--quiet");  // progress bars of two runs would interleave
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

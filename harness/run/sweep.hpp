@@ -45,8 +45,14 @@ struct Plan {
   std::filesystem::path dir;  // holds sweep.json, sweep.jsonl and the run folders
   nlohmann::json meta;        // sweep.json
   std::vector<PlannedRun> runs;
-  double est_seconds() const;
+  double est_seconds() const;  // every run's planned seconds, one after another
+  int default_jobs() const;    // jobs_at_once(kind, threads) of this plan, on this machine
 };
+
+// Runs `sweep run` starts at once unless told (--jobs): the cores this process may use / the plan's threads
+// per run (at least 1); a throughput sweep 1 (each measurement needs the machine to itself). The plan's
+// machine-hours are its planned seconds / this / 3600: its wall time on this machine.
+int jobs_at_once(const std::string& kind, int threads);
 
 // Expands and validates one tier (unknown keys, axis values the model rejects, a subset larger than the
 // split, a missing dataset, a planned time above the tier's limit: refused naming the file and the field),
@@ -78,9 +84,10 @@ struct RunAllOptions {
   std::filesystem::path
       collect;  // copy each finished record (and the manifest) here, e.g. results/sweeps/<s>/<t>
   bool progress = false;
-  // Child processes at once (each with the plan's threads): on a machine with jobs x threads cores, e.g. a
-  // 1-thread plan on 2 cores. Training sweeps only (a throughput line needs the machine to itself).
-  int jobs = 1;
+  // Child processes at once (each with the plan's threads), e.g. 2 for a 1-thread plan on 2 cores; 0: the
+  // plan's default_jobs(). More than 1 for training sweeps only (a throughput line needs the machine to
+  // itself).
+  int jobs = 0;
 };
 // Runs every line not complete, up to opt.jobs child processes (`vitbench sweep exec`) at a time, started in
 // manifest order; failed runs are skipped unless retry_failed. Returns the number of runs that failed in this

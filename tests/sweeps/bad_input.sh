@@ -51,14 +51,23 @@ write tp_arms 's["tiers"]["smoke"]["arms"] = ["b"]'
 plan "tp_arms.json: tiers.smoke.arms: 'b' is not an arm" tp_arms
 write no_speed 's["seconds_per_step"] = {}'
 plan "no_speed.json: seconds_per_step: has no entry for vit_tiny_patch4_32" no_speed
+write bad_threads 's["seconds_per_step"]["vit_tiny_patch4_32"]["threads"] = 0'
+plan "bad_threads.json: seconds_per_step.vit_tiny_patch4_32.threads: 0 is not a thread count" bad_threads
 # A throughput sweep runs one measurement at a time: `sweep run --jobs 2` is refused before any line starts.
 write tp_jobs "$tp"'; s["axes"] = {}'
 "$vitbench" sweep plan "$dir/tp_jobs.json" --tier smoke --out "$dir/tpj" --allow-dirty
 "$expect" 1 "tpj: a throughput sweep runs one line at a time \(--jobs 2\)" "$vitbench" sweep run "$dir/tpj" --jobs 2
 [[ -z $(find "$dir/tpj" -name record.h5) ]] || { echo "bad_input: --jobs 2 ran a throughput line"; exit 1; }
-for case in unknown_key bad_axis too_big no_data too_long no_speed; do
+for case in unknown_key bad_axis too_big no_data too_long no_speed bad_threads; do
   [[ ! -e "$dir/out-$case" ]] || { echo "bad_input: $case left a sweep folder behind"; exit 1; }
 done
+# The planned time: seconds_per_step measured at 2 threads gives a 1-thread run twice the seconds (2 steps x 0.01 s
+# x 2 / 1), and `sweep run` starts cores / 1 such runs at once.
+write timed 's["seconds_per_step"]["vit_tiny_patch4_32"]["threads"] = 2'
+out=$("$vitbench" --threads 1 sweep plan "$dir/timed.json" --tier smoke --out "$dir/t" --allow-dirty)
+est=$(/usr/bin/python3 -c "import json, sys; print(json.loads(open(sys.argv[1]).readline())['est_seconds'])" "$dir/t/sweep.jsonl")
+[[ $est == 0.04 ]] || { echo "bad_input: a 1-thread run of a 2-thread measurement planned $est s, not 0.04"; exit 1; }
+[[ $out == *"($(nproc) at once, 1 thread(s) each)"* ]] || { echo "bad_input: plan said: $out"; exit 1; }
 # A manifest is immutable: planning a changed sweep into the same folder is refused without --force.
 write good 'pass'
 "$vitbench" sweep plan "$dir/good.json" --tier smoke --out "$dir/g" --allow-dirty
