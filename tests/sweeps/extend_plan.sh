@@ -9,18 +9,7 @@ extend=$(cd "$(dirname "$0")/../.." && pwd)/scripts/extend_plan.py
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sweep_file() {  # seeds (JSON list), second arm's overrides
-  cat > "$dir/grow.json" <<JSON
-{
-  "sweep": "grow",
-  "base": {"model": "vit_tiny_patch4_32", "overrides": ["img_size=16", "depth=1"], "dataset":
-           "synthetic:train=256,test=64,classes=4,size=16", "val_size": 64, "batch": 32, "eval_batch": 64,
-           "steps": 8, "eval_every": 4, "warmup_steps": 2, "test_every_epoch": false},
-  "arms": [{"name": "ref"}, {"name": "other", "overrides": ["$2"]}],
-  "axes": {"seed": $1},
-  "tiers": {"smoke": {}},
-  "seconds_per_step": {"vit_tiny_patch4_32": {"seconds": 0.01, "batch": 32}}
-}
-JSON
+  bash "$(dirname "$0")/two_arm_sweep.sh" "$dir/grow.json" grow "$1" "$2"
 }
 refused() {  # new plan folder, expected reason (regex): the extension is refused and the manifest stays
   local before

@@ -10,18 +10,7 @@ share=$(cd "$(dirname "$0")/../.." && pwd)/scripts/share_runs.py
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sweep_file() {  # name, second arm's overrides
-  cat > "$dir/$1.json" <<JSON
-{
-  "sweep": "$1",
-  "base": {"model": "vit_tiny_patch4_32", "overrides": ["img_size=16", "depth=1"], "dataset":
-           "synthetic:train=256,test=64,classes=4,size=16", "val_size": 64, "batch": 32, "eval_batch": 64,
-           "steps": 8, "eval_every": 4, "warmup_steps": 2, "test_every_epoch": false},
-  "arms": [{"name": "ref"}, {"name": "other", "overrides": ["$2"]}],
-  "axes": {"seed": [0]},
-  "tiers": {"smoke": {}},
-  "seconds_per_step": {"vit_tiny_patch4_32": {"seconds": 0.01, "batch": 32}}
-}
-JSON
+  bash "$(dirname "$0")/two_arm_sweep.sh" "$dir/$1.json" "$1" "[0]" "$2"
 }
 sweep_file share_a pos_embed=none
 sweep_file share_b pos_embed=learned_2d
