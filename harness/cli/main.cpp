@@ -9,6 +9,7 @@
 
 #include "harness/cli/commands.hpp"
 #include "harness/dist/mpi.hpp"
+#include "harness/stop_request.hpp"
 
 namespace {
 // One write per message, so that the lines of several ranks sharing a terminal do not interleave.
@@ -57,6 +58,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const vb::Stopped& e) {  // a stop request (stop_request.hpp), the state saved: every rank is here
+    const std::string line = std::string("vitbench: ") + e.what() + "\n";
+    if (!vb::dist::multi() || vb::dist::rank() == 0) std::fwrite(line.data(), 1, line.size(), stderr);
+    return e.exit_status();
   } catch (const vb::dist::CollectiveError& e) {  // every rank is here with this message: a clean exit
     print_error(e);
     return 1;

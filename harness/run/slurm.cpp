@@ -170,6 +170,9 @@ std::string batch_script(const Plan& p, const SubmitOptions& opt, int cpus, cons
   s += fmt::format("#SBATCH --output={}\n", (dir / "slurm" / "%A_%a.out").string());
   if (!opt.partition.empty()) s += fmt::format("#SBATCH --partition={}\n", opt.partition);
   if (!opt.time.empty()) s += fmt::format("#SBATCH --time={}\n", opt.time);
+  // SIGTERM to vitbench (the batch shell execs it) 2 minutes before the time limit: it saves its state at the
+  // step it reached (harness/stop_request.hpp) rather than losing what it trained since its last evaluation.
+  s += "#SBATCH --signal=B:TERM@120\n";
   if (!opt.account.empty()) s += fmt::format("#SBATCH --account={}\n", opt.account);
   if (!opt.qos.empty()) s += fmt::format("#SBATCH --qos={}\n", opt.qos);
   s += "set -euo pipefail\n";

@@ -26,6 +26,7 @@
 #include "harness/run/rf.hpp"
 #include "harness/run/sweep_throughput.hpp"
 #include "harness/run/train.hpp"
+#include "harness/stop_request.hpp"
 #include "harness/train/trainer.hpp"
 #include "models/config.hpp"
 #include "models/config_fields.hpp"
@@ -699,8 +700,14 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
       exec_throughput_line(r.config, r.threads, d, command);
     } else {
       if (!fs::exists(d / "record.h5")) run_training(to);
+      if (!r.rf.empty() && stop_requested())  // asked to stop during the last evaluation: the record stands
+        throw Stopped(
+            fmt::format("{}: stopped by {} before its rf step, which runs when the sweep runs again", r.name,
+                        stop_signal_name()));
       if (!r.rf.empty()) rf_step(r, cfg, d, command, progress);
     }
+  } catch (const Stopped&) {
+    throw;  // not a failure: the run resumes from its checkpoint
   } catch (const std::exception& e) {
     const json failed = {{"id", r.id}, {"name", r.name},       {"error", e.what()}, {"time", utc_now()},
                          {"isa", isa}, {"commit", kGitCommit}, {"command", command}};
@@ -747,19 +754,30 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     std::chrono::steady_clock::time_point t0;
   };
   std::map<pid_t, Child> running;
+  // A stop request (SIGTERM, Ctrl-C) goes on to the runs, which save their state; no new run starts.
+  const StopScope stop_scope;
+  int stopped = 0;
   // Waits for one child to end and reports it.
   auto reap = [&] {
     int status = 0;
     const pid_t pid = waitpid(-1, &status, 0);
     const auto it = running.find(pid);
     if (it == running.end()) return;
+    stop_forwarding(pid);
     const auto [i, t0] = it->second;
     running.erase(it);
     const PlannedRun& r = p.runs[i];
     const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
+    const auto stop_sig = [](int sig) { return sig == SIGTERM || sig == SIGINT; };
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && state_of(p, r) == RunState::complete) {
       fmt::print(stderr, "[{}/{}] {}: complete in {:.1f} min\n", i + 1, n, r.name, minutes);
       if (!opt.collect.empty()) collect(p, opt.collect);
+    } else if ((WIFEXITED(status) && WEXITSTATUS(status) > 128 && stop_sig(WEXITSTATUS(status) - 128)) ||
+               (WIFSIGNALED(status) && stop_sig(WTERMSIG(status)))) {
+      ++stopped;
+      fmt::print(stderr, "[{}/{}] {}: stopped after {:.1f} min ({}); it resumes when the sweep runs again\n",
+                 i + 1, n, r.name, minutes,
+                 state_of(p, r) == RunState::interrupted ? "state saved" : "nothing to save yet");
     } else {
       ++failures;
       fmt::print(stderr, "[{}/{}] {}: FAILED after {:.1f} min ({}); the other runs go on\n", i + 1, n, r.name,
@@ -768,7 +786,7 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
                                      : fmt::format("exit {}", WEXITSTATUS(status)));
     }
   };
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < n && !stop_requested(); ++i) {
     const PlannedRun& r = p.runs[i];
     const RunState s = state_of(p, r);
     if (s == RunState::complete) continue;
@@ -778,6 +796,7 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
       continue;
     }
     while (static_cast<int>(running.size()) >= jobs) reap();
+    if (stop_requested()) break;
     fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
                s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
     const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id,
@@ -791,8 +810,14 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
       throw std::runtime_error(fmt::format("cannot start {}", exe));
     running[pid] = {i, std::chrono::steady_clock::now()};
+    forward_stop_to(pid);
   }
   while (!running.empty()) reap();
+  if (stop_requested())
+    throw Stopped(
+        fmt::format("sweep run stopped by {}: {} run(s) stopped, each resumes from its saved state "
+                    "when the sweep runs again (the same command)",
+                    stop_signal_name(), stopped));
   return failures;
 }
 

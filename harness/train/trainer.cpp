@@ -22,6 +22,7 @@
 #include "harness/progress.hpp"
 #include "harness/provenance.hpp"
 #include "harness/results.hpp"
+#include "harness/stop_request.hpp"
 #include "harness/train/schedule.hpp"
 #include "models/config_fields.hpp"
 #include "models/core/cpu.hpp"
@@ -50,6 +51,12 @@ struct History {
   std::vector<double> eval_step;                         // global step at each evaluation (rows of epochs/*)
   int64_t epochs_done = 0, best_epoch = -1;
   double best_val_top1 = -1, train_wall_s = 0, train_images = 0;
+  // The evaluation period under way when a run stopped on request (stop_request.hpp) between two evaluations:
+  // its steps so far and their sums, so the resumed period ends with the same train_loss and train_top1.
+  struct Partial {
+    int64_t steps = 0, top1 = 0, seen = 0;
+    double loss_sum = 0, train_s = 0;
+  } partial;
 
   // name -> array, for saving and loading in one place.
   std::vector<std::pair<std::string, std::vector<double>*>> arrays() {
@@ -110,6 +117,11 @@ void save_train_state(const std::filesystem::path& path, Model& model, Optimizer
   f.write(g + "/train_wall_s", std::vector<double>{h.train_wall_s});
   f.write(g + "/train_images", std::vector<double>{h.train_images});
   for (auto& [name, values] : opt.state()) f.write(g + "/optimizer/" + name, *values);
+  f.write_scalar(g + "/partial/steps", h.partial.steps);
+  f.write_scalar(g + "/partial/top1", h.partial.top1);
+  f.write_scalar(g + "/partial/seen", h.partial.seen);
+  f.write(g + "/partial/loss_sum", std::vector<double>{h.partial.loss_sum});
+  f.write(g + "/partial/train_s", std::vector<double>{h.partial.train_s});
   f.commit();
 }
 
@@ -155,6 +167,14 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
       throw std::runtime_error(fmt::format("{}: optimizer state '{}' has {} values, expected {}",
                                            path.string(), name, v.size(), values->size()));
     *values = v;
+  }
+  // A period under way (stop requests); checkpoints written before stop requests existed lack it.
+  if (in.has(g + "/partial/steps")) {
+    h.partial.steps = in.read_i64_scalar(g + "/partial/steps");
+    h.partial.top1 = in.read_i64_scalar(g + "/partial/top1");
+    h.partial.seen = in.read_i64_scalar(g + "/partial/seen");
+    h.partial.loss_sum = one(g + "/partial/loss_sum");
+    h.partial.train_s = one(g + "/partial/train_s");
   }
   return in.read_i64_scalar(g + "/global_step");
 }
@@ -446,8 +466,9 @@ void open_run_folder(Run& r, bool resume) {
         throw std::runtime_error(fmt::format(
             "{}: no checkpoint to resume from (the run saves one after each epoch)", r.ckpt_path.string()));
       r.global_step = load_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.config);
-      fmt::print(stderr, "resuming {} at epoch {} (step {})\n", r.ckpt_path.string(), r.h.epochs_done + 1,
-                 r.global_step);
+      fmt::print(stderr, "resuming {} at step {} (epoch {}{})\n", r.ckpt_path.string(), r.global_step,
+                 r.global_step / r.spe + 1,
+                 r.cfg.eval_every > 0 ? fmt::format(", evaluation period {}", r.h.epochs_done + 1) : "");
     } else if (std::filesystem::exists(r.ckpt_path) || std::filesystem::exists(r.record_path)) {
       throw std::runtime_error(
           fmt::format("{}: already holds a run; pass --resume to continue it, or choose "
@@ -457,11 +478,15 @@ void open_run_folder(Run& r, bool resume) {
   });
   if (r.ranks > 1) {
     broadcast_state(*r.model, false);
-    int64_t counters[3] = {r.global_step, r.h.epochs_done, r.opt->steps()};
+    History::Partial& part = r.h.partial;
+    int64_t counters[6] = {r.global_step, r.h.epochs_done, r.opt->steps(), part.steps, part.top1, part.seen};
+    double sums[2] = {part.loss_sum, part.train_s};
     dist::broadcast(counters, sizeof counters);
+    dist::broadcast(sums, sizeof sums);
     r.global_step = counters[0];
     r.h.epochs_done = counters[1];
     r.opt->set_steps(counters[2]);
+    part = {counters[3], counters[4], counters[5], sums[0], sums[1]};
     for (auto& [name, values] : r.opt->state())
       dist::broadcast(values->data(), static_cast<int64_t>(values->size() * 4));
   }
@@ -530,40 +555,72 @@ StepStats train_step(Run& r) {
   return st;
 }
 
+// Whether to stop before the next step (a stop request: stop_request.hpp). Every rank decides alike, so a
+// request that reaches one rank stops them all at the same step.
+bool stop_now(const Run& r) {
+  if (r.ranks <= 1) return stop_requested();
+  double asked = stop_requested() ? 1 : 0;
+  dist::sum(&asked, 1);
+  return asked > 0;
+}
+
+// Ends a run on a stop request before step r.global_step of period p: the period's steps so far go into a
+// checkpoint (none were taken since the last one: it stands), then Stopped.
+[[noreturn]] void stop_run(Run& r, double session_s) {
+  History::Partial& part = r.h.partial;
+  if (part.steps > 0) {
+    part.train_s += session_s;
+    r.session_train_s += session_s;
+    if (r.rank == 0) save_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.global_step, r.prov, r.config);
+  }
+  throw Stopped(fmt::format("stopped by {} after step {} of {}; {} (`--resume` continues from there)",
+                            stop_signal_name(), r.global_step, r.total_steps,
+                            part.steps > 0
+                                ? "saved its state in " + r.ckpt_path.string()
+                                : "its state is in " + r.last_checkpoint() + " from the last evaluation"));
+}
+
 // The training steps of evaluation period p, with a progress bar; its loss, top-1 and speed go to the
-// history.
+// history. A run that stopped on request within the period resumes at its step with the period's sums.
 void train_period(Run& r, int64_t p) {
   const auto period_start = Clock::now();
   const int64_t p_begin = p * r.period, p_end = std::min(r.total_steps, p_begin + r.period);
+  History::Partial& part = r.h.partial;
+  if (r.global_step != p_begin + part.steps)
+    throw std::logic_error(
+        fmt::format("resuming at step {}, but period {} began at {} and {} of its steps are done",
+                    r.global_step, p + 1, p_begin, part.steps));
   const std::string label = r.cfg.eval_every > 0
                                 ? fmt::format("steps {}-{}/{}", p_begin + 1, p_end, r.total_steps)
                                 : fmt::format("epoch {}/{}", p + 1, r.epochs);
   ProgressBar bar(label, p_end - p_begin, r.progress);
-  double loss_sum = 0;
-  int64_t top1 = 0, seen = 0;
-  for (r.global_step = p_begin; r.global_step < p_end; ++r.global_step) {
+  for (; r.global_step < p_end; ++r.global_step) {
+    if (stop_now(r)) stop_run(r, seconds_since(period_start));
     const StepStats st = train_step(r);
-    top1 += st.top1;
-    loss_sum += st.loss * static_cast<double>(st.images);
-    seen += st.images;
-    const double el = seconds_since(period_start);
-    bar.update(r.global_step - p_begin + 1,
-               fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
-                           r.h.step_lr.back(), static_cast<double>(seen) / el));
+    part.top1 += st.top1;
+    part.loss_sum += st.loss * static_cast<double>(st.images);
+    part.seen += st.images;
+    ++part.steps;
+    const double el = part.train_s + seconds_since(period_start);
+    bar.update(
+        r.global_step - p_begin + 1,
+        fmt::format("loss {:.4f} | lr {:.2e} | {:.0f} img/s", part.loss_sum / static_cast<double>(part.seen),
+                    r.h.step_lr.back(), static_cast<double>(part.seen) / el));
   }
-  const double train_s = seconds_since(period_start);
-  bar.finish(fmt::format("loss {:.4f} | top-1 {} | {:.0f} img/s", loss_sum / static_cast<double>(seen),
-                         percent(100.0 * static_cast<double>(top1) / static_cast<double>(seen)),
-                         static_cast<double>(seen) / train_s));
+  const double session_s = seconds_since(period_start), train_s = part.train_s + session_s;
+  const double seen = static_cast<double>(part.seen);
+  bar.finish(fmt::format("loss {:.4f} | top-1 {} | {:.0f} img/s", part.loss_sum / seen,
+                         percent(100.0 * static_cast<double>(part.top1) / seen), seen / train_s));
   History& h = r.h;
-  h.train_loss.push_back(loss_sum / static_cast<double>(seen));
-  h.train_top1.push_back(100.0 * static_cast<double>(top1) / static_cast<double>(seen));
+  h.train_loss.push_back(part.loss_sum / seen);
+  h.train_top1.push_back(100.0 * static_cast<double>(part.top1) / seen);
   h.epoch_wall_s.push_back(train_s);
-  h.epoch_images_per_s.push_back(static_cast<double>(seen) / train_s);
+  h.epoch_images_per_s.push_back(seen / train_s);
   h.eval_step.push_back(static_cast<double>(r.global_step));
   h.train_wall_s += train_s;
-  r.session_train_s += train_s;
-  h.train_images += static_cast<double>(seen);
+  r.session_train_s += session_s;
+  h.train_images += seen;
+  part = {};
 }
 
 // The end of evaluation period p: validation, test (if asked, and always after the last), best.h5 when
@@ -656,7 +713,9 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
                                 omp_get_max_threads())
                   : ""));
   // Each evaluation period ends with validation, test (if asked), best.h5 and a checkpoint; a resumed run
-  // starts at a period boundary, mid-epoch if need be.
+  // starts where its checkpoint stands: at a period boundary, mid-epoch if need be, or mid-period after a
+  // stop request, which the loop reads between steps (stop_request.hpp).
+  const StopScope stop_scope;
   const int64_t first_period = r.h.epochs_done;
   for (int64_t p = first_period; p < r.periods; ++p) {
     if (stop_after_epochs > 0 && p - first_period == stop_after_epochs) {

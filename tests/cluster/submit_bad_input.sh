@@ -72,6 +72,7 @@ script=$(ls "$dir"/s/slurm/submit-*.sbatch)
 cmp "$script" "$dir/submitted.sbatch"
 [[ $(cat "$dir/sbatch.args") == "--parsable $script" ]]
 for line in "#SBATCH --array=0,2-3%2" "#SBATCH --cpus-per-task=2" "#SBATCH --partition=p1" "#SBATCH --time=10:00" \
+  "#SBATCH --signal=B:TERM@120" \
   "#SBATCH --qos=q1" "#SBATCH --output=$(realpath "$dir/s")/slurm/%A_%a.out" \
   "exec '$vitbench' --threads \"\$SLURM_CPUS_PER_TASK\" sweep exec '$(realpath "$dir/s")' --index \"\$SLURM_ARRAY_TASK_ID\" --quiet"; do
   grep -qxF -- "$line" "$script" || { echo "submit_bad_input: no line '$line' in $script:"; cat "$script"; exit 1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A sweep's smoke tier as one Slurm job array on a one-node cluster (CTest label `cluster`; docs/cluster.md): the
 # queue as status sees it, a run that fails, every record complete, `--only-failed` resubmitting that run alone,
-# and nothing resubmitted once all are complete. usage: sweep_array.sh <vitbench> <experiments/sweeps/NAME.json>
+# nothing resubmitted once all are complete, and runs asked to stop by Slurm resuming when submitted again. usage: sweep_array.sh <vitbench> <experiments/sweeps/NAME.json>
 set -euo pipefail
 vitbench=$(realpath "$1") sweep=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -72,6 +72,30 @@ has "$status" ": ([0-9]+) runs: \1 complete, 0 interrupted, 0 failed, 0 pending"
 out=$("$vitbench" sweep submit "$s" --slurm)
 has "$out" "nothing to submit"
 [[ $(ls "$s"/slurm/submit-*.sbatch | wc -l) -eq 2 ]] || fail "expected exactly 2 scripts: $(ls "$s/slurm")"
+
+# A task asked to stop as at its time limit (the script's `--signal=B:TERM@120`; here `scancel --batch --signal
+# TERM`, the same SIGTERM to the batch shell, which is vitbench): its run saves its state, ends without a failed.json
+# and is interrupted, not failed; submitted again, it resumes and completes.
+l=$work/long
+bash "$here/../sweeps/two_arm_sweep.sh" "$work/long.json" long "[0]" pos_embed=none 600
+"$vitbench" --threads 1 sweep plan "$work/long.json" --tier smoke --out "$l" --allow-dirty
+out=$("$vitbench" sweep submit "$l" --slurm)
+job=$(sed -E 's/^submitted job ([0-9]+):.*/\1/' <<<"$out")
+for _ in $(seq 1 600); do
+  (($(find "$l" -name checkpoint.h5 | wc -l) == 2)) && break
+  sleep 0.1
+done
+(($(find "$l" -name checkpoint.h5 | wc -l) == 2)) || fail "the long runs wrote no checkpoint in 60 s"
+scancel --batch --signal=TERM "$job"
+wait_for_empty_queue
+status=$("$vitbench" sweep status "$l")
+echo "$status"
+has "$status" ": 2 runs: 0 complete, 2 interrupted, 0 failed, 0 pending"
+grep -q "stopped by SIGTERM after step" "$l/slurm/${job}_0.out" || fail "task 0's log: $(cat "$l/slurm/${job}_0.out")"
+"$vitbench" sweep submit "$l" --slurm >/dev/null
+wait_for_empty_queue
+has "$("$vitbench" sweep status "$l")" ": 2 runs: 2 complete, 0 interrupted, 0 failed, 0 pending"
+grep -q "resuming .* at step" "$l"/slurm/*_0.out || fail "the resubmitted task did not resume"
 
 /usr/bin/python3 - "$s" <<'PY'
 import json, sys, h5py
