@@ -700,11 +700,13 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
       exec_throughput_line(r.config, r.threads, d, command);
     } else {
       if (!fs::exists(d / "record.h5")) run_training(to);
-      if (!r.rf.empty() && stop_requested())  // asked to stop during the last evaluation: the record stands
-        throw Stopped(
-            fmt::format("{}: stopped by {} before its rf step, which runs when the sweep runs again", r.name,
-                        stop_signal_name()));
-      if (!r.rf.empty()) rf_step(r, cfg, d, command, progress);
+      if (!r.rf.empty()) {
+        if (stop_requested())  // asked to stop during the last evaluation: the record stands
+          throw Stopped(
+              fmt::format("{}: stopped by {} before its rf step, which runs when the sweep runs again",
+                          r.name, stop_signal_name()));
+        rf_step(r, cfg, d, command, progress);
+      }
     }
   } catch (const Stopped&) {
     throw;  // not a failure: the run resumes from its checkpoint

@@ -570,7 +570,6 @@ bool stop_now(const Run& r) {
   History::Partial& part = r.h.partial;
   if (part.steps > 0) {
     part.train_s += session_s;
-    r.session_train_s += session_s;
     if (r.rank == 0) save_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.global_step, r.prov, r.config);
   }
   throw Stopped(fmt::format("stopped by {} after step {} of {}; {} (`--resume` continues from there)",
