@@ -476,17 +476,29 @@ void open_run_folder(Run& r, bool resume) {
                       cfg.output.string()));
     }
   });
-  if (r.ranks > 1) {
+  if (r.ranks > 1) {  // every rank continues from rank 0's state, its history included
     broadcast_state(*r.model, false);
-    History::Partial& part = r.h.partial;
-    int64_t counters[6] = {r.global_step, r.h.epochs_done, r.opt->steps(), part.steps, part.top1, part.seen};
-    double sums[2] = {part.loss_sum, part.train_s};
+    History& h = r.h;
+    History::Partial& part = h.partial;
+    int64_t counters[7] = {r.global_step, h.epochs_done, r.opt->steps(), h.best_epoch,
+                           part.steps,    part.top1,     part.seen};
+    double sums[5] = {h.best_val_top1, h.train_wall_s, h.train_images, part.loss_sum, part.train_s};
     dist::broadcast(counters, sizeof counters);
     dist::broadcast(sums, sizeof sums);
     r.global_step = counters[0];
-    r.h.epochs_done = counters[1];
+    h.epochs_done = counters[1];
     r.opt->set_steps(counters[2]);
-    part = {counters[3], counters[4], counters[5], sums[0], sums[1]};
+    h.best_epoch = counters[3];
+    h.best_val_top1 = sums[0];
+    h.train_wall_s = sums[1];
+    h.train_images = sums[2];
+    part = {counters[4], counters[5], counters[6], sums[3], sums[4]};
+    for (auto& [name, values] : h.arrays()) {
+      int64_t n = static_cast<int64_t>(values->size());
+      dist::broadcast(&n, sizeof n);
+      values->resize(static_cast<size_t>(n));
+      dist::broadcast(values->data(), n * static_cast<int64_t>(sizeof(double)));
+    }
     for (auto& [name, values] : r.opt->state())
       dist::broadcast(values->data(), static_cast<int64_t>(values->size() * 4));
   }
