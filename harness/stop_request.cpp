@@ -2,6 +2,8 @@
 // sends SIGTERM to the registered children (kill) and, on a second SIGINT, restores the default action.
 #include "harness/stop_request.hpp"
 
+#include <sys/wait.h>
+
 #include <csignal>
 
 namespace vb {
@@ -68,6 +70,13 @@ void forward_stop_to(pid_t pid) {
 void stop_forwarding(pid_t pid) {
   for (int i = 0; i < kMaxChildren; ++i)
     if (g_children[i] == pid) g_children[i] = 0;
+}
+
+bool ended_by_stop(int wait_status) {
+  const auto stop_sig = [](int sig) { return sig == SIGTERM || sig == SIGINT; };
+  return (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) > 128 &&
+          stop_sig(WEXITSTATUS(wait_status) - 128)) ||
+         (WIFSIGNALED(wait_status) && stop_sig(WTERMSIG(wait_status)));
 }
 
 }  // namespace vb

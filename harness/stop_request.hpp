@@ -42,4 +42,8 @@ struct Stopped : std::runtime_error {
   int exit_status() const { return 128 + (stop_signal() > 0 ? stop_signal() : SIGTERM); }
 };
 
+// Whether a child's waitpid status says it stopped on request (Stopped::exit_status) or was ended by SIGTERM
+// or SIGINT before it could: not a failure, its run resumes.
+bool ended_by_stop(int wait_status);
+
 }  // namespace vb

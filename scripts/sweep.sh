@@ -85,7 +85,8 @@ if [[ $(plan_field "$dir/sweep.json" plan_only False) == True ]]; then
   exit 0
 fi
 # Fill the cores: a training sweep planned with fewer threads than the machine has runs nproc / threads lines at once
-# unless --jobs says otherwise (binaries older than --jobs run one at a time; a throughput sweep always does).
+# unless --jobs says otherwise. Binaries from 24532dc on do that themselves; a sweep pinned to an older commit gets it
+# here (binaries older than --jobs run one at a time; a throughput sweep always does).
 if ((${#jobs[@]} == 0)) \
   && [[ $(plan_field "$dir/sweep.json" kind train) == train ]] \
   && "$vitbench" sweep run --help 2>&1 | grep -q -- --jobs; then

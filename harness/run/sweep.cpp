@@ -770,12 +770,10 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     running.erase(it);
     const PlannedRun& r = p.runs[i];
     const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
-    const auto stop_sig = [](int sig) { return sig == SIGTERM || sig == SIGINT; };
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && state_of(p, r) == RunState::complete) {
       fmt::print(stderr, "[{}/{}] {}: complete in {:.1f} min\n", i + 1, n, r.name, minutes);
       if (!opt.collect.empty()) collect(p, opt.collect);
-    } else if ((WIFEXITED(status) && WEXITSTATUS(status) > 128 && stop_sig(WEXITSTATUS(status) - 128)) ||
-               (WIFSIGNALED(status) && stop_sig(WTERMSIG(status)))) {
+    } else if (ended_by_stop(status)) {
       ++stopped;
       fmt::print(stderr, "[{}/{}] {}: stopped after {:.1f} min ({}); it resumes when the sweep runs again\n",
                  i + 1, n, r.name, minutes,

@@ -576,8 +576,8 @@ bool stop_now(const Run& r) {
   return asked > 0;
 }
 
-// Ends a run on a stop request before step r.global_step of period p: the period's steps so far go into a
-// checkpoint (none were taken since the last one: it stands), then Stopped.
+// Ends a run on a stop request before step r.global_step: the steps of the period under way go into a
+// checkpoint (none were taken since the last evaluation: its checkpoint stands), then Stopped.
 [[noreturn]] void stop_run(Run& r, double session_s) {
   History::Partial& part = r.h.partial;
   if (part.steps > 0) {
