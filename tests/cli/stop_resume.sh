@@ -9,17 +9,22 @@ set -euo pipefail
 vitbench=$1 mode=${2:-SIGTERM}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-# Evaluation periods of 10 steps: the request lands inside the second or a later one.
+# Evaluation periods of 20 steps, 80 in all: the request lands inside the second period.
 args=(--model resnet50_w16_32 --set img_size=16 layers=1,1,1,1
-      --dataset synthetic:train=1600,test=64,classes=4,size=16 --val 32 --steps 30 --eval-every 10 --batch 32
+      --dataset synthetic:train=1600,test=64,classes=4,size=16 --val 32 --steps 80 --eval-every 20 --batch 32
       --mixup 0.2 --seed 5)
-# When the first evaluation's checkpoint is there, wait a few steps more (a stop lands between two evaluations).
+# When the first evaluation's checkpoint is there, wait a few steps more (a stop lands between two evaluations). The
+# wait is a share of the time the first period took (which includes the start-up), so it is some steps and far from
+# the 60 left whatever the machine's speed: a fixed sleep was a step on a loaded machine and the whole rest of the
+# run on a quiet one.
 after_first_checkpoint() {
-  for _ in $(seq 1 6000); do
+  local start=$EPOCHREALTIME
+  for _ in $(seq 1 30000); do
     [[ -f "$dir/stopped/checkpoint.h5" ]] && break
     sleep 0.02
   done
-  sleep "${STOP_DELAY:-0.3}"
+  sleep "$(/usr/bin/python3 -c "import sys; print(max(0.05, 0.3 * (float(sys.argv[2]) - float(sys.argv[1]))))" \
+    "$start" "$EPOCHREALTIME")"
 }
 if [[ $mode == mpi ]]; then
   source "$(dirname "$0")/../dist/common.sh"
@@ -50,6 +55,7 @@ else
   status=0
   wait $pid || status=$?
   want=$((128 + $(kill -l "${sig#SIG}")))
+  ((status != 0)) || { cat "$dir/stopped.log"; echo "stop_resume: the run had finished when the request came"; exit 1; }
   [[ $status == "$want" ]] || { cat "$dir/stopped.log"; echo "stop_resume: exit status $status, expected $want"; exit 1; }
   grep -q "stopped by $sig" "$dir/stopped.log" || { cat "$dir/stopped.log"; echo "stop_resume: no 'stopped by $sig'"; exit 1; }
 fi
@@ -57,8 +63,8 @@ cat "$dir/stopped.log"
 [[ ! -f "$dir/stopped/record.h5" ]] || { echo "stop_resume: a stopped run must not leave a record"; exit 1; }
 step=$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1])['train_state/global_step'][()])" \
   "$dir/stopped/checkpoint.h5")
-((step % 10 != 0)) || { echo "stop_resume: stopped at step $step, an evaluation: the test did not stop mid-period; retry"; exit 1; }
-echo "stopped after step $step of 30"
+((step % 20 != 0)) || { echo "stop_resume: stopped at step $step, an evaluation: the test did not stop mid-period; retry"; exit 1; }
+echo "stopped after step $step of 80"
 run train "${args[@]}" -q --output "$dir/stopped" --resume --json > "$dir/resumed.json"
 
 /usr/bin/python3 - "$dir" <<'PY'

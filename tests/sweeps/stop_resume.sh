@@ -12,15 +12,20 @@ for out in whole stopped; do
   "$vitbench" --threads 1 sweep plan "$dir/stop.json" --tier smoke --out "$dir/$out" --allow-dirty
 done
 "$vitbench" sweep run "$dir/whole" --jobs 2 --quiet
-"$vitbench" sweep run "$dir/stopped" --jobs 2 --quiet > "$dir/run.log" 2>&1 &
+# In a process group of its own (setsid execs in place, so $! is the runner), to be frozen with its runs.
+setsid "$vitbench" sweep run "$dir/stopped" --jobs 2 --quiet > "$dir/run.log" 2>&1 &
 runner=$!
-for _ in $(seq 1 6000); do  # both first runs past their first evaluation
+for _ in $(seq 1 30000); do  # both first runs past their first evaluation
   (($(find "$dir/stopped" -name checkpoint.h5 | wc -l) == 2)) && break
   kill -0 $runner 2>/dev/null || { echo "the sweep ended before the request"; cat "$dir/run.log"; exit 1; }
   sleep 0.02
 done
-sleep 0.2
+# The request reaches a frozen sweep, so on a quiet machine the two runs cannot end (and the runner start the next
+# two) between the checkpoints' appearing and the request; a fixed sleep raced with them.
+kill -STOP -- -$runner
+[[ -z $(find "$dir/stopped" -name record.h5) ]] || { echo "stop_resume: a run had ended before the request; make them longer"; exit 1; }
 kill -TERM $runner
+kill -CONT -- -$runner
 status=0
 wait $runner || status=$?
 cat "$dir/run.log"
