@@ -55,6 +55,7 @@ Provenance collect_provenance() {
     p.dtypes += to_string(d);
   }
   p.threads = omp_get_max_threads();
+  p.cpu_cores = omp_get_num_procs();
   p.start_time = utc_now();
   return p;
 }

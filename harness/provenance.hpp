@@ -16,6 +16,7 @@ struct Provenance {
   std::string isa_cap;         // ONEDNN_MAX_CPU_ISA as set for this process ("" when not set)
   std::string dtypes;          // the dtypes this CPU computes in: "f32 bf16" or "f32" (models/core/cpu.hpp)
   int threads = 0;             // OpenMP threads oneDNN runs with
+  int cpu_cores = 0;           // logical CPUs this process may run on (omp_get_num_procs: its affinity mask)
   uint64_t seed = 0;
   std::string command;     // the command line
   std::string start_time;  // ISO 8601 UTC

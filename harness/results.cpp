@@ -109,6 +109,7 @@ ResultFile::ResultFile(std::filesystem::path path, const std::string& kind, cons
   attr("isa_cap", prov.isa_cap);
   attr("dtypes", prov.dtypes);
   attr("threads", int64_t{prov.threads});
+  attr("cpu_cores", int64_t{prov.cpu_cores});
   attr("seed", static_cast<int64_t>(prov.seed));
   attr("command", prov.command);
   attr("start_time", prov.start_time);

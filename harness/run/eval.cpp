@@ -13,6 +13,7 @@ namespace vb::run {
 
 EvalResult evaluate_checkpoint(const EvalOptions& o) {
   const auto start = std::chrono::steady_clock::now();
+  Provenance prov = collect_provenance();  // start_time: now
   const data::Dataset ds = data::load_dataset(o.dataset, {o.cache_dir, o.progress});
   EvalResult r;
   r.model = model_for(o.model, o.overrides, ds);
@@ -40,7 +41,6 @@ EvalResult evaluate_checkpoint(const EvalOptions& o) {
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   if (!o.output.empty()) {
-    Provenance prov = collect_provenance();
     prov.seed = o.seed;
     prov.command = o.command;
     ResultFile f(o.output, "eval", prov,

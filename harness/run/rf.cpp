@@ -61,6 +61,7 @@ std::vector<float> load_images(const RfOptions& opt, const ModelConfig& cfg, con
 
 RfResult measure_rf_file(const RfOptions& opt) {
   require_writable_folder(opt.output.has_parent_path() ? opt.output.parent_path() : ".");  // before the work
+  Provenance prov = collect_provenance();                                                  // start_time: now
   std::optional<data::Dataset> loaded;
   ModelConfig cfg = opt.model;
   if (opt.adapt_to_dataset) {
@@ -101,7 +102,6 @@ RfResult measure_rf_file(const RfOptions& opt) {
     };
   r.m = rf::measure_rf(*model, images, opt.images, mo);
 
-  Provenance prov = collect_provenance();
   prov.command = opt.command;
   prov.seed = opt.weights.empty() ? opt.seed : 0;
   r.checkpoint = opt.weights.empty() ? "random init" : opt.weights;

@@ -137,10 +137,12 @@ json json_line(const std::string& out, const std::string& key, const std::string
 }
 
 // Writes another framework's measurement `m` (torch_throughput.py's JSON layout) in the layout of vitbench's
-// (throughput/<model>/<mode>/<dtype>/batch<b>/...), with its facts as a JSON attribute.
+// (throughput/<model>/<mode>/<dtype>/batch<b>/...), with its facts as a JSON attribute. `start_time`: when
+// the child started.
 void write_external_record(const json& line, int threads, const fs::path& dir, const std::string& command,
-                           const json& m, const json& facts) {
+                           const std::string& start_time, const json& m, const json& facts) {
   Provenance prov = collect_provenance();
+  prov.start_time = start_time;
   prov.command = command;
   prov.threads = threads;
   ResultFile rec(dir / "record.h5", "throughput", prov, line);
@@ -179,13 +181,15 @@ void require_openblas() {
 
 void exec_pytorch(const json& line, int threads, const fs::path& dir, const std::string& command) {
   require_openblas();
+  const std::string start_time = utc_now();
   const std::string out =
       run_capture({"/usr/bin/python3", source_path("scripts/torch_throughput.py"), "--model", line["model"],
                    "--batch", line["batch"].dump(), "--mode", line["mode"], "--dtype", line["dtype"],
                    "--threads", std::to_string(threads), "--warmup", line["warmup"].dump(), "--iters",
                    line["iters"].dump(), "--facts"},
                   external_environment(threads), "is PyTorch installed? (bash scripts/setup-torch.sh)");
-  write_external_record(line, threads, dir, command, json_line(out, "total_s", "torch_throughput.py"),
+  write_external_record(line, threads, dir, command, start_time,
+                        json_line(out, "total_s", "torch_throughput.py"),
                         json_line(out, "facts", "torch_throughput.py")["facts"]);
 }
 
@@ -199,6 +203,7 @@ void exec_onnxruntime(const json& line, int threads, const fs::path& dir, const 
   if (!fs::exists(fs::path(script).parent_path() / "node_modules" / "onnxruntime-node"))
     throw std::runtime_error(
         fmt::format("{}: onnxruntime-node is not installed next to it: bash scripts/setup-ort.sh", script));
+  const std::string start_time = utc_now();
   const fs::path onnx = dir.parent_path() / "onnx" / (model + ".onnx");
   if (!fs::exists(onnx))
     run_capture(
@@ -226,7 +231,7 @@ void exec_onnxruntime(const json& line, int threads, const fs::path& dir, const 
                     onnx.string(), rel));
   json facts = m.at("facts");
   facts["logits_check"] = m["check"];
-  write_external_record(line, threads, dir, command, m, facts);
+  write_external_record(line, threads, dir, command, start_time, m, facts);
 }
 
 }  // namespace

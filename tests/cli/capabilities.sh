@@ -19,6 +19,7 @@ assert f.attrs['complete'] == 1 and f.attrs['isa'] == 'avx2' and f.attrs['isa_ca
 assert f.attrs['capability_f32'] == 'available' and f.attrs['dtypes'] == 'f32', dict(f.attrs)
 assert f.attrs['capability_bf16'].startswith('not available: needs avx512_core_bf16'), dict(f.attrs)
 assert 'gemm/f32/gflops' in f and 'gemm/bf16' not in f, list(f)
+import os; assert f.attrs['cpu_cores'] == len(os.sched_getaffinity(0)), (f.attrs['cpu_cores'], os.sched_getaffinity(0))
 print('info.h5 ok')"
 "$expect" 0 "^isa avx2$" "$vitbench" info --capabilities
 "$expect" 0 "^bf16 not available: " "$vitbench" info --capabilities

@@ -7,6 +7,7 @@ Run: /usr/bin/python3 -m unittest discover -s tests/report -v   (CTest: fast/rep
 """
 import contextlib
 import csv
+import glob
 import io
 import json
 import math
@@ -553,6 +554,15 @@ class ReportTest(unittest.TestCase):
         # 12 records of run_wall_s 1800 s on 2 threads: 12 core-hours, 6 hours of a 2-core machine
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 | 0 | 12.00 | 6.00 |", self.readme)
 
+    def test_hours_on_the_records_cores(self):
+        # the same records from a 4-CPU machine (cpu_cores, which records since 2026-12-07 carry): 3 machine-hours
+        results, repo = make_tree(os.path.join(self.tmp.name, "cores"))
+        for path in glob.glob(os.path.join(results, "sweeps", "pe_ablation_vit", "quick", "*.h5")):
+            with h5py.File(path, "a") as f:
+                f.attrs["cpu_cores"] = 4
+        readme = report_readme(self, results, os.path.join(self.tmp.name, "out-cores"), repo)
+        self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 | 0 | 12.00 | 3.00 |", readme)
+
     def test_verdicts(self):
         rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
                 if line.startswith("| ViT") or line.startswith("| TNT") or line.startswith("| Data")}
@@ -591,8 +601,8 @@ class ReportTest(unittest.TestCase):
         readme = report_readme(self, results, os.path.join(self.tmp.name, "out-shared"), repo)
         # 12 records of 1800 s on 2 threads, 3 of them trained by data_scaling: 9 core-hours of its own
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 (3 from data_scaling) | 0 | 9.00 | 4.50 |", readme)
-        total = re.search(r"like these: ([0-9.]+) core-hours", self.readme).group(1)
-        self.assertIn(f"like these: {float(total) - 3:.2f} core-hours", readme)
+        total = re.search(r"the machine was busy: ([0-9.]+) core-hours", self.readme).group(1)
+        self.assertIn(f"the machine was busy: {float(total) - 3:.2f} core-hours", readme)
         self.assertIn("| 1000 | 2.56 | resnet | 3 |", readme)  # the results themselves are unchanged
 
     def test_epochs_column(self):
