@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -191,11 +192,13 @@ std::string array_spec(const std::vector<int64_t>& indices, int max_parallel) {
   for (size_t i = 0; i < indices.size();) {
     size_t j = i;
     while (j + 1 < indices.size() && indices[j + 1] == indices[j] + 1) ++j;
-    out += (out.empty() ? "" : ",") + std::to_string(indices[i]);
-    if (j > i) out += "-" + std::to_string(indices[j]);
+    // fmt::format_to, not `"," + std::to_string(...)`: GCC 12 warns (-Wrestrict) on that operator+ falsely
+    if (!out.empty()) out += ',';
+    fmt::format_to(std::back_inserter(out), "{}", indices[i]);
+    if (j > i) fmt::format_to(std::back_inserter(out), "-{}", indices[j]);
     i = j + 1;
   }
-  if (max_parallel > 0) out += "%" + std::to_string(max_parallel);
+  if (max_parallel > 0) fmt::format_to(std::back_inserter(out), "%{}", max_parallel);
   return out;
 }
 
