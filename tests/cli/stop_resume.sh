@@ -9,22 +9,25 @@ set -euo pipefail
 vitbench=$1 mode=${2:-SIGTERM}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-# Evaluation periods of 20 steps, 80 in all: the request lands inside the second period.
+# Evaluation periods of 20 steps, 80 in all: the request lands inside the third period.
 args=(--model resnet50_w16_32 --set img_size=16 layers=1,1,1,1
       --dataset synthetic:train=1600,test=64,classes=4,size=16 --val 32 --steps 80 --eval-every 20 --batch 32
       --mixup 0.2 --seed 5)
-# When the first evaluation's checkpoint is there, wait a few steps more (a stop lands between two evaluations). The
-# wait is a share of the time the first period took (which includes the start-up), so it is some steps and far from
-# the 60 left whatever the machine's speed: a fixed sleep was a step on a loaded machine and the whole rest of the
-# run on a quiet one.
-after_first_checkpoint() {
-  local start=$EPOCHREALTIME
+# The time of one period is the time between the first two checkpoints (written at steps 20 and 40, each replacing
+# the file, so its inode changes); the request goes 0.3 of a period after the second: some steps into the third,
+# far from its end, whatever the machine's speed. (A fixed sleep was less than a step on a loaded machine and the
+# whole rest of the run on a quiet one; a share of the time to the first checkpoint was mostly start-up under ASan.)
+into_third_period() {
+  local f=$dir/stopped/checkpoint.h5 t1 first ino
+  for _ in $(seq 1 30000); do [[ -f $f ]] && break; sleep 0.02; done
+  t1=$EPOCHREALTIME first=$(stat -c %i "$f")
   for _ in $(seq 1 30000); do
-    [[ -f "$dir/stopped/checkpoint.h5" ]] && break
+    ino=$(stat -c %i "$f" 2>/dev/null || true)
+    [[ -n $ino && $ino != "$first" ]] && break
     sleep 0.02
   done
-  sleep "$(/usr/bin/python3 -c "import sys; print(max(0.05, 0.3 * (float(sys.argv[2]) - float(sys.argv[1]))))" \
-    "$start" "$EPOCHREALTIME")"
+  sleep "$(/usr/bin/python3 -c "import sys; print(0.3 * (float(sys.argv[2]) - float(sys.argv[1])))" \
+    "$t1" "$EPOCHREALTIME")"
 }
 if [[ $mode == mpi ]]; then
   source "$(dirname "$0")/../dist/common.sh"
@@ -32,10 +35,10 @@ if [[ $mode == mpi ]]; then
   sig=SIGTERM
   run() { mpi -np 2 "$vitbench" --threads 1 "$@"; }
   run train "${args[@]}" -q --output "$dir/whole" --json > "$dir/whole.json"
-  export -f after_first_checkpoint
+  export -f into_third_period
   export dir
   status=0
-  mpi -np 2 bash -c 'if [[ $OMPI_COMM_WORLD_RANK == 1 ]]; then (after_first_checkpoint; kill -TERM $$) & fi
+  mpi -np 2 bash -c 'if [[ $OMPI_COMM_WORLD_RANK == 1 ]]; then (into_third_period; kill -TERM $$) & fi
                      exec "$0" "$@"' "$vitbench" --threads 1 train "${args[@]}" -q --output "$dir/stopped" \
     > "$dir/stopped.log" 2>&1 || status=$?
   ((status != 0)) || { cat "$dir/stopped.log"; echo "stop_resume: the job ended with status 0"; exit 1; }
@@ -50,7 +53,7 @@ else
   /usr/bin/python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
     "$vitbench" --threads 2 train "${args[@]}" -q --output "$dir/stopped" > "$dir/stopped.log" 2>&1 &
   pid=$!
-  after_first_checkpoint
+  into_third_period
   kill -s "$sig" $pid 2>/dev/null || { echo "the run finished before the request; make it longer"; exit 1; }
   status=0
   wait $pid || status=$?
