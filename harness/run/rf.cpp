@@ -61,7 +61,7 @@ std::vector<float> load_images(const RfOptions& opt, const ModelConfig& cfg, con
 
 RfResult measure_rf_file(const RfOptions& opt) {
   require_writable_folder(opt.output.has_parent_path() ? opt.output.parent_path() : ".");  // before the work
-  Provenance prov = collect_provenance();                                                  // start_time: now
+  Provenance prov = collect_provenance();  // start_time: before the measurement
   std::optional<data::Dataset> loaded;
   ModelConfig cfg = opt.model;
   if (opt.adapt_to_dataset) {
