@@ -30,6 +30,7 @@ void run_train(const TrainOptions& o, const std::string& command) {
   for (const auto& [opt, key] : o.keys)
     if (opt->count() > 0) ro.settings[key] = flags[key];
   ro.cache_dir = o.given.cache_dir;
+  ro.checkpoint_minutes = o.given.checkpoint_minutes;
   ro.output = o.output;
   ro.progress = !o.quiet;
   ro.command = command;

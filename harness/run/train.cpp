@@ -39,6 +39,7 @@ train::TrainConfig train_config(const TrainOptions& o) {
     throw std::runtime_error("no model: pass --model (see `vitbench models`) or a --config preset");
   cfg.output = o.output;
   cfg.cache_dir = o.cache_dir;
+  cfg.checkpoint_minutes = o.checkpoint_minutes;
   cfg.progress = o.progress;
   return cfg;
 }

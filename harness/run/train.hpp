@@ -16,6 +16,7 @@ struct TrainOptions {
   nlohmann::json settings = nlohmann::json::object();  // TrainConfig keys set on top of the preset (they win)
   std::filesystem::path output = "runs/run";           // run folder: record.h5, checkpoint.h5, best.h5
   std::string cache_dir;                               // image-folder cache ("" = XDG default)
+  double checkpoint_minutes = 10;  // mid-period checkpoints (TrainConfig::checkpoint_minutes)
   bool resume = false, progress = true;
   int64_t stop_after_epochs = 0;  // > 0: stop after this many epochs of this call (no record; --resume later)
   std::string command;            // recorded in the run's provenance

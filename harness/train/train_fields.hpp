@@ -65,6 +65,11 @@ void for_each_train_field(C& c, V&& v) {
      "validate and checkpoint every N optimizer steps (0 = every epoch); keeps evaluation cheap on small "
      "subsets"},
     c.eval_every);
+  v({nullptr, "--checkpoint-minutes",
+     "also save the run's state between evaluations after this many minutes of training (0 = only at "
+     "evaluations): a killed run loses at most that much",
+     show},
+    c.checkpoint_minutes);
   // AdamW's constants: experiment presets may set them; no flag.
   v({"beta1", nullptr, "AdamW beta1"}, c.optimizer.beta1);
   v({"beta2", nullptr, "AdamW beta2"}, c.optimizer.beta2);

@@ -318,6 +318,9 @@ void check_settings(const TrainConfig& cfg, int64_t ranks) {
   need(cfg.val_size >= 0 && cfg.train_size >= 0, "val_size and train_size must be >= 0");
   need(cfg.eval_every >= 0,
        fmt::format("eval_every must be >= 0 (0 = every epoch), given {}", cfg.eval_every));
+  need(cfg.checkpoint_minutes >= 0 && std::isfinite(cfg.checkpoint_minutes),
+       fmt::format("--checkpoint-minutes must be >= 0 (0 = only at evaluations), given {}",
+                   cfg.checkpoint_minutes));
   need(cfg.batch % ranks == 0,
        fmt::format(
            "batch {} is not divisible by the {} MPI ranks: every rank takes an equal contiguous slice of "
@@ -464,7 +467,7 @@ void open_run_folder(Run& r, bool resume) {
     if (resume) {
       if (!std::filesystem::exists(r.ckpt_path))
         throw std::runtime_error(fmt::format(
-            "{}: no checkpoint to resume from (the run saves one after each epoch)", r.ckpt_path.string()));
+            "{}: no checkpoint to resume from (a run saves one at each evaluation)", r.ckpt_path.string()));
       r.global_step = load_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.config);
       fmt::print(stderr, "resuming {} at step {} (epoch {}{})\n", r.ckpt_path.string(), r.global_step,
                  r.global_step / r.spe + 1,
@@ -591,10 +594,23 @@ bool stop_now(const Run& r) {
                                 : "its state is in " + r.last_checkpoint() + " from the last evaluation"));
 }
 
+// Saves the state mid-period without stopping (--checkpoint-minutes), so that a run killed without warning
+// (a machine taken away, a job's hard limit) loses at most that much: the checkpoint is the one a stop
+// request writes, the period's steps and sums so far included, and it replaces the last one atomically.
+void save_mid_period(Run& r, double session_s) {
+  if (r.rank != 0) return;
+  History::Partial& part = r.h.partial;
+  const double before = part.train_s;
+  part.train_s += session_s;
+  save_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.global_step, r.prov, r.config);
+  part.train_s = before;
+}
+
 // The training steps of evaluation period p, with a progress bar; its loss, top-1 and speed go to the
 // history. A run that stopped on request within the period resumes at its step with the period's sums.
 void train_period(Run& r, int64_t p) {
-  const auto period_start = Clock::now();
+  auto period_start = Clock::now();  // moved on past mid-period saves: their time is not training time
+  auto last_save = period_start;     // the period starts from a checkpoint (or from nothing, at step 0)
   const int64_t p_begin = p * r.period, p_end = std::min(r.total_steps, p_begin + r.period);
   History::Partial& part = r.h.partial;
   if (r.global_step != p_begin + part.steps)
@@ -607,6 +623,13 @@ void train_period(Run& r, int64_t p) {
   ProgressBar bar(label, p_end - p_begin, r.progress);
   for (; r.global_step < p_end; ++r.global_step) {
     if (stop_now(r)) stop_run(r, seconds_since(period_start));
+    if (r.cfg.checkpoint_minutes > 0 && part.steps > 0 &&
+        seconds_since(last_save) >= 60 * r.cfg.checkpoint_minutes) {
+      const auto save_start = Clock::now();
+      save_mid_period(r, seconds_since(period_start));
+      last_save = Clock::now();
+      period_start += last_save - save_start;
+    }
     const StepStats st = train_step(r);
     part.top1 += st.top1;
     part.loss_sum += st.loss * static_cast<double>(st.images);

@@ -29,10 +29,12 @@ struct TrainConfig {
   std::string model;                   // preset name
   std::vector<std::string> overrides;  // "field=value" on the preset
   std::string dataset = "fashion-mnist";
-  std::string cache_dir;    // image-folder cache ("" = XDG default)
-  int64_t val_size = 5000;  // images held out of train for validation (stratified, seeded)
-  int64_t train_size = 0;   // stratified subset of the remaining train images (0 = all of them)
-  bool upsample = false;    // allow images smaller than the model's input (bilinear upsampling)
+  std::string cache_dir;           // image-folder cache ("" = XDG default)
+  double checkpoint_minutes = 10;  // also save the state mid-period after this many minutes (0 = never): a
+                                   // killed run loses at most that much (a local setting, never recorded)
+  int64_t val_size = 5000;         // images held out of train for validation (stratified, seeded)
+  int64_t train_size = 0;          // stratified subset of the remaining train images (0 = all of them)
+  bool upsample = false;           // allow images smaller than the model's input (bilinear upsampling)
   int64_t epochs = 10;
   int64_t steps = 0;  // > 0: the budget in optimizer steps instead of epochs
   int64_t batch = 128, eval_batch = 256;

@@ -136,6 +136,25 @@ TEST_CASE(
   CHECK(resumed.test.top1 == whole.test.top1);
 }
 
+TEST_CASE("mid-period checkpoints change nothing in training and are not recorded", "[train][trainer]") {
+  // --checkpoint-minutes ~0: the state is saved before every step of a period but its first, so the run
+  // writes its checkpoint 27 more times; the per-step losses and metrics are those of a run that saves only
+  // at evaluations. (Killed after such a save and resumed, a run ends the same: tests/cli/kill_resume.sh
+  // mid-period.)
+  const auto dir = temp_dir("train_mid_period");
+  auto plain = tiny(dir / "plain"), saving = tiny(dir / "saving");
+  plain.checkpoint_minutes = 0;
+  saving.checkpoint_minutes = 1e-9;
+  const auto a = train::train(plain, false, "test");
+  const auto b = train::train(saving, false, "test");
+  CHECK(step_losses(a.record) == step_losses(b.record));
+  CHECK(H5Input(a.record).read_f64("epochs/train_loss") == H5Input(b.record).read_f64("epochs/train_loss"));
+  CHECK(a.test.loss == b.test.loss);
+  // A local setting: the records' configs are equal, and a run resumes whatever the interval.
+  CHECK(H5Input(a.record).root_attr("config") == H5Input(b.record).root_attr("config"));
+  CHECK_FALSE(saving.to_json().contains("checkpoint_minutes"));
+}
+
 TEST_CASE("resume refuses other settings and a fresh run refuses a folder holding one", "[train][trainer]") {
   const auto dir = temp_dir("train_refuse");
   auto cfg = tiny(dir / "run");
@@ -210,6 +229,9 @@ TEST_CASE("bad training settings are refused with the setting's name", "[train][
   cfg = tiny(dir / "run");
   cfg.lr = 0;
   REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("lr"));
+  cfg = tiny(dir / "run");
+  cfg.checkpoint_minutes = NAN;
+  REQUIRE_THROWS_WITH(train::train(cfg, false, "test"), Catch::Contains("--checkpoint-minutes must be >= 0"));
 }
 
 TEST_CASE("training settings round-trip through JSON and unknown keys are named", "[train][config]") {
