@@ -269,18 +269,33 @@ std::string H5Input::root_attr(const std::string& name) const {
   }
 }
 
-int64_t H5Input::root_attr_i64(const std::string& name) const {
+namespace {
+
+// A numeric attribute of the root group as T (HDF5 converts from the stored type), naming the file if
+// missing.
+template <class T>
+T read_root_number(const H5::H5File& file, const std::string& path, const std::string& name,
+                   const H5::PredType& type) {
   try {
-    const H5::Group root = file_->openGroup("/");
+    const H5::Group root = file.openGroup("/");
     if (!root.attrExists(name))
-      throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path_, name));
-    int64_t value = 0;
-    root.openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
+      throw std::runtime_error(fmt::format("{}: has no attribute '{}'", path, name));
+    T value{};
+    root.openAttribute(name).read(type, &value);
     return value;
   } catch (const H5::Exception& e) {
-    throw std::runtime_error(
-        fmt::format("{}: cannot read attribute '{}': {}", path_, name, e.getDetailMsg()));
+    throw std::runtime_error(fmt::format("{}: cannot read attribute '{}': {}", path, name, e.getDetailMsg()));
   }
+}
+
+}  // namespace
+
+int64_t H5Input::root_attr_i64(const std::string& name) const {
+  return read_root_number<int64_t>(*file_, path_, name, H5::PredType::NATIVE_INT64);
+}
+
+double H5Input::root_attr_f64(const std::string& name) const {
+  return read_root_number<double>(*file_, path_, name, H5::PredType::NATIVE_DOUBLE);
 }
 
 void H5Input::require_complete() const {

@@ -38,6 +38,7 @@ class H5Input {
   // A string attribute of the root group (throws naming the file if missing).
   std::string root_attr(const std::string& name) const;
   int64_t root_attr_i64(const std::string& name) const;  // an integer attribute of the root group
+  double root_attr_f64(const std::string& name) const;   // a numeric attribute of the root group
   int64_t read_i64_scalar(const std::string& dataset) const;
   // Refuses, naming the file, a vitbench result (root attribute schema = vitbench-result/...) whose
   // `complete` attribute is not 1: a run that stopped while writing it. Files from elsewhere (converted

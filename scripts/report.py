@@ -1322,8 +1322,14 @@ def short_list(values, n=3):
 
 
 def run_seconds(r):
-    """A run's wall time: a training record's run_wall_s, a throughput record's end - start time."""
-    return r.wall_s() if isinstance(r, RT.Measured) else r.num("run_wall_s", 0.0)
+    """A run's wall time: a training record's run_wall_s, a throughput record's end - start time. A training record
+    without `sessions` (written before it existed) holds in run_wall_s its last process's time only, short for a
+    run resumed after a kill or a stop; its training time over every session (train_wall_s) bounds it from below."""
+    if isinstance(r, RT.Measured):
+        return r.wall_s()
+    if "sessions" in r.attrs:
+        return r.num("run_wall_s", 0.0)
+    return max(r.num("run_wall_s", 0.0), r.num("train_wall_s", 0.0))
 
 
 def core_seconds(r):
@@ -1469,7 +1475,8 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
     L += ["## What ran", "",
           "Each sweep is summarised from its highest tier with finished runs (full > standard > quick > smoke), "
           f"marked *(used)*. Core-hours = the sum over runs of `run_wall_s` x threads (a sweep's parallel jobs run on "
-          "disjoint cores); machine-hours = a run's core-hours / the logical CPUs of its machine (the record's "
+          "disjoint cores; `run_wall_s` counts a resumed run's earlier sessions up to their last checkpoint; a record "
+          "that predates `sessions` holds the last session only, so max(`run_wall_s`, `train_wall_s`) stands in); machine-hours = a run's core-hours / the logical CPUs of its machine (the record's "
           f"`cpu_cores`; {MACHINE_CORES}, as on the machines of the first sweeps, for records that predate it), the time "
           f"the machine was busy: {total_h:.2f} core-hours, {total_m:.2f} machine-hours in all. A run that "
           "is the same run in two sweeps (the same run id at the same commit, e.g. a full-data arm of data_scaling "

@@ -51,6 +51,10 @@ struct History {
   std::vector<double> eval_step;                         // global step at each evaluation (rows of epochs/*)
   int64_t epochs_done = 0, best_epoch = -1;
   double best_val_top1 = -1, train_wall_s = 0, train_images = 0;
+  // Wall time and processes (sessions) of the run up to the checkpoint: a run resumed after a kill or a stop
+  // counts the time of its earlier sessions up to their last checkpoint (the work it kept), not only its own.
+  double run_wall_s = 0;
+  int64_t sessions = 0;
   // The evaluation period under way when a run stopped on request (stop_request.hpp) between two evaluations:
   // its steps so far and their sums, so the resumed period ends with the same train_loss and train_top1.
   struct Partial {
@@ -116,6 +120,8 @@ void save_train_state(const std::filesystem::path& path, Model& model, Optimizer
   f.write(g + "/best_val_top1", std::vector<double>{h.best_val_top1});
   f.write(g + "/train_wall_s", std::vector<double>{h.train_wall_s});
   f.write(g + "/train_images", std::vector<double>{h.train_images});
+  f.write(g + "/run_wall_s", std::vector<double>{h.run_wall_s});
+  f.write_scalar(g + "/sessions", h.sessions);
   for (auto& [name, values] : opt.state()) f.write(g + "/optimizer/" + name, *values);
   f.write_scalar(g + "/partial/steps", h.partial.steps);
   f.write_scalar(g + "/partial/top1", h.partial.top1);
@@ -175,6 +181,15 @@ int64_t load_train_state(const std::filesystem::path& path, Model& model, Optimi
     h.partial.seen = in.read_i64_scalar(g + "/partial/seen");
     h.partial.loss_sum = one(g + "/partial/loss_sum");
     h.partial.train_s = one(g + "/partial/train_s");
+  }
+  // The run's wall time so far; checkpoints written before it was kept lack it: their training time stands in
+  // (a lower bound: evaluations and start-up not counted) and the sessions are counted from one.
+  if (in.has(g + "/sessions")) {
+    h.run_wall_s = one(g + "/run_wall_s");
+    h.sessions = in.read_i64_scalar(g + "/sessions");
+  } else {
+    h.run_wall_s = h.train_wall_s + h.partial.train_s;
+    h.sessions = 1;
   }
   return in.read_i64_scalar(g + "/global_step");
 }
@@ -265,6 +280,7 @@ namespace {
 // the loaders refer to the dataset.
 struct Run {
   explicit Run(const TrainConfig& c) : cfg(c), progress(c.progress && dist::rank() == 0) {}
+  const Clock::time_point start = Clock::now();  // this process's start (before the dataset is read)
   const TrainConfig& cfg;
   const int64_t ranks = dist::size(), rank = dist::rank();
   const bool progress;
@@ -291,6 +307,8 @@ struct Run {
   std::optional<FileLock> folder_lock;
   // Progress (train_period, evaluate_period)
   History h;
+  double earlier_wall_s = 0;     // the run's wall time in earlier sessions (the resumed checkpoint's)
+  int64_t earlier_sessions = 0;  // and their number
   int64_t global_step = 0, loader_epoch = -1;
   double session_train_s = 0;  // this process's training time (for the allreduce share)
   Tensor x, targets;
@@ -469,6 +487,8 @@ void open_run_folder(Run& r, bool resume) {
         throw std::runtime_error(fmt::format(
             "{}: no checkpoint to resume from (a run saves one at each evaluation)", r.ckpt_path.string()));
       r.global_step = load_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.config);
+      r.earlier_wall_s = r.h.run_wall_s;
+      r.earlier_sessions = r.h.sessions;
       fmt::print(stderr, "resuming {} at step {} (epoch {}{})\n", r.ckpt_path.string(), r.global_step,
                  r.global_step / r.spe + 1,
                  r.cfg.eval_every > 0 ? fmt::format(", evaluation period {}", r.h.epochs_done + 1) : "");
@@ -570,6 +590,14 @@ StepStats train_step(Run& r) {
   return st;
 }
 
+// The checkpoint (rank 0): model, optimizer and history as they stand, with the run's wall time so far.
+void save_state(Run& r) {
+  if (r.rank != 0) return;
+  r.h.run_wall_s = r.earlier_wall_s + seconds_since(r.start);
+  r.h.sessions = r.earlier_sessions + 1;
+  save_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.global_step, r.prov, r.config);
+}
+
 // Whether to stop before the next step (a stop request: stop_request.hpp). Every rank decides alike, so a
 // request that reaches one rank stops them all at the same step.
 bool stop_now(const Run& r) {
@@ -585,7 +613,7 @@ bool stop_now(const Run& r) {
   History::Partial& part = r.h.partial;
   if (part.steps > 0) {
     part.train_s += session_s;
-    if (r.rank == 0) save_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.global_step, r.prov, r.config);
+    save_state(r);
   }
   throw Stopped(fmt::format("stopped by {} after step {} of {}; {} (`--resume` continues from there)",
                             stop_signal_name(), r.global_step, r.total_steps,
@@ -598,11 +626,10 @@ bool stop_now(const Run& r) {
 // (a machine taken away, a job's hard limit) loses at most that much: the checkpoint is the one a stop
 // request writes, the period's steps and sums so far included, and it replaces the last one atomically.
 void save_mid_period(Run& r, double session_s) {
-  if (r.rank != 0) return;
   History::Partial& part = r.h.partial;
   const double before = part.train_s;
   part.train_s += session_s;
-  save_train_state(r.ckpt_path, *r.model, *r.opt, r.h, r.global_step, r.prov, r.config);
+  save_state(r);
   part.train_s = before;
 }
 
@@ -679,11 +706,11 @@ void evaluate_period(Run& r, int64_t p) {
     h.best_epoch = p;
     if (r.rank == 0) save_checkpoint(r.best_path, *r.model);
   }
-  if (r.rank == 0) save_train_state(r.ckpt_path, *r.model, *r.opt, h, r.global_step, r.prov, r.config);
+  save_state(r);
 }
 
 // The result, and on rank 0 the record: written once, complete or not at all.
-RunResult write_record(Run& r, Clock::time_point run_start) {
+RunResult write_record(Run& r) {
   const History& h = r.h;
   RunResult res;
   res.test = {h.test_loss.back(), h.test_top1.back(), h.test_top5.back(), r.ds.test.size()};
@@ -703,7 +730,12 @@ RunResult write_record(Run& r, Clock::time_point run_start) {
   rec.attr("best_val_top1", h.best_val_top1);
   rec.attr("train_wall_s", res.wall_s);
   rec.attr("images_per_s", res.images_per_s);
-  rec.attr("run_wall_s", seconds_since(run_start));
+  // Wall time of the run: its sessions up to their last checkpoint (a resumed run's earlier processes) and
+  // this one; this process's alone; the number of processes.
+  const double session_wall_s = seconds_since(r.start);
+  rec.attr("run_wall_s", r.earlier_wall_s + session_wall_s);
+  rec.attr("session_wall_s", session_wall_s);
+  rec.attr("sessions", r.earlier_sessions + 1);
   rec.attr("steps", r.global_step);
   rec.attr("epochs", r.epochs);  // epochs begun (the last may be partial with a step budget)
   rec.attr("evaluations", h.epochs_done);
@@ -727,7 +759,6 @@ RunResult write_record(Run& r, Clock::time_point run_start) {
 }  // namespace
 
 RunResult train(const TrainConfig& cfg, bool resume, const std::string& command, int64_t stop_after_epochs) {
-  const auto run_start = Clock::now();
   // Ranks started with different settings stop here, every one naming the field (nothing written yet).
   dist::check_agreement(cfg.to_json(), "train settings");
   check_settings(cfg, dist::size());
@@ -760,7 +791,7 @@ RunResult train(const TrainConfig& cfg, bool resume, const std::string& command,
     train_period(r, p);
     evaluate_period(r, p);
   }
-  return write_record(r, run_start);
+  return write_record(r);
 }
 
 }  // namespace vb::train

@@ -563,6 +563,23 @@ class ReportTest(unittest.TestCase):
         readme = report_readme(self, results, os.path.join(self.tmp.name, "out-cores"), repo)
         self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 | 0 | 12.00 | 3.00 |", readme)
 
+    def test_hours_of_resumed_runs(self):
+        # A record that predates `sessions` holds its last process's time in run_wall_s: a run resumed after a kill
+        # (run_wall_s 600 s < train_wall_s 1500 s) counts its training time instead; a record with `sessions` counts
+        # run_wall_s as it is, even below train_wall_s (impossible for a real run, so the rule shows).
+        results, repo = make_tree(os.path.join(self.tmp.name, "resumed"))
+        paths = sorted(glob.glob(os.path.join(results, "sweeps", "pe_ablation_vit", "quick", "*.h5")))
+        for i, path in enumerate(paths):
+            with h5py.File(path, "a") as f:
+                if f.attrs.get("complete", 0) != 1:
+                    continue
+                f.attrs["run_wall_s"] = 600.0
+                if i % 2:
+                    f.attrs["sessions"] = 2
+        readme = report_readme(self, results, os.path.join(self.tmp.name, "out-resumed"), repo)
+        # 6 runs at 1500 s + 6 at 600 s, on 2 threads: 2 x 12600 s = 7.00 core-hours, 3.50 machine-hours
+        self.assertIn("| pe_ablation_vit | quick (used) | 12 / 13 | 0 | 7.00 | 3.50 |", readme)
+
     def test_verdicts(self):
         rows = {line.split(" | ")[0].lstrip("| "): line for line in self.readme.splitlines()
                 if line.startswith("| ViT") or line.startswith("| TNT") or line.startswith("| Data")}

@@ -103,6 +103,13 @@ TEST_CASE("a run stopped after a checkpoint and resumed ends exactly as the unin
   CHECK(resumed.test.loss == whole.test.loss);
   CHECK(H5Input(resumed.record).read_f64("epochs/val_loss") ==
         H5Input(whole.record).read_f64("epochs/val_loss"));
+  // The run's wall time counts both processes (the first up to its checkpoint), this one's is kept apart.
+  const H5Input once(whole.record), twice(resumed.record);
+  CHECK(once.root_attr_i64("sessions") == 1);
+  CHECK(once.root_attr_f64("run_wall_s") == once.root_attr_f64("session_wall_s"));
+  CHECK(twice.root_attr_i64("sessions") == 2);
+  CHECK(twice.root_attr_f64("run_wall_s") > twice.root_attr_f64("session_wall_s"));
+  CHECK(twice.root_attr_f64("run_wall_s") > twice.root_attr_f64("train_wall_s"));
 }
 
 TEST_CASE(
