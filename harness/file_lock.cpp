@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 namespace vb {
@@ -86,6 +88,24 @@ FileLock::~FileLock() {
   if (fd_ < 0) return;
   ::unlink(path_.c_str());
   ::close(fd_);
+}
+
+bool lock_held(const std::filesystem::path& lock_path) {
+  struct stat st {};
+  if (::stat(lock_path.c_str(), &st) != 0) return false;
+  // A line per lock: "1: FLOCK  ADVISORY  WRITE 27740 fe:00:5963818 0 EOF" (a waiter's: "1: -> FLOCK ..."),
+  // the file named by device major:minor (hex) and inode.
+  const std::string file = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev), st.st_ino);
+  std::ifstream locks("/proc/locks");
+  for (std::string line; std::getline(locks, line);) {
+    std::istringstream fields(line);
+    bool flock = false;
+    for (std::string f; fields >> f;) {
+      if (f == "FLOCK") flock = true;
+      if (flock && f == file) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace vb

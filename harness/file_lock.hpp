@@ -23,6 +23,11 @@ class FileLock {
   int fd_ = -1;
 };
 
+// Whether some process on this machine holds `lock_path`'s flock now, read from /proc/locks (so that looking
+// never takes the lock: a run starting at that moment is not refused). A missing file: false. Locks taken on
+// other machines of a network file system are not listed there.
+bool lock_held(const std::filesystem::path& lock_path);
+
 // The lock file of a run folder (training output, sweep run folder) and of a results file.
 inline std::filesystem::path folder_lock_path(const std::filesystem::path& folder) {
   return folder / ".vitbench.lock";

@@ -34,11 +34,14 @@ void print_status(const run::Plan& p, bool verbose) {
   const auto ended = slurm && verbose ? run::slurm::finished(p) : std::map<int64_t, run::slurm::QueuedTask>{};
   std::map<run::RunState, int> count;
   std::map<std::string, int> in_queue;  // squeue state -> tasks
-  double left = 0;
+  int running = 0;
   for (const auto& r : p.runs) {
     const run::RunState s = run::state_of(p, r);
-    ++count[s];
-    if (s != run::RunState::complete) left += r.est_seconds;
+    const run::RunProgress g = run::progress_of(p, r, s);
+    if (g.running)  // a process works in the folder now: counted as running, not as interrupted or pending
+      ++running;
+    else
+      ++count[s];
     const auto q = queue.find(r.index);
     if (q != queue.end()) ++in_queue[q->second.state];
     if (!verbose) continue;
@@ -50,17 +53,30 @@ void print_status(const run::Plan& p, bool verbose) {
           q->second.reason.empty() || q->second.reason == "None" ? "" : " (" + q->second.reason + ")");
     else if (auto e = ended.find(r.index); e != ended.end() && s != run::RunState::complete)
       slurm_note = fmt::format("  [slurm {}_{} {}]", e->second.job_id, r.index, e->second.state);
-    fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}\n", run::to_string(s), r.name, r.est_seconds / 60, r.pair,
-               slurm_note);
+    // The state, the planned minutes, then what the folder shows: the share of steps its checkpoint holds, a
+    // finished run's measured minutes.
+    std::string now;
+    if (g.done > 0) now += fmt::format("  {:.0f}% done", 100 * g.done);
+    if (g.wall_s >= 0) now += fmt::format("  took {:.1f} min", g.wall_s / 60);
+    fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}{}\n", g.running ? "running" : run::to_string(s), r.name,
+               r.est_seconds / 60, r.pair, now, slurm_note);
+  }
+  const run::TimeLeft left = run::time_left(p);
+  const double jobs = p.default_jobs();
+  std::string pace;  // the plan's estimate corrected by what the finished runs took
+  if (left.paced_s >= 0) {
+    std::vector<std::string> ratios;
+    for (const auto& [model, x] : left.ratio) ratios.push_back(fmt::format("{} {:.2f}x", model, x));
+    pace = fmt::format("; about {:.1f} at the pace of the {} finished runs (measured / planned: {})",
+                       left.paced_s / jobs / 3600, left.measured, fmt::join(ratios, ", "));
   }
   fmt::print(
       "{} tier {} ({}, commit {}, planned on {}): {} runs: {} complete, {} interrupted, {} failed, {} "
-      "pending; "
-      "about {:.1f} machine-hours left ({} at once here)\n",
+      "pending, {} running; about {:.1f} machine-hours left by the plan ({} at once here){}\n",
       p.meta.value("sweep", "?"), p.meta.value("tier", "?"), p.dir.string(),
       p.meta.value("commit", "?").substr(0, 12), p.meta.value("isa", "?"), p.runs.size(),
       count[run::RunState::complete], count[run::RunState::interrupted], count[run::RunState::failed],
-      count[run::RunState::pending], left / p.default_jobs() / 3600, p.default_jobs());
+      count[run::RunState::pending], running, left.planned_s / jobs / 3600, p.default_jobs(), pace);
   if (slurm) {
     std::vector<std::string> parts;
     for (const auto& [state, n] : in_queue) parts.push_back(fmt::format("{} {}", n, state));

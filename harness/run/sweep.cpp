@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -601,6 +602,68 @@ RunState state_of(const Plan& p, const PlannedRun& r) {
   if (fs::exists(d / "failed.json")) return RunState::failed;
   if (fs::exists(d / "checkpoint.h5")) return RunState::interrupted;
   return RunState::pending;
+}
+
+RunProgress progress_of(const Plan& p, const PlannedRun& r, RunState s) {
+  RunProgress g;
+  const fs::path d = run_dir(p, r);
+  g.running = s != RunState::complete && lock_held(folder_lock_path(d));
+  try {
+    if (s == RunState::complete && p.meta.value("kind", "train") == "train") {
+      const H5Input rec(d / "record.h5");
+      g.wall_s = rec.root_attr_f64("run_wall_s");
+      try {
+        rec.root_attr_i64("sessions");   // run_wall_s covers every session
+      } catch (const std::exception&) {  // the last session only: the training time bounds it from below
+        g.wall_s = std::max(g.wall_s, rec.root_attr_f64("train_wall_s"));
+      }
+    } else if (s != RunState::complete && fs::exists(d / "checkpoint.h5")) {
+      const H5Input ckpt(d / "checkpoint.h5");
+      const double step = static_cast<double>(ckpt.read_i64_scalar("train_state/global_step"));
+      const double total =
+          json::parse(ckpt.root_attr("config")).at("resolved").at("total_steps").get<double>();
+      if (total > 0) g.done = std::clamp(step / total, 0.0, 1.0);
+    }
+  } catch (const std::exception&) {  // a file being replaced, damaged or of an older layout: no figure
+  }
+  return g;
+}
+
+TimeLeft time_left(const Plan& p) {
+  TimeLeft t;
+  const auto training_s = [](const PlannedRun& r) {  // the planned seconds less the rf step's
+    return std::max(0.0, r.est_seconds - r.rf.value("seconds", 0.0));
+  };
+  std::map<std::string, std::pair<double, double>> sums;  // model -> (measured, planned)
+  std::pair<double, double> all{0, 0};
+  std::vector<std::pair<const PlannedRun*, double>> left;  // run, share of its training still to do
+  for (const auto& r : p.runs) {
+    const RunState s = state_of(p, r);
+    const RunProgress g = progress_of(p, r, s);
+    if (s == RunState::complete) {
+      if (g.wall_s < 0) continue;
+      auto& [measured, planned] = sums[r.config.value("model", "")];
+      measured += g.wall_s;
+      planned += training_s(r);
+      all.first += g.wall_s;
+      all.second += training_s(r);
+      ++t.measured;
+    } else {
+      left.emplace_back(&r, 1 - g.done);
+    }
+  }
+  for (const auto& [model, ms] : sums)
+    if (ms.second > 0) t.ratio[model] = ms.first / ms.second;
+  const double overall = all.second > 0 ? all.first / all.second : -1;
+  if (overall > 0) t.paced_s = 0;
+  for (const auto& [r, share] : left) {
+    const double rf_s = r->est_seconds - training_s(*r);
+    t.planned_s += training_s(*r) * share + rf_s;
+    if (overall <= 0) continue;
+    const auto it = t.ratio.find(r->config.value("model", ""));
+    t.paced_s += training_s(*r) * share * (it != t.ratio.end() ? it->second : overall) + rf_s;
+  }
+  return t;
 }
 
 namespace {

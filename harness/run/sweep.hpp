@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -65,6 +66,28 @@ enum class RunState { pending, interrupted, failed, complete };
 const char* to_string(RunState s);
 RunState state_of(const Plan& p, const PlannedRun& r);
 std::filesystem::path run_dir(const Plan& p, const PlannedRun& r);
+
+// What `sweep status` shows beside a run's state: whether a process works in its folder now (its lock is
+// held: harness/file_lock.hpp), the share of its training steps its checkpoint holds, and a finished training
+// run's measured wall time (the record's run_wall_s; for a record that predates `sessions`, at least its
+// train_wall_s: docs/training.md). Unreadable files give no figure, never an error.
+struct RunProgress {
+  bool running = false;
+  double done = 0;     // 0..1: checkpoint step / total steps (interrupted or running runs)
+  double wall_s = -1;  // complete training runs: measured seconds (< 0: none)
+};
+RunProgress progress_of(const Plan& p, const PlannedRun& r, RunState s);
+
+// The time the runs not complete still need, one after another: by the plan (each run's estimate, less the
+// share its checkpoint holds), and at the measured pace of the finished runs (each model's measured / planned
+// training seconds; the finished runs' overall ratio for a model none of them trained).
+struct TimeLeft {
+  double planned_s = 0;
+  double paced_s = -1;                  // < 0: no finished run measured yet
+  int measured = 0;                     // finished runs that gave the pace
+  std::map<std::string, double> ratio;  // model -> measured / planned
+};
+TimeLeft time_left(const Plan& p);
 
 // Refuses (naming sweep.json) a vitbench built at another commit than the plan's: one sweep, one binary.
 void check_binary(const Plan& p);

@@ -28,6 +28,9 @@ grep -q "not taken from share_a/ref-seed0-.*: trained on $isa on .*, this machin
 grep -q "ref-seed0-.*: the same run as share_a/ref-seed0-" "$dir/log" || { echo "share_runs: nothing shared"; exit 1; }
 "$vitbench" sweep status "$dir/b" | tee "$dir/status"
 grep -q "2 runs: 1 complete, 0 interrupted, 0 failed, 1 pending" "$dir/status"
+# The time left at the pace the finished (shared) run measured, per model.
+grep -Eq "at the pace of the 1 finished runs \(measured / planned: vit_tiny_patch4_32 [0-9]+\.[0-9]{2}x\)" "$dir/status" ||
+  { echo "share_runs: no pace in the status"; exit 1; }
 "$vitbench" sweep run "$dir/b" --quiet
 ref_a=$(ls "$results"/share_a/smoke/ref-seed0-*.h5)
 ref_b=$(ls -d "$dir"/b/ref-seed0-*)

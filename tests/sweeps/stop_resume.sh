@@ -24,6 +24,11 @@ done
 # two) between the checkpoints' appearing and the request; a fixed sleep raced with them.
 kill -STOP -- -$runner
 [[ -z $(find "$dir/stopped" -name record.h5) ]] || { echo "stop_resume: a run had ended before the request; make them longer"; exit 1; }
+# Two processes hold their run folders (frozen, their locks stand): status counts them as running, with the share
+# of steps their checkpoints hold, and takes no lock itself.
+"$vitbench" sweep status "$dir/stopped" -v | tee "$dir/status-running.txt"
+grep -q "0 interrupted, 0 failed, 2 pending, 2 running" "$dir/status-running.txt" || { echo "stop_resume: status while running"; exit 1; }
+(($(grep -Ec "^running .*% done" "$dir/status-running.txt") == 2)) || { echo "stop_resume: no progress of the running runs"; exit 1; }
 kill -TERM $runner
 kill -CONT -- -$runner
 status=0
