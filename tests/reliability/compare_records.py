@@ -6,8 +6,10 @@ import sys
 import h5py
 import numpy as np
 
-# Wall-clock measurements differ between any two runs; `command` holds the --output folder and --resume.
-TIMING_ATTRS = {"start_time", "end_time", "train_wall_s", "images_per_s", "run_wall_s", "command"}
+# Wall-clock measurements differ between any two runs; `command` holds the --output folder and --resume;
+# `sessions` counts the processes a run took (a killed and resumed run took more).
+TIMING_ATTRS = {"start_time", "end_time", "train_wall_s", "images_per_s", "run_wall_s", "session_wall_s", "sessions",
+                "command"}
 TIMING_DATASETS = {"epochs/wall_s", "epochs/images_per_s"}
 
 

@@ -39,10 +39,13 @@ grep -q "interrupted" "$dir/status"
 import json, sys, h5py, numpy as np
 from pathlib import Path
 d = Path(sys.argv[1])
-TIMING = {"start_time", "end_time", "train_wall_s", "run_wall_s", "images_per_s", "command"}
-for line in (d / "whole/sweep.jsonl").read_text().splitlines():
+TIMING = {"start_time", "end_time", "train_wall_s", "run_wall_s", "session_wall_s", "images_per_s", "command",
+          "sessions"}  # sessions: the processes a run took, 2 for the killed one (checked below)
+for i, line in enumerate((d / "whole/sweep.jsonl").read_text().splitlines()):
     name = json.loads(line)["name"]
     with h5py.File(d / "whole" / name / "record.h5") as a, h5py.File(d / "killed" / name / "record.h5") as b:
+        assert (a.attrs["sessions"], b.attrs["sessions"]) == (1, 1 + i), (name, a.attrs["sessions"], b.attrs["sessions"])
+        assert b.attrs["run_wall_s"] >= b.attrs["session_wall_s"], name
         for k in a.attrs:
             if k not in TIMING:
                 assert str(a.attrs[k]) == str(b.attrs[k]), (name, k, a.attrs[k], b.attrs[k])
