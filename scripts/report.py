@@ -138,8 +138,10 @@ def read_record(path):
     """Root attributes (config parsed) of an HDF5 run record, or raises OSError/ValueError. Two summaries of the
     per-step series are added when the record has them: `train_loss_end` (mean training loss over the last tenth
     of the steps) and `grad_norm_max` (the largest global gradient norm before clipping after the warm-up: the
-    spikes of an unstable run, not the large norms of the first steps); and `train_top1_end`, the training top-1
-    (augmented batches) over the last evaluation interval, from epochs/train_top1."""
+    spikes of an unstable run, not the large norms of the first steps); `train_top1_end`, the training top-1
+    (augmented batches) over the last evaluation interval, from epochs/train_top1; and `_curve`, the learning curve
+    ({"step", "val_top1", "train_top1"}: one value per evaluation; "loss": steps/loss, one per step) when the record
+    has them."""
     with h5py.File(path, "r") as f:
         attrs = root_attrs(f)
         cfg = json.loads(attrs.pop("config", "{}"))
@@ -152,6 +154,10 @@ def read_record(path):
             attrs["grad_norm_max"] = float(np.max(norms[warmup:] if warmup < len(norms) else norms))
         if "epochs/train_top1" in f and f["epochs/train_top1"].shape[0] > 0:
             attrs["train_top1_end"] = float(f["epochs/train_top1"][-1])
+        if all(k in f for k in ("epochs/step", "epochs/val_top1", "epochs/train_top1")):
+            curve = {k: f[f"epochs/{k}"][:].astype(float) for k in ("step", "val_top1", "train_top1")}
+            if len({len(v) for v in curve.values()}) == 1 and len(curve["step"]) > 0 and "steps/loss" in f:
+                attrs["_curve"] = {**curve, "loss": f["steps/loss"][:].astype(float)}
     return attrs, cfg
 
 
@@ -1185,6 +1191,51 @@ def fig_scaling(an, compute, out):
     return save(fig, out, f"{an.data.sweep}.png")
 
 
+CURVE_SMOOTH = 50  # steps in the training loss's moving average
+
+
+def fig_curves(an, out):
+    """Learning curves, one column per train size: above, validation top-1 (solid: mean over seeds, band: lowest to
+    highest seed) and training top-1 on the augmented batches (dotted: mean) at each evaluation; below, the training
+    loss per step (moving average over CURVE_SMOOTH steps, mean over seeds). Whether a budget left a model still
+    climbing, and whether the arms' order holds through training. None if no run has them."""
+    runs_of = lambda arm, size: sorted(  # noqa: E731 (the runs analyse() kept, duplicates left out)
+        (r for r in an.data.runs if (r.size_key if an.scaling else None) == size and "_curve" in r.attrs
+         and r.record not in an.duplicates and (arm is None or r.arm == arm)), key=lambda r: r.name)
+    sizes = [size for size in an.sizes if runs_of(None, size)]
+    if not sizes:
+        return None
+    fig, axes = plt.subplots(2, len(sizes), figsize=(3.6 * len(sizes) + 0.6, 6.2), squeeze=False, sharey="row",
+                             sharex="col")
+    for ax, lax, size in zip(axes[0], axes[1], sizes):
+        for i, arm in enumerate(an.arms):
+            runs = runs_of(arm, size)
+            steps = {tuple(r.attrs["_curve"]["step"]) for r in runs}
+            if len(steps) != 1:  # no run, or seeds evaluated at different steps: nothing to average
+                continue
+            step = runs[0].attrs["_curve"]["step"]
+            val = np.array([r.attrs["_curve"]["val_top1"] for r in runs])
+            train = np.array([r.attrs["_curve"]["train_top1"] for r in runs])
+            ax.plot(step, val.mean(axis=0), "o-", ms=3, color=f"C{i}", label=f"{arm} (n={len(runs)})")
+            if len(runs) > 1:
+                ax.fill_between(step, val.min(axis=0), val.max(axis=0), color=f"C{i}", alpha=0.2, lw=0)
+            ax.plot(step, train.mean(axis=0), ".:", ms=3, color=f"C{i}")
+            losses = [r.attrs["_curve"]["loss"] for r in runs]
+            if len({len(v) for v in losses}) == 1 and len(losses[0]) >= CURVE_SMOOTH:
+                smooth = np.convolve(np.mean(losses, axis=0), np.ones(CURVE_SMOOTH) / CURVE_SMOOTH, mode="valid")
+                lax.plot(np.arange(CURVE_SMOOTH, len(losses[0]) + 1), smooth, "-", color=f"C{i}", lw=1, label=arm)
+        images = an.size_images.get(size)
+        ax.set(title=f"{images} train images" if an.scaling and images else an.data.sweep)
+        lax.set(xlabel="optimizer step")
+        for a in (ax, lax):
+            a.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("top-1 (%): val solid, train dotted")
+    axes[1][0].set_ylabel(f"training loss (mean of {CURVE_SMOOTH} steps)")
+    fig.tight_layout()
+    return save(fig, out, f"{an.data.sweep}_curves.png")
+
+
 def scaling_compute(an, macs):
     """({(arm, size): mean training compute in MACs}, None) or (None, why the view is skipped)."""
     by = defaultdict(list)
@@ -1461,7 +1512,7 @@ def throughput_csv_text(tds):
 
 
 def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mixed, git, compute_notes, rf_sections,
-                 tp_sections=()):
+                 tp_sections=(), curve_figures=None):
     """docs/results/README.md."""
     hours = [own_hours(td, {t.sweep for t in tiers}) for td in tiers]
     total_h, total_m = sum(h for h, _ in hours), sum(m for _, m in hours)
@@ -1476,7 +1527,8 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
           "Each sweep is summarised from its highest tier with finished runs (full > standard > quick > smoke), "
           f"marked *(used)*. Core-hours = the sum over runs of `run_wall_s` x threads (a sweep's parallel jobs run on "
           "disjoint cores; `run_wall_s` counts a resumed run's earlier sessions up to their last checkpoint; a record "
-          "that predates `sessions` holds the last session only, so max(`run_wall_s`, `train_wall_s`) stands in); machine-hours = a run's core-hours / the logical CPUs of its machine (the record's "
+          "that predates `sessions` holds the last session only, so max(`run_wall_s`, `train_wall_s`) stands in); "
+          "machine-hours = a run's core-hours / the logical CPUs of its machine (the record's "
           f"`cpu_cores`; {MACHINE_CORES}, as on the machines of the first sweeps, for records that predate it), the time "
           f"the machine was busy: {total_h:.2f} core-hours, {total_m:.2f} machine-hours in all. A run that "
           "is the same run in two sweeps (the same run id at the same commit, e.g. a full-data arm of data_scaling "
@@ -1499,6 +1551,11 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
             L += [f"![{sweep}](figures/{fig})", ""]
         if sweep in compute_notes:
             L += [compute_notes[sweep], ""]
+        if sweep in (curve_figures or {}):
+            L += ["Learning curves: validation top-1 (solid: mean over seeds; band: lowest to highest seed) and "
+                  "training top-1 on the augmented batches (dotted) at each evaluation; below, the training loss "
+                  f"(label smoothing included; moving average over {CURVE_SMOOTH} steps, mean over seeds).", "",
+                  f"![{sweep} learning curves](figures/{curve_figures[sweep]})", ""]
         L += rf_sections.get(sweep, [])
     L += list(tp_sections)
     L += ["## Provenance", ""]
@@ -1565,7 +1622,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
     os.makedirs(os.path.join(out, "tables"), exist_ok=True)
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
     macs = MacsLookup(vitbench if vitbench is not None else os.path.join(repo, "build", "release", "vitbench"))
-    tables, figures, compute_notes, written = {}, defaultdict(list), {}, set()
+    tables, figures, compute_notes, written, curve_figures = {}, defaultdict(list), {}, set(), {}
     verdicts = verdict_table(analyses, results)
     what_ran = what_ran_table(tiers + tp_read, {**used, **tp_used}, other)
     tp_tables = {sweep: Table(f"{sweep}_{td.tier}", RT.caption(td), RT.header(td), RT.align(td), RT.rows(td, DAGGER),
@@ -1601,6 +1658,9 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
             path = fig_ablation(an, os.path.join(out, "figures"))
         figures[sweep].append(os.path.basename(path))
         written.add(path)
+        if sweep != C.LR_PROBE and (path := fig_curves(an, os.path.join(out, "figures"))):
+            curve_figures[sweep] = os.path.basename(path)
+            written.add(path)
     for t in [what_ran, verdicts] + [t for ts in list(tables.values()) + list(rf_tables.values()) for t in ts] + \
             list(tp_tables.values()) + list(tp_relative.values()):
         path = os.path.join(out, "tables", t.stem + ".tex")
@@ -1617,7 +1677,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
     with open(os.path.join(out, "throughput_runs.csv"), "w") as f:
         f.write(throughput_csv_text(tp_read))
     write_readme(os.path.join(out, "README.md"), tiers + tp_read, what_ran, analyses, tables, verdicts, figures, mixed,
-                 git, compute_notes, rf_sections, tp_sections)
+                 git, compute_notes, rf_sections, tp_sections, curve_figures)
     if throughput_doc and tp_used:
         RT.update_doc(throughput_doc, RT.doc_block(
             tp_used.values(), lambda td: tp_tables[td.sweep].markdown(),

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -482,6 +483,25 @@ class ReportTest(unittest.TestCase):
             self.assertIn(name, files)
         self.assertIn("\\toprule", files["tables/verdicts.tex"].decode())
         self.assertIn("../statistics.md", self.readme)
+
+    def test_learning_curves(self):
+        # every training sweep but lr_probe gets one (its records have epochs/step, val and train top-1, steps/loss)
+        files = read_tree(self.out)
+        for sweep in ("pe_ablation_vit", "pe_ablation_tnt", "data_scaling"):
+            self.assertIn(f"figures/{sweep}_curves.png", files)
+            self.assertIn(f"![{sweep} learning curves](figures/{sweep}_curves.png)", self.readme)
+        self.assertNotIn("figures/lr_probe_curves.png", files)
+        # records without the per-evaluation steps: no curve figure, and an earlier report's one is removed
+        results, repo = make_tree(os.path.join(self.tmp.name, "nocurves"))
+        for path in glob.glob(os.path.join(results, "sweeps", "pe_ablation_vit", "quick", "*.h5")):
+            with h5py.File(path, "a") as f:
+                del f["epochs/step"]
+        out = os.path.join(self.tmp.name, "out-nocurves")
+        shutil.copytree(self.out, out)
+        readme = report_readme(self, results, out, repo)
+        self.assertFalse(os.path.exists(os.path.join(out, "figures", "pe_ablation_vit_curves.png")))
+        self.assertNotIn("pe_ablation_vit_curves.png", readme)
+        self.assertIn("pe_ablation_tnt_curves.png", readme)
 
     def test_throughput_sweep(self):
         # per-round ratios 120/100 and 140/100: median 1.30, range 1.20-1.40; a case without PyTorch has no ratio
