@@ -35,9 +35,11 @@ void print_status(const run::Plan& p, bool verbose) {
   std::map<run::RunState, int> count;
   std::map<std::string, int> in_queue;  // squeue state -> tasks
   int running = 0;
+  std::vector<run::RunState> states;
+  std::vector<run::RunProgress> progress;
   for (const auto& r : p.runs) {
-    const run::RunState s = run::state_of(p, r);
-    const run::RunProgress g = run::progress_of(p, r, s);
+    const run::RunState s = states.emplace_back(run::state_of(p, r));
+    const run::RunProgress g = progress.emplace_back(run::progress_of(p, r, s));
     if (g.running)  // a process works in the folder now: counted as running, not as interrupted or pending
       ++running;
     else
@@ -61,7 +63,7 @@ void print_status(const run::Plan& p, bool verbose) {
     fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}{}\n", g.running ? "running" : run::to_string(s), r.name,
                r.est_seconds / 60, r.pair, now, slurm_note);
   }
-  const run::TimeLeft left = run::time_left(p);
+  const run::TimeLeft left = run::time_left(p, states, progress);
   const double jobs = p.default_jobs();
   std::string pace;  // the plan's estimate corrected by what the finished runs took
   if (left.paced_s >= 0) {

@@ -629,32 +629,32 @@ RunProgress progress_of(const Plan& p, const PlannedRun& r, RunState s) {
   return g;
 }
 
-TimeLeft time_left(const Plan& p) {
+TimeLeft time_left(const Plan& p, const std::vector<RunState>& states,
+                   const std::vector<RunProgress>& progress) {
   TimeLeft t;
   const auto training_s = [](const PlannedRun& r) {  // the planned seconds less the rf step's
     return std::max(0.0, r.est_seconds - r.rf.value("seconds", 0.0));
   };
-  std::map<std::string, std::pair<double, double>> sums;  // model -> (measured, planned)
-  std::pair<double, double> all{0, 0};
+  std::map<std::string, std::pair<double, double>> sums;   // model -> (measured, planned)
   std::vector<std::pair<const PlannedRun*, double>> left;  // run, share of its training still to do
-  for (const auto& r : p.runs) {
-    const RunState s = state_of(p, r);
-    const RunProgress g = progress_of(p, r, s);
-    if (s == RunState::complete) {
-      if (g.wall_s < 0) continue;
+  for (size_t i = 0; i < p.runs.size(); ++i) {
+    const PlannedRun& r = p.runs[i];
+    if (states.at(i) != RunState::complete) {
+      left.emplace_back(&r, 1 - progress.at(i).done);
+    } else if (progress.at(i).wall_s >= 0) {
       auto& [measured, planned] = sums[r.config.value("model", "")];
-      measured += g.wall_s;
+      measured += progress[i].wall_s;
       planned += training_s(r);
-      all.first += g.wall_s;
-      all.second += training_s(r);
       ++t.measured;
-    } else {
-      left.emplace_back(&r, 1 - g.done);
     }
   }
-  for (const auto& [model, ms] : sums)
+  double measured = 0, planned = 0;
+  for (const auto& [model, ms] : sums) {
     if (ms.second > 0) t.ratio[model] = ms.first / ms.second;
-  const double overall = all.second > 0 ? all.first / all.second : -1;
+    measured += ms.first;
+    planned += ms.second;
+  }
+  const double overall = planned > 0 ? measured / planned : -1;
   if (overall > 0) t.paced_s = 0;
   for (const auto& [r, share] : left) {
     const double rf_s = r->est_seconds - training_s(*r);

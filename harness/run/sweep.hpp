@@ -80,14 +80,16 @@ RunProgress progress_of(const Plan& p, const PlannedRun& r, RunState s);
 
 // The time the runs not complete still need, one after another: by the plan (each run's estimate, less the
 // share its checkpoint holds), and at the measured pace of the finished runs (each model's measured / planned
-// training seconds; the finished runs' overall ratio for a model none of them trained).
+// training seconds; the finished runs' overall ratio for a model none of them trained). `states` and
+// `progress` hold state_of and progress_of of every run, in the plan's order (status has them already).
 struct TimeLeft {
   double planned_s = 0;
   double paced_s = -1;                  // < 0: no finished run measured yet
   int measured = 0;                     // finished runs that gave the pace
   std::map<std::string, double> ratio;  // model -> measured / planned
 };
-TimeLeft time_left(const Plan& p);
+TimeLeft time_left(const Plan& p, const std::vector<RunState>& states,
+                   const std::vector<RunProgress>& progress);
 
 // Refuses (naming sweep.json) a vitbench built at another commit than the plan's: one sweep, one binary.
 void check_binary(const Plan& p);
