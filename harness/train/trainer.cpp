@@ -607,30 +607,29 @@ bool stop_now(const Run& r) {
   return asked > 0;
 }
 
-// Ends a run on a stop request before step r.global_step: the steps of the period under way go into a
-// checkpoint (none were taken since the last evaluation: its checkpoint stands), then Stopped.
-[[noreturn]] void stop_run(Run& r, double session_s) {
-  History::Partial& part = r.h.partial;
-  if (part.steps > 0) {
-    part.train_s += session_s;
-    save_state(r);
-  }
-  throw Stopped(fmt::format("stopped by {} after step {} of {}; {} (`--resume` continues from there)",
-                            stop_signal_name(), r.global_step, r.total_steps,
-                            part.steps > 0
-                                ? "saved its state in " + r.ckpt_path.string()
-                                : "its state is in " + r.last_checkpoint() + " from the last evaluation"));
-}
-
-// Saves the state mid-period without stopping (--checkpoint-minutes), so that a run killed without warning
-// (a machine taken away, a job's hard limit) loses at most that much: the checkpoint is the one a stop
-// request writes, the period's steps and sums so far included, and it replaces the last one atomically.
+// Saves the state between two evaluations: the period's steps and sums so far, with `session_s`, this
+// process's training time in the period, counted in (the period itself keeps counting). A stop request saves
+// this way before the run ends; --checkpoint-minutes does while it goes on, so that a run killed without
+// warning (a machine taken away, a job's hard limit) loses at most that much. Replaces the last checkpoint
+// atomically.
 void save_mid_period(Run& r, double session_s) {
   History::Partial& part = r.h.partial;
   const double before = part.train_s;
   part.train_s += session_s;
   save_state(r);
   part.train_s = before;
+}
+
+// Ends a run on a stop request before step r.global_step: the steps of the period under way go into a
+// checkpoint (none were taken since the last evaluation: its checkpoint stands), then Stopped.
+[[noreturn]] void stop_run(Run& r, double session_s) {
+  const History::Partial& part = r.h.partial;
+  if (part.steps > 0) save_mid_period(r, session_s);
+  throw Stopped(fmt::format("stopped by {} after step {} of {}; {} (`--resume` continues from there)",
+                            stop_signal_name(), r.global_step, r.total_steps,
+                            part.steps > 0
+                                ? "saved its state in " + r.ckpt_path.string()
+                                : "its state is in " + r.last_checkpoint() + " from the last evaluation"));
 }
 
 // The training steps of evaluation period p, with a progress bar; its loss, top-1 and speed go to the
