@@ -35,6 +35,7 @@ void print_status(const run::Plan& p, bool verbose) {
   std::map<run::RunState, int> count;
   std::map<std::string, int> in_queue;  // squeue state -> tasks
   int running = 0;
+  int waiting = 0;  // not complete, and their pair finished on another CPU kind: they cannot run here
   std::vector<run::RunState> states;
   std::vector<run::RunProgress> progress;
   for (const auto& r : p.runs) {
@@ -44,6 +45,12 @@ void print_status(const run::Plan& p, bool verbose) {
       ++running;
     else
       ++count[s];
+    std::optional<run::KindConflict> conflict;  // a status never fails on a record it cannot read
+    try {
+      if (s != run::RunState::complete && !g.running) conflict = run::pair_kind_conflict(p, r);
+    } catch (const std::exception&) {
+    }
+    if (conflict) ++waiting;
     const auto q = queue.find(r.index);
     if (q != queue.end()) ++in_queue[q->second.state];
     if (!verbose) continue;
@@ -60,6 +67,7 @@ void print_status(const run::Plan& p, bool verbose) {
     std::string now;
     if (g.done > 0) now += fmt::format("  {:.0f}% done", 100 * g.done);
     if (g.wall_s >= 0) now += fmt::format("  took {:.1f} min", g.wall_s / 60);
+    if (conflict) now += fmt::format("  for {} (its pair ran there)", conflict->kind);
     fmt::print("{:<11} {:<44} {:>7.1f} min  {}{}{}\n", g.running ? "running" : run::to_string(s), r.name,
                r.est_seconds / 60, r.pair, now, slurm_note);
   }
@@ -74,11 +82,15 @@ void print_status(const run::Plan& p, bool verbose) {
   }
   fmt::print(
       "{} tier {} ({}, commit {}, planned on {}): {} runs: {} complete, {} interrupted, {} failed, {} "
-      "pending, {} running; about {:.1f} machine-hours left by the plan ({} at once here){}\n",
+      "pending, {} running{}; about {:.1f} machine-hours left by the plan ({} at once here){}\n",
       p.meta.value("sweep", "?"), p.meta.value("tier", "?"), p.dir.string(),
       p.meta.value("commit", "?").substr(0, 12), p.meta.value("isa", "?"), p.runs.size(),
       count[run::RunState::complete], count[run::RunState::interrupted], count[run::RunState::failed],
-      count[run::RunState::pending], running, left.planned_s / jobs / 3600, p.default_jobs(), pace);
+      count[run::RunState::pending], running,
+      waiting ? fmt::format(" ({} of the runs left cannot run here: their pairs ran on another CPU kind)",
+                            waiting)
+              : "",
+      left.planned_s / jobs / 3600, p.default_jobs(), pace);
   if (slurm) {
     std::vector<std::string> parts;
     for (const auto& [state, n] : in_queue) parts.push_back(fmt::format("{} {}", n, state));

@@ -722,25 +722,32 @@ void check_threads(const Plan& p, const PlannedRun& r, int threads) {
         threads));
 }
 
+std::string KindConflict::why(const PlannedRun& r) const {
+  return fmt::format(
+      "its pair ({}) ran on {} ({}); this CPU is {}: paired arms must run on the same CPU kind", r.pair, kind,
+      pair_run, here);
+}
+
+std::optional<KindConflict> pair_kind_conflict(const Plan& p, const PlannedRun& r) {
+  // A finished run of the same pair fixes the ISA and the CPU model (two CPUs with one ISA, e.g. an AMX-less
+  // Intel Xeon and an AMD EPYC both at avx512_core_bf16, may block GEMMs differently).
+  const std::string here = fmt::format("{} on {}", cpu_isa_string(), cpu_model());
+  for (const auto& other : p.runs) {
+    if (other.pair != r.pair || other.id == r.id || state_of(p, other) != RunState::complete) continue;
+    const H5Input rec(run_dir(p, other) / "record.h5");
+    const std::string kind = fmt::format("{} on {}", rec.root_attr("isa"), rec.root_attr("cpu_model"));
+    if (kind != here) return KindConflict{other.name, kind, here};
+  }
+  return std::nullopt;
+}
+
 bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool progress) {
   const fs::path d = run_dir(p, r);
   if (state_of(p, r) == RunState::complete) return false;
   check_binary(p);
-  // Paired arms on one CPU kind: a finished run of the same pair fixes the ISA and the CPU model (two CPUs
-  // with one ISA, e.g. an AMX-less Intel Xeon and an AMD EPYC both at avx512_core_bf16, may block GEMMs
-  // differently).
-  const std::string isa = cpu_isa_string();
-  const std::string kind = fmt::format("{} on {}", isa, cpu_model());
-  for (const auto& other : p.runs) {
-    if (other.pair != r.pair || other.id == r.id || state_of(p, other) != RunState::complete) continue;
-    const H5Input rec(run_dir(p, other) / "record.h5");
-    const std::string other_kind = fmt::format("{} on {}", rec.root_attr("isa"), rec.root_attr("cpu_model"));
-    if (other_kind != kind)
-      throw std::runtime_error(
-          fmt::format("{}: its pair ({}) ran on {} ({}); this CPU is {}: paired arms must run on "
-                      "the same CPU kind: run it on a machine of that kind",
-                      r.name, r.pair, other_kind, other.name, kind));
-  }
+  if (const auto conflict = pair_kind_conflict(p, r))
+    throw std::runtime_error(
+        fmt::format("{}: {}: run it on a machine of that kind", r.name, conflict->why(r)));
   fs::create_directories(d);
   if (fs::exists(d / "record.h5"))
     H5Input(d / "record.h5").require_complete();  // never built upon a torn record
@@ -774,8 +781,9 @@ bool exec(const Plan& p, const PlannedRun& r, const std::string& command, bool p
   } catch (const Stopped&) {
     throw;  // not a failure: the run resumes from its checkpoint
   } catch (const std::exception& e) {
-    const json failed = {{"id", r.id}, {"name", r.name},       {"error", e.what()}, {"time", utc_now()},
-                         {"isa", isa}, {"commit", kGitCommit}, {"command", command}};
+    const json failed = {{"id", r.id},        {"name", r.name},          {"error", e.what()},
+                         {"time", utc_now()}, {"isa", cpu_isa_string()}, {"commit", kGitCommit},
+                         {"command", command}};
     write_atomically(d / "failed.json", failed.dump(1) + "\n");
     throw;
   }
@@ -813,6 +821,7 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
   if (jobs > 1)
     fmt::print(stderr, "sweep run: {} runs at once, {} thread(s) each\n", jobs, p.meta.value("threads", 0));
   int failures = 0;
+  int waiting = 0;  // lines whose pair finished on another CPU kind: pending, for a machine of that kind
   const size_t n = p.runs.size();
   struct Child {
     size_t i;
@@ -860,6 +869,12 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     }
     while (static_cast<int>(running.size()) >= jobs) reap();
     if (stop_requested()) break;
+    // Checked after the wait: a pair-mate may have finished meanwhile (on a shared folder, on another kind).
+    if (const auto conflict = pair_kind_conflict(p, r)) {
+      ++waiting;
+      fmt::print(stderr, "[{}/{}] {}: left pending: {}\n", i + 1, n, r.name, conflict->why(r));
+      continue;
+    }
     fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
                s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
     const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id,
@@ -876,6 +891,12 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     forward_stop_to(pid);
   }
   while (!running.empty()) reap();
+  if (waiting)
+    fmt::print(
+        stderr,
+        "sweep run: {} run(s) left pending: their pairs ran on another CPU kind; they run on a machine "
+        "of that kind (docs/sweeps.md, \"Across sessions and machines\")\n",
+        waiting);
   if (stop_requested())
     throw Stopped(
         fmt::format("sweep run stopped by {}: {} run(s) stopped, each resumes from its saved state "

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,16 @@ void check_binary(const Plan& p);
 // so a launcher that gives a run other threads (a Slurm task's --cpus-per-task) must not run it.
 void check_threads(const Plan& p, const PlannedRun& r, int threads);
 
+// A run that must not run on this machine: a finished run of its pair ran on another CPU kind (ISA and CPU
+// model, "avx512_core_bf16 on AMD EPYC"; paired arms run on one kind).
+struct KindConflict {
+  std::string pair_run;                        // the finished run of the pair
+  std::string kind;                            // its CPU kind
+  std::string here;                            // this machine's
+  std::string why(const PlannedRun& r) const;  // the sentence the refusals print
+};
+std::optional<KindConflict> pair_kind_conflict(const Plan& p, const PlannedRun& r);
+
 // Runs one line in this process (training, then the rf step if the line has one: receptive fields of the
 // final weights -> rf.h5, and of the same model at random init -> rf_init.h5): refuses another binary commit
 // than the plan's, or another ISA than a finished run of the same pair; resumes from a checkpoint; on an
@@ -115,8 +126,9 @@ struct RunAllOptions {
   int jobs = 0;
 };
 // Runs every line not complete, up to opt.jobs child processes (`vitbench sweep exec`) at a time, started in
-// manifest order; failed runs are skipped unless retry_failed. Returns the number of runs that failed in this
-// call.
+// manifest order; failed runs are skipped unless retry_failed, and lines whose pair finished on another CPU
+// kind are left pending (for a machine of that kind), not failed. Returns the number of runs that failed in
+// this call.
 int run_all(const Plan& p, const std::filesystem::path& vitbench, const RunAllOptions& opt);
 
 // Copies sweep.json, sweep.jsonl and every complete record (<name>.h5) into `dest`.

@@ -2,7 +2,7 @@
 # `sweep plan` refuses bad sweeps before any run starts, naming the file and the field: an unknown key, an axis
 # value the model rejects, a subset larger than the split, a missing dataset, a planned time above the tier's
 # limit, an unknown tier; a different manifest is never overwritten; a pair's partner is refused on another CPU
-# kind. usage: bad_input.sh <vitbench>
+# kind (and `sweep run` leaves it pending). usage: bad_input.sh <vitbench>
 set -euo pipefail
 vitbench=$1
 dir=$(mktemp -d)
@@ -90,5 +90,15 @@ retag cpu_model "Other CPU"
 retag cpu_model "$model"  # this CPU's model again: only the ISA differs
 retag isa other_isa
 "$expect" 1 "its pair \(seed=0\) ran on other_isa on " "$vitbench" --threads 1 sweep exec "$dir/p" --index 1 --quiet
+# `sweep run` leaves such a line pending for a machine of that kind: not failed (no failed.json, exit 0), and
+# `sweep status` says why it is not run here.
+"$vitbench" sweep run "$dir/p" --quiet > "$dir/run.out" 2> "$dir/run.err" || { cat "$dir/run.err"; echo "bad_input: sweep run failed on a line of another CPU kind"; exit 1; }
+grep -q "b-seed0-.*: left pending: its pair (seed=0) ran on other_isa on " "$dir/run.err" || { cat "$dir/run.err"; echo "bad_input: no 'left pending' line"; exit 1; }
+grep -q "1 run(s) left pending: their pairs ran on another CPU kind" "$dir/run.err" || { cat "$dir/run.err"; echo "bad_input: no summary of the runs left pending"; exit 1; }
+[[ -z $(find "$dir/p" -name failed.json) ]] || { echo "bad_input: a line of another CPU kind got a failed.json"; exit 1; }
+"$vitbench" sweep status "$dir/p" -v > "$dir/status.out"
+grep -q "1 complete, 0 interrupted, 0 failed, 1 pending, 0 running (1 of the runs left cannot run here: their pairs ran on another CPU kind)" "$dir/status.out" &&
+  grep -q "^pending .*b-seed0-.*for other_isa on .* (its pair ran there)" "$dir/status.out" ||
+  { cat "$dir/status.out"; echo "bad_input: sweep status does not show the line left pending"; exit 1; }
 [[ $(find "$dir/p" -name record.h5 | wc -l) == 1 ]] || { echo "bad_input: a refused pair partner ran"; exit 1; }
 echo "bad_input: ok"
