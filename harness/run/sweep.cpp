@@ -870,7 +870,13 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
     while (static_cast<int>(running.size()) >= jobs) reap();
     if (stop_requested()) break;
     // Checked after the wait: a pair-mate may have finished meanwhile (on a shared folder, on another kind).
-    if (const auto conflict = pair_kind_conflict(p, r)) {
+    // A mate's record this cannot read is left to exec, which refuses the run with the reason.
+    std::optional<KindConflict> conflict;
+    try {
+      conflict = pair_kind_conflict(p, r);
+    } catch (const std::exception&) {
+    }
+    if (conflict) {
       ++waiting;
       fmt::print(stderr, "[{}/{}] {}: left pending: {}\n", i + 1, n, r.name, conflict->why(r));
       continue;
