@@ -1452,6 +1452,24 @@ def what_ran_table(tiers, used, other):
                  "machine-hours", "commits", "CPU", "ISA (runs)", "threads", "records from .. to"], "llrrrrlllll", rows)
 
 
+def kinds_note(td):
+    """For a training sweep whose runs ran on more than one CPU kind (ISA and CPU model): which seeds ran where.
+    Empty otherwise."""
+    if td.meta.get("kind", "train") != "train":
+        return ""
+    seeds = defaultdict(set)  # "cpu model (isa)" -> seeds
+    for r in td.runs:
+        kind = f"{text(r.attrs.get('cpu_model', '?'))} ({text(r.attrs.get('isa', '?'))})"
+        seeds[kind].add(int(r.attrs.get("seed", -1)))
+    if len(seeds) < 2:
+        return ""
+    where = "; ".join(f"{kind}: seed{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))}"
+                      for kind, s in sorted(seeds.items()))
+    return (f"Ran on more than one CPU kind ({where}). Paired arms run on one kind (docs/sweeps.md; a pair that did "
+            "not is flagged †), so the paired differences and the verdicts compare runs of one CPU; an arm's mean "
+            "and sd pool the kinds.")
+
+
 def machines_text(runs):
     """Where records ran, e.g. "Intel(R) Xeon(R) Processor (avx512_core_bf16), 2 threads": every speed figure names
     its CPU; several kinds are listed with their record counts."""
@@ -1545,6 +1563,8 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
               f"Tier **{an.data.tier}**, " + ("" if sweep == C.LR_PROBE else f"reference arm `{an.reference}`, ")
               + f"{len(an.data.runs)} of {an.data.planned} "
               f"planned runs finished; data: {datasets(an.data)}.", ""]
+        if kinds_note(an.data):
+            L += [kinds_note(an.data), ""]
         for t in tables[sweep]:
             L += [t.markdown()]
         for fig in figures.get(sweep, []):

@@ -813,6 +813,12 @@ class ReportTest(unittest.TestCase):
         self.assertIn("none-seed2-n0.h5`: its pair (seed=2,train_size=0) ran on more than one CPU kind: "
                       "avx512_core_amx on Other CPU; avx512_core_amx on Test CPU", readme)
         self.assertNotIn("none-seed1-n0.h5`: its pair", readme)
+        # which seeds ran on which CPU kind, under the sweep's heading
+        self.assertIn("Ran on more than one CPU kind (Other CPU (avx512_core_amx): seed 2; Test CPU (avx512_core_amx): "
+                      "seeds 0, 1, 2). Paired arms run on one kind", readme)
+        self.assertIn("Ran on more than one CPU kind (Test CPU (avx2): seed 2; Test CPU (avx512_core_amx): seeds 0, 1, "
+                      "2)", readme)
+        self.assertNotIn("Ran on more than one CPU kind", self.readme)
         self.assertIn("| TNT: both position encodings > outer only | quick | 3 | +0.73 [-0.14, +1.61]† ", readme)
         strict_out = os.path.join(self.tmp.name, "out-strict")
         code, err = run_report(results, strict_out, repo, "--strict")
