@@ -4,23 +4,24 @@
 # build/sweep-bin/<commit>/ (a git worktree; built once). Finished records are copied to results/sweeps/<name>/<tier>/
 # as each run ends, so an interrupted sweep resumes anywhere (commit them).
 # usage: scripts/sweep.sh experiments/sweeps/<name>.json <smoke|quick|standard|full> [--threads N] [--jobs J]
-#                        [--retry-failed] [--extend]
+#                        [--retry-failed] [--extend] [--index LINES]
 # --threads: each run's threads when planning (fixed by the plan: part of every run's id); --jobs: runs at once
 # (training sweeps; default nproc / the plan's threads, e.g. 2 for a 1-thread plan on 2 cores); --extend: add the
 # runs the edited sweep file plans beyond the planned manifest (e.g. more seeds; scripts/extend_plan.py checks that
-# every planned line stays as it is).
+# every planned line stays as it is); --index: run only these manifest lines, e.g. 12-19 (`sweep run --index`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sweep=${1:?usage: scripts/sweep.sh <sweep file> <tier> [--threads N] [--jobs J] [--retry-failed] [--extend]}
+sweep=${1:?usage: scripts/sweep.sh <sweep file> <tier> [--threads N] [--jobs J] [--retry-failed] [--extend] [--index LINES]}
 tier=${2:?tier: smoke, quick, standard or full}
 shift 2
-threads=$(nproc) jobs=() retry=() extend=0
+threads=$(nproc) jobs=() retry=() extend=0 lines=()
 while (($#)); do
   case $1 in
     --threads) threads=$2; shift 2 ;;
     --jobs) jobs=(--jobs "$2"); shift 2 ;;
     --retry-failed) retry=(--retry-failed); shift ;;
     --extend) extend=1; shift ;;
+    --index) lines=(--index "$2"); shift 2 ;;
     *) echo "sweep.sh: unknown option $1"; exit 2 ;;
   esac
 done
@@ -98,4 +99,9 @@ fi
 # instead of training again.
 /usr/bin/python3 scripts/share_runs.py "$dir" --results results/sweeps \
   --isa "$("$vitbench" info --capabilities | awk '$1 == "isa" {print $2}')"
-"$vitbench" sweep run "$dir" --collect "$results" "${jobs[@]}" "${retry[@]}"
+if ((${#lines[@]})) && ! "$vitbench" sweep run --help 2>&1 | grep -q -- --index; then
+  echo "sweep.sh: --index: this sweep's binary (${commit:0:12}) predates \`sweep run --index\`; run single lines with"
+  echo "  $vitbench sweep exec $dir --index N  (then copy <run>/record.h5 to $results/<run>.h5)"
+  exit 2
+fi
+"$vitbench" sweep run "$dir" --collect "$results" "${jobs[@]}" "${retry[@]}" "${lines[@]}"

@@ -23,6 +23,7 @@ struct SweepOptions {
   bool retry_failed = false, quiet = false, verbose = false;
   int jobs = 0;  // run: child processes at once (0: the plan's default_jobs())
   std::filesystem::path collect;
+  std::string lines;  // run: --index, e.g. "12-19"
   run::slurm::SubmitOptions submit;
   bool slurm = false;
 };
@@ -171,10 +172,15 @@ void add_sweep(CLI::App& app, const Common& common) {
           "runs at once, each with the plan's threads (default: the cores this process may use / the plan's "
           "threads, e.g. 2 for a plan made with --threads 1 on 2 cores; a throughput sweep 1)")
       ->check(CLI::PositiveNumber);
+  runc->add_option(
+      "--index", o->lines,
+      "run only these lines, in manifest order, e.g. 12-19 or 0,5-9 (say, the pairs this CPU kind "
+      "can run first); the others are left as they are");
   runc->callback([o] {
     const run::Plan p = run::load_plan(o->dir);
     const int failed = run::run_all(p, std::filesystem::read_symlink("/proc/self/exe"),
-                                    {o->retry_failed, o->collect, !o->quiet, o->jobs});
+                                    {o->retry_failed, o->collect, !o->quiet, o->jobs,
+                                     o->lines.empty() ? std::vector<int64_t>{} : parse_indices(o->lines)});
     if (!o->collect.empty()) run::collect(p, o->collect);
     print_status(p, false);
     if (failed)

@@ -820,6 +820,11 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
   if (throughput) set_throughput_environment();                                        // for the children
   if (jobs > 1)
     fmt::print(stderr, "sweep run: {} runs at once, {} thread(s) each\n", jobs, p.meta.value("threads", 0));
+  for (int64_t i : opt.indices)
+    if (i < 0 || i >= static_cast<int64_t>(p.runs.size()))
+      throw std::invalid_argument(fmt::format("{}: --index: no line {} (the manifest has lines 0 to {})",
+                                              (p.dir / "sweep.jsonl").string(), i, p.runs.size() - 1));
+  const std::set<int64_t> only(opt.indices.begin(), opt.indices.end());
   int failures = 0;
   int waiting = 0;  // lines whose pair finished on another CPU kind: pending, for a machine of that kind
   const size_t n = p.runs.size();
@@ -860,6 +865,7 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
   };
   for (size_t i = 0; i < n && !stop_requested(); ++i) {
     const PlannedRun& r = p.runs[i];
+    if (!only.empty() && !only.count(r.index)) continue;
     const RunState s = state_of(p, r);
     if (s == RunState::complete) continue;
     if (s == RunState::failed && !opt.retry_failed) {

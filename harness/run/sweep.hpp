@@ -124,6 +124,9 @@ struct RunAllOptions {
   // plan's default_jobs(). More than 1 for training sweeps only (a throughput line needs the machine to
   // itself).
   int jobs = 0;
+  // Only these lines (manifest indices; empty: every line), e.g. the pairs that can run on this CPU kind
+  // first; still in manifest order. An index outside the manifest is refused.
+  std::vector<int64_t> indices;
 };
 // Runs every line not complete, up to opt.jobs child processes (`vitbench sweep exec`) at a time, started in
 // manifest order; failed runs are skipped unless retry_failed, and lines whose pair finished on another CPU

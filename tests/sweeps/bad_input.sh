@@ -2,7 +2,7 @@
 # `sweep plan` refuses bad sweeps before any run starts, naming the file and the field: an unknown key, an axis
 # value the model rejects, a subset larger than the split, a missing dataset, a planned time above the tier's
 # limit, an unknown tier; a different manifest is never overwritten; a pair's partner is refused on another CPU
-# kind (and `sweep run` leaves it pending). usage: bad_input.sh <vitbench>
+# kind (and `sweep run` leaves it pending); `sweep run --index` runs only the lines asked for. usage: bad_input.sh <vitbench>
 set -euo pipefail
 vitbench=$1
 dir=$(mktemp -d)
@@ -101,4 +101,12 @@ grep -q "1 complete, 0 interrupted, 0 failed, 1 pending, 0 running (1 of the run
   grep -q "^pending .*b-seed0-.*for other_isa on .* (its pair ran there)" "$dir/status.out" ||
   { cat "$dir/status.out"; echo "bad_input: sweep status does not show the line left pending"; exit 1; }
 [[ $(find "$dir/p" -name record.h5 | wc -l) == 1 ]] || { echo "bad_input: a refused pair partner ran"; exit 1; }
+# `sweep run --index` runs only the lines asked for; a line the manifest does not have is refused.
+write lines 's["axes"]["seed"] = [0, 1, 2]'
+"$vitbench" --threads 1 sweep plan "$dir/lines.json" --tier smoke --out "$dir/l" --allow-dirty
+"$expect" 1 "l/sweep.jsonl: --index: no line 3 \(the manifest has lines 0 to 2\)" "$vitbench" sweep run "$dir/l" --index 1,3
+"$expect" 1 "--index: 'x' is not a line number or a range" "$vitbench" sweep run "$dir/l" --index x
+"$vitbench" sweep run "$dir/l" --index 1-2 --quiet 2> /dev/null
+ran=$(find "$dir/l" -name record.h5 | sort | xargs -n1 dirname | xargs -n1 basename | cut -d- -f2 | tr '\n' ' ')
+[[ $ran == "seed1 seed2 " ]] || { echo "bad_input: sweep run --index 1-2 ran: $ran"; exit 1; }
 echo "bad_input: ok"
