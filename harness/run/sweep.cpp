@@ -825,6 +825,14 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
       throw std::invalid_argument(fmt::format("{}: --index: no line {} (the manifest has lines 0 to {})",
                                               (p.dir / "sweep.jsonl").string(), i, p.runs.size() - 1));
   const std::set<int64_t> only(opt.indices.begin(), opt.indices.end());
+  // Each model's measured / planned training time so far (sweep status's pace): quoted beside the plan's
+  // estimate.
+  const TimeLeft pace = [&] {
+    std::vector<RunState> states;
+    std::vector<RunProgress> progress;
+    for (const auto& r : p.runs) progress.push_back(progress_of(p, r, states.emplace_back(state_of(p, r))));
+    return time_left(p, states, progress);
+  }();
   int failures = 0;
   int waiting = 0;  // lines whose pair finished on another CPU kind: pending, for a machine of that kind
   const size_t n = p.runs.size();
@@ -887,8 +895,13 @@ int run_all(const Plan& p, const fs::path& vitbench, const RunAllOptions& opt) {
       fmt::print(stderr, "[{}/{}] {}: left pending: {}\n", i + 1, n, r.name, conflict->why(r));
       continue;
     }
-    fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min)\n", i + 1, n, r.name,
-               s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60);
+    const auto ratio = pace.ratio.find(r.config.value("model", ""));
+    const std::string paced = ratio == pace.ratio.end()
+                                  ? ""
+                                  : fmt::format("; about {:.1f} at the pace of the finished runs",
+                                                r.est_seconds * ratio->second / 60);
+    fmt::print(stderr, "[{}/{}] {}: {} (estimated {:.1f} min by the plan{})\n", i + 1, n, r.name,
+               s == RunState::interrupted ? "resuming" : "starting", r.est_seconds / 60, paced);
     const std::string threads = std::to_string(r.threads), dir = p.dir.string(), id = r.id,
                       exe = vitbench.string();
     std::vector<std::string> args{exe, "--threads", threads, "sweep", "exec", dir, "--id", id};

@@ -31,7 +31,10 @@ grep -q "2 runs: 1 complete, 0 interrupted, 0 failed, 1 pending" "$dir/status"
 # The time left at the pace the finished (shared) run measured, per model.
 grep -Eq "at the pace of the 1 finished runs \(measured / planned: vit_tiny_patch4_32 [0-9]+\.[0-9]{2}x\)" "$dir/status" ||
   { echo "share_runs: no pace in the status"; exit 1; }
-"$vitbench" sweep run "$dir/b" --quiet
+"$vitbench" sweep run "$dir/b" --quiet 2> "$dir/run.err"
+# The run's start line quotes the plan's estimate and the pace of the finished (shared) run.
+grep -Eq "other-seed0-.*: starting \(estimated [0-9.]+ min by the plan; about [0-9.]+ at the pace of the finished runs\)" "$dir/run.err" ||
+  { cat "$dir/run.err"; echo "share_runs: no paced estimate on the start line"; exit 1; }
 ref_a=$(ls "$results"/share_a/smoke/ref-seed0-*.h5)
 ref_b=$(ls -d "$dir"/b/ref-seed0-*)
 cmp "$ref_a" "$ref_b/record.h5" || { echo "share_runs: the shared record is not A's"; exit 1; }
