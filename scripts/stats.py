@@ -11,6 +11,10 @@ from scipy import integrate, optimize, stats
 
 ALPHA = 0.05  # two-sided test level; the intervals are 95%
 POWER = 0.8  # power the MDE is computed for
+# The fewest degrees of freedom of the sd behind a verdict. With one (two seeds) the sd, and so the interval's width
+# and the MDE, is known only within a factor of ~70 (the 95% range of sigma / s for chi-square with 1 df, 0.45 to
+# 32); with two, 0.52 to 6.3. The issue's quick and standard tiers plan >= 3 seeds (docs/statistics.md).
+MIN_DF = 2
 MAX_SEEDS = 1000  # "seeds needed" searches up to this many, then says "more than"
 
 
@@ -224,13 +228,13 @@ def verdict(kind, est, d_pub=None, margin=None, alpha=ALPHA, power=POWER, unit="
     kind "<" (A < B): the same rule applied to B - A.
     kind "≈" (|A - B| < margin): reproduced if TOST at alpha shows |A - B| < margin; not reproduced if the 95% CI
       lies entirely outside [-margin, margin]; otherwise inconclusive.
-    Fewer than k + 1 units (2 pairs for a mean, 3 points for a slope): inconclusive ("needs >= 2 seeds").
+    Fewer than k + MIN_DF units (3 pairs for a mean, 4 points for a slope): inconclusive ("needs >= 3 seeds").
     A claim "X > c" (or "<") against a constant decides the same way on one_sample_estimate(values, c); pass
     against=c so that the reason names c, the value the reader sees the interval compared with, not 0.
     """
     if kind not in (">", "<", "≈"):
         raise ValueError(f"unknown claim kind {kind!r} (>, <, ≈)")
-    need = est.k + 1
+    need = est.k + MIN_DF
     if est.n < need or not math.isfinite(est.se):
         what = "seeds" if est.k == 1 else "points over >= 2 sizes"
         why = f"needs >= {need} {what}, have {est.n}" if est.n < need else "not estimable (one size only?)"

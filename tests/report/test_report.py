@@ -161,9 +161,17 @@ class VerdictTest(unittest.TestCase):
 
     def test_too_few_pairs(self):
         for kind in (">", "≈"):
-            r = self.v(kind, [4.0], 1.0, 1.0)
-            self.assertEqual(r.verdict, S.INCONCLUSIVE)
-            self.assertIn("needs >= 2 seeds", r.reason)
+            for diffs in ([4.0], [4.0, 4.1]):
+                r = self.v(kind, diffs, 1.0, 1.0)
+                self.assertEqual(r.verdict, S.INCONCLUSIVE)
+                self.assertIn(f"needs >= 3 seeds, have {len(diffs)}", r.reason)
+        # two pairs that happen to agree: no "not reproduced" from an MDE built on one degree of freedom
+        self.assertEqual(self.v(">", [0.08, 0.14], 0.7).verdict, S.INCONCLUSIVE)
+        self.assertEqual(self.v(">", [0.08, 0.14, -0.02], 0.7).verdict, S.NOT_REPRODUCED)  # 3 pairs decide
+        # a slope needs 4 points (2 df)
+        r = S.verdict("<", S.slope_estimate([0, 1, 2], [3.0, 2.0, 1.2]))
+        self.assertEqual(r.verdict, S.INCONCLUSIVE)
+        self.assertIn("needs >= 4 points", r.reason)
 
 
 # ---- synthetic results trees ------------------------------------------------------------------------------------
