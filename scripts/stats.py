@@ -11,9 +11,10 @@ from scipy import integrate, optimize, stats
 
 ALPHA = 0.05  # two-sided test level; the intervals are 95%
 POWER = 0.8  # power the MDE is computed for
-# The fewest degrees of freedom of the sd behind a verdict. With one (two seeds) the sd, and so the interval's width
-# and the MDE, is known only within a factor of ~70 (the 95% range of sigma / s for chi-square with 1 df, 0.45 to
-# 32); with two, 0.52 to 6.3. The quick and standard tiers plan >= 3 seeds (docs/statistics.md).
+# The fewest degrees of freedom of the sd behind a verdict. With one (two seeds) the observed sd pins the true one
+# only within a factor of ~70 (the 95% range of sigma / s for chi-square with 1 df, 0.45 to 32; with two, 0.52 to
+# 6.3), and the MDE takes the observed sd as the true one. The quick and standard tiers plan >= 3 seeds
+# (docs/statistics.md, The rule).
 MIN_DF = 2
 MAX_SEEDS = 1000  # "seeds needed" searches up to this many, then says "more than"
 

@@ -2,7 +2,8 @@
 # `sweep plan` refuses bad sweeps before any run starts, naming the file and the field: an unknown key, an axis
 # value the model rejects, a subset larger than the split, a missing dataset, a planned time above the tier's
 # limit, an unknown tier; a different manifest is never overwritten; a pair's partner is refused on another CPU
-# kind (and `sweep run` leaves it pending); `sweep run --index` runs only the lines asked for. usage: bad_input.sh <vitbench>
+# kind (and `sweep run` leaves it pending); `sweep run --index` runs only the lines asked for.
+# usage: bad_input.sh <vitbench>
 set -euo pipefail
 vitbench=$1
 dir=$(mktemp -d)
