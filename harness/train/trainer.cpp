@@ -748,10 +748,11 @@ RunResult write_record(Run& r) {
   rec.attr("allreduce_mpi_s", r.reducer->mpi_seconds());    // of allreduce_s: inside MPI_Allreduce
   res.record = rec.commit();
   fmt::print(stderr,
-             "test: loss {:.4f} | top-1 {} | top-5 {} (after {} epochs, {} of training, {:.0f} img/s); "
-             "wrote {}\n",
-             res.test.loss, percent(res.test.top1), percent(res.test.top5), h.epochs_done,
-             format_duration(res.wall_s), res.images_per_s, res.record.string());
+             "test: loss {:.4f} | top-1 {} | top-5 {} (after {} steps = {:.2f} epochs, {} of training, "
+             "{:.0f} img/s); wrote {}\n",
+             res.test.loss, percent(res.test.top1), percent(res.test.top5), r.global_step,
+             static_cast<double>(r.global_step) / static_cast<double>(r.spe), format_duration(res.wall_s),
+             res.images_per_s, res.record.string());
   return res;
 }
 
