@@ -3,8 +3,8 @@
 sweep.jsonl and one HDF5 run record per finished run) and writes docs/results/README.md (what ran, per-sweep
 tables beside the published figures, receptive fields after training vs at random init from the runs' rf step
 (`<run>.rf.h5`, `<run>.rf_init.h5`), the verdict of every claim in scripts/claims.py by the rule of
-docs/statistics.md), the same tables as LaTeX (tables/*.tex, booktabs), figures (figures/*.png) and a tidy
-runs.csv. The same inputs give byte-identical outputs.
+docs/statistics.md, the runs trained twice compared step by step), the same tables as LaTeX (tables/*.tex,
+booktabs), figures (figures/*.png) and a tidy runs.csv. The same inputs give byte-identical outputs.
 
 usage: /usr/bin/python3 scripts/report.py [--results results] [--out docs/results] [--strict]
        (or `cmake --build --preset release --target report`)
@@ -61,6 +61,7 @@ class Run:
     attrs: dict
     flags: list = field(default_factory=list)
     rf: dict = field(default_factory=dict)  # "trained" / "init" -> RfRecord, when the run's rf step wrote them
+    id: str = ""  # the sweep.jsonl line's run id (a hash of the resolved config and threads)
 
     def num(self, key, default=math.nan):
         """A numeric root attribute of the record (NaN if absent)."""
@@ -141,9 +142,10 @@ def read_record(path):
     spikes of an unstable run, not the large norms of the first steps); `train_top1_end`, the training top-1
     (augmented batches) over the last evaluation interval, from epochs/train_top1; and `_curve`, the learning curve
     ({"step", "val_top1", "train_top1"}: one value per evaluation; "loss": steps/loss, one per step) when the record
-    has them."""
+    has them; `_steps`, the per-step training loss and gradient norm as stored (for the same-run comparison)."""
     with h5py.File(path, "r") as f:
         attrs = root_attrs(f)
+        attrs["_steps"] = {k: f[f"steps/{k}"][:] for k in ("loss", "grad_norm") if f"steps/{k}" in f}
         cfg = json.loads(attrs.pop("config", "{}"))
         if "steps/loss" in f and f["steps/loss"].shape[0] > 0:
             loss = f["steps/loss"][:]
@@ -357,7 +359,8 @@ def load_tier(folder, sweep, tier, results_dir):
             skipped.append((shown, f"seed {attrs['seed']} differs from its sweep.jsonl line ({axes['seed']})"))
             continue
         pair = line.get("pair") or ",".join(f"{k}={v}" for k, v in sorted(axes.items()))
-        runs.append(Run(sweep, tier, line["name"], line["arm"], pair, axes, shown, model, cfg, attrs))
+        runs.append(Run(sweep, tier, line["name"], line["arm"], pair, axes, shown, model, cfg, attrs,
+                        id=str(line.get("id", ""))))
         rf_missing += attach_rf(runs[-1], line, folder, results_dir, skipped)
     for name in sorted(os.listdir(folder)):
         if name.endswith(".h5") and name not in listed:
@@ -1529,8 +1532,59 @@ def throughput_csv_text(tds):
     return buf.getvalue()
 
 
+def trainer_folder(r):
+    """The run folder whose `sweep exec` trained a record (a record shared by scripts/share_runs.py keeps the
+    command of the folder that trained it); the record's own path if its command names none."""
+    m = re.search(r"\bsweep exec (\S+)", text(r.attrs.get("command", "")))
+    return os.path.normpath(m.group(1)) if m else r.record
+
+
+def steps_comparison(a, b):
+    """How the per-step training loss and gradient norm of two trainings of one run compare."""
+    sa, sb = a.attrs.get("_steps", {}), b.attrs.get("_steps", {})
+    if not sa or set(sa) != set(sb):
+        return "not comparable (per-step series absent)"
+    if any(len(sa[k]) != len(sb[k]) for k in sa):
+        return "differ: " + ", ".join(f"{k} has {len(sa[k])} vs {len(sb[k])} steps" for k in sorted(sa)
+                                      if len(sa[k]) != len(sb[k]))
+    if all(np.array_equal(sa[k], sb[k], equal_nan=True) for k in sa):
+        return f"identical ({len(next(iter(sa.values())))} steps)"
+    k = "loss" if "loss" in sa and not np.array_equal(sa["loss"], sb["loss"], equal_nan=True) else "grad_norm"
+    d = np.abs(sa[k].astype(float) - sb[k].astype(float))
+    first = int(np.flatnonzero(~((sa[k] == sb[k]) | (np.isnan(sa[k]) & np.isnan(sb[k]))))[0])
+    return f"differ from step {first}: max |Δ {k}| = {np.nanmax(d):.3g}"
+
+
+def same_run_table(tiers):
+    """Runs trained more than once: one run id (its resolved config and threads) trained by two run folders - two
+    sweeps, or one sweep's pair re-run on another machine - not copied (scripts/share_runs.py). None if there is
+    none. Same seed, threads and recipe should give the same training bit for bit on one ISA (docs/sweeps.md)."""
+    by_id = defaultdict(dict)
+    for td in tiers:
+        for r in td.runs:
+            if r.id:
+                by_id[r.id].setdefault(trainer_folder(r), r)  # one record per training
+
+    def where(r):
+        return (f"`{r.record}`: {text(r.attrs.get('cpu_model', '?'))} ({text(r.attrs.get('isa', '?'))}), "
+                f"{text(r.attrs.get('git_commit', ''))[:10]}")
+
+    rows = []
+    for rid, trained in sorted(by_id.items(), key=lambda t: sorted(r.record for r in t[1].values())):
+        first, *others = sorted(trained.values(), key=lambda r: r.record)
+        rows += [[rid[:8], f"{first.model}, seed {first.attrs.get('seed')}, {first.attrs.get('threads')} thread(s)",
+                  where(first), where(r), steps_comparison(first, r), f"{first.test_top1:.2f} / {r.test_top1:.2f}"]
+                 for r in others]
+    if not rows:
+        return None
+    return Table("same_run_twice", "Runs trained twice (one run id, two trainings): the per-step training loss and "
+                 "gradient norm compared bit for bit", ["run id", "run", "trained (1)", "trained (2)",
+                                                        "per-step loss and gradient norm", "test top-1 (1 / 2)"],
+                 "lllllr", rows)
+
+
 def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mixed, git, compute_notes, rf_sections,
-                 tp_sections=(), curve_figures=None):
+                 tp_sections=(), curve_figures=None, same_run=None):
     """docs/results/README.md."""
     hours = [own_hours(td, {t.sweep for t in tiers}) for td in tiers]
     total_h, total_m = sum(h for h, _ in hours), sum(m for _, m in hours)
@@ -1578,6 +1632,13 @@ def write_readme(path, tiers, what_ran, analyses, tables, verdicts, figures, mix
                   f"![{sweep} learning curves](figures/{curve_figures[sweep]})", ""]
         L += rf_sections.get(sweep, [])
     L += list(tp_sections)
+    if same_run is not None:
+        L += ["## Runs trained twice", "",
+              "A run's id is a hash of its resolved config and threads (docs/sweeps.md), so a run trained by two run "
+              "folders - two sweeps that plan it, or a pair re-run whole on another machine - checks reproducibility: "
+              "the same seed, threads and recipe on one ISA should give the same training bit for bit, whatever the "
+              "CPU model. Records copied from the sweep that trained them (scripts/share_runs.py) are one training "
+              "and are not listed.", "", same_run.markdown()]
     L += ["## Provenance", ""]
     if git.unavailable:
         L += [f"Commits could not be checked against main: {git.unavailable}.", ""]
@@ -1644,6 +1705,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
     macs = MacsLookup(vitbench if vitbench is not None else os.path.join(repo, "build", "release", "vitbench"))
     tables, figures, compute_notes, written, curve_figures = {}, defaultdict(list), {}, set(), {}
     verdicts = verdict_table(analyses, results)
+    same_run = same_run_table([td for td in tiers if td.runs])
     what_ran = what_ran_table(tiers + tp_read, {**used, **tp_used}, other)
     tp_tables = {sweep: Table(f"{sweep}_{td.tier}", RT.caption(td), RT.header(td), RT.align(td), RT.rows(td, DAGGER),
                               RT.notes(td)) for sweep, td in tp_used.items()}
@@ -1681,7 +1743,8 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
         if sweep != C.LR_PROBE and (path := fig_curves(an, os.path.join(out, "figures"))):
             curve_figures[sweep] = os.path.basename(path)
             written.add(path)
-    for t in [what_ran, verdicts] + [t for ts in list(tables.values()) + list(rf_tables.values()) for t in ts] + \
+    for t in [what_ran, verdicts] + ([same_run] if same_run else []) + \
+            [t for ts in list(tables.values()) + list(rf_tables.values()) for t in ts] + \
             list(tp_tables.values()) + list(tp_relative.values()):
         path = os.path.join(out, "tables", t.stem + ".tex")
         with open(path, "w") as f:
@@ -1697,7 +1760,7 @@ def build(results_dir, out, strict=False, repo=REPO_ROOT, vitbench=None, through
     with open(os.path.join(out, "throughput_runs.csv"), "w") as f:
         f.write(throughput_csv_text(tp_read))
     write_readme(os.path.join(out, "README.md"), tiers + tp_read, what_ran, analyses, tables, verdicts, figures, mixed,
-                 git, compute_notes, rf_sections, tp_sections, curve_figures)
+                 git, compute_notes, rf_sections, tp_sections, curve_figures, same_run)
     if throughput_doc and tp_used:
         RT.update_doc(throughput_doc, RT.doc_block(
             tp_used.values(), lambda td: tp_tables[td.sweep].markdown(),

@@ -228,7 +228,7 @@ def write_sweep(root, sweep, tier, arms, reference, runs, commit, claims=()):
     with open(os.path.join(folder, "sweep.jsonl"), "w") as f:
         for i, (arm, seed, size, top1, extra) in enumerate(runs):
             name = f"{arm}-seed{seed}-n{size}"
-            line = {"id": f"{i:012x}", "index": i, "name": name, "sweep": sweep, "tier": tier, "arm": arm,
+            line = {"id": f"{sweep}-{tier}-{i}", "index": i, "name": name, "sweep": sweep, "tier": tier, "arm": arm,
                     "model": (extra or {}).get("model", "vit_tiny_patch4_32"),
                     "axes": {"seed": seed, "train_size": size},
                     "pair": f"seed={seed},train_size={size}", "config": {}, "output": name, "threads": 2,
@@ -649,6 +649,43 @@ class ReportTest(unittest.TestCase):
         total = re.search(r"the machine was busy: ([0-9.]+) core-hours", self.readme).group(1)
         self.assertIn(f"the machine was busy: {float(total) - 3:.2f} core-hours", readme)
         self.assertIn("| 1000 | 2.56 | resnet | 3 |", readme)  # the results themselves are unchanged
+
+    def test_same_run_trained_twice(self):
+        # one run id in two sweeps' manifests (a full-data arm that is also an ablation's reference arm): trained by
+        # both folders with the same per-step series -> identical; one step changed -> where they part; a record
+        # copied from the folder that trained it (its command names that folder) is one training, not listed
+        self.assertNotIn("## Runs trained twice", self.readme)  # every run id of the default tree is its own
+        results, repo = make_tree(os.path.join(self.tmp.name, "twice"))
+        sweeps = os.path.join(results, "sweeps")
+
+        def set_id(sweep, name, rid):
+            path = os.path.join(sweeps, sweep, "quick", "sweep.jsonl")
+            with open(path) as f:
+                lines = [json.loads(l) for l in f]
+            for line in lines:
+                if line["name"] == name:
+                    line["id"] = rid
+            with open(path, "w") as f:
+                f.write("".join(json.dumps(l) + "\n" for l in lines))
+
+        for seed in range(3):
+            set_id("data_scaling", f"vit-seed{seed}-n16000", f"shared{seed}")
+            set_id("pe_ablation_vit", f"learned_1d-seed{seed}-n0", f"shared{seed}")
+            with h5py.File(os.path.join(sweeps, "data_scaling", "quick", f"vit-seed{seed}-n16000.h5"), "a") as f:
+                f.attrs["command"] = "vitbench --threads 2 sweep exec runs/sweeps/data_scaling/quick --index 1"
+        with h5py.File(os.path.join(sweeps, "pe_ablation_vit", "quick", "learned_1d-seed1-n0.h5"), "a") as f:
+            f["steps/loss"][7] += 1e-6
+        with h5py.File(os.path.join(sweeps, "pe_ablation_vit", "quick", "learned_1d-seed2-n0.h5"), "a") as f:
+            f.attrs["command"] = "vitbench --threads 2 sweep exec runs/sweeps/data_scaling/quick --index 1"
+        readme = report_readme(self, results, os.path.join(self.tmp.name, "out-twice"), repo)
+        section = readme[readme.index("## Runs trained twice"):readme.index("## Provenance")]
+        rows = [line for line in section.splitlines() if line.startswith("| shared")]
+        self.assertEqual(len(rows), 2, section)
+        self.assertIn("| shared0 | vit_tiny_patch4_32, seed 0, 2 thread(s) | "
+                      "`results/sweeps/data_scaling/quick/vit-seed0-n16000.h5`: Test CPU (avx512_core_amx), ", rows[0])
+        self.assertIn("| identical (40 steps) | 67.70 / 63.00 |", rows[0])
+        self.assertIn("| differ from step 7: max |Δ loss| = 1e-06 |", rows[1].replace("\\|", "|"))
+        self.assertTrue(os.path.exists(os.path.join(self.tmp.name, "out-twice", "tables", "same_run_twice.tex")))
 
     def test_epochs_column(self):
         # 40 steps x batch 64 over 1000 / 4000 / 16000 images
