@@ -1401,11 +1401,18 @@ def machine_cores(r):
     return int(r.attrs.get("cpu_cores", 0)) or MACHINE_CORES
 
 
+def exec_folder(r):
+    """The run folder of the `sweep exec <folder>` that trained a record (a record shared by scripts/share_runs.py
+    keeps the command of the folder that trained it), or None if its command names none."""
+    m = re.search(r"\bsweep exec (\S+)", text(r.attrs.get("command", "")))
+    return os.path.normpath(m.group(1)) if m else None
+
+
 def trained_in(r, td, sweeps):
     """The other sweep whose folder trained a record that `td` shares (scripts/share_runs.py: the same run id at the
     same commit), from the `sweep exec <folder>` of its command; None for td's own runs."""
-    m = re.search(r"\bsweep exec (\S+)", text(r.attrs.get("command", "")))
-    name = os.path.basename(os.path.dirname(os.path.normpath(m.group(1)))) if m else ""
+    folder = exec_folder(r)
+    name = os.path.basename(os.path.dirname(folder)) if folder else ""
     return name if name != td.sweep and name in sweeps else None
 
 
@@ -1532,13 +1539,6 @@ def throughput_csv_text(tds):
     return buf.getvalue()
 
 
-def trainer_folder(r):
-    """The run folder whose `sweep exec` trained a record (a record shared by scripts/share_runs.py keeps the
-    command of the folder that trained it); the record's own path if its command names none."""
-    m = re.search(r"\bsweep exec (\S+)", text(r.attrs.get("command", "")))
-    return os.path.normpath(m.group(1)) if m else r.record
-
-
 def steps_comparison(a, b):
     """How the per-step training loss and gradient norm of two trainings of one run compare."""
     sa, sb = a.attrs.get("_steps", {}), b.attrs.get("_steps", {})
@@ -1563,7 +1563,7 @@ def same_run_table(tiers):
     for td in tiers:
         for r in td.runs:
             if r.id:
-                by_id[r.id].setdefault(trainer_folder(r), r)  # one record per training
+                by_id[r.id].setdefault(exec_folder(r) or r.record, r)  # one record per training
 
     def where(r):
         return (f"`{r.record}`: {text(r.attrs.get('cpu_model', '?'))} ({text(r.attrs.get('isa', '?'))}), "
