@@ -687,6 +687,21 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| differ from step 7: max |Δ loss| = 1e-06 |", rows[1].replace("\\|", "|"))
         self.assertTrue(os.path.exists(os.path.join(self.tmp.name, "out-twice", "tables", "same_run_twice.tex")))
 
+    def test_same_run_series_compared(self):
+        def run(**steps):
+            return R.Run("s", "quick", "n", "a", "p", {}, "r.h5", "m", {}, {"_steps": steps})
+        loss, norm = np.linspace(2.3, 1.0, 40), np.linspace(5.0, 1.0, 40)
+        self.assertEqual(R.steps_comparison(run(loss=loss, grad_norm=norm), run(loss=loss.copy(), grad_norm=norm)),
+                         "identical (40 steps)")
+        self.assertEqual(R.steps_comparison(run(loss=loss), run(loss=loss, grad_norm=norm)),
+                         "not comparable (per-step series absent)")
+        self.assertEqual(R.steps_comparison(run(), run()), "not comparable (per-step series absent)")
+        self.assertEqual(R.steps_comparison(run(loss=loss), run(loss=loss[:30])), "differ: loss has 40 vs 30 steps")
+        other = norm.copy()
+        other[12] = 9.0
+        self.assertEqual(R.steps_comparison(run(loss=loss, grad_norm=norm), run(loss=loss, grad_norm=other)),
+                         f"differ from step 12: max |Δ grad_norm| = {abs(9.0 - norm[12]):.3g}")
+
     def test_epochs_column(self):
         # 40 steps x batch 64 over 1000 / 4000 / 16000 images
         self.assertIn("| 1000 | 2.56 | resnet | 3 |", self.readme)
