@@ -145,21 +145,19 @@ def read_record(path):
     has them; `_steps`, the per-step training loss and gradient norm as stored (for the same-run comparison)."""
     with h5py.File(path, "r") as f:
         attrs = root_attrs(f)
-        attrs["_steps"] = {k: f[f"steps/{k}"][:] for k in ("loss", "grad_norm") if f"steps/{k}" in f}
+        steps = attrs["_steps"] = {k: f[f"steps/{k}"][:] for k in ("loss", "grad_norm") if f"steps/{k}" in f}
         cfg = json.loads(attrs.pop("config", "{}"))
-        if "steps/loss" in f and f["steps/loss"].shape[0] > 0:
-            loss = f["steps/loss"][:]
+        if len(loss := steps.get("loss", ())) > 0:
             attrs["train_loss_end"] = float(np.mean(loss[-max(1, len(loss) // 10):]))
-        if "steps/grad_norm" in f and f["steps/grad_norm"].shape[0] > 0:
-            norms = f["steps/grad_norm"][:]
+        if len(norms := steps.get("grad_norm", ())) > 0:
             warmup = int(cfg.get("resolved", {}).get("warmup_steps", 0) or 0)
             attrs["grad_norm_max"] = float(np.max(norms[warmup:] if warmup < len(norms) else norms))
         if "epochs/train_top1" in f and f["epochs/train_top1"].shape[0] > 0:
             attrs["train_top1_end"] = float(f["epochs/train_top1"][-1])
         if all(k in f for k in ("epochs/step", "epochs/val_top1", "epochs/train_top1")):
             curve = {k: f[f"epochs/{k}"][:].astype(float) for k in ("step", "val_top1", "train_top1")}
-            if len({len(v) for v in curve.values()}) == 1 and len(curve["step"]) > 0 and "steps/loss" in f:
-                attrs["_curve"] = {**curve, "loss": f["steps/loss"][:].astype(float)}
+            if len({len(v) for v in curve.values()}) == 1 and len(curve["step"]) > 0 and "loss" in steps:
+                attrs["_curve"] = {**curve, "loss": steps["loss"].astype(float)}
     return attrs, cfg
 
 
